@@ -1,0 +1,262 @@
+"""Page records in, index rows out.
+
+:func:`build_batch` turns page records into the rows of ``pages``, ``edges``
+and ``edges_by_source`` (SPEC §2): it re-normalizes every URL with
+:mod:`linkgraph.urls` (records may come from any producer), drops self-edges
+and what is not http(s), merges duplicates per ``(source_url, target_url,
+kind)`` and adds hosts, registered domains and reversed hosts.
+
+:class:`EdgeWriter` buffers pages and writes a batch when it is full or old,
+and on :meth:`~EdgeWriter.flush`. Writes are idempotent (see the schema), so a
+batch may be written again after a failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from linkgraph import defaults
+from linkgraph.records import Link, PageRecord
+from linkgraph.urls import host_of, normalize, registered_domain, reverse_host
+from linkindex.client import Index
+
+log = logging.getLogger(__name__)
+
+_TIMESTAMP = pa.timestamp("ms", tz="UTC")
+_LATEST = pa.struct(
+    [
+        ("seen", _TIMESTAMP),
+        ("anchor", pa.string()),
+        ("image", pa.bool_()),
+        ("nofollow", pa.bool_()),
+        ("ugc", pa.bool_()),
+        ("sponsored", pa.bool_()),
+        ("link_count", pa.uint32()),
+    ]
+)
+_KIND_CODES = {"a": 1, "canonical": 2, "redirect": 3}
+
+
+@dataclass(slots=True)
+class Batch:
+    """Columns for one insert into each table, plus counters."""
+
+    pages: dict[str, list[Any]] = field(default_factory=dict)
+    edges: dict[str, list[Any]] = field(default_factory=dict)
+    pages_in: int = 0
+    edges_out: int = 0
+    links_dropped: int = 0
+
+    def __len__(self) -> int:
+        return self.pages_in
+
+
+_EDGE_COLUMNS = (
+    "target_domain", "target_rev_host", "target_url", "source_url", "kind", "target_host",
+    "source_host", "source_domain", "source_rev_host", "seen", "anchor", "image", "nofollow",
+    "ugc", "sponsored", "link_count",
+)
+_PAGE_COLUMNS = (
+    "rev_host", "url", "host", "domain", "status", "content_type", "robots_nofollow", "depth",
+    "outlinks", "dropped_links", "job", "fetched_at",
+)
+
+
+def _merge(links: Iterable[Link], source_url: str, page_nofollow: bool) -> tuple[dict[tuple[str, str], Link], int]:
+    """Normalize targets and merge per (target_url, kind); first occurrence wins."""
+    merged: dict[tuple[str, str], Link] = {}
+    dropped = 0
+    for link in links:
+        target = normalize(link.target_url)
+        if target is None or target == source_url:
+            dropped += 1
+            continue
+        key = (target, link.kind)
+        seen = merged.get(key)
+        if seen is not None:
+            if link.kind == "a":
+                seen.link_count += link.link_count
+            continue
+        merged[key] = Link(
+            target,
+            link.kind,
+            link.anchor[:512] if link.kind == "a" else "",
+            link.image and link.kind == "a",
+            link.nofollow or page_nofollow,
+            link.ugc,
+            link.sponsored,
+            link.link_count if link.kind == "a" else 1,
+        )
+    return merged, dropped
+
+
+def build_batch(pages: Iterable[PageRecord]) -> Batch:
+    """Turn page records into the column lists of one batch (see module doc)."""
+    batch = Batch(
+        pages={name: [] for name in _PAGE_COLUMNS},
+        edges={name: [] for name in _EDGE_COLUMNS},
+    )
+    page_columns, edge_columns = batch.pages, batch.edges
+    for page in pages:
+        source_url = normalize(page.url)
+        if source_url is None:
+            batch.links_dropped += len(page.links)
+            continue
+        batch.pages_in += 1
+        source_host = host_of(source_url)
+        source_domain = registered_domain(source_host)
+        source_rev = reverse_host(source_host)
+        seen = datetime.fromtimestamp(page.fetched_at, UTC)
+        merged, dropped = _merge(page.links, source_url, page.robots_nofollow)
+        batch.links_dropped += dropped
+
+        page_columns["rev_host"].append(source_rev)
+        page_columns["url"].append(source_url)
+        page_columns["host"].append(source_host)
+        page_columns["domain"].append(source_domain)
+        page_columns["status"].append(page.status)
+        page_columns["content_type"].append(page.content_type)
+        page_columns["robots_nofollow"].append(page.robots_nofollow)
+        page_columns["depth"].append(min(max(page.depth, 0), 65535))
+        page_columns["outlinks"].append(len(merged))
+        page_columns["dropped_links"].append(page.dropped_links + dropped)
+        page_columns["job"].append(page.job)
+        page_columns["fetched_at"].append(seen)
+
+        for (target_url, kind), link in merged.items():
+            target_host = host_of(target_url)
+            edge_columns["target_domain"].append(registered_domain(target_host))
+            edge_columns["target_rev_host"].append(reverse_host(target_host))
+            edge_columns["target_url"].append(target_url)
+            edge_columns["source_url"].append(source_url)
+            edge_columns["kind"].append(kind)
+            edge_columns["target_host"].append(target_host)
+            edge_columns["source_host"].append(source_host)
+            edge_columns["source_domain"].append(source_domain)
+            edge_columns["source_rev_host"].append(source_rev)
+            edge_columns["seen"].append(seen)
+            edge_columns["anchor"].append(link.anchor)
+            edge_columns["image"].append(link.image)
+            edge_columns["nofollow"].append(link.nofollow)
+            edge_columns["ugc"].append(link.ugc)
+            edge_columns["sponsored"].append(link.sponsored)
+            edge_columns["link_count"].append(link.link_count)
+        batch.edges_out += len(merged)
+    return batch
+
+
+def _edge_tables(edges: dict[str, list[Any]]) -> tuple[pa.Table, pa.Table]:
+    seen = pa.array(edges["seen"], _TIMESTAMP)
+    latest = pa.StructArray.from_arrays(
+        [
+            seen,
+            pa.array(edges["anchor"], pa.string()),
+            pa.array(edges["image"], pa.bool_()),
+            pa.array(edges["nofollow"], pa.bool_()),
+            pa.array(edges["ugc"], pa.bool_()),
+            pa.array(edges["sponsored"], pa.bool_()),
+            pa.array(edges["link_count"], pa.uint32()),
+        ],
+        fields=list(_LATEST),
+    )
+    # Enum8 columns accept their names as strings.
+    kind = pa.array(edges["kind"], pa.string())
+    common = {
+        "target_url": pa.array(edges["target_url"], pa.string()),
+        "source_url": pa.array(edges["source_url"], pa.string()),
+        "kind": kind,
+        "target_host": pa.array(edges["target_host"], pa.string()),
+        "source_host": pa.array(edges["source_host"], pa.string()),
+        "source_domain": pa.array(edges["source_domain"], pa.string()),
+        "target_domain": pa.array(edges["target_domain"], pa.string()),
+        "first_seen": seen,
+        "last_seen": seen,
+        "latest": latest,
+    }
+    by_target = pa.table({"target_rev_host": pa.array(edges["target_rev_host"]), **common})
+    by_source = pa.table({"source_rev_host": pa.array(edges["source_rev_host"]), **common})
+    return by_target, by_source
+
+
+def _page_table(pages: dict[str, list[Any]]) -> pa.Table:
+    types = {
+        "status": pa.uint16(),
+        "robots_nofollow": pa.bool_(),
+        "depth": pa.uint16(),
+        "outlinks": pa.uint32(),
+        "dropped_links": pa.uint32(),
+        "fetched_at": _TIMESTAMP,
+    }
+    return pa.table({name: pa.array(values, types.get(name, pa.string()))
+                     for name, values in pages.items()})
+
+
+def write_batch(index: Index, batch: Batch) -> None:
+    """Insert one batch into the index (edges, edges_by_source, pages).
+
+    Pages go last: a page row means its edges are stored, which is what
+    ``job wait`` and recrawl history rely on.
+    """
+    if batch.edges_out:
+        by_target, by_source = _edge_tables(batch.edges)
+        index.insert_arrow("edges", by_target)
+        index.insert_arrow("edges_by_source", by_source)
+    if batch.pages_in:
+        index.insert_arrow("pages", _page_table(batch.pages))
+
+
+class EdgeWriter:
+    """Buffers page records and writes them to the index in batches.
+
+    ``batch_pages`` and ``batch_seconds`` bound how much and how long a page
+    may wait (defaults: ``CLICKHOUSE_BATCH_PAGES``, ``CLICKHOUSE_BATCH_SECONDS``).
+    Not thread-safe: one writer per consuming thread.
+    """
+
+    def __init__(
+        self,
+        index: Index,
+        batch_pages: int = defaults.CLICKHOUSE_BATCH_PAGES,
+        batch_seconds: float = defaults.CLICKHOUSE_BATCH_SECONDS,
+    ) -> None:
+        self.index = index
+        self.batch_pages = batch_pages
+        self.batch_seconds = batch_seconds
+        self._buffer: list[PageRecord] = []
+        self._oldest = 0.0
+        self.pages_written = 0
+        self.edges_written = 0
+        self.links_dropped = 0
+
+    def add(self, page: PageRecord) -> bool:
+        """Buffer one page; True when the buffer is full or old and should be flushed."""
+        if not self._buffer:
+            self._oldest = time.monotonic()
+        self._buffer.append(page)
+        return len(self._buffer) >= self.batch_pages or self.due()
+
+    def __len__(self) -> int:
+        return len(self._buffer)
+
+    def due(self) -> bool:
+        """True when buffered pages have waited ``batch_seconds``."""
+        return bool(self._buffer) and time.monotonic() - self._oldest >= self.batch_seconds
+
+    def flush(self) -> None:
+        """Write everything buffered; on error the buffer is kept for a retry."""
+        if not self._buffer:
+            return
+        batch = build_batch(self._buffer)
+        write_batch(self.index, batch)
+        self._buffer.clear()
+        self.pages_written += batch.pages_in
+        self.edges_written += batch.edges_out
+        self.links_dropped += batch.links_dropped
+        log.debug("wrote %d pages, %d edges", batch.pages_in, batch.edges_out)

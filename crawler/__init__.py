@@ -1,0 +1,1 @@
+"""Fetch and extract: the Scrapy side of linkgraph."""

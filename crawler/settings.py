@@ -1,0 +1,81 @@
+"""Scrapy settings for linkgraph crawls (``scrapy.cfg`` points here).
+
+``linkgraph crawl`` and ``linkgraph worker`` start from these and override what
+their flags set. Politeness defaults are for the open web; tests and demos on a
+loopback web lower them with flags.
+"""
+
+from __future__ import annotations
+
+from linkgraph import defaults
+
+BOT_NAME = "linkgraph"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+USER_AGENT = defaults.LINKGRAPH_USER_AGENT
+ROBOTSTXT_OBEY = True
+# robots.txt groups are matched against this token, not the whole User-Agent.
+ROBOTSTXT_USER_AGENT = defaults.LINKGRAPH_ROBOTS_TOKEN
+
+# The spider handles 3xx itself so that every redirect becomes an edge, and it
+# sees every status so that 404s and 500s are recorded as pages.
+REDIRECT_ENABLED = False
+METAREFRESH_ENABLED = False
+HTTPERROR_ALLOW_ALL = True
+COOKIES_ENABLED = False
+# A backlink index wants links, not sessions: no referer, no cookies.
+REFERER_ENABLED = False
+
+CONCURRENT_REQUESTS = defaults.LINKGRAPH_CONCURRENCY
+CONCURRENT_REQUESTS_PER_DOMAIN = defaults.LINKGRAPH_CONCURRENCY_PER_HOST
+DOWNLOAD_DELAY = defaults.LINKGRAPH_DOWNLOAD_DELAY
+RANDOMIZE_DOWNLOAD_DELAY = True
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = defaults.LINKGRAPH_DOWNLOAD_DELAY
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+DOWNLOAD_TIMEOUT = defaults.LINKGRAPH_DOWNLOAD_TIMEOUT
+DOWNLOAD_MAXSIZE = defaults.LINKGRAPH_MAX_PAGE_BYTES
+DOWNLOAD_WARNSIZE = 0
+RETRY_TIMES = 2
+
+# Breadth-first and fair across hosts: FIFO queues, downloader-aware priorities.
+DEPTH_PRIORITY = 1
+SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
+SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
+SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.DownloaderAwarePriorityQueue"
+# Dedupe by normalized URL (SPEC §1: each normalized URL fetched once per crawl).
+DUPEFILTER_CLASS = "crawler.dupefilter.URLDupeFilter"
+
+SPIDER_MIDDLEWARES = {
+    # Depth and URL length are the spider's own limits (a redirect hop keeps
+    # its depth; over-long links are still recorded as edges).
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
+}
+DOWNLOADER_MIDDLEWARES = {
+    # After HttpProxyMiddleware (750), so it knows whether a proxy is in use.
+    "crawler.middlewares.PrivateNetworkMiddleware": 760,
+}
+ITEM_PIPELINES = {
+    "pipelines.index.IndexPipeline": 300,
+}
+EXTENSIONS = {
+    "crawler.extensions.Progress": 500,
+    # A crawler opens no ports of its own: no telnet console, no remote control.
+    "scrapy.extensions.telnet.TelnetConsole": None,
+    "scrapy.extensions.remote_control.RemoteControl": None,
+}
+
+LOG_LEVEL = "INFO"
+TELNETCONSOLE_ENABLED = False
+
+# -- linkgraph's own settings (see linkgraph/defaults.py) ----------------------
+LINKGRAPH_MAX_PAGES = defaults.LINKGRAPH_MAX_PAGES
+LINKGRAPH_MAX_DEPTH = defaults.LINKGRAPH_MAX_DEPTH
+LINKGRAPH_MAX_URL_LENGTH = defaults.LINKGRAPH_MAX_URL_LENGTH
+LINKGRAPH_MAX_LINKS_PER_PAGE = defaults.LINKGRAPH_MAX_LINKS_PER_PAGE
+LINKGRAPH_ALLOW_PRIVATE_NETWORKS = defaults.LINKGRAPH_ALLOW_PRIVATE_NETWORKS
+LINKGRAPH_DATA_DIR = ""
+LINKGRAPH_CLICKHOUSE = ""
+LINKGRAPH_PROGRESS = False

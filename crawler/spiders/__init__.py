@@ -1,0 +1,1 @@
+"""linkgraph's spiders."""

@@ -1,0 +1,178 @@
+"""The ``outlinks`` spider: crawl seed domains, emit every page's links.
+
+Per fetched URL it yields one :class:`~linkgraph.records.PageRecord` carrying
+its status, fetch time, robots flags and every edge (SPEC §2); it follows
+in-scope targets of ``a`` edges (unless the page says nofollow) and of
+redirects (SPEC §1). Redirects are handled here, not by Scrapy, so that every
+3xx becomes a ``redirect`` edge even when its target was crawled already.
+
+Arguments (``-a`` on the scrapy command line, keywords from the CLI):
+``seeds`` (a seeds file path) or ``seed_urls`` (a list), ``max_pages``,
+``max_depth``, ``job``. Settings: ``LINKGRAPH_MAX_PAGES``,
+``LINKGRAPH_MAX_DEPTH``, ``LINKGRAPH_MAX_URL_LENGTH``,
+``LINKGRAPH_MAX_LINKS_PER_PAGE``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import scrapy
+from scrapy.crawler import Crawler
+from scrapy.exceptions import CloseSpider, IgnoreRequest
+from scrapy.http import Response, TextResponse
+from twisted.python.failure import Failure
+
+from crawler.extract import extract_links, robots_header_nofollow
+from linkgraph import defaults
+from linkgraph.records import Link, PageRecord
+from linkgraph.seeds import parse_seeds, read_seeds_file
+from linkgraph.urls import host_of, registered_domain, resolve_and_normalize
+
+log = logging.getLogger(__name__)
+
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def _header(response: Response, name: str) -> list[str]:
+    return [v.decode("utf-8", "replace") for v in response.headers.getlist(name)]
+
+
+class OutlinksSpider(scrapy.Spider):
+    """Crawls the registered domains of its seeds (see module doc)."""
+
+    name = "outlinks"
+
+    def __init__(
+        self,
+        seeds: str | None = None,
+        seed_urls: list[str] | None = None,
+        max_pages: int | str | None = None,
+        max_depth: int | str | None = None,
+        job: str = "",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        urls = list(seed_urls or [])
+        if seeds:
+            urls.extend(read_seeds_file(seeds))
+        self.seed_urls = parse_seeds(urls)
+        self.scope = {registered_domain(host_of(url)) for url in self.seed_urls}
+        self._max_pages_arg = max_pages
+        self._max_depth_arg = max_depth
+        self.job = job
+        self.pages = 0
+        self.max_pages = 0
+        self.max_depth = -1
+        self.max_url_length = defaults.LINKGRAPH_MAX_URL_LENGTH
+        self.max_links = defaults.LINKGRAPH_MAX_LINKS_PER_PAGE
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> OutlinksSpider:
+        spider: OutlinksSpider = super().from_crawler(crawler, *args, **kwargs)
+        settings = crawler.settings
+        spider.max_pages = int(spider._max_pages_arg if spider._max_pages_arg is not None
+                               else settings.getint("LINKGRAPH_MAX_PAGES"))
+        spider.max_depth = int(spider._max_depth_arg if spider._max_depth_arg is not None
+                               else settings.getint("LINKGRAPH_MAX_DEPTH", -1))
+        spider.max_url_length = settings.getint("LINKGRAPH_MAX_URL_LENGTH",
+                                                defaults.LINKGRAPH_MAX_URL_LENGTH)
+        spider.max_links = settings.getint("LINKGRAPH_MAX_LINKS_PER_PAGE",
+                                           defaults.LINKGRAPH_MAX_LINKS_PER_PAGE)
+        return spider
+
+    # -- requests -----------------------------------------------------------
+    def in_scope(self, url: str) -> bool:
+        """True when ``url``'s registered domain is one of the seeds' (SPEC §1)."""
+        return registered_domain(host_of(url)) in self.scope
+
+    def make_request(self, url: str, depth: int) -> scrapy.Request:
+        return scrapy.Request(
+            url,
+            callback=self.parse,
+            errback=self.failed,
+            meta={"lg_url": url, "depth": depth, "dont_redirect": True},
+        )
+
+    async def start(self) -> AsyncIterator[Any]:
+        for url in self.seed_urls:
+            yield self.make_request(url, 0)
+
+    def _budget_left(self) -> bool:
+        return not self.max_pages or self.pages < self.max_pages
+
+    def _follow(self, url: str, depth: int) -> Iterator[scrapy.Request]:
+        if (self.max_depth < 0 or depth <= self.max_depth) and len(url) <= self.max_url_length \
+                and self.in_scope(url):
+            yield self.make_request(url, depth)
+
+    # -- responses ----------------------------------------------------------
+    def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
+        if not self._budget_left():
+            return
+        self.pages += 1
+        stats = self.crawler.stats
+        assert stats is not None
+        source_url = response.meta.get("lg_url") or response.url
+        depth = int(response.meta.get("depth", 0))
+        status = response.status
+        content_type = _header(response, "Content-Type")
+        content_type_value = content_type[0].split(";", 1)[0].strip().lower() if content_type \
+            else ""
+        page_nofollow = robots_header_nofollow(_header(response, "X-Robots-Tag"))
+        page = PageRecord(
+            url=source_url,
+            status=status,
+            fetched_at=time.time(),
+            content_type=content_type_value,
+            robots_nofollow=page_nofollow,
+            depth=depth,
+            job=self.job,
+        )
+        follow: list[tuple[str, int]] = []
+        if 300 <= status < 400:
+            location = response.headers.get("Location")
+            if location:
+                raw = location.decode("utf-8", "replace")
+                target = resolve_and_normalize(raw, response.url)
+                if target is None:
+                    page.dropped_links += 1
+                elif target != source_url:
+                    page.links.append(Link(target, "redirect", nofollow=page_nofollow))
+                    follow.append((target, depth))
+        elif 200 <= status < 300 and content_type_value in _HTML_TYPES \
+                and isinstance(response, TextResponse):
+            extraction = extract_links(
+                response.text, response.url, source_url,
+                robots_nofollow=page_nofollow, max_links=self.max_links,
+            )
+            page.links = extraction.links
+            page.dropped_links = extraction.dropped + extraction.truncated
+            page.robots_nofollow = extraction.robots_nofollow
+            if not extraction.robots_nofollow:
+                follow.extend((link.target_url, depth + 1) for link in extraction.links
+                              if link.kind == "a")
+        stats.inc_value("linkgraph/pages")
+        stats.inc_value(f"linkgraph/status/{status}")
+        stats.inc_value("linkgraph/links", len(page.links))
+        yield page
+        if not self._budget_left():
+            log.info("max_pages (%d) reached; stopping", self.max_pages)
+            raise CloseSpider("max_pages")
+        for url, child_depth in follow:
+            yield from self._follow(url, child_depth)
+
+    def failed(self, failure: Failure) -> None:
+        stats = self.crawler.stats
+        assert stats is not None
+        if failure.check(IgnoreRequest):
+            stats.inc_value("linkgraph/ignored")
+            return
+        stats.inc_value("linkgraph/errors")
+        stats.inc_value(f"linkgraph/errors/{failure.type.__name__ if failure.type else 'error'}")
+        request = getattr(failure, "request", None)
+        log.warning("fetch failed: %s: %s", getattr(request, "url", "?"),
+                    failure.getErrorMessage())

@@ -1,0 +1,543 @@
+"""``linkgraph``: the command line (SPEC §7).
+
+Every command validates its input first and reports a bad input as one line
+on stderr with a non-zero exit (2 for usage errors, 1 for runtime failures),
+never a traceback. ``LINKGRAPH_DEBUG=1`` adds tracebacks for bug reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any, NoReturn
+
+from linkgraph import __version__, defaults
+from linkgraph.errors import LinkgraphError, UsageError
+
+log = logging.getLogger("linkgraph")
+
+PROG = "linkgraph"
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line: ``linkgraph crawl: error: …``."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _nonnegative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _depth(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < -1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be -1 (no limit) or more")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _nonnegative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+# -- option groups ---------------------------------------------------------------
+
+def _add_index_options(parser: argparse.ArgumentParser) -> None:
+    data_dir = os.environ.get("LINKGRAPH_DATA_DIR") or defaults.LINKGRAPH_DATA_DIR
+    clickhouse = os.environ.get("LINKGRAPH_CLICKHOUSE") or ""
+    group = parser.add_argument_group("index")
+    group.add_argument(
+        "--data-dir", metavar="DIR",
+        help=f"embedded index directory (env LINKGRAPH_DATA_DIR; now: {data_dir})",
+    )
+    group.add_argument(
+        "--clickhouse", metavar="URL",
+        help="ClickHouse server, http://HOST:8123/DB, instead of the embedded index "
+             f"(env LINKGRAPH_CLICKHOUSE; now: {clickhouse or 'unset, embedded'})",
+    )
+
+
+def _add_output_options(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:
+    from linkindex.output import TABLE_DEFAULT_LIMIT
+
+    group = parser.add_argument_group("output")
+    group.add_argument(
+        "--format", choices=formats,
+        help="output format (default: table on a terminal, else jsonl)",
+    )
+    group.add_argument("--output", "-o", metavar="FILE",
+                       help="write to FILE instead of stdout (written whole, then renamed)")
+    group.add_argument(
+        "--limit", type=_nonnegative, metavar="N",
+        help=f"at most N records, 0 = all (default: {TABLE_DEFAULT_LIMIT} for table, "
+             "else all)",
+    )
+    group.add_argument("--offset", type=_nonnegative, default=0, metavar="N",
+                       help="skip the first N records")
+    group.add_argument("--cursor", metavar="TOKEN",
+                       help="continue after the page that printed this cursor")
+
+
+def _add_query_options(parser: argparse.ArgumentParser, scoped: bool = True) -> None:
+    if scoped:
+        parser.add_argument(
+            "--scope", choices=("url", "host", "domain", "prefix"),
+            help="what TARGET matches (default: domain for a bare domain, else url)",
+        )
+    parser.add_argument("--include-internal", action="store_true",
+                        help="include links between pages of the same registered domain")
+    parser.add_argument("--dofollow-only", action="store_true",
+                        help="only links without nofollow")
+    parser.add_argument("--kind", action="append", choices=("a", "canonical", "redirect"),
+                        help="only edges of this kind (repeatable)")
+
+
+# -- helpers ---------------------------------------------------------------------
+
+def _open_index(args: argparse.Namespace, *, create: bool) -> Any:
+    from linkindex.client import open_index, resolve_location
+
+    location = resolve_location(args.data_dir, args.clickhouse)
+    return open_index(location, create=create)
+
+
+@contextlib.contextmanager
+def _output_stream(path: str | None, fmt: str) -> Iterator[IO[bytes]]:
+    """stdout, or a temporary file renamed onto ``path`` only on success."""
+    if path is None:
+        if fmt == "parquet" and sys.stdout.isatty():
+            raise UsageError("parquet is binary: use --output FILE (or redirect stdout)")
+        yield sys.stdout.buffer
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"--output {path} is a directory")
+    temporary = target.with_name(f".{target.name}.partial")
+    try:
+        stream = open(temporary, "wb")  # noqa: SIM115 - closed below, renamed on success
+    except OSError as error:
+        raise UsageError(f"cannot write --output {path}: {error.strerror}") from None
+    try:
+        yield stream
+        stream.close()
+        os.replace(temporary, target)
+    except BaseException:
+        stream.close()
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+
+
+def _emit(result: Any, args: argparse.Namespace, fmt: str) -> None:
+    from linkindex.output import Writer
+
+    with _output_stream(args.output, fmt) as stream:
+        writer = Writer(fmt, stream, result.columns)
+        writer.write(result.rows)
+        writer.close()
+    if result.next_cursor:
+        print(f"{PROG}: more results: --cursor {result.next_cursor}", file=sys.stderr)
+
+
+def _format_and_limit(args: argparse.Namespace) -> tuple[str, int]:
+    from linkindex.output import TABLE_DEFAULT_LIMIT, default_format
+
+    fmt = args.format or (default_format() if args.output is None else "jsonl")
+    limit = args.limit if args.limit is not None else (TABLE_DEFAULT_LIMIT if fmt == "table"
+                                                        else 0)
+    return fmt, limit
+
+
+def _filters(args: argparse.Namespace, limit: int) -> Any:
+    from linkindex.queries import Filters
+
+    return Filters(
+        include_internal=args.include_internal,
+        dofollow_only=args.dofollow_only,
+        limit=limit,
+        offset=args.offset,
+        cursor=args.cursor,
+        kinds=tuple(args.kind or ()),
+    )
+
+
+# -- commands --------------------------------------------------------------------
+
+def cmd_crawl(args: argparse.Namespace) -> int:
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.settings import Settings
+
+    from crawler.spiders.outlinks import OutlinksSpider
+    from linkgraph.seeds import parse_seeds, read_seeds_file
+    from linkindex.client import resolve_location
+
+    seeds = parse_seeds(args.seed) if args.seed else []
+    if args.seeds:
+        seeds.extend(s for s in read_seeds_file(args.seeds) if s not in seeds)
+    if not seeds:
+        raise UsageError(f"{PROG} crawl: no seeds: give SEED arguments or --seeds FILE")
+    location = resolve_location(args.data_dir, args.clickhouse)
+    # Open (and migrate) the index before crawling: a locked or unreachable
+    # index is reported now, not after the first batch of pages.
+    index = _open_index(args, create=True)
+
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    overrides: dict[str, Any] = {
+        "LINKGRAPH_DATA_DIR": location.data_dir or "",
+        "LINKGRAPH_CLICKHOUSE": location.clickhouse_url or "",
+        "LINKGRAPH_MAX_PAGES": args.max_pages,
+        "LINKGRAPH_MAX_DEPTH": args.max_depth,
+        "LINKGRAPH_ALLOW_PRIVATE_NETWORKS": args.allow_private_networks
+        or _env_flag("LINKGRAPH_ALLOW_PRIVATE_NETWORKS"),
+        "LINKGRAPH_PROGRESS": not args.quiet,
+        "CONCURRENT_REQUESTS": args.concurrency,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": args.per_host,
+        "DOWNLOAD_DELAY": args.delay,
+        "AUTOTHROTTLE_START_DELAY": max(args.delay, 0.01),
+        "AUTOTHROTTLE_ENABLED": not args.no_autothrottle,
+        "DOWNLOAD_TIMEOUT": args.timeout,
+        "LOG_LEVEL": "DEBUG" if args.verbose > 1 else "INFO" if args.verbose else "WARNING",
+    }
+    if args.user_agent:
+        overrides["USER_AGENT"] = args.user_agent
+    settings.setdict(overrides, priority="cmdline")
+
+    process = CrawlerProcess(settings, install_root_handler=False)
+    crawler = process.create_crawler(OutlinksSpider)
+    started = time.monotonic()
+    process.crawl(crawler, seed_urls=seeds, max_pages=args.max_pages, max_depth=args.max_depth,
+                  job=args.job)
+    process.start()
+    elapsed = time.monotonic() - started
+    error = getattr(crawler, "linkgraph_error", None)
+    if error is not None:
+        raise error
+    stats = crawler.stats.get_stats() if crawler.stats else {}
+    pages = int(stats.get("linkgraph/pages_written", 0))
+    edges = int(stats.get("linkgraph/edges_written", 0))
+    errors = int(stats.get("linkgraph/errors", 0))
+    refused = int(stats.get("linkgraph/refused_private", 0))
+    robots = int(stats.get("robotstxt/forbidden", 0))
+    reason = stats.get("finish_reason", "finished")
+    index.close()
+    if not args.quiet or args.verbose:
+        print(
+            f"{PROG}: crawled {pages} pages, stored {edges} edges in {elapsed:.1f} s "
+            f"({pages / max(elapsed, 1e-9):.1f} pages/s); {errors} fetch errors, "
+            f"{robots} blocked by robots.txt, {refused} refused private addresses; "
+            f"finish: {reason}; index: {location.describe()}",
+            file=sys.stderr,
+        )
+    if reason not in ("finished", "max_pages"):
+        print(f"{PROG}: crawl ended early: {reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _scoped_query(name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from linkindex import queries
+
+        target = queries.Target.parse(args.target, args.scope)
+        fmt, limit = _format_and_limit(args)
+        index = _open_index(args, create=False)
+        try:
+            result = getattr(queries, name)(index, target, _filters(args, limit))
+        finally:
+            index.close()
+        _emit(result, args, fmt)
+        return 0
+
+    return run
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from linkindex import queries
+    from linkindex.output import Writer
+
+    fmt = args.format or "jsonl"
+    if fmt == "table":
+        raise UsageError(f"{PROG} export: --format must be jsonl, csv or parquet")
+    index = _open_index(args, create=False)
+    try:
+        blocks = queries.export(index, args.what, include_internal=not args.external_only)
+        with _output_stream(args.output, fmt) as stream:
+            writer: Writer | None = None
+            for columns, block in blocks:
+                if writer is None:
+                    writer = Writer(fmt, stream, columns)
+                writer.write(block)
+            if writer is None:
+                writer = Writer(fmt, stream, queries.export_columns(args.what))
+            writer.close()
+    finally:
+        index.close()
+    if args.output:
+        print(f"{PROG}: exported {writer.count} {args.what} records to {args.output}",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from linkindex import queries
+
+    fmt, _ = _format_and_limit(args)
+    from linkgraph.errors import IndexError_
+
+    index = _open_index(args, create=False)
+    try:
+        result = queries.sql(index, args.statement, write=args.write)
+    except IndexError_ as error:
+        if "READONLY" in str(error):
+            raise UsageError(f"{PROG} sql: the statement would change the index; "
+                             "add --write to allow that") from None
+        raise
+    finally:
+        index.close()
+    _emit(result, args, fmt)
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from linkindex import queries
+
+    fmt = args.format or ("table" if sys.stdout.isatty() else "json")
+    index = _open_index(args, create=False)
+    try:
+        result = queries.stats(index)
+    finally:
+        index.close()
+    if fmt == "table":
+        with _output_stream(args.output, fmt) as stream:
+            row = result.rows[0]
+            width = max(len(c) for c in result.columns)
+            from linkindex.output import _cell
+
+            text = "".join(f"{c.ljust(width)}  {_cell(v)}\n" for c, v in zip(result.columns, row,
+                                                                              strict=True))
+            stream.write(text.encode())
+        return 0
+    args.cursor = None
+    _emit(result, args, fmt)
+    return 0
+
+
+# -- parser ----------------------------------------------------------------------
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog=PROG,
+        description="A backlink index: crawl sites, store every link, ask who links to X.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log output (repeat for debug)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+
+    crawl = commands.add_parser(
+        "crawl", help="crawl seed domains into the embedded index (one process)",
+        description="Crawl the registered domains of the seeds, obeying robots.txt, and store "
+                    "every link in the index. Links to other domains are recorded, not fetched.",
+    )
+    crawl.add_argument("seed", nargs="*", metavar="SEED",
+                       help="a URL, or a bare domain meaning http://DOMAIN/")
+    crawl.add_argument("--seeds", metavar="FILE",
+                       help="file with one seed per line (# comments, blank lines ignored)")
+    crawl.add_argument("--max-pages", type=_nonnegative, default=defaults.LINKGRAPH_MAX_PAGES,
+                       metavar="N", help="stop after N pages, 0 = no limit (default: %(default)s)")
+    crawl.add_argument("--max-depth", type=_depth, default=defaults.LINKGRAPH_MAX_DEPTH,
+                       metavar="D",
+                       help="follow links at most D hops from a seed, -1 = no limit "
+                            "(default: %(default)s)")
+    crawl.add_argument("--delay", type=_seconds, default=defaults.LINKGRAPH_DOWNLOAD_DELAY,
+                       metavar="S", help="seconds between requests to one host "
+                                         "(default: %(default)s)")
+    crawl.add_argument("--per-host", type=_positive,
+                       default=defaults.LINKGRAPH_CONCURRENCY_PER_HOST, metavar="N",
+                       help="concurrent requests per host (default: %(default)s)")
+    crawl.add_argument("--concurrency", type=_positive, default=defaults.LINKGRAPH_CONCURRENCY,
+                       metavar="N", help="concurrent requests in all (default: %(default)s)")
+    crawl.add_argument("--no-autothrottle", action="store_true",
+                       help="keep --delay fixed instead of adapting it to server latency")
+    crawl.add_argument("--timeout", type=_seconds, default=defaults.LINKGRAPH_DOWNLOAD_TIMEOUT,
+                       metavar="S", help="seconds before a request is abandoned "
+                                         "(default: %(default)s)")
+    crawl.add_argument("--user-agent", metavar="UA",
+                       help="User-Agent header (robots.txt is matched on 'linkgraph' anyway)")
+    crawl.add_argument(
+        "--allow-private-networks", action="store_true",
+        help="allow loopback/private/link-local targets (env "
+             f"LINKGRAPH_ALLOW_PRIVATE_NETWORKS; now: "
+             f"{'on' if _env_flag('LINKGRAPH_ALLOW_PRIVATE_NETWORKS') else 'off'})",
+    )
+    crawl.add_argument("--job", default="", metavar="NAME", help="job name stored with pages")
+    crawl.add_argument("--quiet", "-q", action="store_true",
+                       help="no progress display and no summary")
+    _add_index_options(crawl)
+    crawl.set_defaults(handler=cmd_crawl)
+
+    query_help = {
+        "backlinks": ("who links to TARGET: one record per edge",
+                      "One record per edge whose target matches TARGET (SPEC §4)."),
+        "refdomains": ("referring domains of TARGET with link counts",
+                       "Referring domains of TARGET: links, dofollow links, first/last seen."),
+        "anchors": ("anchor texts of links to TARGET",
+                    "Anchor text distribution of links to TARGET with referring-domain counts."),
+        "outlinks": ("links out of SOURCE (a URL, host or domain)",
+                     "One record per edge whose source matches SOURCE."),
+    }
+    for name, (short, long) in query_help.items():
+        sub = commands.add_parser(name, help=short, description=long)
+        sub.add_argument("target", metavar="SOURCE" if name == "outlinks" else "TARGET",
+                         help="a URL, or a bare domain/host")
+        _add_query_options(sub)
+        _add_output_options(sub, ("table", "json", "jsonl", "csv", "parquet"))
+        _add_index_options(sub)
+        sub.set_defaults(handler=_scoped_query(name))
+
+    export = commands.add_parser(
+        "export", help="export the whole index (edges) or its host/domain graph",
+        description="Stream the whole index: edges with SPEC §4 record fields, or the host or "
+                    "domain graph with link counts as weights.",
+    )
+    export.add_argument("what", choices=("edges", "hosts", "domains"))
+    export.add_argument("--format", choices=("jsonl", "csv", "parquet"),
+                        help="output format (default: jsonl)")
+    export.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    export.add_argument("--external-only", action="store_true",
+                        help="leave out internal links (same registered domain)")
+    _add_index_options(export)
+    export.set_defaults(handler=cmd_export)
+
+    sql = commands.add_parser(
+        "sql", help="run SQL against the index",
+        description="Run one SQL statement against the configured index (read-only unless "
+                    "--write). Tables: edges, edges_by_source, refdomains, pages (see README).",
+    )
+    sql.add_argument("statement", metavar="SQL")
+    sql.add_argument("--write", action="store_true",
+                     help="allow statements that change the index")
+    _add_output_options(sql, ("table", "json", "jsonl", "csv", "parquet"))
+    _add_index_options(sql)
+    sql.set_defaults(handler=cmd_sql)
+
+    stats = commands.add_parser("stats", help="index size and freshness",
+                                description="Edges, pages, domains, bytes on disk, last fetch.")
+    stats.add_argument("--format", choices=("table", "json", "jsonl", "csv"),
+                       help="output format (default: table on a terminal, else json)")
+    stats.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    _add_index_options(stats)
+    stats.set_defaults(handler=cmd_stats)
+    return parser
+
+
+# -- entry point -----------------------------------------------------------------
+
+class _OneLine(logging.Formatter):
+    """Log records as one line; exceptions as their one-line summary."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None and not _env_flag(
+                "LINKGRAPH_DEBUG"):
+            error = record.exc_info[1]
+            message = f"{message}: {type(error).__name__}: {error}"
+            record.exc_info = None
+            record.exc_text = None
+        return " ".join(f"{PROG}: {record.levelname.lower()}: {message}".split("\n"))
+
+
+def _setup_logging(verbose: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine() if not _env_flag("LINKGRAPH_DEBUG") else logging.Formatter(
+        "%(asctime)s %(name)s %(levelname)s %(message)s"))
+    # The level sits on the handler: Scrapy resets the root logger's level when
+    # a crawl starts.
+    handler.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(handler.level)
+    if not verbose:
+        warnings.simplefilter("ignore")
+        # Scrapy reports every spider-level event at INFO/WARNING; keep stderr
+        # for linkgraph's own messages unless asked.
+        logging.getLogger("scrapy").setLevel(logging.ERROR)
+        logging.getLogger("py.warnings").setLevel(logging.ERROR)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the process exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        _setup_logging(args.verbose)
+        status: int = args.handler(args)
+        return status
+    except LinkgraphError as error:
+        if _env_flag("LINKGRAPH_DEBUG"):
+            raise
+        message = " ".join(str(error).split())
+        print(message if message.startswith(PROG) else f"{PROG}: error: {message}",
+              file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader of our stdout went away (e.g. `| head`): not an error.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return 0
+    except SystemExit as exit_:
+        return int(exit_.code or 0) if not isinstance(exit_.code, str) else 1
+    except Exception as error:  # a bug: say so in one line, keep the details for -v
+        if _env_flag("LINKGRAPH_DEBUG"):
+            raise
+        print(f"{PROG}: internal error: {type(error).__name__}: "
+              f"{' '.join(str(error).split())[:500]} (set LINKGRAPH_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        return 70
+
+
+def run() -> NoReturn:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

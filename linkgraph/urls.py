@@ -1,0 +1,233 @@
+"""The one definition of a URL in linkgraph (SPEC §3).
+
+Crawler, pipelines, consumers and queries all import this module; nothing else
+parses or rewrites URLs. Every function is pure and never raises on junk input:
+what cannot be an edge endpoint comes back as ``None``.
+
+Parsing and serialization follow the WHATWG URL Standard through ada (the
+``ada-url`` package), which lowercases scheme and host, converts international
+hosts to punycode, drops default ports, resolves ``.``/``..`` segments and gives
+an empty path as ``/``. On top of that :func:`normalize` applies SPEC §3 steps
+2-4: drop the fragment, drop the host's trailing dot, drop tracking parameters.
+
+Steps 2-4 work on the WHATWG serialization as a string, which is safe because
+the serializer percent-encodes every ``#`` before the fragment, every ``?``
+before the query and every ``/`` and ``@`` inside the userinfo; so the first
+``#`` starts the fragment, the first ``?`` the query, and the authority runs
+from ``//`` to the first ``/`` (an http(s) path always starts with ``/``).
+That keeps resolution plus normalization at one parse per URL, which matters
+on the crawler's hot path.
+
+Registered domains come from the Public Suffix List snapshot bundled with
+tldextract, private section included (``alice.github.io`` and ``bob.github.io``
+are two domains); the list is never fetched.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from functools import lru_cache
+from typing import Final
+
+import tldextract
+from ada_url import HostType, join_url, parse_url
+
+__all__ = [
+    "TRACKING_PARAMETERS",
+    "host_of",
+    "host_type_is_ip",
+    "is_ip_host",
+    "normalize",
+    "registered_domain",
+    "resolve",
+    "resolve_and_normalize",
+    "reverse_host",
+    "strip_tracking",
+]
+
+#: Query parameter names dropped by normalization (compared case-insensitively),
+#: besides every name that starts with ``utm_``.
+TRACKING_PARAMETERS: Final = frozenset(
+    {"gclid", "dclid", "fbclid", "msclkid", "yclid", "mc_cid", "mc_eid", "_hsenc", "_hsmi"}
+)
+
+# ada raises ValueError for unparsable input and for strings that cannot be
+# encoded as UTF-8 (lone surrogates); the rest are belt and braces.
+_PARSE_ERRORS: Final = (ValueError, TypeError, UnicodeError)
+
+# suffix_list_urls=() keeps tldextract on its bundled snapshot: it never fetches
+# the list at run time, and cache_dir=None keeps it from writing a cache file.
+_PSL = tldextract.TLDExtract(suffix_list_urls=(), include_psl_private_domains=True, cache_dir=None)
+
+
+def _is_tracking(parameter: str) -> bool:
+    # A parameter's name is the text before its first "=", not decoded (SPEC §3.4).
+    name = parameter.split("=", 1)[0].lower()
+    return name.startswith("utm_") or name in TRACKING_PARAMETERS
+
+
+# A cheap first look: most queries hold no tracking parameter, and one regex
+# scan is faster than splitting them. It may match more than _is_tracking (it
+# folds case the Unicode way), never less; _is_tracking decides.
+_TRACKING_NAMES: Final = "|".join(re.escape(name) for name in sorted(TRACKING_PARAMETERS))
+_MAYBE_TRACKING: Final = re.compile(
+    rf"(?:^|[?&])(?:utm_|(?:{_TRACKING_NAMES})(?:[=&]|$))", re.IGNORECASE
+)
+
+
+def strip_tracking(search: str) -> str:
+    """Return ``search`` (``""`` or ``"?…"``) without tracking parameters.
+
+    The query is split on ``&``; every other parameter is kept, in its original
+    order and spelling (empty ones between ``&&`` included). When no query text
+    is left — every parameter was tracking, or the query was a bare ``?`` — the
+    ``?`` goes too. A query with nothing to drop is returned as the same object.
+    """
+    if len(search) <= 1:
+        return ""
+    if _MAYBE_TRACKING.search(search) is None:
+        return search
+    parameters = search[1:].split("&")
+    kept = [p for p in parameters if not _is_tracking(p)]
+    if len(kept) == len(parameters):
+        return search
+    query = "&".join(kept)
+    return "?" + query if query else ""
+
+
+def _normalize_serialized(href: str) -> str | None:
+    """SPEC §3 steps 2-4 on a WHATWG serialization; ``None`` unless http(s)."""
+    if href.startswith("https://"):
+        authority_at = 8
+    elif href.startswith("http://"):
+        authority_at = 7
+    else:
+        return None
+    hash_at = href.find("#")
+    if hash_at >= 0:
+        href = href[:hash_at]
+    query_at = href.find("?")
+    if query_at >= 0:
+        search = href[query_at:]
+        new_search = strip_tracking(search)
+        if new_search is not search:
+            href = href[:query_at] + new_search
+    path_at = href.find("/", authority_at)
+    if path_at < 0:
+        path_at = len(href)
+    authority = href[authority_at:path_at]
+    # Fast exit for the common case; a userinfo with ".:" only costs the long way.
+    if not authority.endswith(".") and ".:" not in authority:
+        return href
+    host_at = authority.rfind("@") + 1
+    if authority.startswith("[", host_at):
+        return href  # IPv6 literals hold no dots to drop
+    port_at = authority.find(":", host_at)
+    host = authority[host_at : port_at if port_at >= 0 else len(authority)]
+    if not host.endswith("."):
+        return href
+    # All trailing dots go, not just one, so that normalize() stays idempotent
+    # on "example.com..". A host made only of dots is kept as WHATWG gave it:
+    # an empty host is not a valid http(s) URL.
+    stripped = host.rstrip(".")
+    if not stripped:
+        return href
+    cut = authority_at + host_at
+    return href[: cut + len(stripped)] + href[cut + len(host) :]
+
+
+def normalize(url: str) -> str | None:
+    """Normalize an absolute URL per SPEC §3, or ``None`` if it is not one.
+
+    ``None`` means: unparsable, or a scheme other than http/https.
+    The result is idempotent: ``normalize(normalize(u)) == normalize(u)``.
+    """
+    try:
+        href = parse_url(url, ("href",))["href"]
+    except _PARSE_ERRORS:
+        return None
+    return _normalize_serialized(href)
+
+
+def resolve(href: str, base: str | None = None) -> str | None:
+    """Resolve ``href`` against ``base`` per the WHATWG URL Standard.
+
+    Returns the serialized absolute URL (any scheme), or ``None`` if no URL
+    results: the href cannot be parsed against the base, or the base itself is
+    unparsable (as in the standard, an unparsable base fails even an absolute
+    href). With ``base=None`` the href must be absolute.
+    """
+    try:
+        if base is None:
+            return parse_url(href, ("href",))["href"]
+        return join_url(base, href)
+    except _PARSE_ERRORS:
+        return None
+
+
+def resolve_and_normalize(href: str, base: str | None = None) -> str | None:
+    """Resolve ``href`` against ``base`` and normalize the result (SPEC §2, §3).
+
+    ``None`` when the result is unparsable or not http(s): such hrefs are
+    dropped and counted by the extractor. Costs one parse.
+    """
+    absolute = resolve(href, base)
+    return None if absolute is None else _normalize_serialized(absolute)
+
+
+def host_of(url: str) -> str:
+    """The host of a normalized URL (no port, punycode, brackets kept for IPv6).
+
+    Returns ``""`` if ``url`` cannot be parsed.
+    """
+    try:
+        return parse_url(url, ("hostname",))["hostname"]
+    except _PARSE_ERRORS:
+        return ""
+
+
+def is_ip_host(host: str) -> bool:
+    """True for an IPv4 address or a bracketed/bare IPv6 address."""
+    try:
+        ipaddress.ip_address(host[1:-1] if host.startswith("[") else host)
+    except ValueError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=200_000)
+def registered_domain(host: str) -> str:
+    """The registered domain (public suffix + one label) of a normalized host.
+
+    Uses the Public Suffix List including its private section. An IP address,
+    a host with no public suffix (``localhost``, an unknown TLD), or a host that
+    is itself a public suffix is its own registered domain. The host is expected
+    in normalized form (lowercase, punycode); other case is lowered first.
+    """
+    host = host.lower()
+    if not host or is_ip_host(host):
+        return host
+    domain = _PSL.extract_str(host).top_domain_under_public_suffix
+    return domain or host
+
+
+@lru_cache(maxsize=200_000)
+def reverse_host(host: str) -> str:
+    """The host with its labels reversed (``www.example.com`` → ``com.example.www``).
+
+    Sorting by reversed host keeps a domain and all its subdomains in one
+    contiguous range of the index. IP addresses are returned unchanged.
+    """
+    if is_ip_host(host):
+        return host
+    return ".".join(reversed(host.split(".")))
+
+
+def host_type_is_ip(url: str) -> bool:
+    """True when the URL's host is an IPv4 or IPv6 literal."""
+    try:
+        host_type = parse_url(url, ("host_type",))["host_type"]
+    except _PARSE_ERRORS:
+        return False
+    return host_type in (HostType.IPV4, HostType.IPV6)

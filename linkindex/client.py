@@ -1,0 +1,232 @@
+"""The one factory for index connections, embedded or server.
+
+``open_index`` returns an :class:`Index` on either
+
+* the embedded engine: chDB in-process through clickhouse-connect
+  (``chdb:///PATH``), which lets exactly one process own a data directory, or
+* a ClickHouse server or cluster over HTTP (``http://HOST:8123/DB``).
+
+The SQL is the same for both. Every clickhouse-connect or chDB failure leaves
+this module as a :class:`~linkgraph.errors.LinkgraphError` with a one-line
+message and a ``retriable`` flag.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from linkgraph import defaults
+from linkgraph.errors import (
+    ConfigError,
+    IndexError_,
+    IndexLocked,
+    IndexUnavailable,
+    LinkgraphError,
+)
+
+log = logging.getLogger(__name__)
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# Migrations, applied in file-name order; each file is a list of statements.
+_MIGRATIONS = ("001_init.sql",)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexLocation:
+    """Where the index lives: an embedded data directory or a server URL."""
+
+    data_dir: str | None = None
+    clickhouse_url: str | None = None
+    database: str = defaults.CLICKHOUSE_DATABASE
+
+    @property
+    def embedded(self) -> bool:
+        return not self.clickhouse_url
+
+    def describe(self) -> str:
+        if self.embedded:
+            return f"embedded index in {self.data_dir}"
+        return f"ClickHouse at {_redact(self.clickhouse_url or '')} (database {self.database})"
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+def resolve_location(
+    data_dir: str | None = None, clickhouse_url: str | None = None
+) -> IndexLocation:
+    """Combine flags and environment into an :class:`IndexLocation`.
+
+    Flags win over ``LINKGRAPH_CLICKHOUSE`` / ``LINKGRAPH_DATA_DIR``. A server URL
+    may name its database in its path (``http://host:8123/mydb``).
+    """
+    url = clickhouse_url or os.environ.get("LINKGRAPH_CLICKHOUSE") or defaults.CLICKHOUSE_URL
+    if url and not data_dir:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise ConfigError(f"--clickhouse must be an http(s):// URL, got {url!r}")
+        database = parts.path.strip("/") or defaults.CLICKHOUSE_DATABASE
+        if not _IDENTIFIER.match(database):
+            raise ConfigError(f"bad ClickHouse database name {database!r} in {url!r}")
+        return IndexLocation(clickhouse_url=url, database=database)
+    directory = data_dir or os.environ.get("LINKGRAPH_DATA_DIR") or defaults.LINKGRAPH_DATA_DIR
+    return IndexLocation(data_dir=str(Path(directory).expanduser().resolve()))
+
+
+def _translate(error: Exception, location: IndexLocation) -> LinkgraphError:
+    message = " ".join(str(error).split())
+    if "Cannot lock file" in message or "already running" in message:
+        return IndexLocked(
+            f"the data directory {location.data_dir} is in use by another linkgraph process "
+            "(the embedded index allows one process at a time; stop it, or use "
+            "--clickhouse for a shared server)"
+        )
+    if "EmbeddedServer already initialized" in message:
+        return ConfigError(
+            "this process already opened another embedded index; one process can hold one "
+            "data directory"
+        )
+    if any(
+        word in message
+        for word in ("Connection refused", "Failed to establish", "timed out", "Name or service")
+    ):
+        return IndexUnavailable(f"cannot reach {location.describe()}: {message[:200]}")
+    if "NOT_ENOUGH_SPACE" in message or "No space left" in message:
+        return IndexError_(f"the index is out of disk space: {message[:200]}")
+    # ClickHouse errors carry their code name last, e.g. "(SYNTAX_ERROR)".
+    return IndexError_(message[:500])
+
+
+class Index:
+    """A connection to the link index, with the schema applied.
+
+    Holds one clickhouse-connect client. Methods raise
+    :class:`~linkgraph.errors.LinkgraphError` subclasses only.
+    """
+
+    def __init__(self, client: Any, location: IndexLocation) -> None:
+        self.client = client
+        self.location = location
+        self.db = location.database
+
+    # -- statements --------------------------------------------------------
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        try:
+            return self.client.command(sql, parameters=parameters)
+        except LinkgraphError:
+            raise
+        except Exception as error:
+            raise _translate(error, self.location) from error
+
+    def query(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run a SELECT; returns (column names, rows)."""
+        try:
+            result = self.client.query(sql, parameters=parameters, settings=settings)
+        except Exception as error:
+            raise _translate(error, self.location) from error
+        return list(result.column_names), [tuple(row) for row in result.result_rows]
+
+    def stream(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> Iterator[tuple[list[str], Sequence[Sequence[Any]]]]:
+        """Yield (column names, block of rows) for a large SELECT, block by block."""
+        try:
+            with self.client.query_row_block_stream(
+                sql, parameters=parameters, settings=settings
+            ) as stream:
+                names = list(stream.source.column_names)
+                for block in stream:
+                    yield names, block
+        except LinkgraphError:
+            raise
+        except Exception as error:
+            raise _translate(error, self.location) from error
+
+    def insert_arrow(self, table: str, data: Any) -> None:
+        try:
+            self.client.insert_arrow(f"{self.db}.{table}", data)
+        except Exception as error:
+            raise _translate(error, self.location) from error
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception:  # closing is best effort; the process is ending anyway
+            log.debug("closing the index client failed", exc_info=True)
+
+    # -- schema ------------------------------------------------------------
+    def migrate(self) -> None:
+        """Create the database and every table the index needs (idempotent)."""
+        self.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
+        for name in _MIGRATIONS:
+            for statement in schema_statements(name, self.db):
+                self.command(statement)
+
+
+def schema_statements(name: str = "001_init.sql", database: str = "linkgraph") -> list[str]:
+    """The statements of one migration file with ``{db}`` bound to ``database``."""
+    if not _IDENTIFIER.match(database):
+        raise ConfigError(f"bad database name {database!r}")
+    text = resources.files("linkindex").joinpath("sql", name).read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    statements = [s.strip() for s in "\n".join(lines).split(";")]
+    return [s.replace("{db}", database) for s in statements if s]
+
+
+def open_index(location: IndexLocation, *, create: bool = True) -> Index:
+    """Connect to the index at ``location`` and apply the schema.
+
+    With ``create=False`` a missing embedded data directory is an error rather
+    than a new, empty index (query commands use that: asking an index that was
+    never crawled is almost always a wrong --data-dir).
+    """
+    import clickhouse_connect  # deferred: importing it costs ~0.3 s
+
+    try:
+        if location.embedded:
+            assert location.data_dir is not None
+            path = Path(location.data_dir)
+            if not create and not path.exists():
+                raise ConfigError(
+                    f"no index at {path} (crawl first, or pass --data-dir / set "
+                    "LINKGRAPH_DATA_DIR)"
+                )
+            if path.exists() and not path.is_dir():
+                raise ConfigError(f"--data-dir {path} exists and is not a directory")
+            path.mkdir(parents=True, exist_ok=True)
+            client = clickhouse_connect.get_client(interface="chdb", path=str(path))
+        else:
+            assert location.clickhouse_url is not None
+            client = clickhouse_connect.get_client(
+                dsn=location.clickhouse_url,
+                database="default",
+                connect_timeout=10,
+                send_receive_timeout=300,
+            )
+    except LinkgraphError:
+        raise
+    except Exception as error:
+        raise _translate(error, location) from error
+    index = Index(client, location)
+    index.migrate()
+    return index

@@ -1,0 +1,177 @@
+"""Writing query results as table, json, jsonl, csv or parquet (SPEC §4).
+
+Timestamps are UTC ISO-8601 strings (``2026-11-21T08:15:02.123Z``) in every
+text format and UTC timestamps in Parquet. Booleans are JSON ``true``/``false``
+and ``true``/``false`` in CSV. Writers take blocks of rows so that exports of
+the whole index stream in bounded memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import IO, Any, Final
+
+from linkgraph.errors import UsageError
+
+FORMATS: Final = ("table", "json", "jsonl", "csv", "parquet")
+#: Rows a table shows when no --limit is given.
+TABLE_DEFAULT_LIMIT: Final = 100
+
+
+def iso(value: datetime) -> str:
+    """UTC ISO-8601 with milliseconds and a ``Z``; naive values are taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _cell(value: Any) -> str:
+    value = _plain(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+class Writer:
+    """Writes blocks of rows with one header in one format.
+
+    Call :meth:`write` for each block, then :meth:`close`. ``out`` is a binary
+    stream (stdout's buffer or a file).
+    """
+
+    def __init__(self, fmt: str, out: IO[bytes], columns: Sequence[str]) -> None:
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+        self.fmt = fmt
+        self.out = out
+        self.columns = list(columns)
+        self.count = 0
+        self._text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True) \
+            if fmt != "parquet" else None
+        self._csv: Any = None
+        self._parquet: Any = None
+        self._table_rows: list[list[str]] = []
+        if fmt == "csv":
+            assert self._text is not None
+            self._csv = csv.writer(self._text, lineterminator="\n")
+            self._csv.writerow(self.columns)
+        elif fmt == "json":
+            assert self._text is not None
+            self._text.write("[")
+
+    def write(self, rows: Iterable[Sequence[Any]]) -> None:
+        text = self._text
+        if self.fmt == "jsonl":
+            assert text is not None
+            for row in rows:
+                text.write(json.dumps(dict(zip(self.columns, map(_plain, row), strict=True)),
+                                      ensure_ascii=False))
+                text.write("\n")
+                self.count += 1
+        elif self.fmt == "json":
+            assert text is not None
+            for row in rows:
+                text.write(",\n" if self.count else "\n")
+                text.write(json.dumps(dict(zip(self.columns, map(_plain, row), strict=True)),
+                                      ensure_ascii=False))
+                self.count += 1
+        elif self.fmt == "csv":
+            for row in rows:
+                self._csv.writerow([_cell(v) for v in row])
+                self.count += 1
+        elif self.fmt == "table":
+            for row in rows:
+                self._table_rows.append([_cell(v) for v in row])
+                self.count += 1
+        else:
+            self._write_parquet(rows)
+
+    def _write_parquet(self, rows: Iterable[Sequence[Any]]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        block = [list(r) for r in rows]
+        if not block and self._parquet is not None:
+            return
+        columns = list(zip(*block, strict=True)) if block else [[] for _ in self.columns]
+        arrays = []
+        for values in columns:
+            values = list(values)
+            if values and isinstance(values[0], datetime):
+                values = [v if v.tzinfo else v.replace(tzinfo=UTC) for v in values]
+                arrays.append(pa.array(values, pa.timestamp("ms", tz="UTC")))
+            elif values and isinstance(values[0], tuple):
+                arrays.append(pa.array([[_plain(x) for x in v] for v in values]))
+            else:
+                arrays.append(pa.array(values) if values else pa.array([], pa.string()))
+        table = pa.table(arrays, names=self.columns)
+        if self._parquet is None:
+            self._parquet = pq.ParquetWriter(self.out, table.schema, compression="zstd")
+        elif table.schema != self._parquet.schema:
+            table = table.cast(self._parquet.schema)
+        self._parquet.write_table(table)
+        self.count += len(block)
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            assert self._text is not None
+            self._text.write("\n]\n" if self.count else "]\n")
+        elif self.fmt == "table":
+            self._render_table()
+        elif self.fmt == "parquet":
+            if self._parquet is None:
+                self._write_parquet([])
+            self._parquet.close()
+        if self._text is not None:
+            self._text.flush()
+            self._text.detach()
+        self.out.flush()
+
+    def _render_table(self) -> None:
+        assert self._text is not None
+        width = shutil.get_terminal_size((160, 24)).columns
+        rows = self._table_rows
+        widths = [len(c) for c in self.columns]
+        for row in rows:
+            for i, cell in enumerate(row):
+                widths[i] = max(widths[i], len(cell))
+        # Shrink the widest columns until the table fits the terminal.
+        cap = max(12, width // max(1, len(self.columns)))
+        while sum(widths) + 2 * len(widths) > width and max(widths) > cap:
+            widest = widths.index(max(widths))
+            widths[widest] = max(cap, widths[widest] - 4)
+
+        def fit(cell: str, size: int) -> str:
+            return cell if len(cell) <= size else cell[: max(1, size - 1)] + "…"
+
+        lines = ["  ".join(fit(c, w).ljust(w) for c, w in zip(self.columns, widths, strict=True))]
+        lines.append("  ".join("-" * w for w in widths))
+        for row in rows:
+            lines.append("  ".join(fit(c, w).ljust(w) for c, w in zip(row, widths, strict=True)))
+        self._text.write("\n".join(line.rstrip() for line in lines) + "\n")
+
+
+def default_format() -> str:
+    """``table`` on a terminal, ``jsonl`` when stdout is a pipe or file."""
+    return "table" if sys.stdout.isatty() else "jsonl"

@@ -1,0 +1,305 @@
+"""The questions users ask of the index (SPEC §4).
+
+Every value from a user reaches ClickHouse as a bound parameter
+(``{name:Type}``); only identifiers chosen by this module are formatted into
+SQL. Each query returns a :class:`Result` (column names and rows) whose columns
+use the record field names of SPEC §4.
+
+Reads use ``FINAL`` so that rows of one edge inserted by several crawls (or
+replays) are merged before they are counted or shown.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from linkgraph.errors import UsageError
+from linkgraph.urls import host_of, normalize, registered_domain, reverse_host
+from linkindex.client import Index
+
+Scope = Literal["url", "host", "domain", "prefix"]
+SCOPES: Final = ("url", "host", "domain", "prefix")
+
+#: Record fields of an edge, in SPEC §4 order.
+EDGE_FIELDS: Final = (
+    "source_url", "source_host", "source_domain", "target_url", "target_host", "target_domain",
+    "kind", "anchor", "image", "nofollow", "ugc", "sponsored", "link_count", "first_seen",
+    "last_seen",
+)
+
+_EDGE_SELECT: Final = """
+    source_url, source_host, source_domain, target_url, target_host, target_domain,
+    kind, latest.anchor AS anchor, latest.image AS image,
+    latest.nofollow AS nofollow, latest.ugc AS ugc, latest.sponsored AS sponsored,
+    latest.link_count AS link_count, first_seen, last_seen"""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A parsed TARGET: its normalized URL, host, registered domain and scope."""
+
+    text: str
+    url: str
+    host: str
+    domain: str
+    rev_host: str
+    scope: Scope
+
+    @classmethod
+    def parse(cls, text: str, scope: str | None = None) -> Target:
+        """Parse TARGET as a URL (``http://…``) or a bare domain/host.
+
+        A bare name (no scheme, no path) defaults to ``domain`` scope, anything
+        else to ``url`` (SPEC §4). Raises :class:`UsageError` for what is not
+        an http(s) URL or a host name.
+        """
+        raw = text.strip()
+        if not raw:
+            raise UsageError("TARGET is empty")
+        if scope is not None and scope not in SCOPES:
+            raise UsageError(f"unknown scope {scope!r} (choose from {', '.join(SCOPES)})")
+        has_scheme = "://" in raw
+        bare = not has_scheme and not any(c in raw for c in "/?#")
+        url = normalize(raw if has_scheme else f"http://{raw}")
+        if url is None:
+            raise UsageError(f"TARGET {text!r} is not an http(s) URL or a domain name")
+        host = host_of(url)
+        if not host or (bare and "." not in host and not host.startswith("[")
+                        and host != "localhost"):
+            raise UsageError(f"TARGET {text!r} is not an http(s) URL or a domain name")
+        chosen: Scope = scope or ("domain" if bare else "url")  # type: ignore[assignment]
+        return cls(raw, url, host, registered_domain(host), reverse_host(host), chosen)
+
+
+@dataclass(slots=True)
+class Filters:
+    """Options every query command accepts (SPEC §4)."""
+
+    include_internal: bool = False
+    dofollow_only: bool = False
+    limit: int = 0
+    offset: int = 0
+    cursor: str | None = None
+    kinds: Sequence[str] = field(default_factory=tuple)
+
+
+@dataclass(slots=True)
+class Result:
+    """Column names, rows, and the cursor of the next page (if any)."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    next_cursor: str | None = None
+
+
+def _encode_cursor(values: Sequence[Any]) -> str:
+    raw = json.dumps(list(values), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, size: int) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise UsageError(f"--cursor {cursor!r} is not a cursor this command printed") from None
+    if not isinstance(values, list) or len(values) != size:
+        raise UsageError(f"--cursor {cursor!r} is not a cursor this command printed")
+    return values
+
+
+def _scope_where(target: Target, side: Literal["target", "source"],
+                 params: dict[str, Any]) -> str:
+    params.update(t_domain=target.domain, t_rev=target.rev_host, t_url=target.url)
+    clauses = [f"{side}_domain = {{t_domain:String}}"]
+    if target.scope in ("host", "url", "prefix"):
+        clauses.append(f"{side}_rev_host = {{t_rev:String}}")
+    if target.scope == "url":
+        clauses.append(f"{side}_url = {{t_url:String}}")
+    elif target.scope == "prefix":
+        clauses.append(f"startsWith({side}_url, {{t_url:String}})")
+    return " AND ".join(clauses)
+
+
+def _filter_where(filters: Filters, params: dict[str, Any]) -> str:
+    clauses = []
+    if not filters.include_internal:
+        clauses.append("source_domain != target_domain")
+    if filters.dofollow_only:
+        clauses.append("NOT latest.nofollow")
+    if filters.kinds:
+        params["kinds"] = list(filters.kinds)
+        clauses.append("toString(kind) IN {kinds:Array(String)}")
+    return " AND ".join(clauses) if clauses else "1"
+
+
+def _page(filters: Filters, params: dict[str, Any]) -> str:
+    sql = ""
+    if filters.limit:
+        params["lim"] = filters.limit
+        sql += " LIMIT {lim:UInt64}"
+    if filters.offset:
+        if not filters.limit:
+            sql += " LIMIT 18446744073709551615"
+        params["off"] = filters.offset
+        sql += " OFFSET {off:UInt64}"
+    return sql
+
+
+def _edges(index: Index, target: Target, filters: Filters,
+           side: Literal["target", "source"]) -> Result:
+    table = "edges" if side == "target" else "edges_by_source"
+    other = "source" if side == "target" else "target"
+    params: dict[str, Any] = {}
+    where = [_scope_where(target, side, params), _filter_where(filters, params)]
+    # Paging follows the table's ordering key, so each page is a range read.
+    key = f"{side}_rev_host, {side}_url, {other}_url, toInt8(kind)"
+    if filters.cursor:
+        values = _decode_cursor(filters.cursor, 4)
+        params.update(c0=str(values[0]), c1=str(values[1]), c2=str(values[2]),
+                      c3=int(values[3]))
+        where.append(f"({key}) > ({{c0:String}}, {{c1:String}}, {{c2:String}}, {{c3:Int8}})")
+    sql = (
+        f"SELECT {_EDGE_SELECT}, {side}_rev_host AS _k0, toInt8(kind) AS _k3 "
+        f"FROM {index.db}.{table} FINAL WHERE {' AND '.join(where)} "
+        f"ORDER BY {key}" + _page(filters, params)
+    )
+    columns, rows = index.query(sql, params)
+    next_cursor = None
+    if filters.limit and len(rows) == filters.limit and rows:
+        last = rows[-1]
+        mine, theirs = (3, 0) if side == "target" else (0, 3)
+        next_cursor = _encode_cursor([last[15], last[mine], last[theirs], last[16]])
+    return Result(columns[:15], [row[:15] for row in rows], next_cursor)
+
+
+def backlinks(index: Index, target: Target, filters: Filters) -> Result:
+    """One record per edge whose target matches ``target`` (SPEC §4)."""
+    return _edges(index, target, filters, "target")
+
+
+def outlinks(index: Index, source: Target, filters: Filters) -> Result:
+    """One record per edge whose source matches ``source`` (scopes as for targets)."""
+    return _edges(index, source, filters, "source")
+
+
+def _aggregate(index: Index, sql: str, params: dict[str, Any], filters: Filters) -> Result:
+    offset = filters.offset
+    if filters.cursor:
+        offset = int(_decode_cursor(filters.cursor, 1)[0])
+    paged = Filters(limit=filters.limit, offset=offset)
+    columns, rows = index.query(sql + _page(paged, params), params)
+    next_cursor = None
+    if filters.limit and len(rows) == filters.limit:
+        next_cursor = _encode_cursor([offset + len(rows)])
+    return Result(columns, rows, next_cursor)
+
+
+def refdomains(index: Index, target: Target, filters: Filters) -> Result:
+    """Referring domains of ``target``: links, dofollow links, first and last seen."""
+    params: dict[str, Any] = {}
+    where = f"{_scope_where(target, 'target', params)} AND {_filter_where(filters, params)}"
+    sql = f"""
+        SELECT source_domain, count() AS links,
+               countIf(NOT latest.nofollow) AS dofollow_links,
+               uniqExact(target_url) AS target_urls,
+               min(first_seen) AS first_seen, max(last_seen) AS last_seen
+        FROM {index.db}.edges FINAL
+        WHERE {where}
+        GROUP BY source_domain
+        ORDER BY links DESC, source_domain"""
+    return _aggregate(index, sql, params, filters)
+
+
+def anchors(index: Index, target: Target, filters: Filters) -> Result:
+    """Anchor texts of ``a`` links to ``target`` with link and referring-domain counts."""
+    params: dict[str, Any] = {}
+    where = f"{_scope_where(target, 'target', params)} AND {_filter_where(filters, params)}"
+    sql = f"""
+        SELECT latest.anchor AS anchor, count() AS links,
+               uniqExact(source_domain) AS refdomains,
+               countIf(NOT latest.nofollow) AS dofollow_links,
+               min(first_seen) AS first_seen, max(last_seen) AS last_seen
+        FROM {index.db}.edges FINAL
+        WHERE {where} AND kind = 'a'
+        GROUP BY anchor
+        ORDER BY refdomains DESC, links DESC, anchor"""
+    return _aggregate(index, sql, params, filters)
+
+
+#: Columns of the host and domain graphs (``export hosts|domains``).
+GRAPH_FIELDS: Final = {
+    "hosts": ("source_host", "target_host", "links", "dofollow_links", "first_seen",
+              "last_seen"),
+    "domains": ("source_domain", "target_domain", "links", "dofollow_links", "first_seen",
+                "last_seen"),
+}
+
+
+def export_columns(what: str) -> tuple[str, ...]:
+    """Column names of ``export WHAT`` (edges, hosts or domains)."""
+    return EDGE_FIELDS if what == "edges" else GRAPH_FIELDS[what]
+
+
+def export(index: Index, what: str, include_internal: bool = True) -> Iterator[
+        tuple[list[str], Sequence[Sequence[Any]]]]:
+    """Stream the whole index as blocks of rows.
+
+    ``edges``: every edge with SPEC §4 record fields, in the table's key order.
+    ``hosts``/``domains``: the host or domain graph, one row per (source,
+    target) pair with link counts as weights for downstream scoring.
+    """
+    where = "1" if include_internal else "source_domain != target_domain"
+    if what == "edges":
+        sql = f"SELECT {_EDGE_SELECT} FROM {index.db}.edges FINAL WHERE {where}"
+    elif what in GRAPH_FIELDS:
+        level = "host" if what == "hosts" else "domain"
+        sql = f"""
+            SELECT source_{level}, target_{level}, count() AS links,
+                   countIf(NOT latest.nofollow) AS dofollow_links,
+                   min(first_seen) AS first_seen, max(last_seen) AS last_seen
+            FROM {index.db}.edges FINAL
+            WHERE {where}
+            GROUP BY source_{level}, target_{level}
+            ORDER BY source_{level}, target_{level}"""
+    else:
+        raise UsageError(f"cannot export {what!r} (choose edges, hosts or domains)")
+    return index.stream(sql)
+
+
+def stats(index: Index) -> Result:
+    """Index size and freshness, one row of named figures."""
+    db = index.db
+    params = {"db": db}
+    sql = f"""
+        SELECT
+          (SELECT count() FROM {db}.edges FINAL) AS edges,
+          (SELECT countIf(source_domain != target_domain) FROM {db}.edges FINAL)
+              AS external_edges,
+          (SELECT count() FROM {db}.pages FINAL) AS pages,
+          (SELECT countIf(status BETWEEN 200 AND 299) FROM {db}.pages FINAL) AS pages_2xx,
+          (SELECT uniqExact(target_host) FROM {db}.edges) AS target_hosts,
+          (SELECT uniqExact(target_domain) FROM {db}.edges) AS target_domains,
+          (SELECT uniqExact(domain) FROM {db}.pages) AS crawled_domains,
+          (SELECT count() FROM {db}.refdomains FINAL) AS domain_links,
+          (SELECT min(fetched_at) FROM {db}.pages) AS first_fetch,
+          (SELECT max(fetched_at) FROM {db}.pages) AS last_fetch,
+          (SELECT sum(bytes_on_disk) FROM system.parts
+             WHERE database = {{db:String}} AND active) AS bytes_on_disk,
+          (SELECT sum(bytes_on_disk) FROM system.parts
+             WHERE database = {{db:String}} AND table = 'edges' AND active) AS edges_bytes,
+          if(edges = 0, 0, round(edges_bytes / edges, 1)) AS edges_bytes_per_edge"""
+    columns, rows = index.query(sql, params)
+    return Result(columns, rows)
+
+
+def sql(index: Index, statement: str, *, write: bool = False) -> Result:
+    """Run a user's SQL. Read-only unless ``write`` (ClickHouse ``readonly=2``)."""
+    settings = None if write else {"readonly": 2}
+    columns, rows = index.query(statement, settings=settings)
+    return Result(columns, rows)

@@ -1,0 +1,114 @@
+-- linkgraph index schema, version 1.
+--
+-- The same statements run on the embedded index (chDB) and on a ClickHouse
+-- server; deploy/clickhouse/ holds the replicated, sharded variant.
+-- {db} is replaced by the configured database name.
+--
+-- Idempotence: every table is an AggregatingMergeTree or ReplacingMergeTree
+-- whose merge functions (min, max, latest version) give the same answer however
+-- often a row is inserted, so consumers may replay batches after a crash
+-- (at-least-once delivery) without doubling or corrupting anything. Queries read
+-- with FINAL (or GROUP BY the key) to see merged values before background
+-- merges have run.
+
+CREATE TABLE IF NOT EXISTS {db}.edges
+(
+    -- The ordering key leads with the target: "who links to X?" reads one
+    -- contiguous range whether X is a domain, a host (reversed, so a host's
+    -- subdomains are adjacent) or a URL.
+    target_domain   String CODEC(ZSTD(1)),
+    target_rev_host String CODEC(ZSTD(1)),
+    target_url      String CODEC(ZSTD(1)),
+    source_url      String CODEC(ZSTD(3)),
+    kind            Enum8('a' = 1, 'canonical' = 2, 'redirect' = 3),
+    -- Functions of the key columns, stored so that SQL users need no UDFs;
+    -- any() is exact here because every row of one key carries the same value.
+    target_host     SimpleAggregateFunction(any, String) CODEC(ZSTD(1)),
+    source_host     SimpleAggregateFunction(any, String) CODEC(ZSTD(3)),
+    source_domain   SimpleAggregateFunction(any, String) CODEC(ZSTD(3)),
+    -- Earliest and latest sighting: min/max merge without a read before write.
+    first_seen      SimpleAggregateFunction(min, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1)),
+    last_seen       SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1)),
+    -- The attributes of the latest sighting. max() over a tuple that starts with
+    -- the sighting time picks the newest deterministically, so a replay of an
+    -- old batch can never overwrite newer attributes.
+    latest          SimpleAggregateFunction(max, Tuple(
+                        seen DateTime64(3, 'UTC'),
+                        anchor String,
+                        image Bool,
+                        nofollow Bool,
+                        ugc Bool,
+                        sponsored Bool,
+                        link_count UInt32)) CODEC(ZSTD(3))
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (target_domain, target_rev_host, target_url, source_url, kind);
+
+-- The same edges ordered by source, for outlinks. Written by the consumer next
+-- to `edges` (not a materialized view, so that the source's reversed host is
+-- computed by the one URL module rather than in SQL).
+CREATE TABLE IF NOT EXISTS {db}.edges_by_source
+(
+    source_domain   String CODEC(ZSTD(1)),
+    source_rev_host String CODEC(ZSTD(1)),
+    source_url      String CODEC(ZSTD(1)),
+    target_url      String CODEC(ZSTD(3)),
+    kind            Enum8('a' = 1, 'canonical' = 2, 'redirect' = 3),
+    source_host     SimpleAggregateFunction(any, String) CODEC(ZSTD(1)),
+    target_host     SimpleAggregateFunction(any, String) CODEC(ZSTD(3)),
+    target_domain   SimpleAggregateFunction(any, String) CODEC(ZSTD(3)),
+    first_seen      SimpleAggregateFunction(min, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1)),
+    last_seen       SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1)),
+    latest          SimpleAggregateFunction(max, Tuple(
+                        seen DateTime64(3, 'UTC'),
+                        anchor String,
+                        image Bool,
+                        nofollow Bool,
+                        ugc Bool,
+                        sponsored Bool,
+                        link_count UInt32)) CODEC(ZSTD(3))
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (source_domain, source_rev_host, source_url, target_url, kind);
+
+-- Referring domains per target domain, maintained by a materialized view on
+-- every insert into `edges`. min/max keep it exact and idempotent (a count
+-- would double under replays); link counts come from `edges` at query time.
+CREATE TABLE IF NOT EXISTS {db}.refdomains
+(
+    target_domain String CODEC(ZSTD(1)),
+    source_domain String CODEC(ZSTD(1)),
+    first_seen    SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+    last_seen     SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (target_domain, source_domain);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.refdomains_mv TO {db}.refdomains AS
+SELECT
+    target_domain,
+    source_domain,
+    min(first_seen) AS first_seen,
+    max(last_seen) AS last_seen
+FROM {db}.edges
+GROUP BY target_domain, source_domain;
+
+-- The latest fetch of every URL (any status): what was crawled, when, and how
+-- it answered. ReplacingMergeTree keeps the row with the newest fetched_at.
+CREATE TABLE IF NOT EXISTS {db}.pages
+(
+    rev_host        String CODEC(ZSTD(1)),
+    url             String CODEC(ZSTD(1)),
+    host            String CODEC(ZSTD(1)),
+    domain          String CODEC(ZSTD(1)),
+    status          UInt16,
+    content_type    LowCardinality(String),
+    robots_nofollow Bool,
+    depth           UInt16,
+    outlinks        UInt32,
+    dropped_links   UInt32,
+    job             LowCardinality(String),
+    fetched_at      DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1))
+)
+ENGINE = ReplacingMergeTree(fetched_at)
+ORDER BY (rev_host, url);
