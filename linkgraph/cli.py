@@ -248,6 +248,8 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     if error is not None:
         raise error
     stats = crawler.stats.get_stats() if crawler.stats else {}
+    if "finish_reason" not in stats:
+        raise LinkgraphError(f"{PROG} crawl: the crawl could not start (run with -v for details)")
     pages = int(stats.get("linkgraph/pages_written", 0))
     edges = int(stats.get("linkgraph/edges_written", 0))
     errors = int(stats.get("linkgraph/errors", 0))
@@ -357,6 +359,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS keeps a subcommand's default from resetting a top-level -v.
+    parser.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                        help="more log output (repeat for debug)")
+
+
 # -- parser ----------------------------------------------------------------------
 
 def build_parser() -> Parser:
@@ -411,6 +419,7 @@ def build_parser() -> Parser:
                        help="no progress display and no summary")
     _add_index_options(crawl)
     crawl.set_defaults(handler=cmd_crawl)
+    _add_verbose(crawl)
 
     query_help = {
         "backlinks": ("who links to TARGET: one record per edge",
@@ -430,6 +439,7 @@ def build_parser() -> Parser:
         _add_output_options(sub, ("table", "json", "jsonl", "csv", "parquet"))
         _add_index_options(sub)
         sub.set_defaults(handler=_scoped_query(name))
+        _add_verbose(sub)
 
     export = commands.add_parser(
         "export", help="export the whole index (edges) or its host/domain graph",
@@ -444,6 +454,7 @@ def build_parser() -> Parser:
                         help="leave out internal links (same registered domain)")
     _add_index_options(export)
     export.set_defaults(handler=cmd_export)
+    _add_verbose(export)
 
     sql = commands.add_parser(
         "sql", help="run SQL against the index",
@@ -456,6 +467,7 @@ def build_parser() -> Parser:
     _add_output_options(sql, ("table", "json", "jsonl", "csv", "parquet"))
     _add_index_options(sql)
     sql.set_defaults(handler=cmd_sql)
+    _add_verbose(sql)
 
     stats = commands.add_parser("stats", help="index size and freshness",
                                 description="Edges, pages, domains, bytes on disk, last fetch.")
@@ -464,6 +476,7 @@ def build_parser() -> Parser:
     stats.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     _add_index_options(stats)
     stats.set_defaults(handler=cmd_stats)
+    _add_verbose(stats)
     return parser
 
 

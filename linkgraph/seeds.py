@@ -17,22 +17,37 @@ from linkgraph.urls import host_of, normalize
 MAX_SEEDS_FILE_BYTES = 64 * 1024 * 1024
 
 
-def parse_seed(text: str) -> str | None:
-    """The normalized start URL of one seed, or ``None`` if it is not one."""
-    seed = text.strip()
-    if not seed or any(c.isspace() for c in seed):
+def parse_site(text: str) -> tuple[str, bool] | None:
+    """Parse what a user types for a site: an http(s) URL or a bare name.
+
+    Returns ``(normalized URL, bare)`` where ``bare`` is true for a name with
+    no scheme and no path (``example.com``, ``bücher.de``, ``host:8080``), or
+    ``None`` for anything else (other schemes, ``user@host``, spaces, junk).
+    """
+    site = text.strip()
+    if not site or any(c.isspace() for c in site):
         return None
-    if "://" not in seed:
-        if seed.split(":", 1)[0].lower() in ("mailto", "javascript", "data", "tel", "ftp"):
+    bare = False
+    if "://" not in site:
+        name, _, port = site.partition(":")
+        # "mailto:x@y" or "user@host" is not a site; "host:8080" is.
+        if "@" in site or (port and not port.split("/", 1)[0].isdigit()) or not name:
             return None
-        seed = f"http://{seed}"
-    url = normalize(seed)
+        bare = not any(c in site for c in "/?#")
+        site = f"http://{site}"
+    url = normalize(site)
     if url is None:
         return None
     host = host_of(url)
     if not host or (not host.startswith("[") and "." not in host and host != "localhost"):
         return None
-    return url
+    return url, bare
+
+
+def parse_seed(text: str) -> str | None:
+    """The normalized start URL of one seed, or ``None`` if it is not one."""
+    parsed = parse_site(text)
+    return None if parsed is None else parsed[0]
 
 
 def parse_seeds(lines: Iterable[str], origin: str = "argument") -> list[str]:

@@ -13,6 +13,8 @@ message and a ``retriable`` flag.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import re
@@ -33,6 +35,10 @@ from linkgraph.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+# chDB runs one engine per process, on one data directory: clients are shared
+# per directory so that the CLI and the crawl pipeline in one process reuse it.
+_EMBEDDED_CLIENTS: dict[str, Any] = {}
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # Migrations, applied in file-name order; each file is a list of statements.
@@ -169,6 +175,9 @@ class Index:
             raise _translate(error, self.location) from error
 
     def close(self) -> None:
+        """Close a server connection; the embedded engine lives as long as the process."""
+        if self.location.embedded:
+            return
         try:
             self.client.close()
         except Exception:  # closing is best effort; the process is ending anyway
@@ -193,6 +202,55 @@ def schema_statements(name: str = "001_init.sql", database: str = "linkgraph") -
     return [s.replace("{db}", database) for s in statements if s]
 
 
+def _check_not_locked(path: Path) -> None:
+    """Raise :class:`IndexLocked` if another process owns the data directory.
+
+    The embedded engine holds an exclusive ``flock`` on ``DIR/status`` while it
+    runs (and writes its PID there); probing that lock gives a clear message
+    instead of the engine's generic initialization error.
+    """
+    status = path / "status"
+    if not status.exists():
+        return
+    try:
+        with open(status, "rb") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = handle.read(200).decode("utf-8", "replace")
+                pid = next((line.split(":", 1)[1].strip() for line in owner.splitlines()
+                            if line.startswith("PID:")), "unknown")
+                raise IndexLocked(
+                    f"the data directory {path} is in use by another linkgraph process "
+                    f"(pid {pid}); the embedded index allows one process at a time: stop it, "
+                    "or use --clickhouse for a shared server"
+                ) from None
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    except OSError:
+        return
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence the embedded engine's own stderr output while it starts.
+
+    Its failures are reported through exceptions (translated here); its C++
+    logging would otherwise add lines the user did not ask for.
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def open_index(location: IndexLocation, *, create: bool = True) -> Index:
     """Connect to the index at ``location`` and apply the schema.
 
@@ -214,7 +272,15 @@ def open_index(location: IndexLocation, *, create: bool = True) -> Index:
             if path.exists() and not path.is_dir():
                 raise ConfigError(f"--data-dir {path} exists and is not a directory")
             path.mkdir(parents=True, exist_ok=True)
-            client = clickhouse_connect.get_client(interface="chdb", path=str(path))
+            client = _EMBEDDED_CLIENTS.get(str(path))
+            if client is None:
+                _check_not_locked(path)
+                with _quiet_stderr():
+                    client = clickhouse_connect.get_client(interface="chdb", path=str(path))
+                    # Make the engine start now, inside the quiet block and the
+                    # error translation, rather than on the first real query.
+                    client.query("SELECT 1")
+                _EMBEDDED_CLIENTS[str(path)] = client
         else:
             assert location.clickhouse_url is not None
             client = clickhouse_connect.get_client(

@@ -6,7 +6,10 @@ SQL. Each query returns a :class:`Result` (column names and rows) whose columns
 use the record field names of SPEC §4.
 
 Reads use ``FINAL`` so that rows of one edge inserted by several crawls (or
-replays) are merged before they are counted or shown.
+replays) are merged before they are counted or shown. Fields of ``latest`` are
+read with ``tupleElement(latest, 'x')``, never the subcolumn syntax
+``latest.x``: under FINAL the engine merges a subcolumn on its own (taking the
+max anchor, not the anchor of the max tuple).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from linkgraph.errors import UsageError
-from linkgraph.urls import host_of, normalize, registered_domain, reverse_host
+from linkgraph.seeds import parse_site
+from linkgraph.urls import host_of, registered_domain, reverse_host
 from linkindex.client import Index
 
 Scope = Literal["url", "host", "domain", "prefix"]
@@ -34,9 +38,9 @@ EDGE_FIELDS: Final = (
 
 _EDGE_SELECT: Final = """
     source_url, source_host, source_domain, target_url, target_host, target_domain,
-    kind, latest.anchor AS anchor, latest.image AS image,
-    latest.nofollow AS nofollow, latest.ugc AS ugc, latest.sponsored AS sponsored,
-    latest.link_count AS link_count, first_seen, last_seen"""
+    kind, tupleElement(latest, 'anchor') AS anchor, tupleElement(latest, 'image') AS image,
+    tupleElement(latest, 'nofollow') AS nofollow, tupleElement(latest, 'ugc') AS ugc, tupleElement(latest, 'sponsored') AS sponsored,
+    tupleElement(latest, 'link_count') AS link_count, first_seen, last_seen"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +67,11 @@ class Target:
             raise UsageError("TARGET is empty")
         if scope is not None and scope not in SCOPES:
             raise UsageError(f"unknown scope {scope!r} (choose from {', '.join(SCOPES)})")
-        has_scheme = "://" in raw
-        bare = not has_scheme and not any(c in raw for c in "/?#")
-        url = normalize(raw if has_scheme else f"http://{raw}")
-        if url is None:
+        parsed = parse_site(raw)
+        if parsed is None:
             raise UsageError(f"TARGET {text!r} is not an http(s) URL or a domain name")
+        url, bare = parsed
         host = host_of(url)
-        if not host or (bare and "." not in host and not host.startswith("[")
-                        and host != "localhost"):
-            raise UsageError(f"TARGET {text!r} is not an http(s) URL or a domain name")
         chosen: Scope = scope or ("domain" if bare else "url")  # type: ignore[assignment]
         return cls(raw, url, host, registered_domain(host), reverse_host(host), chosen)
 
@@ -131,7 +131,7 @@ def _filter_where(filters: Filters, params: dict[str, Any]) -> str:
     if not filters.include_internal:
         clauses.append("source_domain != target_domain")
     if filters.dofollow_only:
-        clauses.append("NOT latest.nofollow")
+        clauses.append("NOT tupleElement(latest, 'nofollow')")
     if filters.kinds:
         params["kinds"] = list(filters.kinds)
         clauses.append("toString(kind) IN {kinds:Array(String)}")
@@ -206,7 +206,7 @@ def refdomains(index: Index, target: Target, filters: Filters) -> Result:
     where = f"{_scope_where(target, 'target', params)} AND {_filter_where(filters, params)}"
     sql = f"""
         SELECT source_domain, count() AS links,
-               countIf(NOT latest.nofollow) AS dofollow_links,
+               countIf(NOT tupleElement(latest, 'nofollow')) AS dofollow_links,
                uniqExact(target_url) AS target_urls,
                min(first_seen) AS first_seen, max(last_seen) AS last_seen
         FROM {index.db}.edges FINAL
@@ -221,9 +221,9 @@ def anchors(index: Index, target: Target, filters: Filters) -> Result:
     params: dict[str, Any] = {}
     where = f"{_scope_where(target, 'target', params)} AND {_filter_where(filters, params)}"
     sql = f"""
-        SELECT latest.anchor AS anchor, count() AS links,
+        SELECT tupleElement(latest, 'anchor') AS anchor, count() AS links,
                uniqExact(source_domain) AS refdomains,
-               countIf(NOT latest.nofollow) AS dofollow_links,
+               countIf(NOT tupleElement(latest, 'nofollow')) AS dofollow_links,
                min(first_seen) AS first_seen, max(last_seen) AS last_seen
         FROM {index.db}.edges FINAL
         WHERE {where} AND kind = 'a'
@@ -261,7 +261,7 @@ def export(index: Index, what: str, include_internal: bool = True) -> Iterator[
         level = "host" if what == "hosts" else "domain"
         sql = f"""
             SELECT source_{level}, target_{level}, count() AS links,
-                   countIf(NOT latest.nofollow) AS dofollow_links,
+                   countIf(NOT tupleElement(latest, 'nofollow')) AS dofollow_links,
                    min(first_seen) AS first_seen, max(last_seen) AS last_seen
             FROM {index.db}.edges FINAL
             WHERE {where}

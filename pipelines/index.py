@@ -58,7 +58,11 @@ class IndexPipeline:
             settings = self.crawler.settings
             location = resolve_location(settings.get("LINKGRAPH_DATA_DIR") or None,
                                         settings.get("LINKGRAPH_CLICKHOUSE") or None)
-            self.index = open_index(location)
+            try:
+                self.index = open_index(location)
+            except LinkgraphError as error:
+                self.crawler.linkgraph_error = error  # type: ignore[attr-defined]
+                raise
         self.writer = EdgeWriter(self.index, self.batch_pages, self.batch_seconds)
 
     def _write(self, operation: str) -> None:

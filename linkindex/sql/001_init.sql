@@ -112,3 +112,23 @@ CREATE TABLE IF NOT EXISTS {db}.pages
 )
 ENGINE = ReplacingMergeTree(fetched_at)
 ORDER BY (rev_host, url);
+
+-- Edges as SQL users want them: merged (FINAL), one row per edge, with the
+-- fields of `latest` flattened to SPEC §4 record fields. Query this rather
+-- than `edges`: under FINAL, the subcolumn syntax `latest.anchor` is merged on
+-- its own (max anchor) instead of being taken from the newest sighting;
+-- tupleElement() reads the merged tuple.
+CREATE VIEW IF NOT EXISTS {db}.links AS
+SELECT
+    source_url, source_host, source_domain,
+    target_url, target_host, target_domain,
+    kind,
+    tupleElement(latest, 'anchor') AS anchor,
+    tupleElement(latest, 'image') AS image,
+    tupleElement(latest, 'nofollow') AS nofollow,
+    tupleElement(latest, 'ugc') AS ugc,
+    tupleElement(latest, 'sponsored') AS sponsored,
+    tupleElement(latest, 'link_count') AS link_count,
+    first_seen, last_seen,
+    source_domain = target_domain AS internal
+FROM {db}.edges FINAL;

@@ -1,0 +1,157 @@
+"""The CLI as a user meets it: one-line errors, exit codes, the private-network guard."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+LINKGRAPH = str(Path(sys.executable).parent / "linkgraph")
+
+
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> \
+        subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
+    environment.update(env or {})
+    return subprocess.run([LINKGRAPH, *args], capture_output=True, text=True, timeout=timeout,
+                          env=environment)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *words: str):
+    assert result.returncode == code, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_unknown_flag(tmp_path: Path) -> None:
+    assert_one_line_error(run("crawl", "example.com", "--bogus"), 2, "--bogus")
+
+
+def test_unknown_command() -> None:
+    assert_one_line_error(run("crawlx"), 2, "crawlx")
+
+
+def test_no_seeds() -> None:
+    assert_one_line_error(run("crawl"), 2, "no seeds")
+
+
+def test_missing_and_unreadable_seeds_file(tmp_path: Path) -> None:
+    assert_one_line_error(run("crawl", "--seeds", str(tmp_path / "nope.txt")), 2,
+                          "does not exist")
+    binary = tmp_path / "seeds.bin"
+    binary.write_bytes(b"\x00\x01\x02")
+    assert_one_line_error(run("crawl", "--seeds", str(binary)), 2, "binary")
+
+
+def test_invalid_seed_reports_line_number(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("# my sites\nexample.com\n\nmailto:someone@example.com\n")
+    assert_one_line_error(run("crawl", "--seeds", str(seeds), "--data-dir",
+                              str(tmp_path / "d")), 2, f"{seeds}:4:", "mailto")
+
+
+def test_bad_numbers() -> None:
+    assert_one_line_error(run("crawl", "example.com", "--max-pages", "-3"), 2, "max-pages")
+    assert_one_line_error(run("crawl", "example.com", "--max-depth", "x"), 2, "max-depth")
+
+
+def test_query_errors(tmp_path: Path) -> None:
+    assert_one_line_error(run("backlinks", "example.com", "--data-dir", str(tmp_path / "none")),
+                          2, "no index")
+    assert_one_line_error(run("backlinks", "mailto:x@y.z"), 2, "not an http(s) URL")
+    assert_one_line_error(run("backlinks", "example.com", "--scope", "planet"), 2, "planet")
+
+
+@pytest.fixture(scope="module")
+def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """A real crawl of a tiny site served directly on 127.0.0.1 (no proxy)."""
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            body = b"<a href='/two'>two</a><a href='http://elsewhere.example/'>out</a>"
+            if self.path == "/robots.txt":
+                body = b"User-agent: *\nAllow: /\n"
+            self.send_response(200)
+            self.send_header("Content-Type",
+                             "text/plain" if self.path == "/robots.txt" else "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    data = tmp_path_factory.mktemp("cli") / "data"
+    seed = f"http://127.0.0.1:{server.server_address[1]}/"
+    refused = run("crawl", seed, "--data-dir", str(data), "--delay", "0", "--quiet")
+    assert refused.returncode == 0, refused.stderr
+    assert hits == [], "a loopback seed was fetched without --allow-private-networks"
+    allowed = run("crawl", seed, "--data-dir", str(data), "--delay", "0", "--quiet",
+                  "--allow-private-networks")
+    assert allowed.returncode == 0, allowed.stderr
+    assert sorted(hits) == ["/", "/robots.txt", "/two"]
+    yield data, seed
+    server.shutdown()
+
+
+def test_private_network_guard_and_crawl(crawled: tuple[Path, str]) -> None:
+    data, seed = crawled
+    result = run("backlinks", "elsewhere.example", "--data-dir", str(data), "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("source_url,source_host,source_domain,target_url")
+    assert {line.split(",")[0] for line in lines[1:]} == {seed, seed + "two"}
+
+
+def test_locked_data_dir(crawled: tuple[Path, str]) -> None:
+    data, _ = crawled
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time, clickhouse_connect
+            client = clickhouse_connect.get_client(interface="chdb", path={str(data)!r})
+            client.query("SELECT 1")
+            print("ready", flush=True)
+            time.sleep(60)
+        """)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        assert_one_line_error(run("stats", "--data-dir", str(data)), 1, "in use by another",
+                              f"pid {holder.pid}")
+        assert_one_line_error(run("crawl", "example.com", "--data-dir", str(data)), 1,
+                              "in use by another")
+    finally:
+        holder.kill()
+        holder.wait()
+    # Nothing stored was lost: the index still answers once the holder is gone.
+    time.sleep(0.5)
+    result = run("stats", "--data-dir", str(data), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert '"edges": 3' in result.stdout
+
+
+def test_bad_cursor_and_readonly_sql(crawled: tuple[Path, str]) -> None:
+    data, _ = crawled
+    assert_one_line_error(run("backlinks", "elsewhere.example", "--data-dir", str(data),
+                              "--cursor", "!!!"), 2, "cursor")
+    assert_one_line_error(run("sql", "DROP TABLE linkgraph.edges", "--data-dir", str(data)), 2,
+                          "--write")
+    assert_one_line_error(run("sql", "SELEC nonsense", "--data-dir", str(data)), 1, "SYNTAX")
