@@ -163,11 +163,14 @@ def _output_stream(path: str | None, fmt: str) -> Iterator[IO[bytes]]:
 
 
 def _emit(result: Any, args: argparse.Namespace, fmt: str) -> None:
-    from linkindex.output import Writer
+    from linkindex.output import Writer, table_view
 
+    columns, rows = result.columns, result.rows
+    if fmt == "table":
+        columns, rows = table_view(columns, rows)
     with _output_stream(args.output, fmt) as stream:
-        writer = Writer(fmt, stream, result.columns)
-        writer.write(result.rows)
+        writer = Writer(fmt, stream, columns)
+        writer.write(rows)
         writer.close()
     if result.next_cursor:
         print(f"{PROG}: more results: --cursor {result.next_cursor}", file=sys.stderr)

@@ -172,6 +172,35 @@ class Writer:
         self._text.write("\n".join(line.rstrip() for line in lines) + "\n")
 
 
+#: Columns a terminal table shows for edge records; the other formats carry all fields.
+_EDGE_TABLE = ("source_url", "target_url", "anchor", "kind", "rel", "links", "first_seen",
+               "last_seen")
+
+
+def table_view(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> tuple[
+        list[str], list[list[Any]]]:
+    """A narrower view of edge records for a terminal table (other rows pass through).
+
+    The rel flags become one column (``nofollow ugc``, ``img`` for image links)
+    and sightings are shown to the minute.
+    """
+    if "source_url" not in columns or "target_url" not in columns or "kind" not in columns:
+        return list(columns), [list(r) for r in rows]
+    at = {name: i for i, name in enumerate(columns)}
+    view = []
+    for row in rows:
+        flags = [name for name in ("nofollow", "ugc", "sponsored") if row[at[name]]]
+        if row[at["image"]]:
+            flags.append("img")
+        view.append([
+            row[at["source_url"]], row[at["target_url"]], row[at["anchor"]], row[at["kind"]],
+            " ".join(flags), row[at["link_count"]],
+            iso(row[at["first_seen"]])[:16].replace("T", " "),
+            iso(row[at["last_seen"]])[:16].replace("T", " "),
+        ])
+    return list(_EDGE_TABLE), view
+
+
 def default_format() -> str:
     """``table`` on a terminal, ``jsonl`` when stdout is a pipe or file."""
     return "table" if sys.stdout.isatty() else "jsonl"
