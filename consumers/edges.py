@@ -59,17 +59,42 @@ class Batch:
 
 
 _EDGE_COLUMNS = (
-    "target_domain", "target_rev_host", "target_url", "source_url", "kind", "target_host",
-    "source_host", "source_domain", "source_rev_host", "seen", "anchor", "image", "nofollow",
-    "ugc", "sponsored", "link_count",
+    "target_domain",
+    "target_rev_host",
+    "target_url",
+    "source_url",
+    "kind",
+    "target_host",
+    "source_host",
+    "source_domain",
+    "source_rev_host",
+    "seen",
+    "anchor",
+    "image",
+    "nofollow",
+    "ugc",
+    "sponsored",
+    "link_count",
 )
 _PAGE_COLUMNS = (
-    "rev_host", "url", "host", "domain", "status", "content_type", "robots_nofollow", "depth",
-    "outlinks", "dropped_links", "job", "fetched_at",
+    "rev_host",
+    "url",
+    "host",
+    "domain",
+    "status",
+    "content_type",
+    "robots_nofollow",
+    "depth",
+    "outlinks",
+    "dropped_links",
+    "job",
+    "fetched_at",
 )
 
 
-def _merge(links: Iterable[Link], source_url: str, page_nofollow: bool) -> tuple[dict[tuple[str, str], Link], int]:
+def _merge(
+    links: Iterable[Link], source_url: str, page_nofollow: bool
+) -> tuple[dict[tuple[str, str], Link], int]:
     """Normalize targets and merge per (target_url, kind); first occurrence wins."""
     merged: dict[tuple[str, str], Link] = {}
     dropped = 0
@@ -194,8 +219,9 @@ def _page_table(pages: dict[str, list[Any]]) -> pa.Table:
         "dropped_links": pa.uint32(),
         "fetched_at": _TIMESTAMP,
     }
-    return pa.table({name: pa.array(values, types.get(name, pa.string()))
-                     for name, values in pages.items()})
+    return pa.table(
+        {name: pa.array(values, types.get(name, pa.string())) for name, values in pages.items()}
+    )
 
 
 def write_batch(index: Index, batch: Batch) -> None:

@@ -55,8 +55,10 @@ class Progress:
             queued = len(engine._slot.scheduler)  # type: ignore[arg-type]
             in_flight = len(engine.downloader.active)
         rate = pages / max(time.monotonic() - self.started, 1e-6)
-        return (f"pages {pages}  links {links}  queued {queued}  in flight {in_flight}  "
-                f"errors {errors}  {rate:.1f} pages/s")
+        return (
+            f"pages {pages}  links {links}  queued {queued}  in flight {in_flight}  "
+            f"errors {errors}  {rate:.1f} pages/s"
+        )
 
     def show(self) -> None:
         if self.tty:

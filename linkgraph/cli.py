@@ -76,18 +76,21 @@ def _positive(text: str) -> int:
 
 # -- option groups ---------------------------------------------------------------
 
+
 def _add_index_options(parser: argparse.ArgumentParser) -> None:
     data_dir = os.environ.get("LINKGRAPH_DATA_DIR") or defaults.LINKGRAPH_DATA_DIR
     clickhouse = os.environ.get("LINKGRAPH_CLICKHOUSE") or ""
     group = parser.add_argument_group("index")
     group.add_argument(
-        "--data-dir", metavar="DIR",
+        "--data-dir",
+        metavar="DIR",
         help=f"embedded index directory (env LINKGRAPH_DATA_DIR; now: {data_dir})",
     )
     group.add_argument(
-        "--clickhouse", metavar="URL",
+        "--clickhouse",
+        metavar="URL",
         help="ClickHouse server, http://HOST:8123/DB, instead of the embedded index "
-             f"(env LINKGRAPH_CLICKHOUSE; now: {clickhouse or 'unset, embedded'})",
+        f"(env LINKGRAPH_CLICKHOUSE; now: {clickhouse or 'unset, embedded'})",
     )
 
 
@@ -96,37 +99,53 @@ def _add_output_options(parser: argparse.ArgumentParser, formats: Sequence[str])
 
     group = parser.add_argument_group("output")
     group.add_argument(
-        "--format", choices=formats,
+        "--format",
+        choices=formats,
         help="output format (default: table on a terminal, else jsonl)",
     )
-    group.add_argument("--output", "-o", metavar="FILE",
-                       help="write to FILE instead of stdout (written whole, then renamed)")
     group.add_argument(
-        "--limit", type=_nonnegative, metavar="N",
-        help=f"at most N records, 0 = all (default: {TABLE_DEFAULT_LIMIT} for table, "
-             "else all)",
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="write to FILE instead of stdout (written whole, then renamed)",
     )
-    group.add_argument("--offset", type=_nonnegative, default=0, metavar="N",
-                       help="skip the first N records")
-    group.add_argument("--cursor", metavar="TOKEN",
-                       help="continue after the page that printed this cursor")
+    group.add_argument(
+        "--limit",
+        type=_nonnegative,
+        metavar="N",
+        help=f"at most N records, 0 = all (default: {TABLE_DEFAULT_LIMIT} for table, else all)",
+    )
+    group.add_argument(
+        "--offset", type=_nonnegative, default=0, metavar="N", help="skip the first N records"
+    )
+    group.add_argument(
+        "--cursor", metavar="TOKEN", help="continue after the page that printed this cursor"
+    )
 
 
 def _add_query_options(parser: argparse.ArgumentParser, scoped: bool = True) -> None:
     if scoped:
         parser.add_argument(
-            "--scope", choices=("url", "host", "domain", "prefix"),
+            "--scope",
+            choices=("url", "host", "domain", "prefix"),
             help="what TARGET matches (default: domain for a bare domain, else url)",
         )
-    parser.add_argument("--include-internal", action="store_true",
-                        help="include links between pages of the same registered domain")
-    parser.add_argument("--dofollow-only", action="store_true",
-                        help="only links without nofollow")
-    parser.add_argument("--kind", action="append", choices=("a", "canonical", "redirect"),
-                        help="only edges of this kind (repeatable)")
+    parser.add_argument(
+        "--include-internal",
+        action="store_true",
+        help="include links between pages of the same registered domain",
+    )
+    parser.add_argument("--dofollow-only", action="store_true", help="only links without nofollow")
+    parser.add_argument(
+        "--kind",
+        action="append",
+        choices=("a", "canonical", "redirect"),
+        help="only edges of this kind (repeatable)",
+    )
 
 
 # -- helpers ---------------------------------------------------------------------
+
 
 def _open_index(args: argparse.Namespace, *, create: bool) -> Any:
     from linkindex.client import open_index, resolve_location
@@ -180,8 +199,7 @@ def _format_and_limit(args: argparse.Namespace) -> tuple[str, int]:
     from linkindex.output import TABLE_DEFAULT_LIMIT, default_format
 
     fmt = args.format or (default_format() if args.output is None else "jsonl")
-    limit = args.limit if args.limit is not None else (TABLE_DEFAULT_LIMIT if fmt == "table"
-                                                        else 0)
+    limit = args.limit if args.limit is not None else (TABLE_DEFAULT_LIMIT if fmt == "table" else 0)
     return fmt, limit
 
 
@@ -199,6 +217,7 @@ def _filters(args: argparse.Namespace, limit: int) -> Any:
 
 
 # -- commands --------------------------------------------------------------------
+
 
 def cmd_crawl(args: argparse.Namespace) -> int:
     from scrapy.crawler import CrawlerProcess
@@ -243,8 +262,9 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     process = CrawlerProcess(settings, install_root_handler=False)
     crawler = process.create_crawler(OutlinksSpider)
     started = time.monotonic()
-    process.crawl(crawler, seed_urls=seeds, max_pages=args.max_pages, max_depth=args.max_depth,
-                  job=args.job)
+    process.crawl(
+        crawler, seed_urls=seeds, max_pages=args.max_pages, max_depth=args.max_depth, job=args.job
+    )
     process.start()
     elapsed = time.monotonic() - started
     error = getattr(crawler, "linkgraph_error", None)
@@ -313,8 +333,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     finally:
         index.close()
     if args.output:
-        print(f"{PROG}: exported {writer.count} {args.what} records to {args.output}",
-              file=sys.stderr)
+        print(
+            f"{PROG}: exported {writer.count} {args.what} records to {args.output}", file=sys.stderr
+        )
     return 0
 
 
@@ -329,8 +350,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
         result = queries.sql(index, args.statement, write=args.write)
     except IndexError_ as error:
         if "READONLY" in str(error):
-            raise UsageError(f"{PROG} sql: the statement would change the index; "
-                             "add --write to allow that") from None
+            raise UsageError(
+                f"{PROG} sql: the statement would change the index; add --write to allow that"
+            ) from None
         raise
     finally:
         index.close()
@@ -353,8 +375,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
             width = max(len(c) for c in result.columns)
             from linkindex.output import _cell
 
-            text = "".join(f"{c.ljust(width)}  {_cell(v)}\n" for c, v in zip(result.columns, row,
-                                                                              strict=True))
+            text = "".join(
+                f"{c.ljust(width)}  {_cell(v)}\n" for c, v in zip(result.columns, row, strict=True)
+            )
             stream.write(text.encode())
         return 0
     args.cursor = None
@@ -364,11 +387,17 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def _add_verbose(parser: argparse.ArgumentParser) -> None:
     # SUPPRESS keeps a subcommand's default from resetting a top-level -v.
-    parser.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
-                        help="more log output (repeat for debug)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="more log output (repeat for debug)",
+    )
 
 
 # -- parser ----------------------------------------------------------------------
+
 
 def build_parser() -> Parser:
     parser = Parser(
@@ -376,68 +405,118 @@ def build_parser() -> Parser:
         description="A backlink index: crawl sites, store every link, ask who links to X.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="more log output (repeat for debug)")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (repeat for debug)"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
 
     crawl = commands.add_parser(
-        "crawl", help="crawl seed domains into the embedded index (one process)",
+        "crawl",
+        help="crawl seed domains into the embedded index (one process)",
         description="Crawl the registered domains of the seeds, obeying robots.txt, and store "
-                    "every link in the index. Links to other domains are recorded, not fetched.",
+        "every link in the index. Links to other domains are recorded, not fetched.",
     )
-    crawl.add_argument("seed", nargs="*", metavar="SEED",
-                       help="a URL, or a bare domain meaning http://DOMAIN/")
-    crawl.add_argument("--seeds", metavar="FILE",
-                       help="file with one seed per line (# comments, blank lines ignored)")
-    crawl.add_argument("--max-pages", type=_nonnegative, default=defaults.LINKGRAPH_MAX_PAGES,
-                       metavar="N", help="stop after N pages, 0 = no limit (default: %(default)s)")
-    crawl.add_argument("--max-depth", type=_depth, default=defaults.LINKGRAPH_MAX_DEPTH,
-                       metavar="D",
-                       help="follow links at most D hops from a seed, -1 = no limit "
-                            "(default: %(default)s)")
-    crawl.add_argument("--delay", type=_seconds, default=defaults.LINKGRAPH_DOWNLOAD_DELAY,
-                       metavar="S", help="seconds between requests to one host "
-                                         "(default: %(default)s)")
-    crawl.add_argument("--per-host", type=_positive,
-                       default=defaults.LINKGRAPH_CONCURRENCY_PER_HOST, metavar="N",
-                       help="concurrent requests per host (default: %(default)s)")
-    crawl.add_argument("--concurrency", type=_positive, default=defaults.LINKGRAPH_CONCURRENCY,
-                       metavar="N", help="concurrent requests in all (default: %(default)s)")
-    crawl.add_argument("--no-autothrottle", action="store_true",
-                       help="keep --delay fixed instead of adapting it to server latency")
-    crawl.add_argument("--timeout", type=_seconds, default=defaults.LINKGRAPH_DOWNLOAD_TIMEOUT,
-                       metavar="S", help="seconds before a request is abandoned "
-                                         "(default: %(default)s)")
-    crawl.add_argument("--user-agent", metavar="UA",
-                       help="User-Agent header (robots.txt is matched on 'linkgraph' anyway)")
     crawl.add_argument(
-        "--allow-private-networks", action="store_true",
+        "seed", nargs="*", metavar="SEED", help="a URL, or a bare domain meaning http://DOMAIN/"
+    )
+    crawl.add_argument(
+        "--seeds",
+        metavar="FILE",
+        help="file with one seed per line (# comments, blank lines ignored)",
+    )
+    crawl.add_argument(
+        "--max-pages",
+        type=_nonnegative,
+        default=defaults.LINKGRAPH_MAX_PAGES,
+        metavar="N",
+        help="stop after N pages, 0 = no limit (default: %(default)s)",
+    )
+    crawl.add_argument(
+        "--max-depth",
+        type=_depth,
+        default=defaults.LINKGRAPH_MAX_DEPTH,
+        metavar="D",
+        help="follow links at most D hops from a seed, -1 = no limit (default: %(default)s)",
+    )
+    crawl.add_argument(
+        "--delay",
+        type=_seconds,
+        default=defaults.LINKGRAPH_DOWNLOAD_DELAY,
+        metavar="S",
+        help="seconds between requests to one host (default: %(default)s)",
+    )
+    crawl.add_argument(
+        "--per-host",
+        type=_positive,
+        default=defaults.LINKGRAPH_CONCURRENCY_PER_HOST,
+        metavar="N",
+        help="concurrent requests per host (default: %(default)s)",
+    )
+    crawl.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=defaults.LINKGRAPH_CONCURRENCY,
+        metavar="N",
+        help="concurrent requests in all (default: %(default)s)",
+    )
+    crawl.add_argument(
+        "--no-autothrottle",
+        action="store_true",
+        help="keep --delay fixed instead of adapting it to server latency",
+    )
+    crawl.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=defaults.LINKGRAPH_DOWNLOAD_TIMEOUT,
+        metavar="S",
+        help="seconds before a request is abandoned (default: %(default)s)",
+    )
+    crawl.add_argument(
+        "--user-agent",
+        metavar="UA",
+        help="User-Agent header (robots.txt is matched on 'linkgraph' anyway)",
+    )
+    crawl.add_argument(
+        "--allow-private-networks",
+        action="store_true",
         help="allow loopback/private/link-local targets (env "
-             f"LINKGRAPH_ALLOW_PRIVATE_NETWORKS; now: "
-             f"{'on' if _env_flag('LINKGRAPH_ALLOW_PRIVATE_NETWORKS') else 'off'})",
+        f"LINKGRAPH_ALLOW_PRIVATE_NETWORKS; now: "
+        f"{'on' if _env_flag('LINKGRAPH_ALLOW_PRIVATE_NETWORKS') else 'off'})",
     )
     crawl.add_argument("--job", default="", metavar="NAME", help="job name stored with pages")
-    crawl.add_argument("--quiet", "-q", action="store_true",
-                       help="no progress display and no summary")
+    crawl.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress display and no summary"
+    )
     _add_index_options(crawl)
     crawl.set_defaults(handler=cmd_crawl)
     _add_verbose(crawl)
 
     query_help = {
-        "backlinks": ("who links to TARGET: one record per edge",
-                      "One record per edge whose target matches TARGET (SPEC §4)."),
-        "refdomains": ("referring domains of TARGET with link counts",
-                       "Referring domains of TARGET: links, dofollow links, first/last seen."),
-        "anchors": ("anchor texts of links to TARGET",
-                    "Anchor text distribution of links to TARGET with referring-domain counts."),
-        "outlinks": ("links out of SOURCE (a URL, host or domain)",
-                     "One record per edge whose source matches SOURCE."),
+        "backlinks": (
+            "who links to TARGET: one record per edge",
+            "One record per edge whose target matches TARGET (SPEC §4).",
+        ),
+        "refdomains": (
+            "referring domains of TARGET with link counts",
+            "Referring domains of TARGET: links, dofollow links, first/last seen.",
+        ),
+        "anchors": (
+            "anchor texts of links to TARGET",
+            "Anchor text distribution of links to TARGET with referring-domain counts.",
+        ),
+        "outlinks": (
+            "links out of SOURCE (a URL, host or domain)",
+            "One record per edge whose source matches SOURCE.",
+        ),
     }
     for name, (short, long) in query_help.items():
         sub = commands.add_parser(name, help=short, description=long)
-        sub.add_argument("target", metavar="SOURCE" if name == "outlinks" else "TARGET",
-                         help="a URL, or a bare domain/host")
+        sub.add_argument(
+            "target",
+            metavar="SOURCE" if name == "outlinks" else "TARGET",
+            help="a URL, or a bare domain/host",
+        )
         _add_query_options(sub)
         _add_output_options(sub, ("table", "json", "jsonl", "csv", "parquet"))
         _add_index_options(sub)
@@ -445,37 +524,48 @@ def build_parser() -> Parser:
         _add_verbose(sub)
 
     export = commands.add_parser(
-        "export", help="export the whole index (edges) or its host/domain graph",
+        "export",
+        help="export the whole index (edges) or its host/domain graph",
         description="Stream the whole index: edges with SPEC §4 record fields, or the host or "
-                    "domain graph with link counts as weights.",
+        "domain graph with link counts as weights.",
     )
     export.add_argument("what", choices=("edges", "hosts", "domains"))
-    export.add_argument("--format", choices=("jsonl", "csv", "parquet"),
-                        help="output format (default: jsonl)")
+    export.add_argument(
+        "--format", choices=("jsonl", "csv", "parquet"), help="output format (default: jsonl)"
+    )
     export.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
-    export.add_argument("--external-only", action="store_true",
-                        help="leave out internal links (same registered domain)")
+    export.add_argument(
+        "--external-only",
+        action="store_true",
+        help="leave out internal links (same registered domain)",
+    )
     _add_index_options(export)
     export.set_defaults(handler=cmd_export)
     _add_verbose(export)
 
     sql = commands.add_parser(
-        "sql", help="run SQL against the index",
+        "sql",
+        help="run SQL against the index",
         description="Run one SQL statement against the configured index (read-only unless "
-                    "--write). Tables: edges, edges_by_source, refdomains, pages (see README).",
+        "--write). Tables: edges, edges_by_source, refdomains, pages (see README).",
     )
     sql.add_argument("statement", metavar="SQL")
-    sql.add_argument("--write", action="store_true",
-                     help="allow statements that change the index")
+    sql.add_argument("--write", action="store_true", help="allow statements that change the index")
     _add_output_options(sql, ("table", "json", "jsonl", "csv", "parquet"))
     _add_index_options(sql)
     sql.set_defaults(handler=cmd_sql)
     _add_verbose(sql)
 
-    stats = commands.add_parser("stats", help="index size and freshness",
-                                description="Edges, pages, domains, bytes on disk, last fetch.")
-    stats.add_argument("--format", choices=("table", "json", "jsonl", "csv"),
-                       help="output format (default: table on a terminal, else json)")
+    stats = commands.add_parser(
+        "stats",
+        help="index size and freshness",
+        description="Edges, pages, domains, bytes on disk, last fetch.",
+    )
+    stats.add_argument(
+        "--format",
+        choices=("table", "json", "jsonl", "csv"),
+        help="output format (default: table on a terminal, else json)",
+    )
     stats.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     _add_index_options(stats)
     stats.set_defaults(handler=cmd_stats)
@@ -485,13 +575,13 @@ def build_parser() -> Parser:
 
 # -- entry point -----------------------------------------------------------------
 
+
 class _OneLine(logging.Formatter):
     """Log records as one line; exceptions as their one-line summary."""
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
-        if record.exc_info and record.exc_info[1] is not None and not _env_flag(
-                "LINKGRAPH_DEBUG"):
+        if record.exc_info and record.exc_info[1] is not None and not _env_flag("LINKGRAPH_DEBUG"):
             error = record.exc_info[1]
             message = f"{message}: {type(error).__name__}: {error}"
             record.exc_info = None
@@ -501,8 +591,11 @@ class _OneLine(logging.Formatter):
 
 def _setup_logging(verbose: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_OneLine() if not _env_flag("LINKGRAPH_DEBUG") else logging.Formatter(
-        "%(asctime)s %(name)s %(levelname)s %(message)s"))
+    handler.setFormatter(
+        _OneLine()
+        if not _env_flag("LINKGRAPH_DEBUG")
+        else logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
+    )
     # The level sits on the handler: Scrapy resets the root logger's level when
     # a crawl starts.
     handler.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
@@ -529,8 +622,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _env_flag("LINKGRAPH_DEBUG"):
             raise
         message = " ".join(str(error).split())
-        print(message if message.startswith(PROG) else f"{PROG}: error: {message}",
-              file=sys.stderr)
+        print(message if message.startswith(PROG) else f"{PROG}: error: {message}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -545,9 +637,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # a bug: say so in one line, keep the details for -v
         if _env_flag("LINKGRAPH_DEBUG"):
             raise
-        print(f"{PROG}: internal error: {type(error).__name__}: "
-              f"{' '.join(str(error).split())[:500]} (set LINKGRAPH_DEBUG=1 for a traceback)",
-              file=sys.stderr)
+        print(
+            f"{PROG}: internal error: {type(error).__name__}: "
+            f"{' '.join(str(error).split())[:500]} (set LINKGRAPH_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
         return 70
 
 

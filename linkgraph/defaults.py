@@ -32,7 +32,8 @@ LINKGRAPH_CONCURRENCY_PER_HOST = 2
 LINKGRAPH_DOWNLOAD_DELAY = 0.5
 # Seconds before a request is abandoned.
 LINKGRAPH_DOWNLOAD_TIMEOUT = 30
-# Refuse loopback/private/link-local/multicast targets (env LINKGRAPH_ALLOW_PRIVATE_NETWORKS=1 lifts it).
+# Refuse loopback/private/link-local/multicast targets
+# (env LINKGRAPH_ALLOW_PRIVATE_NETWORKS=1 lifts it).
 LINKGRAPH_ALLOW_PRIVATE_NETWORKS = False
 
 # -- CLICKHOUSE_*: the index ------------------------------------------------

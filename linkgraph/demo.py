@@ -45,15 +45,33 @@ def main() -> int:
     with ProxyServer(build_demo_web()) as proxy:
         env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy",)}
         env["http_proxy"] = proxy.url
-        print(f"demo: serving a {len(DEMO_SEEDS)}-site web on loopback via http_proxy="
-              f"{proxy.url}", flush=True)
-        _run(["crawl", "--seeds", str(seeds), "--data-dir", str(data), "--delay", "0",
-              "--per-host", "4", "--no-autothrottle"], env)
-    _run(["backlinks", DEMO_TARGET, "--data-dir", str(data), "--format", "table",
-          "--limit", "15"], env)
+        print(
+            f"demo: serving a {len(DEMO_SEEDS)}-site web on loopback via http_proxy={proxy.url}",
+            flush=True,
+        )
+        _run(
+            [
+                "crawl",
+                "--seeds",
+                str(seeds),
+                "--data-dir",
+                str(data),
+                "--delay",
+                "0",
+                "--per-host",
+                "4",
+                "--no-autothrottle",
+            ],
+            env,
+        )
+    _run(
+        ["backlinks", DEMO_TARGET, "--data-dir", str(data), "--format", "table", "--limit", "15"],
+        env,
+    )
     _run(["refdomains", DEMO_TARGET, "--data-dir", str(data), "--format", "table"], env)
-    _run(["anchors", DEMO_TARGET, "--data-dir", str(data), "--format", "table",
-          "--limit", "10"], env)
+    _run(
+        ["anchors", DEMO_TARGET, "--data-dir", str(data), "--format", "table", "--limit", "10"], env
+    )
     print(f"\ndemo: the index is in {data}; try `linkgraph stats --data-dir {data}`")
     return 0
 

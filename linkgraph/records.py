@@ -122,15 +122,23 @@ class PageRecord:
         links = []
         for raw in raw_links:
             if not isinstance(raw, list) or len(raw) != len(LINK_FIELDS):
-                raise MalformedRecord("a link is not a list of %d fields" % len(LINK_FIELDS))
+                raise MalformedRecord(f"a link is not a list of {len(LINK_FIELDS)} fields")
             target, kind, anchor, image, nofollow, ugc, sponsored, count = raw
             if not isinstance(target, str) or kind not in KINDS or not isinstance(anchor, str):
                 raise MalformedRecord("a link has a bad target, kind or anchor")
             if not isinstance(count, int) or count < 1:
                 raise MalformedRecord("a link has a bad link_count")
             links.append(
-                Link(target, kind, anchor, bool(image), bool(nofollow), bool(ugc),
-                     bool(sponsored), count)
+                Link(
+                    target,
+                    kind,
+                    anchor,
+                    bool(image),
+                    bool(nofollow),
+                    bool(ugc),
+                    bool(sponsored),
+                    count,
+                )
             )
         return cls(
             url=url,
@@ -147,5 +155,12 @@ class PageRecord:
 
 #: Order of a link's fields in the compact list form of :meth:`PageRecord.to_dict`.
 LINK_FIELDS: Final = (
-    "target_url", "kind", "anchor", "image", "nofollow", "ugc", "sponsored", "link_count",
+    "target_url",
+    "kind",
+    "anchor",
+    "image",
+    "nofollow",
+    "ugc",
+    "sponsored",
+    "link_count",
 )

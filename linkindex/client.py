@@ -218,8 +218,14 @@ def _check_not_locked(path: Path) -> None:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 owner = handle.read(200).decode("utf-8", "replace")
-                pid = next((line.split(":", 1)[1].strip() for line in owner.splitlines()
-                            if line.startswith("PID:")), "unknown")
+                pid = next(
+                    (
+                        line.split(":", 1)[1].strip()
+                        for line in owner.splitlines()
+                        if line.startswith("PID:")
+                    ),
+                    "unknown",
+                )
                 raise IndexLocked(
                     f"the data directory {path} is in use by another linkgraph process "
                     f"(pid {pid}); the embedded index allows one process at a time: stop it, "
@@ -266,8 +272,7 @@ def open_index(location: IndexLocation, *, create: bool = True) -> Index:
             path = Path(location.data_dir)
             if not create and not path.exists():
                 raise ConfigError(
-                    f"no index at {path} (crawl first, or pass --data-dir / set "
-                    "LINKGRAPH_DATA_DIR)"
+                    f"no index at {path} (crawl first, or pass --data-dir / set LINKGRAPH_DATA_DIR)"
                 )
             if path.exists() and not path.is_dir():
                 raise ConfigError(f"--data-dir {path} exists and is not a directory")

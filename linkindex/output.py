@@ -67,8 +67,11 @@ class Writer:
         self.out = out
         self.columns = list(columns)
         self.count = 0
-        self._text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True) \
-            if fmt != "parquet" else None
+        self._text = (
+            io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+            if fmt != "parquet"
+            else None
+        )
         self._csv: Any = None
         self._parquet: Any = None
         self._table_rows: list[list[str]] = []
@@ -85,16 +88,22 @@ class Writer:
         if self.fmt == "jsonl":
             assert text is not None
             for row in rows:
-                text.write(json.dumps(dict(zip(self.columns, map(_plain, row), strict=True)),
-                                      ensure_ascii=False))
+                text.write(
+                    json.dumps(
+                        dict(zip(self.columns, map(_plain, row), strict=True)), ensure_ascii=False
+                    )
+                )
                 text.write("\n")
                 self.count += 1
         elif self.fmt == "json":
             assert text is not None
             for row in rows:
                 text.write(",\n" if self.count else "\n")
-                text.write(json.dumps(dict(zip(self.columns, map(_plain, row), strict=True)),
-                                      ensure_ascii=False))
+                text.write(
+                    json.dumps(
+                        dict(zip(self.columns, map(_plain, row), strict=True)), ensure_ascii=False
+                    )
+                )
                 self.count += 1
         elif self.fmt == "csv":
             for row in rows:
@@ -114,13 +123,12 @@ class Writer:
         block = [list(r) for r in rows]
         if not block and self._parquet is not None:
             return
-        columns = list(zip(*block, strict=True)) if block else [[] for _ in self.columns]
+        columns: list[list[Any]] = [[row[i] for row in block] for i in range(len(self.columns))]
         arrays = []
         for values in columns:
-            values = list(values)
             if values and isinstance(values[0], datetime):
-                values = [v if v.tzinfo else v.replace(tzinfo=UTC) for v in values]
-                arrays.append(pa.array(values, pa.timestamp("ms", tz="UTC")))
+                stamped = [v if v.tzinfo else v.replace(tzinfo=UTC) for v in values]
+                arrays.append(pa.array(stamped, pa.timestamp("ms", tz="UTC")))
             elif values and isinstance(values[0], tuple):
                 arrays.append(pa.array([[_plain(x) for x in v] for v in values]))
             else:
@@ -173,12 +181,21 @@ class Writer:
 
 
 #: Columns a terminal table shows for edge records; the other formats carry all fields.
-_EDGE_TABLE = ("source_url", "target_url", "anchor", "kind", "rel", "links", "first_seen",
-               "last_seen")
+_EDGE_TABLE = (
+    "source_url",
+    "target_url",
+    "anchor",
+    "kind",
+    "rel",
+    "links",
+    "first_seen",
+    "last_seen",
+)
 
 
-def table_view(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> tuple[
-        list[str], list[list[Any]]]:
+def table_view(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> tuple[list[str], list[list[Any]]]:
     """A narrower view of edge records for a terminal table (other rows pass through).
 
     The rel flags become one column (``nofollow ugc``, ``img`` for image links)
@@ -192,12 +209,18 @@ def table_view(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> tuple[
         flags = [name for name in ("nofollow", "ugc", "sponsored") if row[at[name]]]
         if row[at["image"]]:
             flags.append("img")
-        view.append([
-            row[at["source_url"]], row[at["target_url"]], row[at["anchor"]], row[at["kind"]],
-            " ".join(flags), row[at["link_count"]],
-            iso(row[at["first_seen"]])[:16].replace("T", " "),
-            iso(row[at["last_seen"]])[:16].replace("T", " "),
-        ])
+        view.append(
+            [
+                row[at["source_url"]],
+                row[at["target_url"]],
+                row[at["anchor"]],
+                row[at["kind"]],
+                " ".join(flags),
+                row[at["link_count"]],
+                iso(row[at["first_seen"]])[:16].replace("T", " "),
+                iso(row[at["last_seen"]])[:16].replace("T", " "),
+            ]
+        )
     return list(_EDGE_TABLE), view
 
 

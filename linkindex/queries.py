@@ -31,15 +31,28 @@ SCOPES: Final = ("url", "host", "domain", "prefix")
 
 #: Record fields of an edge, in SPEC §4 order.
 EDGE_FIELDS: Final = (
-    "source_url", "source_host", "source_domain", "target_url", "target_host", "target_domain",
-    "kind", "anchor", "image", "nofollow", "ugc", "sponsored", "link_count", "first_seen",
+    "source_url",
+    "source_host",
+    "source_domain",
+    "target_url",
+    "target_host",
+    "target_domain",
+    "kind",
+    "anchor",
+    "image",
+    "nofollow",
+    "ugc",
+    "sponsored",
+    "link_count",
+    "first_seen",
     "last_seen",
 )
 
 _EDGE_SELECT: Final = """
     source_url, source_host, source_domain, target_url, target_host, target_domain,
     kind, tupleElement(latest, 'anchor') AS anchor, tupleElement(latest, 'image') AS image,
-    tupleElement(latest, 'nofollow') AS nofollow, tupleElement(latest, 'ugc') AS ugc, tupleElement(latest, 'sponsored') AS sponsored,
+    tupleElement(latest, 'nofollow') AS nofollow, tupleElement(latest, 'ugc') AS ugc,
+    tupleElement(latest, 'sponsored') AS sponsored,
     tupleElement(latest, 'link_count') AS link_count, first_seen, last_seen"""
 
 
@@ -113,8 +126,7 @@ def _decode_cursor(cursor: str, size: int) -> list[Any]:
     return values
 
 
-def _scope_where(target: Target, side: Literal["target", "source"],
-                 params: dict[str, Any]) -> str:
+def _scope_where(target: Target, side: Literal["target", "source"], params: dict[str, Any]) -> str:
     params.update(t_domain=target.domain, t_rev=target.rev_host, t_url=target.url)
     clauses = [f"{side}_domain = {{t_domain:String}}"]
     if target.scope in ("host", "url", "prefix"):
@@ -151,8 +163,9 @@ def _page(filters: Filters, params: dict[str, Any]) -> str:
     return sql
 
 
-def _edges(index: Index, target: Target, filters: Filters,
-           side: Literal["target", "source"]) -> Result:
+def _edges(
+    index: Index, target: Target, filters: Filters, side: Literal["target", "source"]
+) -> Result:
     table = "edges" if side == "target" else "edges_by_source"
     other = "source" if side == "target" else "target"
     params: dict[str, Any] = {}
@@ -161,8 +174,7 @@ def _edges(index: Index, target: Target, filters: Filters,
     key = f"{side}_rev_host, {side}_url, {other}_url, toInt8(kind)"
     if filters.cursor:
         values = _decode_cursor(filters.cursor, 4)
-        params.update(c0=str(values[0]), c1=str(values[1]), c2=str(values[2]),
-                      c3=int(values[3]))
+        params.update(c0=str(values[0]), c1=str(values[1]), c2=str(values[2]), c3=int(values[3]))
         where.append(f"({key}) > ({{c0:String}}, {{c1:String}}, {{c2:String}}, {{c3:Int8}})")
     sql = (
         f"SELECT {_EDGE_SELECT}, {side}_rev_host AS _k0, toInt8(kind) AS _k3 "
@@ -234,10 +246,15 @@ def anchors(index: Index, target: Target, filters: Filters) -> Result:
 
 #: Columns of the host and domain graphs (``export hosts|domains``).
 GRAPH_FIELDS: Final = {
-    "hosts": ("source_host", "target_host", "links", "dofollow_links", "first_seen",
-              "last_seen"),
-    "domains": ("source_domain", "target_domain", "links", "dofollow_links", "first_seen",
-                "last_seen"),
+    "hosts": ("source_host", "target_host", "links", "dofollow_links", "first_seen", "last_seen"),
+    "domains": (
+        "source_domain",
+        "target_domain",
+        "links",
+        "dofollow_links",
+        "first_seen",
+        "last_seen",
+    ),
 }
 
 
@@ -246,8 +263,9 @@ def export_columns(what: str) -> tuple[str, ...]:
     return EDGE_FIELDS if what == "edges" else GRAPH_FIELDS[what]
 
 
-def export(index: Index, what: str, include_internal: bool = True) -> Iterator[
-        tuple[list[str], Sequence[Sequence[Any]]]]:
+def export(
+    index: Index, what: str, include_internal: bool = True
+) -> Iterator[tuple[list[str], Sequence[Sequence[Any]]]]:
     """Stream the whole index as blocks of rows.
 
     ``edges``: every edge with SPEC §4 record fields, in the table's key order.

@@ -12,6 +12,7 @@ kept on the crawler as ``crawler.linkgraph_error`` for the CLI to report.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -34,8 +35,9 @@ _RETRIES = 5
 class IndexPipeline:
     """Buffers page records and writes them to the index in batches."""
 
-    def __init__(self, crawler: Crawler, index: Index | None, batch_pages: int,
-                 batch_seconds: float) -> None:
+    def __init__(
+        self, crawler: Crawler, index: Index | None, batch_pages: int, batch_seconds: float
+    ) -> None:
         self.crawler = crawler
         self.index = index
         self.owns_index = index is None
@@ -56,8 +58,10 @@ class IndexPipeline:
     def open_spider(self, spider: Spider | None = None) -> None:
         if self.index is None:
             settings = self.crawler.settings
-            location = resolve_location(settings.get("LINKGRAPH_DATA_DIR") or None,
-                                        settings.get("LINKGRAPH_CLICKHOUSE") or None)
+            location = resolve_location(
+                settings.get("LINKGRAPH_DATA_DIR") or None,
+                settings.get("LINKGRAPH_CLICKHOUSE") or None,
+            )
             try:
                 self.index = open_index(location)
             except LinkgraphError as error:
@@ -88,10 +92,8 @@ class IndexPipeline:
 
     def close_spider(self, spider: Spider | None = None) -> None:
         if self.writer is not None and getattr(self.crawler, "linkgraph_error", None) is None:
-            try:
+            with contextlib.suppress(CloseSpider):  # the error is kept on the crawler
                 self._write("final flush")
-            except CloseSpider:
-                pass
         stats = self.crawler.stats
         if self.writer is not None and stats is not None:
             stats.set_value("linkgraph/pages_written", self.writer.pages_written)

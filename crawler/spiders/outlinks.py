@@ -74,14 +74,22 @@ class OutlinksSpider(scrapy.Spider):
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> OutlinksSpider:
         spider: OutlinksSpider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
-        spider.max_pages = int(spider._max_pages_arg if spider._max_pages_arg is not None
-                               else settings.getint("LINKGRAPH_MAX_PAGES"))
-        spider.max_depth = int(spider._max_depth_arg if spider._max_depth_arg is not None
-                               else settings.getint("LINKGRAPH_MAX_DEPTH", -1))
-        spider.max_url_length = settings.getint("LINKGRAPH_MAX_URL_LENGTH",
-                                                defaults.LINKGRAPH_MAX_URL_LENGTH)
-        spider.max_links = settings.getint("LINKGRAPH_MAX_LINKS_PER_PAGE",
-                                           defaults.LINKGRAPH_MAX_LINKS_PER_PAGE)
+        spider.max_pages = int(
+            spider._max_pages_arg
+            if spider._max_pages_arg is not None
+            else settings.getint("LINKGRAPH_MAX_PAGES")
+        )
+        spider.max_depth = int(
+            spider._max_depth_arg
+            if spider._max_depth_arg is not None
+            else settings.getint("LINKGRAPH_MAX_DEPTH", -1)
+        )
+        spider.max_url_length = settings.getint(
+            "LINKGRAPH_MAX_URL_LENGTH", defaults.LINKGRAPH_MAX_URL_LENGTH
+        )
+        spider.max_links = settings.getint(
+            "LINKGRAPH_MAX_LINKS_PER_PAGE", defaults.LINKGRAPH_MAX_LINKS_PER_PAGE
+        )
         return spider
 
     # -- requests -----------------------------------------------------------
@@ -105,8 +113,11 @@ class OutlinksSpider(scrapy.Spider):
         return not self.max_pages or self.pages < self.max_pages
 
     def _follow(self, url: str, depth: int) -> Iterator[scrapy.Request]:
-        if (self.max_depth < 0 or depth <= self.max_depth) and len(url) <= self.max_url_length \
-                and self.in_scope(url):
+        if (
+            (self.max_depth < 0 or depth <= self.max_depth)
+            and len(url) <= self.max_url_length
+            and self.in_scope(url)
+        ):
             yield self.make_request(url, depth)
 
     # -- responses ----------------------------------------------------------
@@ -120,8 +131,9 @@ class OutlinksSpider(scrapy.Spider):
         depth = int(response.meta.get("depth", 0))
         status = response.status
         content_type = _header(response, "Content-Type")
-        content_type_value = content_type[0].split(";", 1)[0].strip().lower() if content_type \
-            else ""
+        content_type_value = (
+            content_type[0].split(";", 1)[0].strip().lower() if content_type else ""
+        )
         page_nofollow = robots_header_nofollow(_header(response, "X-Robots-Tag"))
         page = PageRecord(
             url=source_url,
@@ -143,18 +155,25 @@ class OutlinksSpider(scrapy.Spider):
                 elif target != source_url:
                     page.links.append(Link(target, "redirect", nofollow=page_nofollow))
                     follow.append((target, depth))
-        elif 200 <= status < 300 and content_type_value in _HTML_TYPES \
-                and isinstance(response, TextResponse):
+        elif (
+            200 <= status < 300
+            and content_type_value in _HTML_TYPES
+            and isinstance(response, TextResponse)
+        ):
             extraction = extract_links(
-                response.text, response.url, source_url,
-                robots_nofollow=page_nofollow, max_links=self.max_links,
+                response.text,
+                response.url,
+                source_url,
+                robots_nofollow=page_nofollow,
+                max_links=self.max_links,
             )
             page.links = extraction.links
             page.dropped_links = extraction.dropped + extraction.truncated
             page.robots_nofollow = extraction.robots_nofollow
             if not extraction.robots_nofollow:
-                follow.extend((link.target_url, depth + 1) for link in extraction.links
-                              if link.kind == "a")
+                follow.extend(
+                    (link.target_url, depth + 1) for link in extraction.links if link.kind == "a"
+                )
         stats.inc_value("linkgraph/pages")
         stats.inc_value(f"linkgraph/status/{status}")
         stats.inc_value("linkgraph/links", len(page.links))
@@ -168,11 +187,10 @@ class OutlinksSpider(scrapy.Spider):
     def failed(self, failure: Failure) -> None:
         stats = self.crawler.stats
         assert stats is not None
-        if failure.check(IgnoreRequest):
+        if isinstance(failure.value, IgnoreRequest):
             stats.inc_value("linkgraph/ignored")
             return
         stats.inc_value("linkgraph/errors")
         stats.inc_value(f"linkgraph/errors/{failure.type.__name__ if failure.type else 'error'}")
         request = getattr(failure, "request", None)
-        log.warning("fetch failed: %s: %s", getattr(request, "url", "?"),
-                    failure.getErrorMessage())
+        log.warning("fetch failed: %s: %s", getattr(request, "url", "?"), failure.getErrorMessage())

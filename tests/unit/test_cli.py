@@ -17,13 +17,18 @@ import pytest
 LINKGRAPH = str(Path(sys.executable).parent / "linkgraph")
 
 
-def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> \
-        subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items()
-                   if k not in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
+def run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")
+    }
     environment.update(env or {})
-    return subprocess.run([LINKGRAPH, *args], capture_output=True, text=True, timeout=timeout,
-                          env=environment)
+    return subprocess.run(
+        [LINKGRAPH, *args], capture_output=True, text=True, timeout=timeout, env=environment
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *words: str):
@@ -48,8 +53,7 @@ def test_no_seeds() -> None:
 
 
 def test_missing_and_unreadable_seeds_file(tmp_path: Path) -> None:
-    assert_one_line_error(run("crawl", "--seeds", str(tmp_path / "nope.txt")), 2,
-                          "does not exist")
+    assert_one_line_error(run("crawl", "--seeds", str(tmp_path / "nope.txt")), 2, "does not exist")
     binary = tmp_path / "seeds.bin"
     binary.write_bytes(b"\x00\x01\x02")
     assert_one_line_error(run("crawl", "--seeds", str(binary)), 2, "binary")
@@ -58,8 +62,12 @@ def test_missing_and_unreadable_seeds_file(tmp_path: Path) -> None:
 def test_invalid_seed_reports_line_number(tmp_path: Path) -> None:
     seeds = tmp_path / "seeds.txt"
     seeds.write_text("# my sites\nexample.com\n\nmailto:someone@example.com\n")
-    assert_one_line_error(run("crawl", "--seeds", str(seeds), "--data-dir",
-                              str(tmp_path / "d")), 2, f"{seeds}:4:", "mailto")
+    assert_one_line_error(
+        run("crawl", "--seeds", str(seeds), "--data-dir", str(tmp_path / "d")),
+        2,
+        f"{seeds}:4:",
+        "mailto",
+    )
 
 
 def test_bad_numbers() -> None:
@@ -68,8 +76,9 @@ def test_bad_numbers() -> None:
 
 
 def test_query_errors(tmp_path: Path) -> None:
-    assert_one_line_error(run("backlinks", "example.com", "--data-dir", str(tmp_path / "none")),
-                          2, "no index")
+    assert_one_line_error(
+        run("backlinks", "example.com", "--data-dir", str(tmp_path / "none")), 2, "no index"
+    )
     assert_one_line_error(run("backlinks", "mailto:x@y.z"), 2, "not an http(s) URL")
     assert_one_line_error(run("backlinks", "example.com", "--scope", "planet"), 2, "planet")
 
@@ -86,8 +95,9 @@ def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, st
             if self.path == "/robots.txt":
                 body = b"User-agent: *\nAllow: /\n"
             self.send_response(200)
-            self.send_header("Content-Type",
-                             "text/plain" if self.path == "/robots.txt" else "text/html")
+            self.send_header(
+                "Content-Type", "text/plain" if self.path == "/robots.txt" else "text/html"
+            )
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -103,8 +113,16 @@ def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, st
     refused = run("crawl", seed, "--data-dir", str(data), "--delay", "0", "--quiet")
     assert refused.returncode == 0, refused.stderr
     assert hits == [], "a loopback seed was fetched without --allow-private-networks"
-    allowed = run("crawl", seed, "--data-dir", str(data), "--delay", "0", "--quiet",
-                  "--allow-private-networks")
+    allowed = run(
+        "crawl",
+        seed,
+        "--data-dir",
+        str(data),
+        "--delay",
+        "0",
+        "--quiet",
+        "--allow-private-networks",
+    )
     assert allowed.returncode == 0, allowed.stderr
     assert sorted(hits) == ["/", "/robots.txt", "/two"]
     yield data, seed
@@ -123,21 +141,28 @@ def test_private_network_guard_and_crawl(crawled: tuple[Path, str]) -> None:
 def test_locked_data_dir(crawled: tuple[Path, str]) -> None:
     data, _ = crawled
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import sys, time, clickhouse_connect
             client = clickhouse_connect.get_client(interface="chdb", path={str(data)!r})
             client.query("SELECT 1")
             print("ready", flush=True)
             time.sleep(60)
-        """)],
-        stdout=subprocess.PIPE, text=True,
+        """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
-        assert_one_line_error(run("stats", "--data-dir", str(data)), 1, "in use by another",
-                              f"pid {holder.pid}")
-        assert_one_line_error(run("crawl", "example.com", "--data-dir", str(data)), 1,
-                              "in use by another")
+        assert_one_line_error(
+            run("stats", "--data-dir", str(data)), 1, "in use by another", f"pid {holder.pid}"
+        )
+        assert_one_line_error(
+            run("crawl", "example.com", "--data-dir", str(data)), 1, "in use by another"
+        )
     finally:
         holder.kill()
         holder.wait()
@@ -150,8 +175,12 @@ def test_locked_data_dir(crawled: tuple[Path, str]) -> None:
 
 def test_bad_cursor_and_readonly_sql(crawled: tuple[Path, str]) -> None:
     data, _ = crawled
-    assert_one_line_error(run("backlinks", "elsewhere.example", "--data-dir", str(data),
-                              "--cursor", "!!!"), 2, "cursor")
-    assert_one_line_error(run("sql", "DROP TABLE linkgraph.edges", "--data-dir", str(data)), 2,
-                          "--write")
+    assert_one_line_error(
+        run("backlinks", "elsewhere.example", "--data-dir", str(data), "--cursor", "!!!"),
+        2,
+        "cursor",
+    )
+    assert_one_line_error(
+        run("sql", "DROP TABLE linkgraph.edges", "--data-dir", str(data)), 2, "--write"
+    )
     assert_one_line_error(run("sql", "SELEC nonsense", "--data-dir", str(data)), 1, "SYNTAX")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from consumers.edges import EdgeWriter, build_batch
 from linkgraph.records import Link, PageRecord
 from linkindex import queries
 from linkindex.queries import Filters, Target
-from consumers.edges import EdgeWriter, build_batch
 
 T0 = 1_790_000_000.0  # a fixed crawl time, UTC seconds
 
@@ -18,17 +18,29 @@ def write(index, *pages: PageRecord) -> None:
 
 
 def page(url: str, *links: Link, at: float = T0, nofollow: bool = False) -> PageRecord:
-    return PageRecord(url=url, status=200, fetched_at=at, content_type="text/html",
-                      robots_nofollow=nofollow, links=list(links))
+    return PageRecord(
+        url=url,
+        status=200,
+        fetched_at=at,
+        content_type="text/html",
+        robots_nofollow=nofollow,
+        links=list(links),
+    )
 
 
 WEB = [
-    page("http://blog.alpha.com/post", Link("http://www.target.co.uk/a", anchor="A one"),
-         Link("http://target.co.uk/", anchor="home", nofollow=True),
-         Link("http://blog.alpha.com/", anchor="internal")),
-    page("http://beta.org/", Link("http://www.target.co.uk/a", anchor="A again", ugc=True),
-         Link("http://www.target.co.uk/a/b?x=1", anchor="deep", sponsored=True),
-         Link("http://other.target.co.uk/", kind="canonical")),
+    page(
+        "http://blog.alpha.com/post",
+        Link("http://www.target.co.uk/a", anchor="A one"),
+        Link("http://target.co.uk/", anchor="home", nofollow=True),
+        Link("http://blog.alpha.com/", anchor="internal"),
+    ),
+    page(
+        "http://beta.org/",
+        Link("http://www.target.co.uk/a", anchor="A again", ugc=True),
+        Link("http://www.target.co.uk/a/b?x=1", anchor="deep", sponsored=True),
+        Link("http://other.target.co.uk/", kind="canonical"),
+    ),
     page("http://www.target.co.uk/", Link("http://www.target.co.uk/a", anchor="self site")),
     page("http://alice.github.io/", Link("http://bob.github.io/", anchor="bob")),
 ]
@@ -36,8 +48,10 @@ WEB = [
 
 def sources(result) -> list[tuple[str, str, str]]:
     cols = result.columns
-    return sorted((r[cols.index("source_url")], r[cols.index("target_url")],
-                   r[cols.index("kind")]) for r in result.rows)
+    return sorted(
+        (r[cols.index("source_url")], r[cols.index("target_url")], r[cols.index("kind")])
+        for r in result.rows
+    )
 
 
 def test_scopes(index) -> None:
@@ -52,13 +66,19 @@ def test_scopes(index) -> None:
         ("http://blog.alpha.com/post", "http://www.target.co.uk/a", "a"),
     ]
     host = queries.backlinks(index, Target.parse("www.target.co.uk", "host"), everything)
-    assert {s for s, _, _ in sources(host)} == {"http://beta.org/", "http://blog.alpha.com/post",
-                                                "http://www.target.co.uk/"}
+    assert {s for s, _, _ in sources(host)} == {
+        "http://beta.org/",
+        "http://blog.alpha.com/post",
+        "http://www.target.co.uk/",
+    }
     url = queries.backlinks(index, Target.parse("http://WWW.target.co.uk/a#x"), Filters())
-    assert sources(url) == [("http://beta.org/", "http://www.target.co.uk/a", "a"),
-                            ("http://blog.alpha.com/post", "http://www.target.co.uk/a", "a")]
-    prefix = queries.backlinks(index, Target.parse("http://www.target.co.uk/a/", "prefix"),
-                               Filters())
+    assert sources(url) == [
+        ("http://beta.org/", "http://www.target.co.uk/a", "a"),
+        ("http://blog.alpha.com/post", "http://www.target.co.uk/a", "a"),
+    ]
+    prefix = queries.backlinks(
+        index, Target.parse("http://www.target.co.uk/a/", "prefix"), Filters()
+    )
     assert sources(prefix) == [("http://beta.org/", "http://www.target.co.uk/a/b?x=1", "a")]
     # Private suffixes: alice.github.io and bob.github.io are two registered domains.
     bob = queries.backlinks(index, Target.parse("bob.github.io"), Filters())
@@ -67,8 +87,9 @@ def test_scopes(index) -> None:
 
 def test_internal_and_dofollow_filters(index) -> None:
     write(index, *WEB)
-    internal = queries.backlinks(index, Target.parse("target.co.uk"),
-                                 Filters(include_internal=True))
+    internal = queries.backlinks(
+        index, Target.parse("target.co.uk"), Filters(include_internal=True)
+    )
     assert ("http://www.target.co.uk/", "http://www.target.co.uk/a", "a") in sources(internal)
     dofollow = queries.backlinks(index, Target.parse("target.co.uk"), Filters(dofollow_only=True))
     assert ("http://blog.alpha.com/post", "http://target.co.uk/", "a") not in sources(dofollow)
@@ -89,8 +110,9 @@ def test_record_fields_and_flags(index) -> None:
 
 def test_first_and_last_seen_across_crawls_and_replays(index) -> None:
     first = page("http://beta.org/", Link("http://gamma.net/", anchor="old"), at=T0)
-    second = page("http://beta.org/", Link("http://gamma.net/", anchor="new", nofollow=True),
-                  at=T0 + 86_400)
+    second = page(
+        "http://beta.org/", Link("http://gamma.net/", anchor="new", nofollow=True), at=T0 + 86_400
+    )
     write(index, first)
     write(index, second)
     write(index, first)  # a replayed old batch changes nothing
@@ -108,8 +130,9 @@ def test_paging_with_cursor_visits_every_record_once(index) -> None:
     seen: list[tuple[str, str, str]] = []
     cursor = None
     for _ in range(10):
-        result = queries.backlinks(index, Target.parse("target.net"),
-                                   Filters(limit=7, cursor=cursor))
+        result = queries.backlinks(
+            index, Target.parse("target.net"), Filters(limit=7, cursor=cursor)
+        )
         seen.extend(sources(result))
         cursor = result.next_cursor
         if cursor is None:
@@ -131,9 +154,11 @@ def test_refdomains_and_anchors(index) -> None:
 def test_outlinks(index) -> None:
     write(index, *WEB)
     result = queries.outlinks(index, Target.parse("beta.org"), Filters())
-    assert {r[3] for r in result.rows} == {"http://www.target.co.uk/a",
-                                           "http://www.target.co.uk/a/b?x=1",
-                                           "http://other.target.co.uk/"}
+    assert {r[3] for r in result.rows} == {
+        "http://www.target.co.uk/a",
+        "http://www.target.co.uk/a/b?x=1",
+        "http://other.target.co.uk/",
+    }
 
 
 def test_build_batch_merges_and_drops() -> None:
@@ -157,8 +182,11 @@ def test_export_and_stats(index) -> None:
     write(index, *WEB)
     rows = [row for _, block in queries.export(index, "edges") for row in block]
     assert len(rows) == 8
-    domains = [row for _, block in queries.export(index, "domains", include_internal=False)
-               for row in block]
+    domains = [
+        row
+        for _, block in queries.export(index, "domains", include_internal=False)
+        for row in block
+    ]
     assert ("beta.org", "target.co.uk") in {(r[0], r[1]) for r in domains}
     stats = queries.stats(index)
     figures = dict(zip(stats.columns, stats.rows[0], strict=True))
@@ -167,13 +195,16 @@ def test_export_and_stats(index) -> None:
 
 def test_links_view_reads_merged_latest_attributes(index) -> None:
     old = page("http://beta.org/", Link("http://gamma.net/", anchor="old"), at=T0)
-    new = page("http://beta.org/", Link("http://gamma.net/", anchor="new", nofollow=True),
-               at=T0 + 60)
+    new = page(
+        "http://beta.org/", Link("http://gamma.net/", anchor="new", nofollow=True), at=T0 + 60
+    )
     write(index, old)
     write(index, new)
     write(index, old)
-    _, rows = index.query(f"SELECT anchor, nofollow FROM {index.db}.links "
-                          "WHERE target_domain = 'gamma.net' AND nofollow")
+    _, rows = index.query(
+        f"SELECT anchor, nofollow FROM {index.db}.links "
+        "WHERE target_domain = 'gamma.net' AND nofollow"
+    )
     assert rows == [("new", True)]
     _, rows = index.query(f"SELECT count() FROM {index.db}.links WHERE NOT nofollow")
     assert rows == [(0,)]
