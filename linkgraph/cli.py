@@ -385,6 +385,207 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_redis_options(parser: argparse.ArgumentParser) -> None:
+    url = os.environ.get("LINKGRAPH_REDIS") or defaults.REDIS_URL
+    group = parser.add_argument_group("redis")
+    group.add_argument(
+        "--redis", metavar="URL", help=f"Redis URL (env LINKGRAPH_REDIS; now: {url})"
+    )
+    group.add_argument(
+        "--redis-prefix",
+        metavar="PREFIX",
+        help="key prefix, to share one Redis (env LINKGRAPH_REDIS_PREFIX; default: lg:)",
+    )
+
+
+def _add_kafka_options(parser: argparse.ArgumentParser) -> None:
+    bootstrap = os.environ.get("LINKGRAPH_KAFKA") or defaults.KAFKA_BOOTSTRAP
+    topic = os.environ.get("LINKGRAPH_TOPIC") or defaults.KAFKA_TOPIC
+    group = parser.add_argument_group("kafka")
+    group.add_argument(
+        "--kafka",
+        metavar="HOST:PORT",
+        help=f"Kafka bootstrap servers (env LINKGRAPH_KAFKA; now: {bootstrap})",
+    )
+    group.add_argument(
+        "--topic", metavar="NAME", help=f"topic of page records (env LINKGRAPH_TOPIC; now: {topic})"
+    )
+
+
+def _kafka_settings(args: argparse.Namespace) -> tuple[str, str]:
+    bootstrap = args.kafka or os.environ.get("LINKGRAPH_KAFKA") or defaults.KAFKA_BOOTSTRAP
+    topic = args.topic or os.environ.get("LINKGRAPH_TOPIC") or defaults.KAFKA_TOPIC
+    return bootstrap, topic
+
+
+def _job_store(args: argparse.Namespace) -> Any:
+    from crawler.frontier.connection import connect
+    from crawler.frontier.jobs import JobStore
+    from crawler.frontier.keys import Keys
+
+    return JobStore(connect(args.redis), Keys.from_env(args.redis_prefix))
+
+
+def cmd_job_start(args: argparse.Namespace) -> int:
+    from linkgraph.seeds import parse_seeds, read_seeds_file
+
+    seeds = read_seeds_file(args.seeds) if args.seeds else []
+    seeds.extend(s for s in parse_seeds(args.seed) if s not in seeds)
+    if not seeds:
+        raise UsageError(f"{PROG} job start: no seeds: give --seeds FILE or SEED arguments")
+    job = _job_store(args).start(
+        args.name,
+        seeds,
+        max_pages=args.max_pages,
+        max_depth=args.max_depth,
+        rate=args.rate,
+        bloom_capacity=args.expected_urls,
+    )
+    print(
+        f"{PROG}: job {job.name} started: {len(seeds)} seeds, scope "
+        f"{', '.join(job.scope)}; workers pick it up now",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _print_status(status: dict[str, Any], fmt: str) -> None:
+    import json
+
+    if fmt == "json":
+        print(json.dumps(status))
+        return
+    for key, value in status.items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        print(f"{key:<17} {shown}")
+
+
+def cmd_job_status(args: argparse.Namespace) -> int:
+    _print_status(_job_store(args).status(args.name), args.format or "table")
+    return 0
+
+
+def cmd_job_stop(args: argparse.Namespace) -> int:
+    job = _job_store(args).stop(args.name)
+    print(f"{PROG}: job {job.name} {job.state}", file=sys.stderr)
+    return 0
+
+
+def cmd_job_list(args: argparse.Namespace) -> int:
+    import json
+
+    store = _job_store(args)
+    rows = [store.status(name) for name in store.names()]
+    if (args.format or "table") == "json":
+        print(json.dumps(rows))
+        return 0
+    print(f"{'job':<24} {'state':<9} {'pages':>8} {'queued':>8} {'in flight':>9} {'errors':>7}")
+    for row in rows:
+        print(
+            f"{row['job']:<24} {row['state']:<9} {row['pages']:>8} {row['queued']:>8} "
+            f"{row['in_flight']:>9} {row['errors']:>7}"
+        )
+    return 0
+
+
+def cmd_job_wait(args: argparse.Namespace) -> int:
+    from linkgraph.jobwait import wait_for_job
+
+    bootstrap, topic = _kafka_settings(args)
+    status = wait_for_job(
+        _job_store(args),
+        args.name,
+        timeout=args.timeout,
+        bootstrap=bootstrap,
+        topic=topic,
+        group=args.group,
+        progress=None if args.quiet else (lambda line: print(f"{PROG}: {line}", file=sys.stderr)),
+    )
+    if not args.quiet:
+        print(
+            f"{PROG}: job {args.name} {status['state']}: {status['pages']} pages, "
+            f"{status['links']} links, all in the index",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from scrapy.core.engine import ExecutionEngine
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.settings import Settings
+
+    from crawler.frontier.connection import connect, redis_url
+    from crawler.spiders.worker import WorkerSpider
+
+    bootstrap, topic = _kafka_settings(args)
+    connect(args.redis)  # fail now, in one line, if Redis does not answer
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    middlewares = dict(settings.getdict("DOWNLOADER_MIDDLEWARES"))
+    middlewares["crawler.frontier.ratelimit.RateLimitMiddleware"] = 770
+    settings.setdict(
+        {
+            "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
+            "SCHEDULER_QUEUE_CLASS": "crawler.frontier.queue.JobsQueue",
+            "DUPEFILTER_CLASS": "crawler.frontier.bloom.BloomDupeFilter",
+            "SCHEDULER_PERSIST": True,
+            "REDIS_URL": redis_url(args.redis),
+            "LINKGRAPH_REDIS_PREFIX": args.redis_prefix or "",
+            "LINKGRAPH_DISTRIBUTED": True,
+            "LINKGRAPH_KAFKA": bootstrap,
+            "LINKGRAPH_TOPIC": topic,
+            "LINKGRAPH_LEASE_SECONDS": args.lease,
+            "LINKGRAPH_METRICS_PORT": args.metrics_port,
+            "ITEM_PIPELINES": {"pipelines.kafka.KafkaPipeline": 300},
+            "DOWNLOADER_MIDDLEWARES": middlewares,
+            # Politeness is the cluster-wide rate limiter's job in distributed mode.
+            "DOWNLOAD_DELAY": 0,
+            "AUTOTHROTTLE_ENABLED": False,
+            "CONCURRENT_REQUESTS": args.concurrency,
+            "CONCURRENT_REQUESTS_PER_DOMAIN": args.per_host,
+            "DOWNLOAD_TIMEOUT": args.timeout,
+            "LINKGRAPH_ALLOW_PRIVATE_NETWORKS": args.allow_private_networks
+            or _env_flag("LINKGRAPH_ALLOW_PRIVATE_NETWORKS"),
+            "LOG_LEVEL": "DEBUG" if args.verbose > 1 else "INFO" if args.verbose else "WARNING",
+        },
+        priority="cmdline",
+    )
+    # Work arrives in Redis, not through this process: look for it twice a
+    # second instead of the engine's default five.
+    ExecutionEngine._SLOT_HEARTBEAT_INTERVAL = 0.5
+    process = CrawlerProcess(settings, install_root_handler=False)
+    crawler = process.create_crawler(WorkerSpider)
+    process.crawl(crawler)
+    log.warning(
+        "worker started: Redis %s, Kafka %s, topic %s", redis_url(args.redis), bootstrap, topic
+    )
+    process.start()
+    error = getattr(crawler, "linkgraph_error", None)
+    if error is not None:
+        raise error
+    return 0
+
+
+def cmd_consume(args: argparse.Namespace) -> int:
+    from consumers.service import ConsumerConfig, run_consumer
+    from linkindex.client import resolve_location
+
+    bootstrap, topic = _kafka_settings(args)
+    config = ConsumerConfig(
+        bootstrap=bootstrap,
+        topic=topic,
+        group_id=args.group,
+        index=resolve_location(args.data_dir, args.clickhouse),
+        batch_pages=args.batch_pages,
+        batch_seconds=args.batch_seconds,
+        dlq_topic=args.dlq_topic or f"{topic}.dlq",
+        metrics_port=args.metrics_port,
+    )
+    status: int = run_consumer(config)
+    return status
+
+
 def _add_verbose(parser: argparse.ArgumentParser) -> None:
     # SUPPRESS keeps a subcommand's default from resetting a top-level -v.
     parser.add_argument(
@@ -491,6 +692,173 @@ def build_parser() -> Parser:
     _add_index_options(crawl)
     crawl.set_defaults(handler=cmd_crawl)
     _add_verbose(crawl)
+
+    job = commands.add_parser(
+        "job",
+        help="distributed crawl jobs, kept in Redis",
+        description="Start, watch, stop and await distributed crawl "
+        "jobs. Workers (`linkgraph worker`) do the crawling.",
+    )
+    job_commands = job.add_subparsers(dest="job_command", metavar="ACTION", parser_class=Parser)
+    job_commands.required = True
+    start = job_commands.add_parser("start", help="start a job")
+    start.add_argument("name", metavar="NAME")
+    start.add_argument("seed", nargs="*", metavar="SEED")
+    start.add_argument("--seeds", metavar="FILE", help="file with one seed per line")
+    start.add_argument(
+        "--max-pages",
+        type=_nonnegative,
+        default=0,
+        metavar="N",
+        help="stop after N pages, 0 = no limit (default: %(default)s)",
+    )
+    start.add_argument(
+        "--max-depth",
+        type=_depth,
+        default=-1,
+        metavar="D",
+        help="at most D hops from a seed, -1 = no limit (default: %(default)s)",
+    )
+    start.add_argument(
+        "--rate",
+        type=float,
+        default=1.0,
+        metavar="R",
+        help="requests per second per host, all workers together (default: %(default)s)",
+    )
+    start.add_argument(
+        "--expected-urls",
+        type=_positive,
+        default=1_000_000,
+        metavar="N",
+        help="URLs the job's Bloom filter is sized for, at 0.1%% false "
+        "positives (default: %(default)s)",
+    )
+    start.set_defaults(handler=cmd_job_start)
+    for action, helptext, handler in (
+        ("status", "state, pages, queued, in flight, links, errors, pages/s", cmd_job_status),
+        ("stop", "stop a job (its queue is dropped)", cmd_job_stop),
+        ("wait", "block until the job is crawled and every page is in the index", cmd_job_wait),
+    ):
+        sub = job_commands.add_parser(action, help=helptext)
+        sub.add_argument("name", metavar="NAME")
+        sub.set_defaults(handler=handler)
+        if action == "status":
+            sub.add_argument("--format", choices=("table", "json"))
+        if action == "wait":
+            sub.add_argument(
+                "--timeout",
+                type=_seconds,
+                default=0,
+                metavar="S",
+                help="give up after S seconds with exit status 3, 0 = never (default: %(default)s)",
+            )
+            sub.add_argument(
+                "--group",
+                default="linkgraph-index",
+                help="consumer group that writes the index (default: %(default)s)",
+            )
+            sub.add_argument("--quiet", "-q", action="store_true")
+            _add_kafka_options(sub)
+    listing = job_commands.add_parser("list", help="every job with its state")
+    listing.add_argument("--format", choices=("table", "json"))
+    listing.set_defaults(handler=cmd_job_list)
+    for sub in job_commands.choices.values():
+        _add_redis_options(sub)
+        _add_verbose(sub)
+
+    worker = commands.add_parser(
+        "worker",
+        help="a crawl node: Redis frontier in, Kafka out (run any number)",
+        description="Crawl every running job's frontier from Redis and send each page's "
+        "links to Kafka. Stops cleanly on SIGTERM: pages in flight are finished "
+        "and produced, unfinished requests go back to the frontier.",
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=defaults.LINKGRAPH_CONCURRENCY,
+        metavar="N",
+        help="requests in flight (default: %(default)s)",
+    )
+    worker.add_argument(
+        "--per-host",
+        type=_positive,
+        default=defaults.LINKGRAPH_CONCURRENCY_PER_HOST,
+        metavar="N",
+        help="requests in flight per host (default: %(default)s)",
+    )
+    worker.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=defaults.LINKGRAPH_DOWNLOAD_TIMEOUT,
+        metavar="S",
+        help="seconds before a request is abandoned (default: %(default)s)",
+    )
+    worker.add_argument(
+        "--lease",
+        type=_seconds,
+        default=120.0,
+        metavar="S",
+        help="seconds before a request taken by a silent worker is handed "
+        "out again (default: %(default)s)",
+    )
+    worker.add_argument(
+        "--metrics-port",
+        type=_nonnegative,
+        default=0,
+        metavar="PORT",
+        help="serve Prometheus metrics on PORT, 0 = off (default: %(default)s)",
+    )
+    worker.add_argument(
+        "--allow-private-networks",
+        action="store_true",
+        help="allow loopback/private/link-local targets",
+    )
+    _add_redis_options(worker)
+    _add_kafka_options(worker)
+    _add_verbose(worker)
+    worker.set_defaults(handler=cmd_worker)
+
+    consume = commands.add_parser(
+        "consume",
+        help="a Kafka consumer writing page records to the index (run any number)",
+        description="Join the consumer group, write every page's edges to the index, commit "
+        "offsets only after the index accepted them. Malformed messages go to "
+        "the dead-letter topic. With the embedded index only one consumer can "
+        "run (one process per data directory); use --clickhouse for several.",
+    )
+    consume.add_argument(
+        "--group", default="linkgraph-index", help="consumer group id (default: %(default)s)"
+    )
+    consume.add_argument(
+        "--dlq-topic", metavar="NAME", help="dead-letter topic (default: TOPIC.dlq)"
+    )
+    consume.add_argument(
+        "--batch-pages",
+        type=_positive,
+        default=defaults.CLICKHOUSE_BATCH_PAGES,
+        metavar="N",
+        help="pages per index insert (default: %(default)s)",
+    )
+    consume.add_argument(
+        "--batch-seconds",
+        type=_seconds,
+        default=defaults.CLICKHOUSE_BATCH_SECONDS,
+        metavar="S",
+        help="longest a page waits for its batch (default: %(default)s)",
+    )
+    consume.add_argument(
+        "--metrics-port",
+        type=_nonnegative,
+        default=0,
+        metavar="PORT",
+        help="serve Prometheus metrics on PORT, 0 = off (default: %(default)s)",
+    )
+    _add_kafka_options(consume)
+    _add_index_options(consume)
+    _add_verbose(consume)
+    consume.set_defaults(handler=cmd_consume)
 
     query_help = {
         "backlinks": (
@@ -614,8 +982,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit status."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        # argparse cannot match a "*" positional that follows an option
+        # (`crawl --max-pages 5 example.com`): such words are seeds too.
+        if (
+            extra
+            and isinstance(getattr(args, "seed", None), list)
+            and not any(word.startswith("-") for word in extra)
+        ):
+            args.seed.extend(extra)
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         _setup_logging(args.verbose)
+        if not hasattr(args, "verbose"):
+            args.verbose = 0
         status: int = args.handler(args)
         return status
     except LinkgraphError as error:

@@ -41,6 +41,73 @@ def _header(response: Response, name: str) -> list[str]:
     return [v.decode("utf-8", "replace") for v in response.headers.getlist(name)]
 
 
+def page_from_response(
+    response: Response, job: str, max_links: int
+) -> tuple[PageRecord, list[tuple[str, int]]]:
+    """The page record of one response, and the (url, depth) pairs it asks to follow.
+
+    3xx with a Location: one ``redirect`` edge, followed at the same depth.
+    2xx HTML: every edge of SPEC §2; ``a`` targets are followed one level deeper
+    unless the page says nofollow. Anything else: a record without links.
+    Scope, depth and budget are the caller's to apply.
+    """
+    source_url = response.meta.get("lg_url") or response.url
+    depth = int(response.meta.get("depth", 0))
+    status = response.status
+    content_type = _header(response, "Content-Type")
+    content_type_value = content_type[0].split(";", 1)[0].strip().lower() if content_type else ""
+    page_nofollow = robots_header_nofollow(_header(response, "X-Robots-Tag"))
+    page = PageRecord(
+        url=source_url,
+        status=status,
+        fetched_at=time.time(),
+        content_type=content_type_value,
+        robots_nofollow=page_nofollow,
+        depth=depth,
+        job=job,
+    )
+    follow: list[tuple[str, int]] = []
+    if 300 <= status < 400:
+        location = response.headers.get("Location")
+        if location:
+            raw = location.decode("utf-8", "replace")
+            target = resolve_and_normalize(raw, response.url)
+            if target is None:
+                page.dropped_links += 1
+            elif target != source_url:
+                page.links.append(Link(target, "redirect", nofollow=page_nofollow))
+                follow.append((target, depth))
+    elif (
+        200 <= status < 300
+        and content_type_value in _HTML_TYPES
+        and isinstance(response, TextResponse)
+    ):
+        extraction = extract_links(
+            response.text,
+            response.url,
+            source_url,
+            robots_nofollow=page_nofollow,
+            max_links=max_links,
+        )
+        page.links = extraction.links
+        page.dropped_links = extraction.dropped + extraction.truncated
+        page.robots_nofollow = extraction.robots_nofollow
+        if not extraction.robots_nofollow:
+            follow.extend(
+                (link.target_url, depth + 1) for link in extraction.links if link.kind == "a"
+            )
+    return page, follow
+
+
+def count_page(crawler: Crawler, page: PageRecord) -> None:
+    """Crawl stats for one page record."""
+    stats = crawler.stats
+    assert stats is not None
+    stats.inc_value("linkgraph/pages")
+    stats.inc_value(f"linkgraph/status/{page.status}")
+    stats.inc_value("linkgraph/links", len(page.links))
+
+
 class OutlinksSpider(scrapy.Spider):
     """Crawls the registered domains of its seeds (see module doc)."""
 
@@ -125,58 +192,8 @@ class OutlinksSpider(scrapy.Spider):
         if not self._budget_left():
             return
         self.pages += 1
-        stats = self.crawler.stats
-        assert stats is not None
-        source_url = response.meta.get("lg_url") or response.url
-        depth = int(response.meta.get("depth", 0))
-        status = response.status
-        content_type = _header(response, "Content-Type")
-        content_type_value = (
-            content_type[0].split(";", 1)[0].strip().lower() if content_type else ""
-        )
-        page_nofollow = robots_header_nofollow(_header(response, "X-Robots-Tag"))
-        page = PageRecord(
-            url=source_url,
-            status=status,
-            fetched_at=time.time(),
-            content_type=content_type_value,
-            robots_nofollow=page_nofollow,
-            depth=depth,
-            job=self.job,
-        )
-        follow: list[tuple[str, int]] = []
-        if 300 <= status < 400:
-            location = response.headers.get("Location")
-            if location:
-                raw = location.decode("utf-8", "replace")
-                target = resolve_and_normalize(raw, response.url)
-                if target is None:
-                    page.dropped_links += 1
-                elif target != source_url:
-                    page.links.append(Link(target, "redirect", nofollow=page_nofollow))
-                    follow.append((target, depth))
-        elif (
-            200 <= status < 300
-            and content_type_value in _HTML_TYPES
-            and isinstance(response, TextResponse)
-        ):
-            extraction = extract_links(
-                response.text,
-                response.url,
-                source_url,
-                robots_nofollow=page_nofollow,
-                max_links=self.max_links,
-            )
-            page.links = extraction.links
-            page.dropped_links = extraction.dropped + extraction.truncated
-            page.robots_nofollow = extraction.robots_nofollow
-            if not extraction.robots_nofollow:
-                follow.extend(
-                    (link.target_url, depth + 1) for link in extraction.links if link.kind == "a"
-                )
-        stats.inc_value("linkgraph/pages")
-        stats.inc_value(f"linkgraph/status/{status}")
-        stats.inc_value("linkgraph/links", len(page.links))
+        page, follow = page_from_response(response, self.job, self.max_links)
+        count_page(self.crawler, page)
         yield page
         if not self._budget_left():
             log.info("max_pages (%d) reached; stopping", self.max_pages)

@@ -1,0 +1,282 @@
+"""Crawl jobs kept in Redis: settings, state, counters, frontier (SPEC §7 ``job``).
+
+A job is a hash (``Keys.job``) with its settings (seeds' registered domains as
+scope, max_pages, max_depth, rate, Bloom capacity), its state and counters; a
+FIFO queue and a lease set (:mod:`.queue`); a Bloom filter (:mod:`.bloom`).
+
+States: ``running`` → ``finished`` (frontier empty and nothing leased, or
+max_pages reached) or ``stopped`` (``job stop``). A job is done crawling when
+its state is not ``running``; every page it produced is then in Kafka, since
+leases are acknowledged only after Kafka's acknowledgement.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import redis
+
+from crawler.frontier.bloom import RedisBloom
+from crawler.frontier.connection import server_time, unavailable
+from crawler.frontier.keys import Keys
+from crawler.frontier.queue import encode_entry
+from linkgraph.errors import UsageError
+from linkgraph.urls import host_of, registered_domain
+
+JOB_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+#: Requests per second per host when a job does not say.
+DEFAULT_RATE: Final = 1.0
+#: URLs a job's Bloom filter is sized for when a job does not say.
+DEFAULT_BLOOM_CAPACITY: Final = 1_000_000
+BLOOM_ERROR_RATE: Final = 0.001
+_COUNTERS: Final = ("pages", "links", "errors", "produced", "dropped")
+
+# KEYS: job hash, queue, leases, running set. ARGV: job name, reason, finished_at.
+# Marks a running job finished when its frontier is empty and nothing is leased
+# (or unconditionally when ARGV[4] == "force").
+_FINISH = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
+if ARGV[4] ~= 'force' then
+  if redis.call('LLEN', KEYS[2]) > 0 or redis.call('ZCARD', KEYS[3]) > 0 then return 0 end
+end
+redis.call('HSET', KEYS[1], 'state', ARGV[2] == 'stopped' and 'stopped' or 'finished',
+           'finish_reason', ARGV[2], 'finished_at', ARGV[3])
+redis.call('SREM', KEYS[4], ARGV[1])
+return 1
+"""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(slots=True)
+class Job:
+    """A job's settings, state and counters as stored in Redis."""
+
+    name: str
+    scope: list[str]
+    seeds: int
+    max_pages: int
+    max_depth: int
+    rate: float
+    bloom_capacity: int
+    state: str
+    created_at: float
+    finished_at: float = 0.0
+    finish_reason: str = ""
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def in_scope(self, url: str) -> bool:
+        """True when ``url``'s registered domain is one of the seeds' (SPEC §1)."""
+        return registered_domain(host_of(url)) in self.scope
+
+    @classmethod
+    def from_hash(cls, name: str, data: dict[Any, Any]) -> Job:
+        text = {_text(k): _text(v) for k, v in data.items()}
+        return cls(
+            name=name,
+            scope=json.loads(text.get("scope", "[]")),
+            seeds=int(text.get("seeds", 0)),
+            max_pages=int(text.get("max_pages", 0)),
+            max_depth=int(text.get("max_depth", -1)),
+            rate=float(text.get("rate", DEFAULT_RATE)),
+            bloom_capacity=int(text.get("bloom_capacity", DEFAULT_BLOOM_CAPACITY)),
+            state=text.get("state", "unknown"),
+            created_at=float(text.get("created_at", 0)),
+            finished_at=float(text.get("finished_at", 0) or 0),
+            finish_reason=text.get("finish_reason", ""),
+            counters={name: int(text.get(name, 0)) for name in _COUNTERS},
+        )
+
+
+class JobStore:
+    """Jobs in one Redis under one key prefix. Every Redis failure becomes a
+    one-line, retriable :class:`~linkgraph.errors.ServiceUnavailable`."""
+
+    def __init__(self, server: redis.Redis, keys: Keys | None = None) -> None:
+        self.server = server
+        self.keys = keys or Keys.from_env()
+        self._finish = server.register_script(_FINISH)
+        self._blooms: dict[str, RedisBloom] = {}
+        self._cache: dict[str, tuple[float, Job | None]] = {}
+
+    # -- operator commands ----------------------------------------------------
+    def start(
+        self,
+        name: str,
+        seeds: list[str],
+        *,
+        max_pages: int = 0,
+        max_depth: int = -1,
+        rate: float = DEFAULT_RATE,
+        bloom_capacity: int = DEFAULT_BLOOM_CAPACITY,
+    ) -> Job:
+        """Create job ``name`` and queue its seeds (normalized URLs) at depth 0."""
+        if not JOB_NAME.match(name):
+            raise UsageError(
+                f"job name {name!r} must be 1-100 letters, digits, '.', '_' or '-'"
+                " and start with a letter or digit"
+            )
+        if not seeds:
+            raise UsageError(f"job {name}: no seeds")
+        if rate <= 0:
+            raise UsageError(f"job {name}: --rate must be more than 0 requests per second")
+        scope = sorted({registered_domain(host_of(url)) for url in seeds})
+        try:
+            created = self.server.hsetnx(self.keys.job(name), "state", "starting")
+            if not created:
+                raise UsageError(
+                    f"job {name} already exists (state {self._state(name)}); choose another name"
+                )
+            self.server.hset(
+                self.keys.job(name),
+                mapping={
+                    "scope": json.dumps(scope),
+                    "seeds": len(seeds),
+                    "max_pages": max_pages,
+                    "max_depth": max_depth,
+                    "rate": rate,
+                    "bloom_capacity": bloom_capacity,
+                    "created_at": server_time(self.server),
+                    **{counter: 0 for counter in _COUNTERS},
+                },
+            )
+            bloom = self.bloom(name)
+            entries = [encode_entry(url, 0) for url in seeds if not bloom.add(url)]
+            if entries:
+                self.server.lpush(self.keys.queue(name), *entries)
+            self.server.sadd(self.keys.jobs, name)
+            self.server.hset(self.keys.job(name), "state", "running")
+            self.server.sadd(self.keys.running, name)
+        except redis.RedisError as error:
+            raise unavailable(error) from None
+        job = self.get(name)
+        assert job is not None
+        return job
+
+    def _state(self, name: str) -> str:
+        state = self.server.hget(self.keys.job(name), "state")
+        return _text(state) if state else "unknown"
+
+    def get(self, name: str) -> Job | None:
+        """The job as stored now, or None."""
+        try:
+            data = self.server.hgetall(self.keys.job(name))
+        except redis.RedisError as error:
+            raise unavailable(error) from None
+        return Job.from_hash(name, data) if data else None
+
+    def require(self, name: str) -> Job:
+        job = self.get(name)
+        if job is None:
+            raise UsageError(f"no job named {name!r} (see `linkgraph job list`)")
+        return job
+
+    def names(self) -> list[str]:
+        try:
+            return sorted(_text(n) for n in self.server.smembers(self.keys.jobs))
+        except redis.RedisError as error:
+            raise unavailable(error) from None
+
+    def running(self) -> set[str]:
+        try:
+            return {_text(n) for n in self.server.smembers(self.keys.running)}
+        except redis.RedisError as error:
+            raise unavailable(error) from None
+
+    def stop(self, name: str) -> Job:
+        """Stop a job: workers take nothing more from it and its queue is dropped."""
+        self.require(name)
+        try:
+            self.finish(name, "stopped", force=True)
+            self.server.delete(self.keys.queue(name))
+        except redis.RedisError as error:
+            raise unavailable(error) from None
+        return self.require(name)
+
+    def status(self, name: str) -> dict[str, Any]:
+        """State, counters, frontier sizes and rate of one job."""
+        self.finish_if_done(name)
+        job = self.require(name)
+        try:
+            queued = int(self.server.llen(self.keys.queue(name)))
+            in_flight = int(self.server.zcard(self.keys.leases(name)))
+            now = server_time(self.server)
+        except redis.RedisError as error:
+            raise unavailable(error) from None
+        end = job.finished_at or now
+        elapsed = max(end - job.created_at, 1e-9)
+        return {
+            "job": name,
+            "state": job.state,
+            "finish_reason": job.finish_reason,
+            "pages": job.counters["pages"],
+            "queued": queued,
+            "in_flight": in_flight,
+            "links": job.counters["links"],
+            "errors": job.counters["errors"],
+            "produced": job.counters["produced"],
+            "pages_per_second": round(job.counters["pages"] / elapsed, 2),
+            "max_pages": job.max_pages,
+            "max_depth": job.max_depth,
+            "rate": job.rate,
+            "scope": job.scope,
+            "elapsed_seconds": round(elapsed, 1),
+        }
+
+    # -- worker side --------------------------------------------------------------
+    def cached(self, name: str, ttl: float = 2.0) -> Job | None:
+        """The job, re-read from Redis at most every ``ttl`` seconds."""
+        now = time.monotonic()
+        hit = self._cache.get(name)
+        if hit is None or now - hit[0] > ttl:
+            hit = (now, self.get(name))
+            self._cache[name] = hit
+        return hit[1]
+
+    def bloom(self, name: str) -> RedisBloom:
+        bloom = self._blooms.get(name)
+        if bloom is None:
+            raw = self.server.hget(self.keys.job(name), "bloom_capacity")
+            capacity = int(raw) if raw else DEFAULT_BLOOM_CAPACITY
+            bloom = RedisBloom(self.server, self.keys.bloom(name), capacity, BLOOM_ERROR_RATE)
+            self._blooms[name] = bloom
+        return bloom
+
+    def count(self, name: str, **amounts: int) -> dict[str, int]:
+        """Add to a job's counters; returns the new values."""
+        pipe = self.server.pipeline(transaction=False)
+        for counter, amount in amounts.items():
+            pipe.hincrby(self.keys.job(name), counter, amount)
+        values = pipe.execute()
+        return dict(zip(amounts, (int(v) for v in values), strict=True))
+
+    def ack(self, name: str, entry: str) -> None:
+        """A leased entry's work is done."""
+        self.server.zrem(self.keys.leases(name), entry)
+
+    def release(self, name: str, entry: str) -> None:
+        """Give a leased entry back to the front of the queue (graceful shutdown)."""
+        if self.server.zrem(self.keys.leases(name), entry):
+            self.server.rpush(self.keys.queue(name), entry)
+
+    def finish(self, name: str, reason: str, *, force: bool = False) -> bool:
+        keys = self.keys
+        return bool(
+            self._finish(
+                keys=[keys.job(name), keys.queue(name), keys.leases(name), keys.running],
+                args=[name, reason, server_time(self.server), "force" if force else ""],
+            )
+        )
+
+    def finish_if_done(self, name: str) -> bool:
+        """Mark the job finished if its frontier is empty and nothing is leased."""
+        try:
+            return self.finish(name, "finished")
+        except redis.RedisError as error:
+            raise unavailable(error) from None

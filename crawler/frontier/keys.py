@@ -1,0 +1,54 @@
+"""Redis key names. Everything lives under one prefix (``LINKGRAPH_REDIS_PREFIX``,
+default ``lg:``) so that several deployments, or test runs, can share a server."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "lg:"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key names for one prefix."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    @classmethod
+    def from_env(cls, prefix: str | None = None) -> Keys:
+        return cls(prefix or os.environ.get("LINKGRAPH_REDIS_PREFIX") or DEFAULT_PREFIX)
+
+    @property
+    def jobs(self) -> str:
+        """Set of every job name."""
+        return f"{self.prefix}jobs"
+
+    @property
+    def running(self) -> str:
+        """Set of jobs whose frontier workers serve."""
+        return f"{self.prefix}running"
+
+    def job(self, name: str) -> str:
+        """Hash: a job's settings, state and counters."""
+        return f"{self.prefix}job:{name}"
+
+    def queue(self, name: str) -> str:
+        """List: the job's frontier, FIFO (LPUSH in, RPOP out)."""
+        return f"{self.prefix}job:{name}:queue"
+
+    def leases(self, name: str) -> str:
+        """Sorted set: entries handed to a worker, scored by lease deadline."""
+        return f"{self.prefix}job:{name}:leases"
+
+    def bloom(self, name: str) -> str:
+        """Bitmap: the job's Bloom filter of normalized URLs."""
+        return f"{self.prefix}job:{name}:bloom"
+
+    def rate(self, host: str) -> str:
+        """String: the next free request slot of a host (server time, seconds)."""
+        return f"{self.prefix}rate:{host}"
+
+    def workers(self) -> str:
+        """Hash: worker id -> last heartbeat (server time)."""
+        return f"{self.prefix}workers"

@@ -1,0 +1,129 @@
+"""Per-job frontier queues with leases, behind scrapy-redis's Scheduler.
+
+Each job has a FIFO list of entries (``{"u": url, "d": depth}`` as compact
+JSON). Popping an entry moves it, atomically, into the job's lease set with a
+deadline; the worker acknowledges it once the page is safely in Kafka (or the
+fetch is finished with an error). A worker killed with ``kill -9`` acknowledges
+nothing: when the lease expires, the next pop by any worker puts the entry back
+in the queue. So a request is never lost, and a page is fetched twice only
+when a worker dies or a lease runs out.
+
+:class:`JobsQueue` serves every running job, round-robin, so one worker fleet
+crawls all jobs at once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import scrapy
+
+# KEYS: queue, leases. ARGV: lease seconds, max entries to reclaim.
+# Returns the popped entry or nil. Expired leases go back to the front (the
+# RPOP end) so that they are retried first.
+_POP = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+for _, entry in ipairs(expired) do
+  redis.call('ZREM', KEYS[2], entry)
+  redis.call('RPUSH', KEYS[1], entry)
+end
+local entry = redis.call('RPOP', KEYS[1])
+if entry then
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), entry)
+end
+return entry
+"""
+
+# KEYS: queue, leases. Give a lease back now (graceful shutdown).
+_RELEASE = """
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then
+  redis.call('RPUSH', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+def encode_entry(url: str, depth: int) -> str:
+    """The queue entry of a request (stable: equal requests give equal entries)."""
+    return json.dumps({"u": url, "d": depth}, separators=(",", ":"))
+
+
+def decode_entry(entry: bytes | str) -> tuple[str, int]:
+    data = json.loads(entry)
+    return str(data["u"]), int(data["d"])
+
+
+class JobsQueue:
+    """The scrapy-redis queue interface (push, pop, len, clear) over all running jobs.
+
+    Built by scrapy-redis's Scheduler as ``JobsQueue(server, spider, key,
+    serializer)``; ``spider`` must provide ``store`` (a JobStore),
+    ``lease_seconds`` and ``make_request(url, depth, job)``, and may provide
+    ``hold(request)`` to track the leases it takes.
+    """
+
+    def __init__(self, server: Any, spider: Any, key: str, serializer: Any = None) -> None:
+        self.server = server
+        self.spider = spider
+        self.store = spider.store
+        self.lease_seconds = float(spider.lease_seconds)
+        self._pop = server.register_script(_POP)
+        self._release = server.register_script(_RELEASE)
+        self._jobs: list[str] = []
+        self._jobs_at = 0.0
+        self._next = 0
+
+    def _running(self) -> list[str]:
+        # The running set changes rarely; reading it once a second is plenty.
+        now = time.monotonic()
+        if now - self._jobs_at > 1.0:
+            self._jobs = sorted(self.store.running())
+            self._jobs_at = now
+        return self._jobs
+
+    def __len__(self) -> int:
+        keys = self.store.keys
+        return sum(int(self.server.llen(keys.queue(job))) for job in self._running())
+
+    def push(self, request: scrapy.Request) -> None:
+        job = request.meta["job"]
+        entry = encode_entry(request.meta["lg_url"], int(request.meta.get("depth", 0)))
+        self.server.lpush(self.store.keys.queue(job), entry)
+
+    def pop(self, timeout: int = 0) -> scrapy.Request | None:
+        jobs = self._running()
+        keys = self.store.keys
+        for offset in range(len(jobs)):
+            job = jobs[(self._next + offset) % len(jobs)]
+            entry = self._pop(
+                keys=[keys.queue(job), keys.leases(job)], args=[self.lease_seconds, 100]
+            )
+            if entry is None:
+                continue
+            self._next = (self._next + offset + 1) % len(jobs)
+            url, depth = decode_entry(entry)
+            request: scrapy.Request = self.spider.make_request(url, depth, job)
+            request.meta["lease"] = entry.decode() if isinstance(entry, bytes) else entry
+            hold = getattr(self.spider, "hold", None)
+            if hold is not None:
+                hold(request)
+            return request
+        return None
+
+    def ack(self, job: str, entry: str) -> None:
+        """The entry's work is done (page in Kafka, or fetch finished with an error)."""
+        self.server.zrem(self.store.keys.leases(job), entry)
+
+    def release(self, job: str, entry: str) -> bool:
+        """Give a lease back to the queue now (graceful shutdown)."""
+        keys = self.store.keys
+        return bool(self._release(keys=[keys.queue(job), keys.leases(job)], args=[entry]))
+
+    def clear(self) -> None:
+        # Queues belong to jobs (``job stop`` clears them), not to a worker.
+        return None

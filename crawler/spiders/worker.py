@@ -1,0 +1,174 @@
+"""The ``worker`` spider: a crawl node serving every running job from Redis.
+
+Requests come from the jobs' shared frontier (scrapy-redis's Scheduler with
+:class:`~crawler.frontier.queue.JobsQueue` and the per-job Bloom dupefilter);
+page records go to Kafka (:class:`~pipelines.kafka.KafkaPipeline`). Each popped
+request holds a lease, acknowledged only when Kafka has acknowledged the page
+(or the fetch ended in an error or a robots.txt refusal), so a worker that dies
+loses nothing: its leases expire and other workers take the requests.
+
+Extraction is the one-process spider's (:func:`page_from_response`); only
+scope, depth and budget come from each job's settings in Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import scrapy
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DontCloseSpider, IgnoreRequest
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from crawler.frontier.connection import connect
+from crawler.frontier.jobs import JobStore
+from crawler.frontier.keys import Keys
+from crawler.frontier.ratelimit import RateLimiter
+from crawler.spiders.outlinks import count_page, page_from_response
+from linkgraph import defaults
+from linkgraph.records import PageRecord
+
+log = logging.getLogger(__name__)
+
+
+class WorkerSpider(scrapy.Spider):
+    """Crawls whatever the running jobs' frontiers hold (see module doc)."""
+
+    name = "worker"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.store: JobStore
+        self.rate_limiter: RateLimiter
+        self.lease_seconds = 120.0
+        self.max_links = defaults.LINKGRAPH_MAX_LINKS_PER_PAGE
+        self.max_url_length = defaults.LINKGRAPH_MAX_URL_LENGTH
+        # Leases this process holds: (job, url) -> queue entry. Touched by the
+        # reactor thread and Kafka's delivery thread.
+        self._held: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> WorkerSpider:
+        spider: WorkerSpider = super().from_crawler(crawler, *args, **kwargs)
+        settings = crawler.settings
+        server = connect(settings.get("REDIS_URL"))
+        spider.store = JobStore(server, Keys.from_env(settings.get("LINKGRAPH_REDIS_PREFIX")))
+        spider.rate_limiter = RateLimiter(server, spider.store.keys)
+        spider.lease_seconds = settings.getfloat("LINKGRAPH_LEASE_SECONDS", 120.0)
+        spider.max_links = settings.getint("LINKGRAPH_MAX_LINKS_PER_PAGE", spider.max_links)
+        spider.max_url_length = settings.getint("LINKGRAPH_MAX_URL_LENGTH", spider.max_url_length)
+        crawler.signals.connect(spider.idle, signal=signals.spider_idle)
+        crawler.signals.connect(spider.closed_release, signal=signals.spider_closed)
+        return spider
+
+    async def start(self) -> Any:
+        # Work comes from the frontier in Redis, not from start requests.
+        return
+        yield  # pragma: no cover - makes this an async generator
+
+    def make_request(self, url: str, depth: int, job: str) -> scrapy.Request:
+        """A request of ``job`` (the queue rebuilds requests through this)."""
+        settings = self.store.cached(job)
+        return scrapy.Request(
+            url,
+            callback=self.parse,
+            errback=self.failed,
+            meta={
+                "lg_url": url,
+                "depth": depth,
+                "job": job,
+                "dont_redirect": True,
+                "rate": settings.rate if settings else None,
+            },
+        )
+
+    # -- leases -------------------------------------------------------------------
+    def hold(self, request: scrapy.Request) -> None:
+        """Remember the lease of a request this worker popped (called by the queue)."""
+        entry = request.meta.get("lease")
+        if entry:
+            with self._lock:
+                self._held[(request.meta["job"], request.meta["lg_url"])] = entry
+
+    def _done(self, job: str, url: str) -> None:
+        with self._lock:
+            entry = self._held.pop((job, url), None)
+        if entry is not None:
+            self.store.ack(job, entry)
+
+    def page_delivered(self, page: PageRecord) -> None:
+        """Kafka has the page: its lease is done (called from Kafka's I/O thread)."""
+        self.store.count(page.job, produced=1)
+        self._done(page.job, page.url)
+
+    def page_failed(self, page: PageRecord, error: Exception) -> None:
+        """Kafka refused the page: keep the lease, so the request is retried on expiry."""
+        with self._lock:
+            self._held.pop((page.job, page.url), None)
+        self.store.count(page.job, errors=1)
+
+    def closed_release(self, spider: scrapy.Spider, reason: str) -> None:
+        """On shutdown, hand back leases of requests this worker did not finish."""
+        with self._lock:
+            held, self._held = self._held, {}
+        for (job, _url), entry in held.items():
+            self.store.release(job, entry)
+        if held:
+            log.info("returned %d unfinished requests to the frontier", len(held))
+
+    def idle(self, spider: scrapy.Spider) -> None:
+        """Never close for lack of work; settle jobs whose frontier has run dry."""
+        for job in self.store.running():
+            self.store.finish_if_done(job)
+        raise DontCloseSpider
+
+    # -- responses -------------------------------------------------------------
+    def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
+        job_name = response.meta["job"]
+        job = self.store.cached(job_name)
+        url = response.meta["lg_url"]
+        if job is None or job.state != "running":
+            self._done(job_name, url)
+            return
+        page_number = self.store.count(job_name, pages=1)["pages"]
+        if job.max_pages and page_number > job.max_pages:
+            self._done(job_name, url)
+            return
+        page, follow = page_from_response(response, job_name, self.max_links)
+        count_page(self.crawler, page)
+        self.store.count(job_name, links=len(page.links))
+        # Children are queued before the page is handed on: the parent's lease
+        # is acknowledged only after that, so an empty frontier with no leases
+        # really means the job is done.
+        if not (job.max_pages and page_number >= job.max_pages):
+            for target, depth in follow:
+                if (
+                    (job.max_depth < 0 or depth <= job.max_depth)
+                    and len(target) <= self.max_url_length
+                    and job.in_scope(target)
+                ):
+                    yield self.make_request(target, depth, job_name)
+        yield page
+        if job.max_pages and page_number >= job.max_pages:
+            self.store.finish(job_name, "max_pages", force=True)
+
+    def failed(self, failure: Failure) -> None:
+        request = getattr(failure, "request", None)
+        if request is None:
+            return
+        job, url = request.meta.get("job", ""), request.meta.get("lg_url", request.url)
+        stats = self.crawler.stats
+        assert stats is not None
+        if isinstance(failure.value, IgnoreRequest):
+            stats.inc_value("linkgraph/ignored")
+        else:
+            stats.inc_value("linkgraph/errors")
+            self.store.count(job, errors=1)
+            log.warning("fetch failed: %s: %s", url, failure.getErrorMessage())
+        self._done(job, url)
