@@ -169,8 +169,15 @@ class Index:
             raise _translate(error, self.location) from error
 
     def insert_arrow(self, table: str, data: Any) -> None:
+        """Insert an Arrow table; returns once the index has it.
+
+        On a server the insert waits for Distributed tables to hand the rows
+        to their shards (``distributed_foreground_insert``): consumers commit
+        Kafka offsets right after, so "accepted" must mean stored.
+        """
+        settings = None if self.location.embedded else {"distributed_foreground_insert": 1}
         try:
-            self.client.insert_arrow(f"{self.db}.{table}", data)
+            self.client.insert_arrow(f"{self.db}.{table}", data, settings=settings)
         except Exception as error:
             raise _translate(error, self.location) from error
 

@@ -17,7 +17,6 @@ from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
 log = logging.getLogger(__name__)
@@ -75,5 +74,9 @@ class RateLimitMiddleware:
         host = (urlsplit(request.url).hostname or "").lower()
         wait = limiter.reserve(host, rate)
         if wait > 0:
+            # Imported here: importing the reactor at module level would install
+            # Twisted's default reactor before Scrapy installs the asyncio one.
+            from twisted.internet import reactor
+
             await maybe_deferred_to_future(deferLater(reactor, wait, lambda: None))
         return None
