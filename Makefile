@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test test-unit lint format clean
+.PHONY: venv demo test test-unit lint format clean services services-down
 
 # The virtualenv is rebuilt when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -19,9 +19,16 @@ venv: $(STAMP)
 demo: venv
 	$(BIN)/python -m linkgraph.demo
 
-## test: the whole suite (unit, then integration against real local services)
-test: venv
+## test: the whole suite; starts Redis and Kafka on loopback first (deploy/local/up)
+test: venv services
 	$(BIN)/pytest
+
+## services: start Redis and a Kafka broker on loopback (idempotent); stop with services-down
+services:
+	deploy/local/up > /dev/null
+
+services-down:
+	deploy/local/down
 
 test-unit: venv
 	$(BIN)/pytest tests/unit
