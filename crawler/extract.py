@@ -2,18 +2,25 @@
 
 The page is parsed the way a browser parses it (HTML5 tree construction, by
 lexbor through selectolax), so malformed markup yields the links a user sees:
-an unclosed ``<a>`` ends where the parser ends it, nested ``<a>`` start tags
-close the open one, and a link inside a table cell inside a link is a second,
-nested link. Every href is resolved against the document's base URL and
-normalized by :mod:`linkgraph.urls`, the one definition of a URL.
+an unclosed ``<a>`` ends where the parser ends it, an ``<a>`` start tag closes
+the open one, and a link inside a table cell inside a link is a second, nested
+link. Every href is resolved against the document's base URL and normalized by
+:mod:`linkgraph.urls`, the one definition of a URL.
 
-This is the crawler's hot path (about a hundred links per page), so the page
-is walked once with one selector, identical hrefs are resolved once per page,
-and anchor text is only computed for the first occurrence of an edge. Hostile
-markup never raises and is bounded: at most ``max_links`` edges are kept, and
-the text read for anchors is capped by a budget proportional to the page size,
-which keeps deeply nested links (each one's text containing all the others')
-from costing quadratic time.
+This is the crawler's hot path (about a hundred links per page), so the tree
+is searched once with one selector, identical hrefs are resolved once per
+page, and anchor text is read only for the first occurrence of an edge.
+
+Hostile markup never raises, and the usual ways it blows up are bounded:
+
+- at most ``max_links`` edges are kept, the rest are counted;
+- HTML5 tree construction walks the stack of open elements for many tags, so
+  markup nested thousands deep costs time quadratic in its size. Large pages
+  are scanned first (:func:`_parse_budget_cut`) and cut where the estimated
+  work passes a budget; browsers cap the tree depth for the same reason;
+- links nested in links share their text, so reading each one's text would be
+  quadratic too; such pages get every anchor from one walk of the tree
+  (:func:`_anchors_by_walk`).
 """
 
 from __future__ import annotations
@@ -44,10 +51,14 @@ log = logging.getLogger(__name__)
 #: Anchor texts are cut to this many characters, after whitespace collapsing.
 ANCHOR_MAX_CHARS: Final = 512
 
-# One pass over the tree, in document order. base and meta have to be seen
+# One search of the tree, in document order. base and meta have to be seen
 # before any edge is built (the first <base href> applies to links before it
 # too, and a page-level nofollow to every edge), so nodes are collected first.
 _SELECTOR: Final = "a[href], area[href], link[href], base[href], meta[name]"
+# A link inside a link (through a table, or SVG/MathML content). An HTML
+# <area> is void; an element named area that has children is foreign content.
+_NESTED_LINK: Final = "a[href] a[href]"
+_NESTED_AREA: Final = "area[href] area[href]"
 
 # Without mutation events lexbor does not clone the selected <option> into
 # <selectedcontent>, which would count a link inside it twice; nothing else
@@ -65,13 +76,37 @@ _VALUED_DIRECTIVES: Final = frozenset(
 )
 _USER_AGENT: Final = re.compile(r"[a-z0-9_.\-]+")
 
-# Budget of anchor text characters read per page, as a multiple of the page
-# length (plus a floor for tiny pages). Text of links that do not nest sums to
-# less than the page; only nesting can exceed it.
-_TEXT_BUDGET_FACTOR: Final = 4
-_TEXT_BUDGET_FLOOR: Final = 1 << 16
-# Elements visited looking for an image inside a link with no text: same idea.
+# Elements visited looking for an image inside links with no text, per page.
+# The links of a page that does not nest them are disjoint, so this bounds a
+# walk over at most the page; no real page has an image link this large.
 _IMAGE_SEARCH_BUDGET: Final = 1 << 16
+# Text read for one anchor when links nest (see _anchors_by_walk).
+_RUN_MAX_CHARS: Final = 16 * ANCHOR_MAX_CHARS
+
+# -- the parse budget ---------------------------------------------------------
+# Estimated steps of the tree builder's stack walks (one per open element per
+# tag) allowed per page: 0.4-1.2 s of lexbor on the worst markup measured.
+# Real pages use a few million.
+_PARSE_BUDGET: Final = 100_000_000
+# With fewer tags than this a page cannot reach the budget (k tags nest at most
+# k deep: k*k/2 steps), so it is not scanned. Each tag takes at least 3 chars.
+_PARSE_BUDGET_TAGS: Final = 14_142
+_TAG: Final = re.compile(r"<(/?)([A-Za-z][^\t\n\f\r />]*)")
+# Elements that never stay open.
+_VOID_ELEMENTS: Final = frozenset(
+    {
+        "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image",
+        "img", "input", "keygen", "link", "meta", "param", "source", "track", "wbr",
+    }
+)  # fmt: skip
+# Elements whose start tag closes an open one of the same name (<li><li>,
+# <td><td>, <p><p>); nesting them takes another element in between, counted.
+_SIBLING_ELEMENTS: Final = frozenset(
+    {
+        "body", "caption", "colgroup", "dd", "dt", "head", "html", "li", "optgroup", "option",
+        "p", "rb", "rp", "rt", "rtc", "tbody", "td", "tfoot", "th", "thead", "tr",
+    }
+)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -153,13 +188,94 @@ def _clean(text: str) -> str:
         return " ".join(text.split())[:ANCHOR_MAX_CHARS]
     words: list[str] = []
     length = -1
+    # re's \S for str is exactly what str.split() does not split on.
     for match in re.finditer(r"\S+", text):
-        # re's \s for str is the same set of characters str.split() splits on.
         words.append(match.group())
         length += len(words[-1]) + 1
         if length >= ANCHOR_MAX_CHARS:
             break
     return " ".join(words)[:ANCHOR_MAX_CHARS]
+
+
+def _parse_budget_cut(html: str) -> int:
+    """Where to cut ``html`` so that parsing it stays within ``_PARSE_BUDGET``.
+
+    Returns ``len(html)`` for any page that fits, which is every real one.
+
+    The estimate counts generously: every start tag of a non-void element
+    opens one (``/>`` included: outside SVG and MathML it closes nothing)
+    until an end tag of the same name, and every tag costs the current depth.
+    Elements the parser closes implicitly stay counted, except after a start
+    tag that closes its open namesake (``<li><li>``, ``<td><td>``). End tags
+    the parser ignores, and namesakes nested through another element
+    (``<ul><li><ul><li>``), make it count low by a small factor.
+
+    This guards against the deep nesting that broken and junk pages carry. It
+    is not a proof against markup crafted to defeat it: foreign content, where
+    HTML's void elements nest, is not modelled, and lexbor's attribute
+    handling is quadratic in the attributes of one tag. A hard bound needs a
+    CPU limit around the parse.
+    """
+    if len(html) < 3 * _PARSE_BUDGET_TAGS or html.count("<") < _PARSE_BUDGET_TAGS:
+        return len(html)
+    open_elements: dict[str, int] = {}
+    depth = 0
+    cost = 0
+    for match in _TAG.finditer(html):
+        cost += depth
+        if cost > _PARSE_BUDGET:
+            return match.start()
+        name = match.group(2).lower()
+        if match.group(1):
+            count = open_elements.get(name, 0)
+            if count:
+                open_elements[name] = count - 1
+                depth -= 1
+        elif name not in _VOID_ELEMENTS:
+            count = open_elements.get(name, 0)
+            if not count or name not in _SIBLING_ELEMENTS:
+                open_elements[name] = count + 1
+                depth += 1
+    return len(html)
+
+
+def _parse(html: str, response_url: str) -> LexborHTMLParser | None:
+    cut = _parse_budget_cut(html)
+    if cut < len(html):
+        log.warning(
+            "page %s nests too deep to parse in time; links after char %d are not extracted",
+            response_url,
+            cut,
+        )
+        html = html[:cut]
+    try:
+        return LexborHTMLParser(html, options=_PARSER_OPTIONS)
+    except UnicodeError:
+        # Lone surrogates cannot be encoded as UTF-8 for lexbor; replace them.
+        html = html.encode("utf-8", "replace").decode("utf-8")
+        return LexborHTMLParser(html, options=_PARSER_OPTIONS)
+    except Exception:  # pragma: no cover - lexbor out of memory and the like
+        log.warning("cannot parse page %s", response_url, exc_info=True)
+        return None
+
+
+def _base_url(href: str | None, response_url: str | None) -> str | None:
+    """The document base URL (HTML Standard, "frozen base URL")."""
+    if href is None or response_url is None:
+        return response_url
+    base = resolve(href, response_url)
+    # As in the standard, a base that fails to parse, or is data: or
+    # javascript:, leaves the response URL in charge.
+    if base is None or base.startswith(("data:", "javascript:")):
+        return response_url
+    return base
+
+
+def _set_anchor(link: Link, text: str, image: LexborNode | None) -> None:
+    link.anchor = _clean(text)
+    if not link.anchor and image is not None:
+        link.image = True
+        link.anchor = _clean(image.attributes.get("alt") or "")
 
 
 def _first_image(node: LexborNode, budget: list[int]) -> LexborNode | None:
@@ -174,16 +290,73 @@ def _first_image(node: LexborNode, budget: list[int]) -> LexborNode | None:
     return None
 
 
-def _base_url(href: str | None, response_url: str | None) -> str | None:
-    """The document base URL (HTML Standard, "frozen base URL")."""
-    if href is None or response_url is None:
-        return response_url
-    base = resolve(href, response_url)
-    # As in the standard, a base that fails to parse, or is data: or
-    # javascript:, leaves the response URL in charge.
-    if base is None or base.startswith(("data:", "javascript:")):
-        return response_url
-    return base
+def _anchors_by_text(pending: list[tuple[LexborNode, Link]]) -> None:
+    """Set anchors from each link's own text: right when links do not nest."""
+    budget = [_IMAGE_SEARCH_BUDGET]
+    for node, link in pending:
+        text = node.text_lexbor()
+        image = None if text and not text.isspace() else _first_image(node, budget)
+        _set_anchor(link, text, image)
+
+
+def _anchors_by_walk(root: LexborNode, pending: list[tuple[LexborNode, Link]]) -> None:
+    """Set anchors from one walk of the tree: linear however deep links nest.
+
+    A link's text content is the run of the document's text from where the
+    link opens to where it closes, so the walk concatenates all text once and
+    notes each pending link's run; an image found while links without one are
+    open is the first image of each of them.
+    """
+    wanted = {node.mem_id: link for node, link in pending}
+    pieces: list[str] = []
+    length = 0
+    starts: dict[int, int] = {}
+    runs: dict[int, tuple[int, int]] = {}
+    images: dict[int, LexborNode] = {}
+    imageless: list[int] = []  # open wanted links without an image, outermost first
+    root_id = root.mem_id
+    node: LexborNode | None = root
+    while node is not None:
+        if node.is_text_node:
+            text = node.text_content or ""
+            pieces.append(text)
+            length += len(text)
+        elif node.is_element_node:
+            node_id = node.mem_id
+            if node_id in wanted:
+                starts[node_id] = length
+                imageless.append(node_id)
+            elif imageless and node.tag == "img":
+                for link_id in imageless:
+                    images[link_id] = node
+                imageless.clear()
+        child = node.first_child
+        if child is not None:
+            node = child
+            continue
+        # Leave this node and every ancestor that has no next sibling.
+        while node is not None:
+            node_id = node.mem_id
+            if node_id in starts:
+                runs[node_id] = (starts.pop(node_id), length)
+                if imageless and imageless[-1] == node_id:
+                    imageless.pop()
+            if node_id == root_id:
+                node = None
+                break
+            sibling = node.next
+            if sibling is not None:
+                node = sibling
+                break
+            node = node.parent
+    text = "".join(pieces)
+    for node_id, link in wanted.items():
+        start, end = runs.get(node_id, (0, 0))
+        # Reading at most _RUN_MAX_CHARS of each run keeps nested runs from
+        # adding up; only whitespace by the kilobyte could hide an anchor's
+        # first 512 characters beyond it.
+        end = min(end, start + _RUN_MAX_CHARS)
+        _set_anchor(link, text[start:end], images.get(node_id))
 
 
 def extract_links(
@@ -206,24 +379,22 @@ def extract_links(
     Never raises on any ``html``, however malformed or hostile.
     """
     result = Extraction(robots_nofollow=robots_nofollow)
-    try:
-        tree = LexborHTMLParser(html, options=_PARSER_OPTIONS)
-    except UnicodeError:
-        # Lone surrogates cannot be UTF-8 encoded for lexbor; replace them.
-        html = html.encode("utf-8", "replace").decode("utf-8")
-        tree = LexborHTMLParser(html, options=_PARSER_OPTIONS)
-    except Exception:  # pragma: no cover - lexbor out of memory and the like
-        log.warning("cannot parse page %s", response_url, exc_info=True)
+    tree = _parse(html, response_url)
+    if tree is None:  # pragma: no cover - see _parse
         return result
 
     links: list[tuple[LexborNode, dict[str, str | None], str]] = []
     base_href: str | None = None
     page_nofollow = robots_nofollow
+    area_with_children = False
     for node in tree.css(_SELECTOR):
         tag = node.tag
         attributes = node.attributes
-        if tag == "a" or tag == "area":
+        if tag == "a":
             links.append((node, attributes, "a"))
+        elif tag == "area":
+            links.append((node, attributes, "a"))
+            area_with_children = area_with_children or node.first_child is not None
         elif tag == "link":
             if "canonical" in _tokens(attributes.get("rel") or ""):
                 links.append((node, attributes, "canonical"))
@@ -243,10 +414,8 @@ def extract_links(
     source = normalize(source_url) or source_url
     targets: dict[str, str | None] = {}
     edges: dict[tuple[str, str], Link] = {}
-    text_budget = max(_TEXT_BUDGET_FACTOR * len(html), _TEXT_BUDGET_FLOOR)
-    image_budget = [_IMAGE_SEARCH_BUDGET]
+    pending: list[tuple[LexborNode, Link]] = []
     dropped = truncated = 0
-
     for node, attributes, kind in links:
         href = attributes.get("href") or ""
         # "" marks a miss: a resolved target is None or a non-empty URL.
@@ -268,32 +437,19 @@ def extract_links(
             truncated += 1
             continue
         nofollow, ugc, sponsored = parse_rel(attributes.get("rel") or "")
-        anchor = ""
-        image = False
+        edge = edges[key] = Link(target, kind, "", False, nofollow or page_nofollow, ugc, sponsored)
         if kind == "a":
-            if text_budget > 0:
-                text = node.text_lexbor()
-                text_budget -= len(text)
-            else:
-                # Over budget only through nested links: their own text nodes
-                # still give an anchor, at a bounded cost.
-                text = node.text(deep=False)
-            anchor = _clean(text)
-            if not anchor:
-                img = _first_image(node, image_budget)
-                if img is not None:
-                    image = True
-                    anchor = _clean(img.attributes.get("alt") or "")
-        edges[key] = Link(
-            target,
-            kind,
-            anchor,
-            image,
-            nofollow or page_nofollow,
-            ugc,
-            sponsored,
-        )
+            pending.append((node, edge))
 
+    if pending:
+        root = tree.root
+        nested = tree.css_first(_NESTED_LINK) is not None or (
+            area_with_children and tree.css_first(_NESTED_AREA) is not None
+        )
+        if nested and root is not None:
+            _anchors_by_walk(root, pending)
+        else:
+            _anchors_by_text(pending)
     result.links = list(edges.values())
     result.dropped = dropped
     result.truncated = truncated

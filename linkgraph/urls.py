@@ -33,6 +33,16 @@ from typing import Final
 import tldextract
 from ada_url import HostType, join_url, parse_url
 
+try:
+    # ada's C API (ada_c.h) as the ada-url package binds it. join_url() and
+    # parse_url() wrap the same calls, but their per-call Python overhead is
+    # most of the cost of resolving a link, and every link of every page is
+    # resolved and normalized.
+    from ada_url._ada_wrapper import ffi as _ada_ffi
+    from ada_url._ada_wrapper import lib as _ada_lib
+except ImportError:  # pragma: no cover - another ada-url layout: use the public API
+    _ada_ffi = _ada_lib = None
+
 __all__ = [
     "TRACKING_PARAMETERS",
     "host_of",
@@ -134,7 +144,14 @@ def _normalize_serialized(href: str) -> str | None:
     if not stripped:
         return href
     cut = authority_at + host_at
-    return href[: cut + len(stripped)] + href[cut + len(host) :]
+    without_dots = href[: cut + len(stripped)] + href[cut + len(host) :]
+    # The host without its dots is parsed again: WHATWG reads a host whose
+    # last label is a number as IPv4 ("0x7f" is 0.0.0.127, "foo.09" fails), and
+    # only the empty label after a trailing dot kept "0x7f.." a domain.
+    try:
+        return parse_url(without_dots, ("href",))["href"]
+    except _PARSE_ERRORS:
+        return href
 
 
 def normalize(url: str) -> str | None:
@@ -143,11 +160,29 @@ def normalize(url: str) -> str | None:
     ``None`` means: unparsable, or a scheme other than http/https.
     The result is idempotent: ``normalize(normalize(u)) == normalize(u)``.
     """
+    href = resolve(url)
+    return None if href is None else _normalize_serialized(href)
+
+
+def _serialize(href: str, base: str | None) -> str | None:
+    """ada's ``href`` of ``href`` parsed against ``base``, through its C API."""
     try:
-        href = parse_url(url, ("href",))["href"]
-    except _PARSE_ERRORS:
+        href_bytes = href.encode()
+        base_bytes = None if base is None else base.encode()
+    except UnicodeError:
         return None
-    return _normalize_serialized(href)
+    if base_bytes is None:
+        url = _ada_lib.ada_parse(href_bytes, len(href_bytes))
+    else:
+        url = _ada_lib.ada_parse_with_base(href_bytes, len(href_bytes), base_bytes, len(base_bytes))
+    try:
+        if not _ada_lib.ada_is_valid(url):
+            return None
+        serialized = _ada_lib.ada_get_href(url)
+        text: str = _ada_ffi.unpack(serialized.data, serialized.length).decode()
+        return text
+    finally:
+        _ada_lib.ada_free(url)
 
 
 def resolve(href: str, base: str | None = None) -> str | None:
@@ -159,6 +194,8 @@ def resolve(href: str, base: str | None = None) -> str | None:
     href). With ``base=None`` the href must be absolute.
     """
     try:
+        if _ada_lib is not None:
+            return _serialize(href, base)
         if base is None:
             return parse_url(href, ("href",))["href"]
         return join_url(base, href)
