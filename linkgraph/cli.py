@@ -580,7 +580,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
         batch_pages=args.batch_pages,
         batch_seconds=args.batch_seconds,
         dlq_topic=args.dlq_topic or f"{topic}.dlq",
-        metrics_port=args.metrics_port,
+        metrics_port=args.metrics_port or None,
     )
     status: int = run_consumer(config)
     return status

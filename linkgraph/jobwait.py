@@ -51,7 +51,7 @@ def _kafka_offsets(
         return {tp: int(offset) for tp, offset in consumer.end_offsets(partitions()).items()}
 
     def committed() -> dict[Any, int]:
-        offsets = admin.list_consumer_group_offsets(group)
+        offsets = admin.list_group_offsets(group).get(group, {})
         return {tp: int(meta.offset) for tp, meta in offsets.items() if tp.topic == topic}
 
     def close() -> None:

@@ -38,6 +38,14 @@ end
 return entry
 """
 
+# KEYS: queue, leases. ARGV: new entry, the lease it replaces. A leased request
+# coming back (a retry) is queued again and its old lease dropped, atomically.
+_REQUEUE = """
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 1
+"""
+
 # KEYS: queue, leases. Give a lease back now (graceful shutdown).
 _RELEASE = """
 if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then
@@ -48,14 +56,22 @@ return 0
 """
 
 
-def encode_entry(url: str, depth: int) -> str:
-    """The queue entry of a request (stable: equal requests give equal entries)."""
-    return json.dumps({"u": url, "d": depth}, separators=(",", ":"))
+def encode_entry(url: str, depth: int, retries: int = 0) -> str:
+    """The queue entry of a request (stable: equal requests give equal entries).
+
+    ``retries`` carries Scrapy's ``retry_times`` across workers, so that a
+    request retried by one worker and popped by another still stops after
+    ``RETRY_TIMES`` attempts.
+    """
+    data: dict[str, object] = {"u": url, "d": depth}
+    if retries:
+        data["r"] = retries
+    return json.dumps(data, separators=(",", ":"))
 
 
-def decode_entry(entry: bytes | str) -> tuple[str, int]:
+def decode_entry(entry: bytes | str) -> tuple[str, int, int]:
     data = json.loads(entry)
-    return str(data["u"]), int(data["d"])
+    return str(data["u"]), int(data["d"]), int(data.get("r", 0))
 
 
 class JobsQueue:
@@ -74,6 +90,7 @@ class JobsQueue:
         self.lease_seconds = float(spider.lease_seconds)
         self._pop = server.register_script(_POP)
         self._release = server.register_script(_RELEASE)
+        self._requeue = server.register_script(_REQUEUE)
         self._jobs: list[str] = []
         self._jobs_at = 0.0
         self._next = 0
@@ -92,8 +109,17 @@ class JobsQueue:
 
     def push(self, request: scrapy.Request) -> None:
         job = request.meta["job"]
-        entry = encode_entry(request.meta["lg_url"], int(request.meta.get("depth", 0)))
-        self.server.lpush(self.store.keys.queue(job), entry)
+        entry = encode_entry(
+            request.meta["lg_url"],
+            int(request.meta.get("depth", 0)),
+            int(request.meta.get("retry_times", 0)),
+        )
+        keys = self.store.keys
+        lease = request.meta.get("lease")
+        if lease:
+            self._requeue(keys=[keys.queue(job), keys.leases(job)], args=[entry, lease])
+        else:
+            self.server.lpush(keys.queue(job), entry)
 
     def pop(self, timeout: int = 0) -> scrapy.Request | None:
         jobs = self._running()
@@ -106,8 +132,10 @@ class JobsQueue:
             if entry is None:
                 continue
             self._next = (self._next + offset + 1) % len(jobs)
-            url, depth = decode_entry(entry)
+            url, depth, retries = decode_entry(entry)
             request: scrapy.Request = self.spider.make_request(url, depth, job)
+            if retries:
+                request.meta["retry_times"] = retries
             request.meta["lease"] = entry.decode() if isinstance(entry, bytes) else entry
             hold = getattr(self.spider, "hold", None)
             if hold is not None:
