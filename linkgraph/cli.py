@@ -518,8 +518,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from crawler.frontier.connection import connect, redis_url
     from crawler.spiders.worker import WorkerSpider
 
+    from linkgraph import kafka as lgkafka
+    from linkgraph.metrics import start_metrics_server
+
     bootstrap, topic = _kafka_settings(args)
-    connect(args.redis)  # fail now, in one line, if Redis does not answer
+    # Fail now, in one line, if Redis or Kafka does not answer (and create the
+    # topic on first use), rather than inside Scrapy's start-up.
+    connect(args.redis)
+    lgkafka.ensure_topic(lgkafka.resolve_kafka(bootstrap, topic))
+    if args.metrics_port:
+        start_metrics_server(args.metrics_port)
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
     middlewares = dict(settings.getdict("DOWNLOADER_MIDDLEWARES"))
@@ -975,6 +983,8 @@ def _setup_logging(verbose: int) -> None:
         # Scrapy reports every spider-level event at INFO/WARNING; keep stderr
         # for linkgraph's own messages unless asked.
         logging.getLogger("scrapy").setLevel(logging.ERROR)
+        # kafka-python logs every reconnect attempt; linkgraph reports the outcome.
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
         logging.getLogger("py.warnings").setLevel(logging.ERROR)
 
 

@@ -124,8 +124,11 @@ class WorkerSpider(scrapy.Spider):
 
     def idle(self, spider: scrapy.Spider) -> None:
         """Never close for lack of work; settle jobs whose frontier has run dry."""
+        from linkgraph.metrics import QUEUE_DEPTH
+
         for job in self.store.running():
-            self.store.finish_if_done(job)
+            if not self.store.finish_if_done(job):
+                QUEUE_DEPTH.labels(job=job).set(self.store.server.llen(self.store.keys.queue(job)))
         raise DontCloseSpider
 
     # -- responses -------------------------------------------------------------
