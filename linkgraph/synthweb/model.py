@@ -218,7 +218,7 @@ def html_page(title: str, head: str, body: str, charset: str = "utf-8") -> str:
     """A complete HTML document around ``head`` and ``body`` markup."""
     return (
         "<!DOCTYPE html>\n<html>\n<head>\n"
-        f"<meta charset=\"{charset}\">\n<title>{html.escape(title)}</title>\n{head}"
+        f'<meta charset="{charset}">\n<title>{html.escape(title)}</title>\n{head}'
         f"</head>\n<body>\n{body}</body>\n</html>\n"
     )
 
@@ -292,15 +292,19 @@ class PageBuilder:
         headers: Iterable[tuple[str, str]] = (),
         robots_nofollow: bool = False,
         charset: str = "utf-8",
+        content_type: str | None = None,
     ) -> Resource:
         """The finished page as a :class:`Resource`, encoded in ``charset``.
 
-        The ``Content-Type`` header and the meta tag both name ``charset``.
+        The meta tag names ``charset``; so does the ``Content-Type`` header,
+        unless ``content_type`` gives the header's value.
         """
+        if content_type is None:
+            content_type = f"text/html; charset={charset}"
         return Resource(
             url=self.url,
             status=status,
-            headers=(("Content-Type", f"text/html; charset={charset}"), *headers),
+            headers=(("Content-Type", content_type), *headers),
             body=self.html(charset).encode(charset),
             links=self.links,
             robots_nofollow=robots_nofollow,
@@ -325,8 +329,9 @@ def redirect(
         url=url,
         status=status,
         headers=tuple(headers),
-        body=(body or f"<html><body>Moved to {html.escape(location or '?')}</body></html>")
-        .encode(),
+        body=(
+            body or f"<html><body>Moved to {html.escape(location or '?')}</body></html>"
+        ).encode(),
         redirect_to=target,
     )
 

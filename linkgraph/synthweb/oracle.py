@@ -41,9 +41,20 @@ __all__ = [
 
 #: Fields of an expected edge, in SPEC §4 order (``first_seen``/``last_seen`` aside).
 EDGE_FIELDS: Final = (
-    "source_url", "source_host", "source_domain", "target_url", "target_host", "target_domain",
-    "kind", "anchor", "image", "nofollow", "ugc", "sponsored", "link_count",
-)  # fmt: skip
+    "source_url",
+    "source_host",
+    "source_domain",
+    "target_url",
+    "target_host",
+    "target_domain",
+    "kind",
+    "anchor",
+    "image",
+    "nofollow",
+    "ugc",
+    "sponsored",
+    "link_count",
+)
 
 Edge = dict[str, Any]
 

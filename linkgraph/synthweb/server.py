@@ -135,22 +135,28 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: _Server
 
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
+    def do_GET(self) -> None:
         self._answer(send_body=True)
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._answer(send_body=False)
 
-    def do_CONNECT(self) -> None:  # noqa: N802
+    def do_CONNECT(self) -> None:
+        arrived = time.monotonic()
         url = f"https://{self.path}/"
-        self._log(url, url, 501)
-        self._send(501, (("Content-Type", "text/plain"),), b"https is not served\n", True)
+        self._log(arrived, url, url, 501)
         self.close_connection = True
+        headers = (("Content-Type", "text/plain"), ("Connection", "close"))
+        self._send(501, headers, b"https is not served\n", send_body=True)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
+        arrived = time.monotonic()
         url = self._absolute_url()
-        self._log(url, request_key(url), 405)
-        self._send(405, (("Content-Type", "text/plain"), ("Allow", "GET, HEAD")), b"", True)
+        self._log(arrived, url, request_key(url), 405)
+        # The request body is never read, so the connection cannot be reused.
+        self.close_connection = True
+        headers = (("Content-Type", "text/plain"), ("Allow", "GET, HEAD"), ("Connection", "close"))
+        self._send(405, headers, b"", send_body=True)
 
     def _absolute_url(self) -> str:
         if self.path.lower().startswith(("http://", "https://")):
@@ -159,19 +165,20 @@ class _Handler(BaseHTTPRequestHandler):
         return f"http://{host}{self.path}"
 
     def _answer(self, *, send_body: bool) -> None:
+        arrived = time.monotonic()
         url = self._absolute_url()
         key = request_key(url)
         resource = self.server.lookup(key)
-        self._log(url, key, resource.status)
-        self._send(resource.status, resource.headers, resource.body, send_body)
+        self._log(arrived, url, key, resource.status)
+        self._send(resource.status, resource.headers, resource.body, send_body=send_body)
 
-    def _log(self, url: str, key: str, status: int) -> None:
+    def _log(self, arrived: float, url: str, key: str, status: int) -> None:
         self.server.log.record(
             LoggedRequest(
                 method=self.command,
                 url=url,
                 key=key,
-                time=time.monotonic(),
+                time=arrived,
                 user_agent=self.headers.get("User-Agent", ""),
                 status=status,
             )
@@ -182,6 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
         status: int,
         headers: tuple[tuple[str, str], ...],
         body: bytes,
+        *,
         send_body: bool,
     ) -> None:
         self.send_response(status)
@@ -192,7 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
         if send_body and body:
             self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         logger.debug("%s " + format, self.address_string(), *args)
 
 
