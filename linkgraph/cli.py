@@ -291,6 +291,10 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     if reason not in ("finished", "max_pages"):
         print(f"{PROG}: crawl ended early: {reason}", file=sys.stderr)
         return 1
+    if pages == 0 and errors > 0:
+        print(f"{PROG}: error: no page could be fetched ({errors} fetch errors; check the "
+              "seeds, the network or http_proxy; -v shows each error)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -980,9 +984,9 @@ def _setup_logging(verbose: int) -> None:
     root.setLevel(handler.level)
     if not verbose:
         warnings.simplefilter("ignore")
-        # Scrapy reports every spider-level event at INFO/WARNING; keep stderr
-        # for linkgraph's own messages unless asked.
-        logging.getLogger("scrapy").setLevel(logging.ERROR)
+        # Scrapy reports every fetch error and component it disables; linkgraph
+        # counts those and prints a summary. Its own lines show with -v.
+        logging.getLogger("scrapy").setLevel(logging.CRITICAL)
         # kafka-python logs every reconnect attempt; linkgraph reports the outcome.
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
         logging.getLogger("py.warnings").setLevel(logging.ERROR)

@@ -210,4 +210,4 @@ class OutlinksSpider(scrapy.Spider):
         stats.inc_value("linkgraph/errors")
         stats.inc_value(f"linkgraph/errors/{failure.type.__name__ if failure.type else 'error'}")
         request = getattr(failure, "request", None)
-        log.warning("fetch failed: %s: %s", getattr(request, "url", "?"), failure.getErrorMessage())
+        log.info("fetch failed: %s: %s", getattr(request, "url", "?"), failure.getErrorMessage())

@@ -173,5 +173,5 @@ class WorkerSpider(scrapy.Spider):
         else:
             stats.inc_value("linkgraph/errors")
             self.store.count(job, errors=1)
-            log.warning("fetch failed: %s: %s", url, failure.getErrorMessage())
+            log.info("fetch failed: %s: %s", url, failure.getErrorMessage())
         self._done(job, url)
