@@ -521,7 +521,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from crawler.frontier.connection import connect, redis_url
     from crawler.spiders.worker import WorkerSpider
-
     from linkgraph import kafka as lgkafka
     from linkgraph.metrics import start_metrics_server
 
@@ -969,6 +968,17 @@ class _OneLine(logging.Formatter):
         return " ".join(f"{PROG}: {record.levelname.lower()}: {message}".split("\n"))
 
 
+class _QuietLibraries(logging.Filter):
+    """Drops library log records below CRITICAL (see ``_setup_logging``)."""
+
+    _NAMES = ("scrapy", "kafka", "twisted", "py.warnings", "protego", "filelock")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.CRITICAL:
+            return True
+        return record.name.split(".", 1)[0] not in self._NAMES
+
+
 def _setup_logging(verbose: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
@@ -984,11 +994,11 @@ def _setup_logging(verbose: int) -> None:
     root.setLevel(handler.level)
     if not verbose:
         warnings.simplefilter("ignore")
-        # Scrapy reports every fetch error and component it disables; linkgraph
-        # counts those and prints a summary. Its own lines show with -v.
-        logging.getLogger("scrapy").setLevel(logging.CRITICAL)
-        # kafka-python logs every reconnect attempt; linkgraph reports the outcome.
-        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+        # Scrapy reports every fetch error and component it disables, and
+        # kafka-python every reconnect attempt; linkgraph counts those and reports
+        # the outcome, so their lines show only with -v. A filter on the handler,
+        # because Scrapy's logging set-up resets its loggers' levels.
+        handler.addFilter(_QuietLibraries())
         logging.getLogger("py.warnings").setLevel(logging.ERROR)
 
 
