@@ -54,6 +54,9 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
 }
 DOWNLOADER_MIDDLEWARES = {
+    # robots.txt by RFC 9309 (5xx or unreachable: disallow; redirects followed).
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.robots.RFC9309RobotsMiddleware": 100,
     # After HttpProxyMiddleware (750), so it knows whether a proxy is in use.
     "crawler.middlewares.PrivateNetworkMiddleware": 760,
 }

@@ -160,6 +160,15 @@ def _seeds_file(web: SyntheticWeb, path: Path) -> Path:
 
 def _compare(cluster: Cluster, web: SyntheticWeb) -> None:
     expectation = expect(web)
+    fetched = {r.url for r in cluster.requests() if not r.url.endswith("/robots.txt")}
+    assert not fetched & expectation.never_fetch, (
+        "fetched out of scope or against robots.txt: "
+        f"{sorted(fetched & expectation.never_fetch)}\n{cluster.logs()}"
+    )
+    assert fetched == expectation.fetched, (
+        f"missing {sorted(expectation.fetched - fetched)}, "
+        f"unexpected {sorted(fetched - expectation.fetched)}\n{cluster.logs()}"
+    )
     records = cluster.export()
     fields = (
         "source_url",
