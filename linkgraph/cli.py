@@ -292,8 +292,11 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         print(f"{PROG}: crawl ended early: {reason}", file=sys.stderr)
         return 1
     if pages == 0 and errors > 0:
-        print(f"{PROG}: error: no page could be fetched ({errors} fetch errors; check the "
-              "seeds, the network or http_proxy; -v shows each error)", file=sys.stderr)
+        print(
+            f"{PROG}: error: no page could be fetched ({errors} fetch errors; check the "
+            "seeds, the network or http_proxy; -v shows each error)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
