@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import sys
 import time
 import warnings
@@ -24,6 +25,14 @@ from linkgraph.errors import LinkgraphError, UsageError
 log = logging.getLogger("linkgraph")
 
 PROG = "linkgraph"
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived before a service installed its own graceful handler."""
+
+
+def _terminate_early(signum: int, frame: object) -> None:
+    raise _Terminated
 
 
 class Parser(argparse.ArgumentParser):
@@ -540,7 +549,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     middlewares["crawler.frontier.ratelimit.RateLimitMiddleware"] = 770
     settings.setdict(
         {
-            "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
+            "SCHEDULER": "crawler.frontier.queue.JobsScheduler",
             "SCHEDULER_QUEUE_CLASS": "crawler.frontier.queue.JobsQueue",
             "DUPEFILTER_CLASS": "crawler.frontier.bloom.BloomDupeFilter",
             "SCHEDULER_PERSIST": True,
@@ -1023,6 +1032,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _setup_logging(args.verbose)
         if not hasattr(args, "verbose"):
             args.verbose = 0
+        if args.command in ("worker", "consume"):
+            # Until the service installs its graceful handler (Scrapy's, or the
+            # consumer's), a SIGTERM during start-up holds nothing: stop cleanly.
+            signal.signal(signal.SIGTERM, _terminate_early)
         status: int = args.handler(args)
         return status
     except LinkgraphError as error:
@@ -1034,6 +1047,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print(f"{PROG}: stopped (SIGTERM) while starting", file=sys.stderr)
+        return 0
     except BrokenPipeError:
         # The reader of our stdout went away (e.g. `| head`): not an error.
         with contextlib.suppress(OSError):

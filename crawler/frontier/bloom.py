@@ -28,6 +28,18 @@ end
 return seen
 """
 
+# KEYS: filter, queue. ARGV: queue entry, then bit positions. Marks the item
+# seen and queues its entry in one step, so that a worker killed in between
+# cannot leave a URL marked seen but never queued. Returns 1 if queued.
+_ADD_AND_PUSH = """
+local new = 0
+for i = 2, #ARGV do
+  if redis.call('SETBIT', KEYS[1], ARGV[i], 1) == 0 then new = 1 end
+end
+if new == 1 then redis.call('LPUSH', KEYS[2], ARGV[1]) end
+return new
+"""
+
 
 def bloom_size(capacity: int, error_rate: float) -> tuple[int, int]:
     """Bits ``m`` and hash count ``k`` for ``capacity`` items at ``error_rate``."""
@@ -53,10 +65,19 @@ class RedisBloom:
         self.key = key
         self.bits, self.hashes = bloom_size(capacity, error_rate)
         self._script = server.register_script(_TEST_AND_SET)
+        self._add_and_push = server.register_script(_ADD_AND_PUSH)
 
     def add(self, item: str) -> bool:
         """Add ``item``; True if it was (probably) there already."""
         return bool(self._script(keys=[self.key], args=positions(item, self.bits, self.hashes)))
+
+    def add_and_push(self, item: str, queue_key: str, entry: str) -> bool:
+        """Add ``item`` and, if it is new, LPUSH ``entry`` onto ``queue_key``, atomically.
+
+        Returns True when the entry was queued.
+        """
+        positions_ = positions(item, self.bits, self.hashes)
+        return bool(self._add_and_push(keys=[self.key, queue_key], args=[entry, *positions_]))
 
     def fill_ratio(self) -> float:
         """Share of bits set (about 0.5 at capacity)."""

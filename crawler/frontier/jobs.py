@@ -147,9 +147,8 @@ class JobStore:
                 },
             )
             bloom = self.bloom(name)
-            entries = [encode_entry(url, 0) for url in seeds if not bloom.add(url)]
-            if entries:
-                self.server.lpush(self.keys.queue(name), *entries)
+            for url in seeds:
+                bloom.add_and_push(url, self.keys.queue(name), encode_entry(url, 0))
             self.server.sadd(self.keys.jobs, name)
             self.server.hset(self.keys.job(name), "state", "running")
             self.server.sadd(self.keys.running, name)

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import scrapy
+from scrapy_redis.scheduler import Scheduler
 
 # KEYS: queue, leases. ARGV: lease seconds, max entries to reclaim.
 # Returns the popped entry or nil. Expired leases go back to the front (the
@@ -121,6 +122,17 @@ class JobsQueue:
         else:
             self.server.lpush(keys.queue(job), entry)
 
+    def push_new(self, request: scrapy.Request) -> bool:
+        """Queue ``request`` unless its job has seen its URL (one atomic step).
+
+        Returns False for a URL the job's Bloom filter already holds.
+        """
+        job = request.meta["job"]
+        url = request.meta["lg_url"]
+        entry = encode_entry(url, int(request.meta.get("depth", 0)))
+        queued: bool = self.store.bloom(job).add_and_push(url, self.store.keys.queue(job), entry)
+        return queued
+
     def pop(self, timeout: int = 0) -> scrapy.Request | None:
         jobs = self._running()
         keys = self.store.keys
@@ -155,3 +167,23 @@ class JobsQueue:
     def clear(self) -> None:
         # Queues belong to jobs (``job stop`` clears them), not to a worker.
         return None
+
+
+class JobsScheduler(Scheduler):  # type: ignore[misc]  # scrapy-redis ships no types
+    """scrapy-redis's Scheduler, with the seen-check and the push made one step.
+
+    The stock scheduler asks the dupefilter, then pushes: a worker killed
+    between the two would leave a URL marked seen but never queued, and the
+    job would silently miss it.
+    """
+
+    def enqueue_request(self, request: scrapy.Request) -> bool:
+        queue: JobsQueue = self.queue
+        if request.dont_filter:
+            queue.push(request)
+        elif not queue.push_new(request):
+            self.df.log(request, self.spider)
+            return False
+        if self.stats:
+            self.stats.inc_value("scheduler/enqueued/redis", spider=self.spider)
+        return True

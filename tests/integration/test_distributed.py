@@ -193,20 +193,32 @@ def _compare(cluster: Cluster, web: SyntheticWeb) -> None:
 
 
 def _crawl(
-    cluster: Cluster, web: SyntheticWeb, job: str, *, rate: str = "200", kill_one: bool = False
+    cluster: Cluster,
+    web: SyntheticWeb,
+    job: str,
+    *,
+    rate: str = "200",
+    kill_one: bool = False,
+    term_one: bool = False,
 ) -> None:
     seeds = _seeds_file(web, cluster.root / "seeds.txt")
     cluster.start_consumer()
     cluster.start_workers(3, *(["--lease", "5"] if kill_one else []))
     cluster.cli("job", "start", job, "--seeds", str(seeds), "--rate", rate)
-    if kill_one:
-        # Kill a worker once the crawl is under way, with requests in its hands.
+    timeout = "240"
+    if kill_one or term_one:
+        # Stop a worker once the crawl is under way, with requests in its hands.
         deadline = time.monotonic() + 60
         while len(cluster.requests()) < 40 and time.monotonic() < deadline:
             time.sleep(0.05)
-        cluster.workers[0].send_signal(signal.SIGKILL)
-        cluster.workers[0].wait()
-    waited = cluster.cli("job", "wait", job, "--timeout", "240", check=False)
+        cluster.workers[0].send_signal(signal.SIGKILL if kill_one else signal.SIGTERM)
+        code = cluster.workers[0].wait(timeout=60)
+        if term_one:
+            assert code == 0, f"worker exit {code} on SIGTERM\n{cluster.logs()}"
+            # Leases last 120 s: finishing well before proves the stopped worker
+            # handed back what it had not finished.
+            timeout = "90"
+    waited = cluster.cli("job", "wait", job, "--timeout", timeout, check=False)
     if waited.returncode != 0:
         pytest.fail(f"job wait failed ({waited.returncode}): {waited.stderr}\n{cluster.logs()}")
     status = json.loads(cluster.cli("job", "status", job, "--format", "json").stdout)
@@ -228,6 +240,11 @@ def test_three_workers_store_the_exact_index(cluster: Cluster, synth_web: Synthe
 
 def test_worker_killed_mid_crawl_loses_nothing(cluster: Cluster, synth_web: SyntheticWeb) -> None:
     _crawl(cluster, synth_web, "kill-one", kill_one=True)
+    _compare(cluster, synth_web)
+
+
+def test_worker_sigterm_hands_back_its_requests(cluster: Cluster, synth_web: SyntheticWeb) -> None:
+    _crawl(cluster, synth_web, "term-one", term_one=True)
     _compare(cluster, synth_web)
 
 
