@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from linkgraph.synthweb import ProxyServer, SyntheticWeb, expect
-from linkgraph.synthweb.oracle import describe_edge_diff, edge_key
+from linkgraph.synthweb.oracle import EDGE_FIELDS, describe_edge_diff, edge_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -170,19 +170,8 @@ def _compare(cluster: Cluster, web: SyntheticWeb) -> None:
         f"unexpected {sorted(fetched - expectation.fetched)}\n{cluster.logs()}"
     )
     records = cluster.export()
-    fields = (
-        "source_url",
-        "target_url",
-        "kind",
-        "anchor",
-        "image",
-        "nofollow",
-        "ugc",
-        "sponsored",
-        "link_count",
-    )
-    got = sorted(({k: r[k] for k in fields} for r in records), key=edge_key)
-    want = sorted(({k: e[k] for k in fields} for e in expectation.edges), key=edge_key)
+    got = sorted(({k: r[k] for k in EDGE_FIELDS} for r in records), key=edge_key)
+    want = sorted(({k: e[k] for k in EDGE_FIELDS} for e in expectation.edges), key=edge_key)
     if got != want:
         pytest.fail(
             "distributed index differs from the oracle:\n"
