@@ -139,13 +139,15 @@ class WorkerSpider(scrapy.Spider):
         if job is None or job.state != "running":
             self._done(job_name, url)
             return
-        page_number = self.store.count(job_name, pages=1)["pages"]
+        page, follow = page_from_response(response, job_name, self.max_links)
+        # One round trip per page: the job's counters and its page budget.
+        page_number = self.store.count(job_name, pages=1, links=len(page.links))["pages"]
         if job.max_pages and page_number > job.max_pages:
+            # Over the budget (rare: pages in flight when it ran out): not emitted.
+            self.store.count(job_name, links=-len(page.links))
             self._done(job_name, url)
             return
-        page, follow = page_from_response(response, job_name, self.max_links)
         count_page(self.crawler, page)
-        self.store.count(job_name, links=len(page.links))
         # Children are queued before the page is handed on: the parent's lease
         # is acknowledged only after that, so an empty frontier with no leases
         # really means the job is done.
