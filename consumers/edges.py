@@ -179,9 +179,11 @@ def build_batch(pages: Iterable[PageRecord]) -> Batch:
 
 def _edge_tables(edges: dict[str, list[Any]]) -> tuple[pa.Table, pa.Table]:
     seen = pa.array(edges["seen"], _TIMESTAMP)
+    # A crawl sees an edge once per page fetch; an import brings both ends.
+    last = pa.array(edges["last_seen"], _TIMESTAMP) if "last_seen" in edges else seen
     latest = pa.StructArray.from_arrays(
         [
-            seen,
+            last,
             pa.array(edges["anchor"], pa.string()),
             pa.array(edges["image"], pa.bool_()),
             pa.array(edges["nofollow"], pa.bool_()),
@@ -202,7 +204,7 @@ def _edge_tables(edges: dict[str, list[Any]]) -> tuple[pa.Table, pa.Table]:
         "source_domain": pa.array(edges["source_domain"], pa.string()),
         "target_domain": pa.array(edges["target_domain"], pa.string()),
         "first_seen": seen,
-        "last_seen": seen,
+        "last_seen": last,
         "latest": latest,
     }
     by_target = pa.table({"target_rev_host": pa.array(edges["target_rev_host"]), **common})
@@ -225,17 +227,21 @@ def _page_table(pages: dict[str, list[Any]]) -> pa.Table:
 
 
 def write_batch(index: Index, batch: Batch) -> None:
-    """Insert one batch into the index (edges, edges_by_source, pages).
+    """Insert one batch into the index (edges, edges_by_source, fetches, pages).
 
-    Pages go last: a page row means its edges are stored, which is what
-    ``job wait`` and recrawl history rely on.
+    Fetches and pages go last: a fetch row means the page's edges are stored,
+    which lost-link history relies on (an edge missing from a later fetch is lost).
     """
     if batch.edges_out:
         by_target, by_source = _edge_tables(batch.edges)
         index.insert_arrow("edges", by_target)
         index.insert_arrow("edges_by_source", by_source)
     if batch.pages_in:
-        index.insert_arrow("pages", _page_table(batch.pages))
+        pages = _page_table(batch.pages)
+        index.insert_arrow(
+            "fetches", pages.select(["rev_host", "url", "fetched_at", "status", "job"])
+        )
+        index.insert_arrow("pages", pages)
 
 
 class EdgeWriter:

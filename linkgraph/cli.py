@@ -151,6 +151,21 @@ def _add_query_options(parser: argparse.ArgumentParser, scoped: bool = True) -> 
         choices=("a", "canonical", "redirect"),
         help="only edges of this kind (repeatable)",
     )
+    status = parser.add_mutually_exclusive_group()
+    status.add_argument(
+        "--live",
+        dest="status",
+        action="store_const",
+        const="live",
+        help="only links the source page still carried at its last fetch",
+    )
+    status.add_argument(
+        "--lost",
+        dest="status",
+        action="store_const",
+        const="lost",
+        help="only links a later fetch of the source page no longer carried",
+    )
 
 
 # -- helpers ---------------------------------------------------------------------
@@ -222,6 +237,7 @@ def _filters(args: argparse.Namespace, limit: int) -> Any:
         offset=args.offset,
         cursor=args.cursor,
         kinds=tuple(args.kind or ()),
+        status=args.status,
     )
 
 
@@ -352,6 +368,18 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(
             f"{PROG}: exported {writer.count} {args.what} records to {args.output}", file=sys.stderr
         )
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from linkindex.importer import import_edges
+
+    index = _open_index(args, create=True)
+    try:
+        count = import_edges(index, args.file, args.format)
+    finally:
+        index.close()
+    print(f"{PROG}: imported {count} edges from {args.file}", file=sys.stderr)
     return 0
 
 
@@ -934,11 +962,28 @@ def build_parser() -> Parser:
     export.set_defaults(handler=cmd_export)
     _add_verbose(export)
 
+    importing = commands.add_parser(
+        "import",
+        help="load edges exported elsewhere (backfills, migrations)",
+        description="Load edge records (SPEC §4 fields) from JSON Lines, CSV or Parquet. URLs "
+        "are normalized again and hosts/domains recomputed; first/last seen merge with what "
+        "the index holds, so a repeated import changes nothing.",
+    )
+    importing.add_argument("what", choices=("edges",))
+    importing.add_argument("file", metavar="FILE")
+    importing.add_argument(
+        "--format", choices=("jsonl", "csv", "parquet"), help="default: from the extension"
+    )
+    _add_index_options(importing)
+    _add_verbose(importing)
+    importing.set_defaults(handler=cmd_import)
+
     sql = commands.add_parser(
         "sql",
         help="run SQL against the index",
         description="Run one SQL statement against the configured index (read-only unless "
-        "--write). Tables: edges, edges_by_source, refdomains, pages (see README).",
+        "--write). Start with the links view; tables: edges, edges_by_source, refdomains, "
+        "pages, fetches (see README).",
     )
     sql.add_argument("statement", metavar="SQL")
     sql.add_argument("--write", action="store_true", help="allow statements that change the index")

@@ -41,8 +41,9 @@ log = logging.getLogger(__name__)
 _EMBEDDED_CLIENTS: dict[str, Any] = {}
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-# Migrations, applied in file-name order; each file is a list of statements.
-_MIGRATIONS = ("001_init.sql",)
+# Migrations, applied in order on every connect; each file is a list of
+# idempotent (IF NOT EXISTS) statements.
+MIGRATIONS = ("001_init.sql", "003_fetches.sql")
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +195,7 @@ class Index:
     def migrate(self) -> None:
         """Create the database and every table the index needs (idempotent)."""
         self.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
-        for name in _MIGRATIONS:
+        for name in MIGRATIONS:
             for statement in schema_statements(name, self.db):
                 self.command(statement)
 

@@ -99,6 +99,8 @@ class Filters:
     offset: int = 0
     cursor: str | None = None
     kinds: Sequence[str] = field(default_factory=tuple)
+    #: "live", "lost", or None for both (see :func:`_edges_from`).
+    status: str | None = None
 
 
 @dataclass(slots=True)
@@ -150,6 +152,30 @@ def _filter_where(filters: Filters, params: dict[str, Any]) -> str:
     return " AND ".join(clauses) if clauses else "1"
 
 
+def _edges_from(index: Index, table: str, scope: str, filters: Filters) -> tuple[str, str]:
+    """FROM clause over ``table`` (merged), and the live/lost condition if asked.
+
+    An edge is live while its last_seen is at least the latest conclusive
+    fetch (status < 500) of its source page, lost otherwise (003_fetches.sql).
+    Only the fetches of sources within ``scope`` are read.
+    """
+    source = f"{index.db}.{table} AS e FINAL"
+    if filters.status is None:
+        return source, "1"
+    if filters.status not in ("live", "lost"):
+        raise UsageError(f"unknown link status {filters.status!r} (live or lost)")
+    join = (
+        f"{source} LEFT JOIN (SELECT url, max(fetched_at) AS last_ok FROM {index.db}.fetches "
+        f"WHERE status < 500 AND url IN (SELECT source_url FROM {index.db}.{table} "
+        f"WHERE {scope}) GROUP BY url) AS f ON f.url = e.source_url"
+    )
+    # Edges whose source has no fetch on record (imported ones) count as live.
+    return (
+        join,
+        "e.last_seen >= f.last_ok" if filters.status == "live" else "e.last_seen < f.last_ok",
+    )
+
+
 def _page(filters: Filters, params: dict[str, Any]) -> str:
     sql = ""
     if filters.limit:
@@ -169,7 +195,9 @@ def _edges(
     table = "edges" if side == "target" else "edges_by_source"
     other = "source" if side == "target" else "target"
     params: dict[str, Any] = {}
-    where = [_scope_where(target, side, params), _filter_where(filters, params)]
+    scope = _scope_where(target, side, params)
+    source, status = _edges_from(index, table, scope, filters)
+    where = [scope, _filter_where(filters, params), status]
     # Paging follows the table's ordering key, so each page is a range read.
     key = f"{side}_rev_host, {side}_url, {other}_url, toInt8(kind)"
     if filters.cursor:
@@ -178,7 +206,7 @@ def _edges(
         where.append(f"({key}) > ({{c0:String}}, {{c1:String}}, {{c2:String}}, {{c3:Int8}})")
     sql = (
         f"SELECT {_EDGE_SELECT}, {side}_rev_host AS _k0, toInt8(kind) AS _k3 "
-        f"FROM {index.db}.{table} FINAL WHERE {' AND '.join(where)} "
+        f"FROM {source} WHERE {' AND '.join(where)} "
         f"ORDER BY {key}" + _page(filters, params)
     )
     columns, rows = index.query(sql, params)
@@ -215,13 +243,15 @@ def _aggregate(index: Index, sql: str, params: dict[str, Any], filters: Filters)
 def refdomains(index: Index, target: Target, filters: Filters) -> Result:
     """Referring domains of ``target``: links, dofollow links, first and last seen."""
     params: dict[str, Any] = {}
-    where = f"{_scope_where(target, 'target', params)} AND {_filter_where(filters, params)}"
+    scope = _scope_where(target, "target", params)
+    source, status = _edges_from(index, "edges", scope, filters)
+    where = f"{scope} AND {_filter_where(filters, params)} AND {status}"
     sql = f"""
         SELECT source_domain, count() AS links,
                countIf(NOT tupleElement(latest, 'nofollow')) AS dofollow_links,
                uniqExact(target_url) AS target_urls,
                min(first_seen) AS first_seen, max(last_seen) AS last_seen
-        FROM {index.db}.edges FINAL
+        FROM {source}
         WHERE {where}
         GROUP BY source_domain
         ORDER BY links DESC, source_domain"""
@@ -231,13 +261,15 @@ def refdomains(index: Index, target: Target, filters: Filters) -> Result:
 def anchors(index: Index, target: Target, filters: Filters) -> Result:
     """Anchor texts of ``a`` links to ``target`` with link and referring-domain counts."""
     params: dict[str, Any] = {}
-    where = f"{_scope_where(target, 'target', params)} AND {_filter_where(filters, params)}"
+    scope = _scope_where(target, "target", params)
+    source, status = _edges_from(index, "edges", scope, filters)
+    where = f"{scope} AND {_filter_where(filters, params)} AND {status}"
     sql = f"""
         SELECT tupleElement(latest, 'anchor') AS anchor, count() AS links,
                uniqExact(source_domain) AS refdomains,
                countIf(NOT tupleElement(latest, 'nofollow')) AS dofollow_links,
                min(first_seen) AS first_seen, max(last_seen) AS last_seen
-        FROM {index.db}.edges FINAL
+        FROM {source}
         WHERE {where} AND kind = 'a'
         GROUP BY anchor
         ORDER BY refdomains DESC, links DESC, anchor"""

@@ -161,6 +161,18 @@ CREATE TABLE IF NOT EXISTS {db}.pages_local ON CLUSTER '{cluster}'
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', fetched_at)
 ORDER BY (rev_host, url);
 
+-- Every fetch of every URL (003_fetches.sql): live and lost links.
+CREATE TABLE IF NOT EXISTS {db}.fetches_local ON CLUSTER '{cluster}'
+(
+    rev_host   String CODEC(ZSTD(1)),
+    url        String CODEC(ZSTD(1)),
+    fetched_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+    status     UInt16,
+    job        LowCardinality(String)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+ORDER BY (rev_host, url, fetched_at);
+
 -- ---------------------------------------------------------------------------
 -- Distributed tables: the names the application reads and writes.
 -- `AS T_local` copies the columns, so they cannot differ from the local table.
@@ -190,6 +202,10 @@ ENGINE = Distributed('{cluster}', '{db}', 'refdomains_local', cityHash64(target_
 -- another shard and leave two "latest" rows for it under FINAL.
 CREATE TABLE IF NOT EXISTS {db}.pages ON CLUSTER '{cluster}' AS {db}.pages_local
 ENGINE = Distributed('{cluster}', '{db}', 'pages_local', cityHash64(rev_host));
+
+-- Like pages: every fetch of one URL on the shard of its host.
+CREATE TABLE IF NOT EXISTS {db}.fetches ON CLUSTER '{cluster}' AS {db}.fetches_local
+ENGINE = Distributed('{cluster}', '{db}', 'fetches_local', cityHash64(rev_host));
 
 -- ---------------------------------------------------------------------------
 -- The view SQL users query, over the Distributed edges.

@@ -184,3 +184,28 @@ def test_bad_cursor_and_readonly_sql(crawled: tuple[Path, str]) -> None:
         run("sql", "DROP TABLE linkgraph.edges", "--data-dir", str(data)), 2, "--write"
     )
     assert_one_line_error(run("sql", "SELEC nonsense", "--data-dir", str(data)), 1, "SYNTAX")
+
+
+def test_export_import_round_trip_and_bad_records(
+    crawled: tuple[Path, str], tmp_path: Path
+) -> None:
+    data, _ = crawled
+    for fmt in ("jsonl", "csv", "parquet"):
+        exported = tmp_path / f"edges.{fmt}"
+        result = run(
+            "export", "edges", "--format", fmt, "--output", str(exported), "--data-dir", str(data)
+        )
+        assert result.returncode == 0, result.stderr
+        target = tmp_path / f"copy-{fmt}"
+        result = run("import", "edges", str(exported), "--data-dir", str(target))
+        assert result.returncode == 0, result.stderr
+        assert "imported 3 edges" in result.stderr
+        original = run("export", "edges", "--format", "jsonl", "--data-dir", str(data)).stdout
+        copied = run("export", "edges", "--format", "jsonl", "--data-dir", str(target)).stdout
+        assert sorted(original.splitlines()) == sorted(copied.splitlines()), fmt
+    bad = tmp_path / "bad.jsonl"
+    good = (tmp_path / "edges.jsonl").read_text().splitlines()[0]
+    bad.write_text(good + "\n" + good.replace('"kind": "a"', '"kind": "ftp"') + "\n")
+    assert_one_line_error(
+        run("import", "edges", str(bad), "--data-dir", str(tmp_path / "b")), 2, f"{bad}:2:", "kind"
+    )

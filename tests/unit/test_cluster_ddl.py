@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from linkindex.client import Index, schema_statements
+from linkindex.client import MIGRATIONS, Index, schema_statements
 
 CLUSTER_SQL = Path(__file__).resolve().parents[2] / "deploy" / "clickhouse" / "cluster.sql"
 
@@ -266,7 +266,13 @@ def test_cluster_statements_follow_the_cluster_conventions() -> None:
             # the local ones (this node's shard only).
             assert "_local" not in statement, f"{name} reads a local table"
     distributed = distributed_tables(statements)
-    assert {d.name for d in distributed} == {"edges", "edges_by_source", "refdomains", "pages"}
+    assert {d.name for d in distributed} == {
+        "edges",
+        "edges_by_source",
+        "refdomains",
+        "pages",
+        "fetches",
+    }
     for table in distributed:
         assert table.local == f"{table.name}_local", table
         assert table.cluster == "{cluster}", table
@@ -308,8 +314,9 @@ def test_the_applications_migration_changes_nothing_on_the_cluster_schema(
     # no second refdomains_mv on the Distributed `edges`.
     listing = "SELECT name, engine FROM system.tables WHERE database = {db:String} ORDER BY name"
     before = _rows(index, listing, cluster_db)
-    for statement in schema_statements("001_init.sql", cluster_db):
-        index.command(statement)
+    for name in MIGRATIONS:
+        for statement in schema_statements(name, cluster_db):
+            index.command(statement)
     assert _rows(index, listing, cluster_db) == before
 
 

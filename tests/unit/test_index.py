@@ -208,3 +208,45 @@ def test_links_view_reads_merged_latest_attributes(index) -> None:
     assert rows == [("new", True)]
     _, rows = index.query(f"SELECT count() FROM {index.db}.links WHERE NOT nofollow")
     assert rows == [(0,)]
+
+
+def test_recrawl_marks_dropped_links_lost_and_reappearing_links_live(index) -> None:
+    day = 86_400
+    both = page(
+        "http://blog.a.com/",
+        Link("http://t.com/keep", anchor="k"),
+        Link("http://t.com/drop", anchor="d"),
+        at=T0,
+    )
+    without = page("http://blog.a.com/", Link("http://t.com/keep", anchor="k"), at=T0 + day)
+    failed = PageRecord(url="http://blog.a.com/", status=503, fetched_at=T0 + 2 * day)
+    write(index, both)
+    write(index, without)
+    write(index, failed)  # a 5xx proves nothing: still the state of day 2
+
+    def targets(status: str | None) -> list[str]:
+        result = queries.backlinks(index, Target.parse("t.com"), Filters(status=status))
+        return sorted(r[3] for r in result.rows)
+
+    assert targets(None) == ["http://t.com/drop", "http://t.com/keep"]
+    assert targets("live") == ["http://t.com/keep"]
+    assert targets("lost") == ["http://t.com/drop"]
+    refdomains = queries.refdomains(index, Target.parse("t.com"), Filters(status="lost"))
+    assert [(r[0], r[1]) for r in refdomains.rows] == [("a.com", 1)]
+
+    # The link comes back on day 3: live again, first_seen unchanged.
+    write(
+        index,
+        page(
+            "http://blog.a.com/",
+            Link("http://t.com/keep", anchor="k"),
+            Link("http://t.com/drop", anchor="d"),
+            at=T0 + 3 * day,
+        ),
+    )
+    assert targets("live") == ["http://t.com/drop", "http://t.com/keep"]
+    assert targets("lost") == []
+    result = queries.backlinks(index, Target.parse("http://t.com/drop"), Filters())
+    record = dict(zip(result.columns, result.rows[0], strict=True))
+    assert record["first_seen"].timestamp() == T0
+    assert record["last_seen"].timestamp() == T0 + 3 * day
