@@ -151,6 +151,39 @@ def _add_query_options(parser: argparse.ArgumentParser, scoped: bool = True) -> 
         choices=("a", "canonical", "redirect"),
         help="only edges of this kind (repeatable)",
     )
+    parser.add_argument(
+        "--rel",
+        action="append",
+        choices=("nofollow", "ugc", "sponsored"),
+        help="only links with this rel flag (repeatable: all must hold)",
+    )
+    parser.add_argument(
+        "--anchor", metavar="TEXT", help="only links whose anchor contains TEXT (case-insensitive)"
+    )
+    parser.add_argument(
+        "--from-domain", metavar="DOMAIN", help="only links from this referring (registered) domain"
+    )
+    for bound, meaning in (
+        ("first-seen-from", "first seen on or after"),
+        ("first-seen-to", "first seen on or before"),
+        ("last-seen-from", "last seen on or after"),
+        ("last-seen-to", "last seen on or before"),
+    ):
+        parser.add_argument(
+            f"--{bound}",
+            metavar="DATE",
+            help=f"only links {meaning} DATE (ISO-8601 date or time, UTC)",
+        )
+    parser.add_argument(
+        "--sort",
+        choices=("first_seen", "last_seen"),
+        help="newest first by this sighting (default: the index's key order)",
+    )
+    parser.add_argument(
+        "--one-per-domain",
+        action="store_true",
+        help="one link per referring domain (dofollow first, then oldest)",
+    )
     status = parser.add_mutually_exclusive_group()
     status.add_argument(
         "--live",
@@ -238,6 +271,15 @@ def _filters(args: argparse.Namespace, limit: int) -> Any:
         cursor=args.cursor,
         kinds=tuple(args.kind or ()),
         status=args.status,
+        rel=tuple(getattr(args, "rel", None) or ()),
+        anchor_contains=getattr(args, "anchor", None),
+        referring_domain=getattr(args, "from_domain", None),
+        first_seen_from=getattr(args, "first_seen_from", None),
+        first_seen_to=getattr(args, "first_seen_to", None),
+        last_seen_from=getattr(args, "last_seen_from", None),
+        last_seen_to=getattr(args, "last_seen_to", None),
+        sort=getattr(args, "sort", None),
+        one_per_domain=getattr(args, "one_per_domain", False),
     )
 
 

@@ -101,6 +101,22 @@ class Filters:
     kinds: Sequence[str] = field(default_factory=tuple)
     #: "live", "lost", or None for both (see :func:`_edges_from`).
     status: str | None = None
+    #: Only links carrying each of these rel flags ("nofollow", "ugc", "sponsored").
+    rel: Sequence[str] = field(default_factory=tuple)
+    #: Only links whose anchor contains this text (case-insensitive).
+    anchor_contains: str | None = None
+    #: Only links from this registered domain.
+    referring_domain: str | None = None
+    #: Sighting ranges, inclusive, as ISO-8601 dates or times (UTC).
+    first_seen_from: str | None = None
+    first_seen_to: str | None = None
+    last_seen_from: str | None = None
+    last_seen_to: str | None = None
+    #: None: the index's key order (stable cursor paging); or "first_seen",
+    #: "last_seen" (newest first).
+    sort: str | None = None
+    #: At most one link per referring domain (its oldest dofollow one first).
+    one_per_domain: bool = False
 
 
 @dataclass(slots=True)
@@ -149,7 +165,49 @@ def _filter_where(filters: Filters, params: dict[str, Any]) -> str:
     if filters.kinds:
         params["kinds"] = list(filters.kinds)
         clauses.append("toString(kind) IN {kinds:Array(String)}")
+    for flag in filters.rel:
+        if flag not in ("nofollow", "ugc", "sponsored"):
+            raise UsageError(f"unknown rel flag {flag!r} (nofollow, ugc or sponsored)")
+        clauses.append(f"tupleElement(latest, '{flag}')")
+    if filters.anchor_contains:
+        params["anchor_text"] = filters.anchor_contains
+        clauses.append(
+            "positionCaseInsensitiveUTF8(tupleElement(latest, 'anchor'), {anchor_text:String}) > 0"
+        )
+    if filters.referring_domain:
+        params["ref_domain"] = filters.referring_domain.strip().lower().rstrip(".")
+        clauses.append("source_domain = {ref_domain:String}")
+    for name, column, operator in (
+        ("first_seen_from", "first_seen", ">="),
+        ("first_seen_to", "first_seen", "<="),
+        ("last_seen_from", "last_seen", ">="),
+        ("last_seen_to", "last_seen", "<="),
+    ):
+        value = getattr(filters, name)
+        if value:
+            params[name] = _moment(value, name, end=operator == "<=")
+            clauses.append(f"{column} {operator} {{{name}:DateTime64(3, 'UTC')}}")
     return " AND ".join(clauses) if clauses else "1"
+
+
+def _moment(text: str, name: str, *, end: bool) -> str:
+    """An ISO-8601 date or time as ClickHouse's DateTime64 text (UTC).
+
+    A bare date means its first millisecond, or its last one for an upper bound.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    raw = text.strip()
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        option = "--" + name.replace("_", "-")
+        raise UsageError(f"{option} {text!r} is not an ISO-8601 date or time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if end and len(raw) == 10:
+        moment += timedelta(days=1, milliseconds=-1)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def _edges_from(index: Index, table: str, scope: str, filters: Filters) -> tuple[str, str]:
@@ -198,6 +256,8 @@ def _edges(
     scope = _scope_where(target, side, params)
     source, status = _edges_from(index, table, scope, filters)
     where = [scope, _filter_where(filters, params), status]
+    if filters.sort is not None or filters.one_per_domain:
+        return _edges_sorted(index, source, where, params, filters, side)
     # Paging follows the table's ordering key, so each page is a range read.
     key = f"{side}_rev_host, {side}_url, {other}_url, toInt8(kind)"
     if filters.cursor:
@@ -216,6 +276,29 @@ def _edges(
         mine, theirs = (3, 0) if side == "target" else (0, 3)
         next_cursor = _encode_cursor([last[15], last[mine], last[theirs], last[16]])
     return Result(columns[:15], [row[:15] for row in rows], next_cursor)
+
+
+_SORTS: Final = {"first_seen": "first_seen DESC", "last_seen": "last_seen DESC"}
+
+
+def _edges_sorted(
+    index: Index, source: str, where: list[str], params: dict[str, Any], filters: Filters, side: str
+) -> Result:
+    """Edges in a chosen order, or one per referring domain; paged by offset."""
+    other = "source" if side == "target" else "target"
+    if filters.sort is not None and filters.sort not in _SORTS:
+        raise UsageError(f"unknown sort {filters.sort!r} (first_seen or last_seen)")
+    order = _SORTS.get(filters.sort or "", "")
+    key = f"{side}_url, {other}_url, kind"
+    rows_sql = f"SELECT {_EDGE_SELECT} FROM {source} WHERE {' AND '.join(where)}"
+    if filters.one_per_domain:
+        # The representative link of a domain: dofollow first, then the oldest.
+        rows_sql += (
+            " ORDER BY source_domain, nofollow, first_seen, " + key + " LIMIT 1 BY source_domain"
+        )
+        rows_sql = f"SELECT * FROM ({rows_sql})"
+    sql = f"{rows_sql} ORDER BY {order + ', ' if order else ''}{key}"
+    return _aggregate(index, sql, params, filters)
 
 
 def backlinks(index: Index, target: Target, filters: Filters) -> Result:

@@ -250,3 +250,61 @@ def test_recrawl_marks_dropped_links_lost_and_reappearing_links_live(index) -> N
     record = dict(zip(result.columns, result.rows[0], strict=True))
     assert record["first_seen"].timestamp() == T0
     assert record["last_seen"].timestamp() == T0 + 3 * day
+
+
+def test_backlink_filters_sorts_and_one_link_per_domain(index) -> None:
+    day = 86_400
+    write(
+        index,
+        page("http://a.org/1", Link("http://t.net/x", anchor="Cheap Shoes", nofollow=True), at=T0),
+        page(
+            "http://a.org/2", Link("http://t.net/y", anchor="shoes review", ugc=True), at=T0 + day
+        ),
+        page(
+            "http://b.org/",
+            Link("http://t.net/x", anchor="home", sponsored=True),
+            Link("http://t.net/z", anchor="more shoes"),
+            at=T0 + 2 * day,
+        ),
+    )
+    target = Target.parse("t.net")
+
+    def pairs(**options) -> list[tuple[str, str]]:
+        result = queries.backlinks(index, target, Filters(**options))
+        return [(r[0], r[3]) for r in result.rows]
+
+    assert sorted(pairs(rel=("ugc",))) == [("http://a.org/2", "http://t.net/y")]
+    assert sorted(pairs(rel=("sponsored",))) == [("http://b.org/", "http://t.net/x")]
+    assert sorted(pairs(anchor_contains="SHOES")) == [
+        ("http://a.org/1", "http://t.net/x"),
+        ("http://a.org/2", "http://t.net/y"),
+        ("http://b.org/", "http://t.net/z"),
+    ]
+    assert sorted(pairs(referring_domain="b.org")) == [
+        ("http://b.org/", "http://t.net/x"),
+        ("http://b.org/", "http://t.net/z"),
+    ]
+    # Dates bound inclusively; a bare upper date means the end of that day.
+    from datetime import UTC, datetime
+
+    first_day = datetime.fromtimestamp(T0, UTC).date().isoformat()
+    assert pairs(first_seen_to=first_day) == [("http://a.org/1", "http://t.net/x")]
+    assert len(pairs(first_seen_from=first_day)) == 4
+    # Newest first.
+    assert [p[0] for p in pairs(sort="first_seen")] == [
+        "http://b.org/",
+        "http://b.org/",
+        "http://a.org/2",
+        "http://a.org/1",
+    ]
+    # One link per referring domain: dofollow before nofollow, then the oldest.
+    assert sorted(pairs(one_per_domain=True)) == [
+        ("http://a.org/2", "http://t.net/y"),
+        ("http://b.org/", "http://t.net/x"),
+    ]
+    # Offset paging in a chosen order visits every record once.
+    first = queries.backlinks(index, target, Filters(sort="last_seen", limit=3))
+    rest = queries.backlinks(
+        index, target, Filters(sort="last_seen", limit=3, cursor=first.next_cursor)
+    )
+    assert len(first.rows) == 3 and len(rest.rows) == 1 and rest.next_cursor is None
