@@ -267,8 +267,8 @@ def _filters(args: argparse.Namespace, limit: int) -> Any:
         include_internal=args.include_internal,
         dofollow_only=args.dofollow_only,
         limit=limit,
-        offset=args.offset,
-        cursor=args.cursor,
+        offset=getattr(args, "offset", 0),
+        cursor=getattr(args, "cursor", None),
         kinds=tuple(args.kind or ()),
         status=args.status,
         rel=tuple(getattr(args, "rel", None) or ()),
@@ -383,6 +383,43 @@ def _scoped_query(name: str) -> Callable[[argparse.Namespace], int]:
         return 0
 
     return run
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import json
+
+    from linkindex import queries
+    from linkindex.output import _plain
+    from linkindex.reports import report
+
+    target = queries.Target.parse(args.target, args.scope)
+    fmt = args.format or ("table" if sys.stdout.isatty() else "json")
+    index = _open_index(args, create=False)
+    try:
+        summary = report(index, target, _filters(args, 0))
+    finally:
+        index.close()
+    plain = {key: _plain(value) for key, value in summary.items()}
+    if fmt == "json":
+        text = json.dumps(plain, ensure_ascii=False, indent=2) + "\n"
+    elif fmt == "jsonl":
+        text = json.dumps(plain, ensure_ascii=False) + "\n"
+    else:
+        lines = [f"{target.text} ({target.scope})"]
+        for key, value in plain.items():
+            if key in ("target", "scope", "tlds", "history"):
+                continue
+            if isinstance(value, dict):
+                value = ", ".join(f"{name} {count}" for name, count in value.items())
+            lines.append(f"  {key:<28} {value}")
+        lines.append("  top-level domains of referring domains:")
+        lines += [f"    .{t['tld']:<12} {t['referring_domains']}" for t in plain["tlds"]]
+        lines.append("  new and lost links per day:")
+        lines += [f"    {h['day']}  +{h['new']:<6} -{h['lost']}" for h in plain["history"]]
+        text = "\n".join(lines) + "\n"
+    with _output_stream(args.output, fmt) as stream:
+        stream.write(text.encode("utf-8"))
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -983,6 +1020,24 @@ def build_parser() -> Parser:
         _add_index_options(sub)
         sub.set_defaults(handler=_scoped_query(name))
         _add_verbose(sub)
+
+    report_parser = commands.add_parser(
+        "report",
+        help="summary of TARGET's backlink profile, with new and lost links per day",
+        description="Backlinks, referring domains, dofollow share, rel flags, live/lost, the "
+        "TLD distribution with .gov/.edu share, and new and lost links per day.",
+    )
+    report_parser.add_argument("target", metavar="TARGET", help="a URL, or a bare domain/host")
+    _add_query_options(report_parser)
+    report_parser.add_argument(
+        "--format",
+        choices=("table", "json", "jsonl"),
+        help="default: table on a terminal, else json",
+    )
+    report_parser.add_argument("--output", "-o", metavar="FILE")
+    _add_index_options(report_parser)
+    _add_verbose(report_parser)
+    report_parser.set_defaults(handler=cmd_report)
 
     export = commands.add_parser(
         "export",

@@ -308,3 +308,57 @@ def test_backlink_filters_sorts_and_one_link_per_domain(index) -> None:
         index, target, Filters(sort="last_seen", limit=3, cursor=first.next_cursor)
     )
     assert len(first.rows) == 3 and len(rest.rows) == 1 and rest.next_cursor is None
+
+
+def test_report_summarizes_the_profile_with_history(index) -> None:
+    from linkindex.reports import report
+
+    day = 86_400
+    write(
+        index,
+        page("http://www.city.gov/", Link("http://t.io/a", anchor="a"), at=T0),
+        page(
+            "http://cs.uni.ac.uk/",
+            Link("http://t.io/a", anchor="b", nofollow=True),
+            Link("http://t.io/b", anchor="c"),
+            at=T0,
+        ),
+        page(
+            "http://blog.c.com/",
+            Link("http://t.io/", kind="canonical"),
+            Link("http://t.io/b", anchor="img", image=True, ugc=True),
+            at=T0 + day,
+        ),
+    )
+    # The uni page drops its link to /b on day 2.
+    write(
+        index,
+        page(
+            "http://cs.uni.ac.uk/",
+            Link("http://t.io/a", anchor="b", nofollow=True),
+            at=T0 + 2 * day,
+        ),
+    )
+    summary = report(index, Target.parse("t.io"), Filters())
+    assert summary["backlinks"] == 5 and summary["referring_domains"] == 3
+    assert summary["dofollow_backlinks"] == 4 and summary["dofollow_share"] == 0.8
+    assert summary["rel"] == {"nofollow": 1, "ugc": 1, "sponsored": 0}
+    assert summary["kinds"] == {"a": 4, "canonical": 1, "redirect": 0}
+    assert summary["image_links"] == 1
+    assert (summary["live_backlinks"], summary["lost_backlinks"]) == (4, 1)
+    assert {t["tld"]: t["referring_domains"] for t in summary["tlds"]} == {
+        "gov": 1,
+        "uk": 1,
+        "com": 1,
+    }
+    assert summary["gov_referring_domains"] == 1 and summary["edu_referring_domains"] == 1
+    from datetime import UTC, datetime
+
+    def iso_day(offset: int) -> str:
+        return datetime.fromtimestamp(T0 + offset * day, UTC).date().isoformat()
+
+    assert summary["history"] == [
+        {"day": iso_day(0), "new": 3, "lost": 0},
+        {"day": iso_day(1), "new": 2, "lost": 0},
+        {"day": iso_day(2), "new": 0, "lost": 1},
+    ]
