@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test test-unit lint format clean services services-down
+.PHONY: venv demo test test-unit lint format clean services services-down browser
 
 # The virtualenv is rebuilt when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -20,8 +20,14 @@ demo: venv
 	$(BIN)/python -m linkgraph.demo
 
 ## test: the whole suite; starts Redis and Kafka on loopback first (deploy/local/up)
-test: venv services
+test: venv services browser
 	$(BIN)/pytest
+
+## browser: Debian's chromium for the web page tests (installed when missing; needs root)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+	  >/dev/null; } || echo "make: could not install Debian's chromium; the web page tests will fail and say so"
 
 ## services: start Redis and a Kafka broker on loopback (idempotent); stop with services-down
 services:

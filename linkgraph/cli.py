@@ -76,6 +76,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    value = _nonnegative(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
+    return value
+
+
 def _positive(text: str) -> int:
     value = _nonnegative(text)
     if value == 0:
@@ -238,6 +245,33 @@ def _output_stream(path: str | None, fmt: str) -> Iterator[IO[bytes]]:
         raise
 
 
+def _run_query(
+    args: argparse.Namespace,
+    local: Callable[[Any], Any],
+    endpoint: str,
+    params: dict[str, Any],
+) -> Any:
+    """``local(index)``, or, while ``linkgraph serve`` holds the embedded index, its answer."""
+    from linkgraph.errors import IndexLocked
+
+    try:
+        index = _open_index(args, create=False)
+    except IndexLocked:
+        from linkindex import api
+        from linkindex.client import resolve_location
+
+        data_dir = resolve_location(args.data_dir, args.clickhouse).data_dir
+        server = api.running_server(data_dir) if data_dir else None
+        if server is None:
+            raise
+        log.info("%s is held by linkgraph serve (pid %s): asking it", data_dir, server.pid)
+        return api.remote_query(server.url, endpoint, params, server.token)
+    try:
+        return local(index)
+    finally:
+        index.close()
+
+
 def _emit(result: Any, args: argparse.Namespace, fmt: str) -> None:
     from linkindex.output import Writer, table_view
 
@@ -370,19 +404,42 @@ def cmd_crawl(args: argparse.Namespace) -> int:
 
 def _scoped_query(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        from linkindex import queries
+        from linkindex import api, queries
 
         target = queries.Target.parse(args.target, args.scope)
         fmt, limit = _format_and_limit(args)
-        index = _open_index(args, create=False)
-        try:
-            result = getattr(queries, name)(index, target, _filters(args, limit))
-        finally:
-            index.close()
+        filters = _filters(args, limit)
+        result = _run_query(
+            args,
+            lambda index: getattr(queries, name)(index, target, filters),
+            name,
+            api.query_params(target, filters),
+        )
         _emit(result, args, fmt)
         return 0
 
     return run
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from linkindex import api
+
+    token = args.token or os.environ.get("LINKGRAPH_API_TOKEN") or None
+    index = _open_index(args, create=False)
+
+    def ready(server: Any) -> None:
+        print(
+            f"{PROG}: serving {server.url}/ (API: {server.url}/openapi.json) over "
+            f"{index.location.describe()}; Ctrl-C stops",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        api.serve(index, args.host, args.port, token=token, on_ready=ready)
+    finally:
+        index.close()
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -468,17 +525,19 @@ def cmd_sql(args: argparse.Namespace) -> int:
     fmt, _ = _format_and_limit(args)
     from linkgraph.errors import IndexError_
 
-    index = _open_index(args, create=False)
     try:
-        result = queries.sql(index, args.statement, write=args.write)
+        result = _run_query(
+            args,
+            lambda index: queries.sql(index, args.statement, write=args.write),
+            "sql",
+            {"sql": args.statement, "write": args.write},
+        )
     except IndexError_ as error:
         if "READONLY" in str(error):
             raise UsageError(
                 f"{PROG} sql: the statement would change the index; add --write to allow that"
             ) from None
         raise
-    finally:
-        index.close()
     _emit(result, args, fmt)
     return 0
 
@@ -487,11 +546,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from linkindex import queries
 
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
-    index = _open_index(args, create=False)
-    try:
-        result = queries.stats(index)
-    finally:
-        index.close()
+    result = _run_query(args, queries.stats, "stats", {})
     if fmt == "table":
         with _output_stream(args.output, fmt) as stream:
             row = result.rows[0]
@@ -1020,6 +1075,34 @@ def build_parser() -> Parser:
         _add_index_options(sub)
         sub.set_defaults(handler=_scoped_query(name))
         _add_verbose(sub)
+
+    serve = commands.add_parser(
+        "serve",
+        help="HTTP JSON API and a backlink explorer page over the index",
+        description="Serve the query commands as a JSON API (OpenAPI at /openapi.json) and a "
+        "web page at /. With the embedded index, serve owns the data directory and the CLI's "
+        "query commands ask it while it runs.",
+    )
+    serve.add_argument(
+        "--host",
+        default=os.environ.get("LINKGRAPH_API_HOST") or defaults.LINKGRAPH_API_HOST,
+        help="address to listen on (env LINKGRAPH_API_HOST; default: %(default)s)",
+    )
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=int(os.environ.get("LINKGRAPH_API_PORT") or defaults.LINKGRAPH_API_PORT),
+        help="port, 0 = any free one (env LINKGRAPH_API_PORT; default: %(default)s)",
+    )
+    serve.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help="require 'Authorization: Bearer TOKEN' (prefer env LINKGRAPH_API_TOKEN: flags "
+        "show in ps)",
+    )
+    _add_index_options(serve)
+    _add_verbose(serve)
+    serve.set_defaults(handler=cmd_serve)
 
     report_parser = commands.add_parser(
         "report",

@@ -36,6 +36,11 @@ LINKGRAPH_DOWNLOAD_TIMEOUT = 30
 # (env LINKGRAPH_ALLOW_PRIVATE_NETWORKS=1 lifts it).
 LINKGRAPH_ALLOW_PRIVATE_NETWORKS = False
 
+# Address `linkgraph serve` listens on (env LINKGRAPH_API_HOST); loopback unless told.
+LINKGRAPH_API_HOST = "127.0.0.1"
+# Port of `linkgraph serve` (env LINKGRAPH_API_PORT).
+LINKGRAPH_API_PORT = 8470
+
 # -- CLICKHOUSE_*: the index ------------------------------------------------
 # Database that holds linkgraph's tables.
 CLICKHOUSE_DATABASE = "linkgraph"

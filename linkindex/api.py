@@ -181,14 +181,76 @@ _CURSOR = Param(
     {"type": "string", "maxLength": MAX_PARAM_CHARS},
     "The `next_cursor` of the previous page.",
 )
+_STATUS = Param(
+    "status",
+    {"type": "string", "enum": ["live", "lost"]},
+    "Only links the source page still carried at its last fetch (`live`), or no longer (`lost`).",
+)
+_REL = Param(
+    "rel",
+    {"type": "array", "items": {"type": "string", "enum": ["nofollow", "ugc", "sponsored"]}},
+    "Only links with each of these rel flags (repeat, or separate with commas).",
+    repeatable=True,
+)
+_ANCHOR = Param(
+    "anchor",
+    {"type": "string", "maxLength": MAX_PARAM_CHARS},
+    "Only links whose anchor contains this text (case-insensitive).",
+)
+_FROM_DOMAIN = Param(
+    "from_domain",
+    {"type": "string", "maxLength": 253},
+    "Only links from this referring (registered) domain.",
+)
+_SEEN = tuple(
+    Param(
+        name,
+        {"type": "string", "maxLength": 40},
+        f"Only links {meaning} this ISO-8601 date or time (UTC).",
+    )
+    for name, meaning in (
+        ("first_seen_from", "first seen on or after"),
+        ("first_seen_to", "first seen on or before"),
+        ("last_seen_from", "last seen on or after"),
+        ("last_seen_to", "last seen on or before"),
+    )
+)
+_SORT = Param(
+    "sort",
+    {"type": "string", "enum": ["first_seen", "last_seen"]},
+    "Newest first by this sighting (default: the index's key order, with stable cursors).",
+)
+_ONE_PER_DOMAIN = Param(
+    "one_per_domain",
+    {"type": "boolean", "default": False},
+    "One link per referring domain (dofollow first, then the oldest).",
+)
 QUERY_PARAMS: Final = (
     _SCOPE,
     _INCLUDE_INTERNAL,
     _DOFOLLOW_ONLY,
     _KIND,
+    _STATUS,
+    _REL,
+    _ANCHOR,
+    _FROM_DOMAIN,
+    *_SEEN,
+    _SORT,
+    _ONE_PER_DOMAIN,
     _LIMIT,
     _OFFSET,
     _CURSOR,
+)
+#: Filter parameters passed through as text (validated by linkindex.queries).
+_TEXT_FILTERS: Final = (
+    "status",
+    "anchor",
+    "from_domain",
+    "first_seen_from",
+    "first_seen_to",
+    "last_seen_from",
+    "last_seen_to",
+    "sort",
 )
 _TRUE: Final = frozenset({"", "1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
@@ -259,6 +321,14 @@ def _filters(params: Mapping[str, list[str]], *, paged: bool = True) -> Filters:
                 raise UsageError(f"unknown kind {kind[:40]!r} (choose from {', '.join(KINDS)})")
             if kind not in kinds:
                 kinds.append(kind)
+    rel: list[str] = []
+    for value in params.get("rel", []):
+        for flag in value.split(","):
+            if flag not in ("nofollow", "ugc", "sponsored"):
+                raise UsageError(f"unknown rel flag {flag[:40]!r} (nofollow, ugc or sponsored)")
+            if flag not in rel:
+                rel.append(flag)
+    text = {name: (_one(params, name) or None) for name in _TEXT_FILTERS}
     return Filters(
         include_internal=_boolean(params, "include_internal"),
         dofollow_only=_boolean(params, "dofollow_only"),
@@ -266,6 +336,16 @@ def _filters(params: Mapping[str, list[str]], *, paged: bool = True) -> Filters:
         offset=_integer(params, "offset", 0, 0, 10**15) if paged else 0,
         cursor=(_one(params, "cursor") or None) if paged else None,
         kinds=tuple(kinds),
+        status=text["status"],
+        rel=tuple(rel),
+        anchor_contains=text["anchor"],
+        referring_domain=text["from_domain"],
+        first_seen_from=text["first_seen_from"],
+        first_seen_to=text["first_seen_to"],
+        last_seen_from=text["last_seen_from"],
+        last_seen_to=text["last_seen_to"],
+        sort=text["sort"],
+        one_per_domain=_boolean(params, "one_per_domain"),
     )
 
 
@@ -1236,6 +1316,16 @@ def query_params(target: Target, filters: Filters) -> dict[str, Any]:
         "include_internal": filters.include_internal,
         "dofollow_only": filters.dofollow_only,
         "kind": list(filters.kinds),
+        "status": filters.status,
+        "rel": list(filters.rel),
+        "anchor": filters.anchor_contains,
+        "from_domain": filters.referring_domain,
+        "first_seen_from": filters.first_seen_from,
+        "first_seen_to": filters.first_seen_to,
+        "last_seen_from": filters.last_seen_from,
+        "last_seen_to": filters.last_seen_to,
+        "sort": filters.sort,
+        "one_per_domain": filters.one_per_domain,
         "limit": filters.limit,
         "offset": filters.offset,
         "cursor": filters.cursor,
@@ -1325,7 +1415,16 @@ def remote_query(
     if endpoint not in ENDPOINTS or endpoint == "summary":
         raise UsageError(f"no such query {endpoint!r}")
     fixed: list[tuple[str, str]] = []
-    for name in ("target", "scope", "include_internal", "dofollow_only", "kind"):
+    for name in (
+        "target",
+        "scope",
+        "include_internal",
+        "dofollow_only",
+        "kind",
+        "rel",
+        "one_per_domain",
+        *_TEXT_FILTERS,
+    ):
         value = params.get(name)
         if isinstance(value, bool):
             fixed.append((name, "true" if value else "false"))
