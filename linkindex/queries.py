@@ -141,6 +141,22 @@ def _decode_cursor(cursor: str, size: int) -> list[Any]:
         raise UsageError(f"--cursor {cursor!r} is not a cursor this command printed") from None
     if not isinstance(values, list) or len(values) != size:
         raise UsageError(f"--cursor {cursor!r} is not a cursor this command printed")
+    # Key cursors hold three strings and a kind number; offset cursors one offset.
+    if size == 4:
+        valid = (
+            all(isinstance(v, str) for v in values[:3])
+            and isinstance(values[3], int)
+            and not isinstance(values[3], bool)
+            and 1 <= values[3] <= 3
+        )
+    else:
+        valid = (
+            isinstance(values[0], int)
+            and not isinstance(values[0], bool)
+            and 0 <= values[0] < 2**63
+        )
+    if not valid:
+        raise UsageError(f"--cursor {cursor!r} is not a cursor this command printed")
     return values
 
 

@@ -209,3 +209,17 @@ def test_export_import_round_trip_and_bad_records(
     assert_one_line_error(
         run("import", "edges", str(bad), "--data-dir", str(tmp_path / "b")), 2, f"{bad}:2:", "kind"
     )
+
+
+def test_cursors_of_the_wrong_shape_are_usage_errors(crawled: tuple[Path, str]) -> None:
+    import base64
+
+    data, _ = crawled
+    for payload in ('["x"]', "[-5]", '["a", "b", "c", 99]', "[1, 2, 3, 4]"):
+        token = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+        for command in ("backlinks", "refdomains"):
+            assert_one_line_error(
+                run(command, "elsewhere.example", "--data-dir", str(data), "--cursor", token),
+                2,
+                "cursor",
+            )
