@@ -421,10 +421,7 @@ def summary(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
     """Totals and a per-day series for one target, as JSON.
 
     ``per_day`` has one row per UTC day on which links (or referring domains)
-    to the target were first seen. ``lost_backlinks`` is ``null`` throughout:
-    the index keeps each page's latest fetch only, so it cannot yet say on
-    which day a link disappeared. The field is there so that clients need no
-    change when it can.
+    to the target were first seen, or lost (:func:`linkindex.queries.lost_per_day`).
     """
     # The scope and filter clauses of linkindex.queries: every user value is a
     # bound parameter.
@@ -467,6 +464,9 @@ def summary(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
         days.setdefault(day, {"new_backlinks": 0, "new_refdomains": 0})["new_backlinks"] = count
     for day, count in new_domains:
         days.setdefault(day, {"new_backlinks": 0, "new_refdomains": 0})["new_refdomains"] = count
+    lost = dict(queries.lost_per_day(index, target, filters))
+    for day in lost:
+        days.setdefault(day, {"new_backlinks": 0, "new_refdomains": 0})
     per_day_columns = ["day", "new_backlinks", "new_refdomains", "lost_backlinks"]
     return {
         "target": {
@@ -484,11 +484,11 @@ def summary(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
         "target_urls": target_urls,
         "first_seen": iso(first) if backlinks else None,
         "last_seen": iso(last) if backlinks else None,
-        "lost_backlinks": None,
+        "lost_backlinks": sum(lost.values()),
         "per_day": {
             "columns": per_day_columns,
             "rows": [
-                {"day": day.isoformat(), **counts, "lost_backlinks": None}
+                {"day": day.isoformat(), **counts, "lost_backlinks": lost.get(day, 0)}
                 for day, counts in sorted(days.items())
             ],
         },
@@ -770,8 +770,9 @@ def openapi_document(*, token_required: bool = False) -> dict[str, Any]:
                         "first_seen": timestamp,
                         "last_seen": timestamp,
                         "lost_backlinks": {
-                            "type": ["integer", "null"],
-                            "description": "Not tracked yet: always null.",
+                            "type": "integer",
+                            "description": "Links a later conclusive fetch of their source "
+                            "page no longer carried.",
                         },
                         "per_day": {
                             "type": "object",
@@ -785,7 +786,7 @@ def openapi_document(*, token_required: bool = False) -> dict[str, Any]:
                                             "day": {"type": "string", "format": "date"},
                                             "new_backlinks": count,
                                             "new_refdomains": count,
-                                            "lost_backlinks": {"type": ["integer", "null"]},
+                                            "lost_backlinks": {"type": "integer"},
                                         },
                                     },
                                 },

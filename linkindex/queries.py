@@ -317,6 +317,26 @@ def _edges_sorted(
     return _aggregate(index, sql, params, filters)
 
 
+def lost_per_day(index: Index, target: Target, filters: Filters) -> list[tuple[Any, int]]:
+    """(UTC day, links lost that day) for ``target``'s backlinks, oldest first.
+
+    A link is lost on the day of the first conclusive fetch (status < 500) of
+    its source page after its last_seen (see :func:`_edges_from`).
+    """
+    params: dict[str, Any] = {}
+    where = f"{_scope_where(target, 'target', params)} AND {_filter_where(filters, params)}"
+    _, rows = index.query(
+        f"""
+        SELECT toDate(f.fetched_at, 'UTC') AS day, count() AS links
+        FROM {index.db}.edges AS e FINAL
+        ASOF JOIN (SELECT url, fetched_at FROM {index.db}.fetches WHERE status < 500) AS f
+          ON f.url = e.source_url AND f.fetched_at > e.last_seen
+        WHERE {where} GROUP BY day ORDER BY day""",
+        params,
+    )
+    return [(day, int(links)) for day, links in rows]
+
+
 def backlinks(index: Index, target: Target, filters: Filters) -> Result:
     """One record per edge whose target matches ``target`` (SPEC §4)."""
     return _edges(index, target, filters, "target")

@@ -19,7 +19,14 @@ from __future__ import annotations
 from typing import Any
 
 from linkindex.client import Index
-from linkindex.queries import Filters, Target, _edges_from, _filter_where, _scope_where
+from linkindex.queries import (
+    Filters,
+    Target,
+    _edges_from,
+    _filter_where,
+    _scope_where,
+    lost_per_day,
+)
 
 # The public suffix of a registered domain: everything after its first label.
 _SUFFIX = "substring(source_domain, position(source_domain, '.') + 1)"
@@ -111,15 +118,7 @@ def report(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
         FROM {source} WHERE {where} GROUP BY day ORDER BY day""",
         params,
     )
-    _, lost_days = index.query(
-        f"""
-        SELECT toDate(f.fetched_at) AS day, count() AS links
-        FROM {source}
-        ASOF JOIN (SELECT url, fetched_at FROM {index.db}.fetches WHERE status < 500) AS f
-          ON f.url = e.source_url AND f.fetched_at > e.last_seen
-        WHERE {where} GROUP BY day ORDER BY day""",
-        params,
-    )
+    lost_days = lost_per_day(index, target, filters)
     days: dict[str, dict[str, int]] = {}
     for day, links in new_days:
         days.setdefault(day.isoformat(), {"new": 0, "lost": 0})["new"] = int(links)

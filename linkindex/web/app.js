@@ -342,7 +342,7 @@
       el("li", {}, el("span", { class: "swatch new-domains" }), "new referring domains"),
       tracksLost
         ? el("li", {}, el("span", { class: "swatch lost" }), "lost links")
-        : el("li", { class: "muted", text: "lost links: not tracked yet" }),
+        : el("li", { class: "muted", text: "no lost links" }),
     );
     if (!days.length) {
       emptyChart(container, "No links, so nothing per day.");

@@ -421,7 +421,7 @@ def test_search_fills_cards_tables_and_charts(browser: Chromium, explorer: Runni
     )
     assert {d: n for d, n in days.items() if n} == per_day
     assert len(days) >= len(per_day)  # days without links are drawn empty
-    assert "not tracked" in browser.evaluate("document.getElementById('days-legend').textContent")
+    assert "lost links" in browser.evaluate("document.getElementById('days-legend').textContent")
 
     # Backlinks: pages of fifty, forwards and back.
     assert len(texts(browser, "#backlinks-table tbody tr")) == BACKLINKS_PAGE
