@@ -479,6 +479,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_intersect(args: argparse.Namespace) -> int:
+    from linkindex import queries
+
+    linking = [queries.Target.parse(text, "domain") for text in args.domain]
+    excluded = [queries.Target.parse(text, "domain") for text in args.exclude or ()]
+    fmt, limit = _format_and_limit(args)
+    index = _open_index(args, create=False)
+    try:
+        result = queries.intersect(index, linking, excluded, _filters(args, limit))
+    finally:
+        index.close()
+    _emit(result, args, fmt)
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from linkindex import queries
     from linkindex.output import Writer
@@ -1058,13 +1073,17 @@ def build_parser() -> Parser:
             "anchor texts of links to TARGET",
             "Anchor text distribution of links to TARGET with referring-domain counts.",
         ),
+        "top_pages": (
+            "the target's pages ranked by referring domains",
+            "The pages of TARGET (a domain, host or prefix) ranked by referring domains.",
+        ),
         "outlinks": (
             "links out of SOURCE (a URL, host or domain)",
             "One record per edge whose source matches SOURCE.",
         ),
     }
     for name, (short, long) in query_help.items():
-        sub = commands.add_parser(name, help=short, description=long)
+        sub = commands.add_parser(name.replace("_", "-"), help=short, description=long)
         sub.add_argument(
             "target",
             metavar="SOURCE" if name == "outlinks" else "TARGET",
@@ -1075,6 +1094,26 @@ def build_parser() -> Parser:
         _add_index_options(sub)
         sub.set_defaults(handler=_scoped_query(name))
         _add_verbose(sub)
+
+    intersect = commands.add_parser(
+        "intersect",
+        help="referring domains that link to every DOMAIN but to none of --not",
+        description="Link intersect: the referring domains that link to each DOMAIN (e.g. your "
+        "competitors) and to none of the --not domains (e.g. yours).",
+    )
+    intersect.add_argument("domain", nargs="+", metavar="DOMAIN")
+    intersect.add_argument(
+        "--not",
+        dest="exclude",
+        action="append",
+        metavar="DOMAIN",
+        help="leave out referring domains that link to DOMAIN (repeatable)",
+    )
+    _add_output_options(intersect, ("table", "json", "jsonl", "csv", "parquet"))
+    intersect.set_defaults(include_internal=False, dofollow_only=False, kind=None, status=None)
+    _add_index_options(intersect)
+    _add_verbose(intersect)
+    intersect.set_defaults(handler=cmd_intersect)
 
     serve = commands.add_parser(
         "serve",

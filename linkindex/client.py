@@ -146,9 +146,16 @@ class Index:
         """Run a SELECT; returns (column names, rows)."""
         try:
             result = self.client.query(sql, parameters=parameters, settings=settings)
+            columns = list(result.column_names)
+            rows = [tuple(row) for row in result.result_rows]
+            if not columns and not rows and sql.lstrip().upper().startswith(("SELECT", "WITH")):
+                # The embedded engine returns no column names with an empty
+                # result; a CSV or table still needs its header.
+                described = self.client.query(f"DESCRIBE ({sql})", parameters=parameters)
+                columns = [str(row[0]) for row in described.result_rows]
         except Exception as error:
             raise _translate(error, self.location) from error
-        return list(result.column_names), [tuple(row) for row in result.result_rows]
+        return columns, rows
 
     def stream(
         self,

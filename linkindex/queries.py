@@ -317,6 +317,50 @@ def _edges_sorted(
     return _aggregate(index, sql, params, filters)
 
 
+def top_pages(index: Index, target: Target, filters: Filters) -> Result:
+    """The target's pages ranked by referring domains (then links)."""
+    params: dict[str, Any] = {}
+    scope = _scope_where(target, "target", params)
+    source, status = _edges_from(index, "edges", scope, filters)
+    where = f"{scope} AND {_filter_where(filters, params)} AND {status}"
+    sql = f"""
+        SELECT target_url, uniqExact(source_domain) AS refdomains, count() AS links,
+               countIf(NOT tupleElement(latest, 'nofollow')) AS dofollow_links,
+               min(first_seen) AS first_seen, max(last_seen) AS last_seen
+        FROM {source}
+        WHERE {where}
+        GROUP BY target_url
+        ORDER BY refdomains DESC, links DESC, target_url"""
+    return _aggregate(index, sql, params, filters)
+
+
+def intersect(
+    index: Index, linking_to: Sequence[Target], not_linking_to: Sequence[Target], filters: Filters
+) -> Result:
+    """Referring domains that link to every domain of ``linking_to`` and to none of
+    ``not_linking_to`` (external links; the ``refdomains`` rollup, so one key
+    range read per domain)."""
+    if not linking_to:
+        raise UsageError("intersect needs at least one domain to link to")
+    wanted = sorted({t.domain for t in linking_to})
+    unwanted = sorted({t.domain for t in not_linking_to} - set(wanted))
+    params: dict[str, Any] = {"wanted": wanted, "unwanted": unwanted, "n": len(wanted)}
+    sql = f"""
+        SELECT source_domain,
+               groupArrayIf(target_domain, has({{wanted:Array(String)}}, target_domain))
+                   AS links_to,
+               min(first_seen) AS first_seen, max(last_seen) AS last_seen
+        FROM {index.db}.refdomains FINAL
+        WHERE (has({{wanted:Array(String)}}, target_domain)
+               OR has({{unwanted:Array(String)}}, target_domain))
+          AND source_domain != target_domain
+        GROUP BY source_domain
+        HAVING uniqExactIf(target_domain, has({{wanted:Array(String)}}, target_domain)) = {{n:UInt32}}
+           AND countIf(has({{unwanted:Array(String)}}, target_domain)) = 0
+        ORDER BY source_domain"""
+    return _aggregate(index, sql, params, filters)
+
+
 def lost_per_day(index: Index, target: Target, filters: Filters) -> list[tuple[Any, int]]:
     """(UTC day, links lost that day) for ``target``'s backlinks, oldest first.
 

@@ -223,3 +223,15 @@ def test_cursors_of_the_wrong_shape_are_usage_errors(crawled: tuple[Path, str]) 
                 2,
                 "cursor",
             )
+
+
+def test_empty_answers_keep_their_header(crawled: tuple[Path, str]) -> None:
+    data, _ = crawled
+    result = run("backlinks", "nobody-links-here.org", "--data-dir", str(data), "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "source_url,source_host,source_domain,target_url,target_host,target_domain,kind,anchor,"
+        "image,nofollow,ugc,sponsored,link_count,first_seen,last_seen"
+    ]
+    result = run("refdomains", "nobody-links-here.org", "--data-dir", str(data), "--format", "json")
+    assert result.stdout.strip() == "[]"

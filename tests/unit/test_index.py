@@ -362,3 +362,28 @@ def test_report_summarizes_the_profile_with_history(index) -> None:
         {"day": iso_day(1), "new": 2, "lost": 0},
         {"day": iso_day(2), "new": 0, "lost": 1},
     ]
+
+
+def test_top_pages_and_link_intersect(index) -> None:
+    write(
+        index,
+        page("http://a.com/", Link("http://b.com/x"), Link("http://c.com/"), Link("http://d.com/")),
+        page(
+            "http://e.com/", Link("http://b.com/x"), Link("http://b.com/y"), Link("http://c.com/")
+        ),
+        page("http://f.com/", Link("http://b.com/y"), Link("http://b.com/x")),
+        page("http://g.com/1", Link("http://b.com/x")),
+        page("http://g.com/2", Link("http://b.com/x")),
+    )
+    top = queries.top_pages(index, Target.parse("b.com"), Filters())
+    assert [(r[0], r[1], r[2]) for r in top.rows] == [
+        ("http://b.com/x", 4, 5),
+        ("http://b.com/y", 2, 2),
+    ]
+    both = queries.intersect(index, [Target.parse("b.com"), Target.parse("c.com")], [], Filters())
+    assert [r[0] for r in both.rows] == ["a.com", "e.com"]
+    not_d = queries.intersect(
+        index, [Target.parse("b.com"), Target.parse("c.com")], [Target.parse("d.com")], Filters()
+    )
+    assert [r[0] for r in not_d.rows] == ["e.com"]
+    assert sorted(not_d.rows[0][1]) == ["b.com", "c.com"]
