@@ -355,7 +355,8 @@ def intersect(
                OR has({{unwanted:Array(String)}}, target_domain))
           AND source_domain != target_domain
         GROUP BY source_domain
-        HAVING uniqExactIf(target_domain, has({{wanted:Array(String)}}, target_domain)) = {{n:UInt32}}
+        HAVING uniqExactIf(target_domain, has({{wanted:Array(String)}}, target_domain))
+               = {{n:UInt32}}
            AND countIf(has({{unwanted:Array(String)}}, target_domain)) = 0
         ORDER BY source_domain"""
     return _aggregate(index, sql, params, filters)
