@@ -187,6 +187,11 @@ def _add_query_options(parser: argparse.ArgumentParser, scoped: bool = True) -> 
         help="newest first by this sighting (default: the index's key order)",
     )
     parser.add_argument(
+        "--disavow",
+        metavar="FILE",
+        help="leave out referrers named in a Google disavow file (domain: lines, URLs)",
+    )
+    parser.add_argument(
         "--one-per-domain",
         action="store_true",
         help="one link per referring domain (dofollow first, then oldest)",
@@ -264,6 +269,11 @@ def _run_query(
         server = api.running_server(data_dir) if data_dir else None
         if server is None:
             raise
+        if getattr(args, "disavow", None):
+            raise UsageError(
+                f"{PROG}: --disavow cannot be sent to the running `linkgraph serve` (pid "
+                f"{server.pid}); stop it to use the file"
+            ) from None
         log.info("%s is held by linkgraph serve (pid %s): asking it", data_dir, server.pid)
         return api.remote_query(server.url, endpoint, params, server.token)
     try:
@@ -314,7 +324,16 @@ def _filters(args: argparse.Namespace, limit: int) -> Any:
         last_seen_to=getattr(args, "last_seen_to", None),
         sort=getattr(args, "sort", None),
         one_per_domain=getattr(args, "one_per_domain", False),
+        disavow=_read_disavow(getattr(args, "disavow", None)),
     )
+
+
+def _read_disavow(path: str | None) -> Any:
+    if not path:
+        return None
+    from linkindex.disavow import read_disavow
+
+    return read_disavow(path)
 
 
 # -- commands --------------------------------------------------------------------
@@ -476,6 +495,30 @@ def cmd_report(args: argparse.Namespace) -> int:
         text = "\n".join(lines) + "\n"
     with _output_stream(args.output, fmt) as stream:
         stream.write(text.encode("utf-8"))
+    return 0
+
+
+def cmd_disavow(args: argparse.Namespace) -> int:
+    from linkindex import queries
+    from linkindex.disavow import propose, render
+
+    target = queries.Target.parse(args.target, args.scope)
+    index = _open_index(args, create=False)
+    try:
+        proposal = propose(
+            index,
+            target,
+            min_outlinks=args.min_outlinks,
+            sitewide_pages=args.sitewide,
+            no_authority=not args.keep_unranked,
+        )
+    finally:
+        index.close()
+    with _output_stream(args.output, "text") as stream:
+        stream.write(render(proposal, target).encode("utf-8"))
+    print(
+        f"{PROG}: {len(proposal.domains)} referring domains proposed for disavowal", file=sys.stderr
+    )
     return 0
 
 
@@ -1094,6 +1137,37 @@ def build_parser() -> Parser:
         _add_index_options(sub)
         sub.set_defaults(handler=_scoped_query(name))
         _add_verbose(sub)
+
+    disavow = commands.add_parser(
+        "disavow",
+        help="write a disavow file for TARGET from explicit spam signals",
+        description="Propose a Google disavow file: referring domains caught by link-farm pages "
+        "(huge outlink counts), sitewide links, or no authority, each signal written as a "
+        "comment above the domains it caught. Review before use.",
+    )
+    disavow.add_argument("target", metavar="TARGET")
+    disavow.add_argument("--scope", choices=("url", "host", "domain", "prefix"))
+    disavow.add_argument(
+        "--min-outlinks",
+        type=_positive,
+        default=500,
+        metavar="N",
+        help="link farm: a referring page with N+ outlinks (default: %(default)s)",
+    )
+    disavow.add_argument(
+        "--sitewide",
+        type=_positive,
+        default=50,
+        metavar="N",
+        help="sitewide: N+ pages of one domain link to the target (default: %(default)s)",
+    )
+    disavow.add_argument(
+        "--keep-unranked", action="store_true", help="do not propose domains with authority 0"
+    )
+    disavow.add_argument("--output", "-o", metavar="FILE")
+    _add_index_options(disavow)
+    _add_verbose(disavow)
+    disavow.set_defaults(handler=cmd_disavow)
 
     intersect = commands.add_parser(
         "intersect",

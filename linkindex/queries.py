@@ -117,6 +117,8 @@ class Filters:
     sort: str | None = None
     #: At most one link per referring domain (its oldest dofollow one first).
     one_per_domain: bool = False
+    #: Referrers to leave out (a :class:`linkindex.disavow.Disavow`), or None.
+    disavow: Any = None
 
 
 @dataclass(slots=True)
@@ -193,6 +195,8 @@ def _filter_where(filters: Filters, params: dict[str, Any]) -> str:
     if filters.referring_domain:
         params["ref_domain"] = filters.referring_domain.strip().lower().rstrip(".")
         clauses.append("source_domain = {ref_domain:String}")
+    if filters.disavow:
+        clauses.append(_disavow_where(filters.disavow, params))
     for name, column, operator in (
         ("first_seen_from", "first_seen", ">="),
         ("first_seen_to", "first_seen", "<="),
@@ -204,6 +208,24 @@ def _filter_where(filters: Filters, params: dict[str, Any]) -> str:
             params[name] = _moment(value, name, end=operator == "<=")
             clauses.append(f"{column} {operator} {{{name}:DateTime64(3, 'UTC')}}")
     return " AND ".join(clauses) if clauses else "1"
+
+
+def _disavow_where(disavow: Any, params: dict[str, Any]) -> str:
+    """Keep only referrers a disavow file does not name (bound parameters).
+
+    ``domain:`` entries cover their subdomains; URL entries one page.
+    """
+    params.update(
+        dis_domains=list(disavow.domains),
+        dis_hosts=list(disavow.hosts),
+        dis_urls=list(disavow.urls),
+    )
+    return (
+        "NOT (has({dis_domains:Array(String)}, source_domain)"
+        " OR has({dis_hosts:Array(String)}, source_host)"
+        " OR arrayExists(h -> endsWith(source_host, concat('.', h)), {dis_hosts:Array(String)})"
+        " OR has({dis_urls:Array(String)}, source_url))"
+    )
 
 
 def _moment(text: str, name: str, *, end: bool) -> str:

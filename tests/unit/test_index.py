@@ -387,3 +387,42 @@ def test_top_pages_and_link_intersect(index) -> None:
     )
     assert [r[0] for r in not_d.rows] == ["e.com"]
     assert sorted(not_d.rows[0][1]) == ["b.com", "c.com"]
+
+
+def test_disavow_file_leaves_referrers_out_and_proposals_explain_why(index, tmp_path) -> None:
+    import pytest
+
+    from linkgraph.errors import UsageError
+    from linkindex.disavow import propose, read_disavow, render
+
+    farm = page("http://farm.biz/links", *[Link(f"http://x{i}.com/") for i in range(30)],
+                Link("http://t.org/"))
+    write(
+        index,
+        farm,
+        page("http://good.com/", Link("http://t.org/a")),
+        page("http://sub.spam.net/", Link("http://t.org/b")),
+        page("http://alice.github.io/", Link("http://t.org/c")),
+        page("http://bob.github.io/", Link("http://t.org/d")),
+        *[page(f"http://blogroll.info/p{i}", Link("http://t.org/")) for i in range(5)],
+    )
+    file = tmp_path / "disavow.txt"
+    file.write_text("# spam\ndomain:spam.net\ndomain:alice.github.io\n"
+                    "http://good.com/#frag\n\n", encoding="utf-8")
+    disavow = read_disavow(str(file))
+    # alice.github.io is a registered domain (github.io is a private suffix).
+    assert disavow.domains == ("alice.github.io", "spam.net") and disavow.hosts == ()
+    assert disavow.urls == ("http://good.com/",)
+    target = Target.parse("t.org")
+    kept = queries.refdomains(index, target, Filters(disavow=disavow))
+    assert sorted(r[0] for r in kept.rows) == ["blogroll.info", "bob.github.io", "farm.biz"]
+
+    proposal = propose(index, target, min_outlinks=20, sitewide_pages=5)
+    assert proposal.domains == ("blogroll.info", "farm.biz")
+    text = render(proposal, target)
+    assert "# link farm" in text and "# sitewide" in text
+    assert text.count("domain:farm.biz") == 1 and text.count("domain:blogroll.info") == 1
+    bad = tmp_path / "bad.txt"
+    bad.write_text("domain:ok.com\nftp://nope\n", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"bad.txt:2:"):
+        read_disavow(str(bad))
