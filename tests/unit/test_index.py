@@ -395,8 +395,11 @@ def test_disavow_file_leaves_referrers_out_and_proposals_explain_why(index, tmp_
     from linkgraph.errors import UsageError
     from linkindex.disavow import propose, read_disavow, render
 
-    farm = page("http://farm.biz/links", *[Link(f"http://x{i}.com/") for i in range(30)],
-                Link("http://t.org/"))
+    farm = page(
+        "http://farm.biz/links",
+        *[Link(f"http://x{i}.com/") for i in range(30)],
+        Link("http://t.org/"),
+    )
     write(
         index,
         farm,
@@ -407,8 +410,10 @@ def test_disavow_file_leaves_referrers_out_and_proposals_explain_why(index, tmp_
         *[page(f"http://blogroll.info/p{i}", Link("http://t.org/")) for i in range(5)],
     )
     file = tmp_path / "disavow.txt"
-    file.write_text("# spam\ndomain:spam.net\ndomain:alice.github.io\n"
-                    "http://good.com/#frag\n\n", encoding="utf-8")
+    file.write_text(
+        "# spam\ndomain:spam.net\ndomain:alice.github.io\nhttp://good.com/#frag\n\n",
+        encoding="utf-8",
+    )
     disavow = read_disavow(str(file))
     # alice.github.io is a registered domain (github.io is a private suffix).
     assert disavow.domains == ("alice.github.io", "spam.net") and disavow.hosts == ()
