@@ -272,6 +272,15 @@ def _edges_from(index: Index, table: str, scope: str, filters: Filters) -> tuple
     )
 
 
+def _backlinks_where(
+    index: Index, target: Target, filters: Filters, params: dict[str, Any]
+) -> tuple[str, str]:
+    """FROM and WHERE of the edges pointing at ``target`` under ``filters``."""
+    scope = _scope_where(target, "target", params)
+    source, status = _edges_from(index, "edges", scope, filters)
+    return source, f"{scope} AND {_filter_where(filters, params)} AND {status}"
+
+
 def _page(filters: Filters, params: dict[str, Any]) -> str:
     sql = ""
     if filters.limit:
@@ -342,9 +351,7 @@ def _edges_sorted(
 def top_pages(index: Index, target: Target, filters: Filters) -> Result:
     """The target's pages ranked by referring domains (then links)."""
     params: dict[str, Any] = {}
-    scope = _scope_where(target, "target", params)
-    source, status = _edges_from(index, "edges", scope, filters)
-    where = f"{scope} AND {_filter_where(filters, params)} AND {status}"
+    source, where = _backlinks_where(index, target, filters, params)
     sql = f"""
         SELECT target_url, uniqExact(source_domain) AS refdomains, count() AS links,
                countIf(NOT tupleElement(latest, 'nofollow')) AS dofollow_links,
@@ -429,9 +436,7 @@ def _aggregate(index: Index, sql: str, params: dict[str, Any], filters: Filters)
 def refdomains(index: Index, target: Target, filters: Filters) -> Result:
     """Referring domains of ``target``: links, dofollow links, first and last seen."""
     params: dict[str, Any] = {}
-    scope = _scope_where(target, "target", params)
-    source, status = _edges_from(index, "edges", scope, filters)
-    where = f"{scope} AND {_filter_where(filters, params)} AND {status}"
+    source, where = _backlinks_where(index, target, filters, params)
     sql = f"""
         SELECT source_domain, count() AS links,
                countIf(NOT tupleElement(latest, 'nofollow')) AS dofollow_links,
@@ -447,9 +452,7 @@ def refdomains(index: Index, target: Target, filters: Filters) -> Result:
 def anchors(index: Index, target: Target, filters: Filters) -> Result:
     """Anchor texts of ``a`` links to ``target`` with link and referring-domain counts."""
     params: dict[str, Any] = {}
-    scope = _scope_where(target, "target", params)
-    source, status = _edges_from(index, "edges", scope, filters)
-    where = f"{scope} AND {_filter_where(filters, params)} AND {status}"
+    source, where = _backlinks_where(index, target, filters, params)
     sql = f"""
         SELECT tupleElement(latest, 'anchor') AS anchor, count() AS links,
                uniqExact(source_domain) AS refdomains,
