@@ -54,8 +54,47 @@ class Batch:
     edges_out: int = 0
     links_dropped: int = 0
 
-    def __len__(self) -> int:
-        return self.pages_in
+    @classmethod
+    def empty(cls, *, with_last_seen: bool = False) -> Batch:
+        """A batch with every column; ``with_last_seen`` for edges sighted twice (imports)."""
+        edge_columns = (*_EDGE_COLUMNS, "last_seen") if with_last_seen else _EDGE_COLUMNS
+        return cls(
+            pages={name: [] for name in _PAGE_COLUMNS},
+            edges={name: [] for name in edge_columns},
+        )
+
+    def add_edge(
+        self,
+        source_url: str,
+        source_host: str,
+        source_domain: str,
+        source_rev: str,
+        link: Link,
+        seen: datetime,
+        last_seen: datetime | None = None,
+    ) -> None:
+        """Append one normalized edge; target host, domain and reversed host derived here."""
+        columns = self.edges
+        target_host = host_of(link.target_url)
+        columns["target_domain"].append(registered_domain(target_host))
+        columns["target_rev_host"].append(reverse_host(target_host))
+        columns["target_url"].append(link.target_url)
+        columns["source_url"].append(source_url)
+        columns["kind"].append(link.kind)
+        columns["target_host"].append(target_host)
+        columns["source_host"].append(source_host)
+        columns["source_domain"].append(source_domain)
+        columns["source_rev_host"].append(source_rev)
+        columns["seen"].append(seen)
+        if last_seen is not None:
+            columns["last_seen"].append(last_seen)
+        columns["anchor"].append(link.anchor)
+        columns["image"].append(link.image)
+        columns["nofollow"].append(link.nofollow)
+        columns["ugc"].append(link.ugc)
+        columns["sponsored"].append(link.sponsored)
+        columns["link_count"].append(link.link_count)
+        self.edges_out += 1
 
 
 _EDGE_COLUMNS = (
@@ -124,11 +163,8 @@ def _merge(
 
 def build_batch(pages: Iterable[PageRecord]) -> Batch:
     """Turn page records into the column lists of one batch (see module doc)."""
-    batch = Batch(
-        pages={name: [] for name in _PAGE_COLUMNS},
-        edges={name: [] for name in _EDGE_COLUMNS},
-    )
-    page_columns, edge_columns = batch.pages, batch.edges
+    batch = Batch.empty()
+    page_columns = batch.pages
     for page in pages:
         source_url = normalize(page.url)
         if source_url is None:
@@ -155,25 +191,8 @@ def build_batch(pages: Iterable[PageRecord]) -> Batch:
         page_columns["job"].append(page.job)
         page_columns["fetched_at"].append(seen)
 
-        for (target_url, kind), link in merged.items():
-            target_host = host_of(target_url)
-            edge_columns["target_domain"].append(registered_domain(target_host))
-            edge_columns["target_rev_host"].append(reverse_host(target_host))
-            edge_columns["target_url"].append(target_url)
-            edge_columns["source_url"].append(source_url)
-            edge_columns["kind"].append(kind)
-            edge_columns["target_host"].append(target_host)
-            edge_columns["source_host"].append(source_host)
-            edge_columns["source_domain"].append(source_domain)
-            edge_columns["source_rev_host"].append(source_rev)
-            edge_columns["seen"].append(seen)
-            edge_columns["anchor"].append(link.anchor)
-            edge_columns["image"].append(link.image)
-            edge_columns["nofollow"].append(link.nofollow)
-            edge_columns["ugc"].append(link.ugc)
-            edge_columns["sponsored"].append(link.sponsored)
-            edge_columns["link_count"].append(link.link_count)
-        batch.edges_out += len(merged)
+        for link in merged.values():
+            batch.add_edge(source_url, source_host, source_domain, source_rev, link, seen)
     return batch
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from consumers.edges import Batch, write_batch
 from linkgraph.errors import UsageError
-from linkgraph.records import KINDS
+from linkgraph.records import KINDS, Link
 from linkgraph.urls import host_of, normalize, registered_domain, reverse_host
 from linkindex.client import Index
 
@@ -81,12 +81,6 @@ def _time(value: Any, field: str, where: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _new_batch() -> Batch:
-    from consumers.edges import _EDGE_COLUMNS
-
-    return Batch(pages={}, edges={name: [] for name in (*_EDGE_COLUMNS, "last_seen")})
-
-
 def import_edges(index: Index, path: str, fmt: str | None = None) -> int:
     """Import the edge records of ``path``; returns how many were written."""
     file = Path(path)
@@ -102,7 +96,7 @@ def import_edges(index: Index, path: str, fmt: str | None = None) -> int:
     if not fmt:
         raise UsageError(f"cannot tell the format of {path}: give --format jsonl|csv|parquet")
     written = 0
-    batch = _new_batch()
+    batch = Batch.empty(with_last_seen=True)
     for number, record in _records(file, fmt):
         where = f"{path}:{number}"
         missing = [name for name in _REQUIRED if record.get(name) in (None, "")]
@@ -129,29 +123,30 @@ def import_edges(index: Index, path: str, fmt: str | None = None) -> int:
             raise UsageError(f"{where}: link_count must be 1 or more")
         if source == target:
             continue  # not an edge (SPEC §2)
-        source_host, target_host = host_of(source), host_of(target)
-        columns = batch.edges
-        columns["target_domain"].append(registered_domain(target_host))
-        columns["target_rev_host"].append(reverse_host(target_host))
-        columns["target_url"].append(target)
-        columns["source_url"].append(source)
-        columns["kind"].append(kind)
-        columns["target_host"].append(target_host)
-        columns["source_host"].append(source_host)
-        columns["source_domain"].append(registered_domain(source_host))
-        columns["source_rev_host"].append(reverse_host(source_host))
-        columns["seen"].append(first)
-        columns["last_seen"].append(last)
-        columns["anchor"].append(str(record.get("anchor") or "")[:512] if kind == "a" else "")
-        columns["image"].append(_boolean(record.get("image", False), "image", where))
-        for flag in ("nofollow", "ugc", "sponsored"):
-            columns[flag].append(_boolean(record.get(flag, False), flag, where))
-        columns["link_count"].append(link_count)
-        batch.edges_out += 1
+        source_host = host_of(source)
+        link = Link(
+            target,
+            kind,
+            anchor=str(record.get("anchor") or "")[:512] if kind == "a" else "",
+            image=_boolean(record.get("image", False), "image", where),
+            nofollow=_boolean(record.get("nofollow", False), "nofollow", where),
+            ugc=_boolean(record.get("ugc", False), "ugc", where),
+            sponsored=_boolean(record.get("sponsored", False), "sponsored", where),
+            link_count=link_count,
+        )
+        batch.add_edge(
+            source,
+            source_host,
+            registered_domain(source_host),
+            reverse_host(source_host),
+            link,
+            first,
+            last,
+        )
         if batch.edges_out >= IMPORT_BATCH:
             write_batch(index, batch)
             written += batch.edges_out
-            batch = _new_batch()
+            batch = Batch.empty(with_last_seen=True)
     if batch.edges_out:
         write_batch(index, batch)
         written += batch.edges_out
