@@ -25,6 +25,8 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
+from linkgraph.urls import is_ip_host
+
 log = logging.getLogger(__name__)
 
 
@@ -41,14 +43,6 @@ def is_public_address(address: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return ip.is_global and not ip.is_multicast
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 class PrivateNetworkMiddleware:
@@ -74,7 +68,7 @@ class PrivateNetworkMiddleware:
         host = (urlsplit(request.url).hostname or "").lower().rstrip(".")
         if host == "localhost" or host.endswith(".localhost"):
             self._refuse(request, host, "loopback name")
-        if _is_ip(host):
+        if is_ip_host(host):
             if not is_public_address(host):
                 self._refuse(request, host, "non-public address")
             return None

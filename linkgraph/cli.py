@@ -609,10 +609,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
         with _output_stream(args.output, fmt) as stream:
             row = result.rows[0]
             width = max(len(c) for c in result.columns)
-            from linkindex.output import _cell
+            from linkindex.output import cell
 
             text = "".join(
-                f"{c.ljust(width)}  {_cell(v)}\n" for c, v in zip(result.columns, row, strict=True)
+                f"{c.ljust(width)}  {cell(v)}\n" for c, v in zip(result.columns, row, strict=True)
             )
             stream.write(text.encode())
         return 0

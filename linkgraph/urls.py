@@ -31,7 +31,7 @@ from functools import lru_cache
 from typing import Final
 
 import tldextract
-from ada_url import HostType, join_url, parse_url
+from ada_url import join_url, parse_url
 
 try:
     # ada's C API (ada_c.h) as the ada-url package binds it. join_url() and
@@ -46,7 +46,6 @@ except ImportError:  # pragma: no cover - another ada-url layout: use the public
 __all__ = [
     "TRACKING_PARAMETERS",
     "host_of",
-    "host_type_is_ip",
     "is_ip_host",
     "normalize",
     "registered_domain",
@@ -259,12 +258,3 @@ def reverse_host(host: str) -> str:
     if is_ip_host(host):
         return host
     return ".".join(reversed(host.split(".")))
-
-
-def host_type_is_ip(url: str) -> bool:
-    """True when the URL's host is an IPv4 or IPv6 literal."""
-    try:
-        host_type = parse_url(url, ("host_type",))["host_type"]
-    except _PARSE_ERRORS:
-        return False
-    return host_type in (HostType.IPV4, HostType.IPV6)

@@ -44,7 +44,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
     value = _plain(value)
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -107,11 +107,11 @@ class Writer:
                 self.count += 1
         elif self.fmt == "csv":
             for row in rows:
-                self._csv.writerow([_cell(v) for v in row])
+                self._csv.writerow([cell(v) for v in row])
                 self.count += 1
         elif self.fmt == "table":
             for row in rows:
-                self._table_rows.append([_cell(v) for v in row])
+                self._table_rows.append([cell(v) for v in row])
                 self.count += 1
         else:
             self._write_parquet(rows)

@@ -16,6 +16,7 @@ after the same filters as ``backlinks``, from the merged edges:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from linkindex.client import Index
@@ -41,8 +42,7 @@ def report(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
     """The summary of ``target`` as a JSON-compatible document (see module doc)."""
     params: dict[str, Any] = {}
     scope = _scope_where(target, "target", params)
-    everything = Filters(**{**_fields(filters), "status": None})
-    source, _ = _edges_from(index, "edges", scope, everything)
+    source, _ = _edges_from(index, "edges", scope, replace(filters, status=None))
     where = f"{scope} AND {_filter_where(filters, params)}"
     _, totals = index.query(
         f"""
@@ -126,7 +126,3 @@ def report(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
         days.setdefault(day.isoformat(), {"new": 0, "lost": 0})["lost"] = int(links)
     summary["history"] = [{"day": day, **counts} for day, counts in sorted(days.items())]
     return summary
-
-
-def _fields(filters: Filters) -> dict[str, Any]:
-    return {name: getattr(filters, name) for name in Filters.__dataclass_fields__}
