@@ -224,6 +224,8 @@ class JobStore:
             "max_pages": job.max_pages,
             "max_depth": job.max_depth,
             "rate": job.rate,
+            # About 0.5 at the filter's capacity; past it, false positives rise.
+            "bloom_fill": round(self.bloom(name).fill_ratio(), 4),
             "scope": job.scope,
             "elapsed_seconds": round(elapsed, 1),
         }
