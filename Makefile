@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test test-unit lint format clean services services-down browser
+.PHONY: venv demo test test-unit lint format clean services services-down browser bench-query
 
 # The virtualenv is rebuilt when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -43,6 +43,14 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy linkgraph linkindex crawler pipelines consumers
+
+## bench-query: generate a power-law link graph of EDGES edges (once per size) and time
+## the queries through `linkgraph serve`; prints the README's benchmark table
+EDGES     ?= 100000000
+BENCH_DIR ?= .bench/query-$(EDGES)
+bench-query: venv
+	$(BIN)/python -m linkindex.bench generate --data-dir $(BENCH_DIR) --edges $(EDGES)
+	$(BIN)/python -m linkindex.bench run --data-dir $(BENCH_DIR)
 
 format: venv
 	$(BIN)/ruff format .

@@ -1,0 +1,280 @@
+"""The scale benchmark's generator and statistics (``make bench-query``), at 20k edges."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from linkgraph.urls import host_of, normalize, registered_domain, reverse_host
+from linkindex import bench, queries
+from linkindex.client import Index, IndexLocation, open_index
+from linkindex.queries import Filters, Target
+
+EDGES = 20_000
+
+
+def _open(index_dir: Path) -> Index:
+    return open_index(IndexLocation(data_dir=str(index_dir), database=f"t_{uuid.uuid4().hex[:12]}"))
+
+
+@pytest.fixture(scope="module")
+def generated(index_dir: Path) -> Iterator[tuple[Index, bench.Dataset]]:
+    """One generated graph shared by the read-only tests of this module."""
+    index = _open(index_dir)
+    dataset = bench.generate(index, EDGES, seed=7, chunk_edges=6_000)
+    yield index, dataset
+    index.command(f"DROP DATABASE IF EXISTS {index.db}")
+
+
+def scalar(index: Index, sql: str) -> int:
+    return int(index.query(sql.format(db=index.db))[1][0][0])
+
+
+def test_exact_counts(generated) -> None:
+    index, dataset = generated
+    assert dataset.edges == EDGES
+    # Several chunks (6,000 edges each), and no edge written twice.
+    assert scalar(index, "SELECT count() FROM {db}.edges FINAL") == EDGES
+    assert scalar(index, "SELECT count() FROM {db}.edges_by_source FINAL") == EDGES
+    assert dataset.rows["edges"] == dataset.rows["edges_by_source"] == EDGES
+    # One page row per source page, listing its links; two fetches each.
+    assert scalar(index, "SELECT count() FROM {db}.pages FINAL") == dataset.source_pages
+    assert scalar(index, "SELECT sum(outlinks) FROM {db}.pages FINAL") == EDGES
+    assert scalar(index, "SELECT uniqExact(source_url) FROM {db}.edges") == dataset.source_pages
+    assert scalar(index, "SELECT uniqExact(url) FROM {db}.fetches") == dataset.source_pages
+    assert scalar(index, "SELECT count() FROM {db}.fetches FINAL") > 1.9 * dataset.source_pages
+
+
+def test_both_edge_tables_hold_the_same_edges(generated) -> None:
+    index, _ = generated
+    columns = (
+        "source_url, source_host, source_domain, target_url, target_host, target_domain, "
+        "kind, latest, first_seen, last_seen"
+    )
+    for a, b in (("edges", "edges_by_source"), ("edges_by_source", "edges")):
+        differ = f"SELECT {columns} FROM {{db}}.{a} EXCEPT SELECT {columns} FROM {{db}}.{b}"
+        assert scalar(index, f"SELECT count() FROM ({differ})") == 0
+
+
+def test_refdomains_rollup_matches_the_edges(generated) -> None:
+    index, _ = generated
+    rollup = (
+        "SELECT target_domain, source_domain, min(first_seen), max(last_seen) "
+        "FROM {db}.refdomains GROUP BY target_domain, source_domain"
+    )
+    direct = (
+        "SELECT target_domain, source_domain, min(first_seen), max(last_seen) "
+        "FROM {db}.edges GROUP BY target_domain, source_domain"
+    )
+    assert scalar(index, f"SELECT count() FROM ({direct})") > 5_000
+    assert scalar(index, f"SELECT count() FROM ({rollup} EXCEPT {direct})") == 0
+    assert scalar(index, f"SELECT count() FROM ({direct} EXCEPT {rollup})") == 0
+
+
+def test_urls_are_normalized_and_hosts_agree_with_the_url_module(generated) -> None:
+    index, _ = generated
+    _, rows = index.query(
+        f"""SELECT target_url, target_host, target_domain, target_rev_host,
+                   source_url, source_host, source_domain
+            FROM {index.db}.edges ORDER BY cityHash64(source_url, target_url) LIMIT 3000"""
+    )
+    suffixes = set()
+    for target_url, target_host, target_domain, target_rev, source_url, source_host, domain in rows:
+        for url, host, registered in (
+            (target_url, target_host, target_domain),
+            (source_url, source_host, domain),
+        ):
+            assert normalize(url) == url
+            assert host_of(url) == host
+            assert registered_domain(host) == registered
+        assert reverse_host(target_host) == target_rev
+        suffixes.add(target_domain.split(".", 1)[1])
+    assert {"com", "org", "co.uk", "gov", "edu"} <= suffixes
+    _, pages = index.query(f"SELECT url, host, domain, rev_host FROM {index.db}.pages LIMIT 1000")
+    for url, host, domain, rev in pages:
+        assert (host_of(url), registered_domain(host), reverse_host(host)) == (host, domain, rev)
+    _, by_source = index.query(
+        f"SELECT source_url, source_rev_host FROM {index.db}.edges_by_source LIMIT 1000"
+    )
+    assert all(reverse_host(host_of(url)) == rev for url, rev in by_source)
+
+
+def test_in_and_out_degrees_follow_power_laws(generated) -> None:
+    index, dataset = generated
+    _, rows = index.query(
+        f"""SELECT target_domain, count() AS links FROM {index.db}.edges
+            WHERE source_domain != target_domain GROUP BY target_domain ORDER BY links DESC"""
+    )
+    counts = [links for _, links in rows]
+    external = sum(counts)
+    # The head domain is the chosen one and has the largest share, scaled
+    # like 1M of 100M edges or more; the tail is long.
+    assert rows[0] == (dataset.head_domain, dataset.head_backlinks)
+    assert dataset.head_backlinks >= EDGES / 100
+    assert counts[0] > 1.5 * counts[1] > counts[9] > 4 * counts[len(counts) // 2]
+    assert sum(counts[: len(counts) // 100]) > 0.2 * external
+    _, rows = index.query(
+        f"""SELECT count() AS links FROM {index.db}.edges GROUP BY source_domain
+            ORDER BY links DESC"""
+    )
+    out = [links for (links,) in rows]
+    assert out[0] > 10 * out[len(out) // 2]
+    # Links per page: most pages have a few dozen, a few have hundreds.
+    _, ((median_links, max_links),) = index.query(
+        f"SELECT median(outlinks), max(outlinks) FROM {index.db}.pages WHERE status = 200"
+    )
+    assert 8 <= median_links <= 20 and max_links >= 100
+
+
+def test_links_have_a_realistic_mix(generated) -> None:
+    index, _ = generated
+    _, ((a, canonical, redirect, internal, nofollow, ugc, sponsored, images, empty, days),) = (
+        index.query(
+            f"""SELECT countIf(kind = 'a'), countIf(kind = 'canonical'),
+                       countIf(kind = 'redirect'), countIf(source_domain = target_domain),
+                       countIf(tupleElement(latest, 'nofollow')),
+                       countIf(tupleElement(latest, 'ugc')),
+                       countIf(tupleElement(latest, 'sponsored')),
+                       countIf(tupleElement(latest, 'image')),
+                       countIf(tupleElement(latest, 'image')
+                               AND tupleElement(latest, 'anchor') = ''),
+                       dateDiff('day', min(first_seen), max(last_seen))
+                FROM {index.db}.edges"""
+        )
+    )
+    assert a > 0.97 * EDGES and canonical > 20 and redirect > 5
+    assert 0.08 * EDGES < internal < 0.2 * EDGES
+    assert 0.12 * EDGES < nofollow < 0.25 * EDGES
+    assert 0.01 * EDGES < ugc < 0.05 * EDGES and 0.005 * EDGES < sponsored < 0.04 * EDGES
+    # Most images have no alt text; the rest have words for an anchor.
+    assert 0.05 * EDGES < images < 0.11 * EDGES and 0.4 * images < empty < 0.8 * images
+    assert days > 600
+    _, anchors = index.query(
+        f"""SELECT tupleElement(latest, 'anchor') AS anchor FROM {index.db}.edges
+            WHERE kind = 'a' GROUP BY anchor ORDER BY count() DESC LIMIT 20"""
+    )
+    assert "click here" in {anchor for (anchor,) in anchors}
+    # Canonical and redirect edges carry no anchor, image or repeat count (SPEC §2).
+    assert (
+        scalar(
+            index,
+            "SELECT count() FROM {db}.edges WHERE kind != 'a' AND (tupleElement(latest, 'anchor')"
+            " != '' OR tupleElement(latest, 'image') OR tupleElement(latest, 'link_count') != 1)",
+        )
+        == 0
+    )
+
+
+def test_live_and_lost_links_and_the_chosen_targets(generated) -> None:
+    index, dataset = generated
+    url = Target.parse(dataset.url_target)
+    found = queries.backlinks(index, url, Filters())
+    assert len(found.rows) == dataset.url_backlinks >= 5
+    head = Target.parse(dataset.head_domain)
+    live = len(queries.backlinks(index, head, Filters(status="live")).rows)
+    lost = len(queries.backlinks(index, head, Filters(status="lost")).rows)
+    assert live + lost == dataset.head_backlinks
+    assert 0.06 * dataset.head_backlinks < lost < 0.2 * dataset.head_backlinks
+    page = Target.parse(dataset.source_url)
+    assert len(queries.outlinks(index, page, Filters(include_internal=True)).rows) == (
+        dataset.source_outlinks
+    )
+
+
+def test_a_seed_gives_the_same_graph_and_a_full_index_is_refused(index_dir: Path) -> None:
+    checksum = "SELECT groupBitXor(cityHash64(source_url, target_url, latest)) FROM {db}.edges"
+    sums = []
+    for seed in (3, 3, 4):
+        index = _open(index_dir)
+        try:
+            bench.generate(index, 2_000, seed=seed, optimize=False)
+            sums.append(scalar(index, checksum))
+            with pytest.raises(ValueError, match="already holds edges"):
+                bench.generate(index, 2_000, seed=seed)
+        finally:
+            index.command(f"DROP DATABASE IF EXISTS {index.db}")
+    assert sums[0] == sums[1] != sums[2]
+
+
+def test_domain_names_never_collide(generated) -> None:
+    index, _ = generated
+    assert {len(word) for word in bench.NAME_WORDS} == {5}
+    assert all(word.isalpha() for word in bench.TOPIC_WORDS)
+    # Past the square of the word list, names take a number.
+    shape = bench.Shape.of(6_000_000, 1)
+    names = bench._Sql(shape).domain("number")
+    assert scalar(index, f"SELECT uniqExact({names}) FROM numbers(120000)") == 120_000
+    assert scalar(index, f"SELECT countIf(match({names}, '[0-9]')) FROM numbers(120000)") > 0
+
+
+def test_median_and_p95() -> None:
+    assert bench.median([3.0, 1.0, 2.0]) == 2.0
+    assert bench.median([4.0, 1.0, 3.0, 2.0]) == 2.5
+    # Nearest rank: p95 of 1..20 is the 19th value, of 1..100 the 95th, of 1..30 the 29th.
+    assert bench.percentile([float(v) for v in range(20, 0, -1)], 0.95) == 19.0
+    assert bench.percentile([float(v) for v in range(1, 101)], 0.95) == 95.0
+    assert bench.percentile([float(v) for v in range(1, 31)], 0.95) == 29.0
+    assert bench.percentile([7.0], 0.95) == 7.0
+    with pytest.raises(ValueError):
+        bench.percentile([], 0.95)
+
+
+class FakeClient:
+    """Answers every GET at once; the fake clock advances by the next delay."""
+
+    def __init__(self, delays: list[float], clock: list[float]) -> None:
+        self.delays = delays
+        self.clock = clock
+        self.paths: list[str] = []
+
+    def get(self, path: str, params: dict[str, str] | None = None) -> dict[str, int]:
+        self.paths.append(path)
+        self.clock[0] += self.delays.pop(0)
+        return {"count": 100}
+
+
+def test_time_queries_counts_warm_runs_only() -> None:
+    clock = [0.0]
+    # Two warm-up runs (slow, not counted), then five timed ones.
+    client = FakeClient([9.0, 9.0, 0.010, 0.030, 0.020, 0.050, 0.040], clock)
+    query = bench.Query("backlinks of one URL", "backlinks", {"target": "x"}, 20)
+    (timing,) = bench.time_queries(
+        client,  # type: ignore[arg-type]
+        [query],
+        runs=5,
+        warmup=2,
+        clock=lambda: clock[0],
+    )
+    assert client.paths == ["/api/v1/backlinks"] * 7
+    assert [round(s) for s in timing.samples_ms] == [10, 30, 20, 50, 40]
+    assert round(timing.median_ms) == 30 and round(timing.p95_ms) == 50
+    assert timing.verdict == "miss" and timing.rows == 100
+
+
+def test_report_is_timed_where_the_server_has_it() -> None:
+    dataset = bench.Dataset(
+        edges=10,
+        seed=1,
+        domains=100,
+        source_pages=1,
+        head_domain="a.com",
+        head_backlinks=5,
+        url_target="https://a.com/",
+        url_backlinks=5,
+        source_url="https://b.com/",
+        source_outlinks=10,
+        generate_seconds=1.0,
+        optimize_seconds=1.0,
+    )
+    old = [q.endpoint for q in bench.queries_for(dataset, {"backlinks", "summary"})]
+    new = [q.endpoint for q in bench.queries_for(dataset, {"report", "top-pages"})]
+    assert "summary" in old and "report" not in old and "top-pages" not in old
+    assert "report" in new and "summary" not in new and "top-pages" in new
+    timings = [bench.Timing(q, [5.0] * 3, 100) for q in bench.queries_for(dataset, {"summary"})]
+    disk = bench.DiskUse(edges_bytes=250, total_bytes=500, tables={})
+    text = bench.table(dataset, timings, disk, runs=3)
+    assert "| 5.0 ms | 5.0 ms | ≤ 20 ms | pass |" in text
+    assert "| 25.0 B | | ≤ 30 B | pass |" in text and "| 50.0 B | | ≤ 30 B | miss |" in text
