@@ -628,6 +628,42 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_query_job(args: argparse.Namespace) -> int:
+    from linkindex.batch import REPORTS, read_targets, run_query_job
+
+    reports = [name.strip().replace("-", "_") for name in args.reports.split(",") if name.strip()]
+    unknown = [name for name in reports if name not in REPORTS]
+    if unknown or not reports:
+        raise UsageError(
+            f"{PROG} query-job: --reports takes a comma-separated list of "
+            f"{', '.join(REPORTS)} (got {args.reports!r})"
+        )
+    targets = read_targets(args.targets, args.scope)
+    filters = _filters(args, args.limit)
+    index = _open_index(args, create=False)
+    started = time.monotonic()
+    try:
+        counts = run_query_job(
+            index,
+            targets,
+            args.output,
+            reports=reports,
+            filters=filters,
+            fmt=args.format,
+            progress=None if args.quiet else (lambda line: log.info("query-job: %s", line)),
+        )
+    finally:
+        index.close()
+    if not args.quiet:
+        files = ", ".join(f"{name} {count}" for name, count in counts.items())
+        print(
+            f"{PROG}: answered {len(targets)} targets in {time.monotonic() - started:.1f} s "
+            f"into {args.output} (rows: {files})",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def cmd_rank(args: argparse.Namespace) -> int:
     import json
 
@@ -1374,6 +1410,39 @@ def build_parser() -> Parser:
     _add_index_options(importing)
     _add_verbose(importing)
     importing.set_defaults(handler=cmd_import)
+
+    job_parser = commands.add_parser(
+        "query-job",
+        help="answer many targets at once: one Parquet (or JSONL/CSV) file per report",
+        description="Answer every report for each target of --targets FILE (one URL or "
+        "domain per line, # comments) into --output DIR: backlinks, refdomains, anchors, "
+        "top_pages and report (with report_history and report_tlds), one file per report, "
+        "each row led by its target, plus manifest.json. Files replace earlier ones only "
+        "when the whole job succeeded.",
+    )
+    job_parser.add_argument("--targets", required=True, metavar="FILE", help="targets file")
+    job_parser.add_argument("--output", "-o", required=True, metavar="DIR", help="output folder")
+    job_parser.add_argument(
+        "--reports",
+        default="backlinks,refdomains,anchors,top_pages,report",
+        metavar="LIST",
+        help="comma-separated reports to write (default: %(default)s)",
+    )
+    job_parser.add_argument(
+        "--format", choices=("parquet", "jsonl", "csv"), default="parquet", help="file format"
+    )
+    job_parser.add_argument(
+        "--limit",
+        type=_nonnegative,
+        default=0,
+        metavar="N",
+        help="at most N rows per target and report, 0 = all (default)",
+    )
+    job_parser.add_argument("--quiet", "-q", action="store_true", help="no summary on stderr")
+    _add_query_options(job_parser)
+    _add_index_options(job_parser)
+    _add_verbose(job_parser)
+    job_parser.set_defaults(handler=cmd_query_job)
 
     ranking = commands.add_parser(
         "rank",
