@@ -640,6 +640,7 @@ ENDPOINTS: Final = {
                 _INCLUDE_INTERNAL,
                 _DOFOLLOW_ONLY,
                 _KIND,
+                _STATUS,
                 _REL,
                 _ANCHOR,
                 _FROM_DOMAIN,
