@@ -76,6 +76,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number above 0")
+    return value
+
+
 def _port(text: str) -> int:
     value = _nonnegative(text)
     if value > 65535:
@@ -183,8 +193,15 @@ def _add_query_options(parser: argparse.ArgumentParser, scoped: bool = True) -> 
         )
     parser.add_argument(
         "--sort",
-        choices=("first_seen", "last_seen"),
-        help="newest first by this sighting (default: the index's key order)",
+        choices=("first_seen", "last_seen", "authority"),
+        help="newest first by this sighting, or the strongest referrer first (authority, "
+        "from `linkgraph rank`); default: the index's key order",
+    )
+    parser.add_argument(
+        "--with-authority",
+        action="store_true",
+        help="add the other side's domain authority to edge records (source_authority on "
+        "backlinks, target_authority on outlinks)",
     )
     parser.add_argument(
         "--disavow",
@@ -250,13 +267,11 @@ def _output_stream(path: str | None, fmt: str) -> Iterator[IO[bytes]]:
         raise
 
 
-def _run_query(
-    args: argparse.Namespace,
-    local: Callable[[Any], Any],
-    endpoint: str,
-    params: dict[str, Any],
+def _with_index(
+    args: argparse.Namespace, local: Callable[[Any], Any], remote: Callable[[Any], Any]
 ) -> Any:
-    """``local(index)``, or, while ``linkgraph serve`` holds the embedded index, its answer."""
+    """``local(index)``, or ``remote(server)`` while ``linkgraph serve`` holds the
+    embedded index (a :class:`linkindex.api.RunningServer`)."""
     from linkgraph.errors import IndexLocked
 
     try:
@@ -275,11 +290,25 @@ def _run_query(
                 f"{server.pid}); stop it to use the file"
             ) from None
         log.info("%s is held by linkgraph serve (pid %s): asking it", data_dir, server.pid)
-        return api.remote_query(server.url, endpoint, params, server.token)
+        return remote(server)
     try:
         return local(index)
     finally:
         index.close()
+
+
+def _run_query(
+    args: argparse.Namespace,
+    local: Callable[[Any], Any],
+    endpoint: str,
+    params: dict[str, Any],
+) -> Any:
+    """``local(index)``, or, while ``linkgraph serve`` holds the embedded index, its answer."""
+    from linkindex import api
+
+    return _with_index(
+        args, local, lambda server: api.remote_query(server.url, endpoint, params, server.token)
+    )
 
 
 def _emit(result: Any, args: argparse.Namespace, fmt: str) -> None:
@@ -324,6 +353,7 @@ def _filters(args: argparse.Namespace, limit: int) -> Any:
         last_seen_to=getattr(args, "last_seen_to", None),
         sort=getattr(args, "sort", None),
         one_per_domain=getattr(args, "one_per_domain", False),
+        with_authority=getattr(args, "with_authority", False),
         disavow=_read_disavow(getattr(args, "disavow", None)),
     )
 
@@ -464,17 +494,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import json
 
-    from linkindex import queries
+    from linkindex import api, queries
     from linkindex.output import _plain
     from linkindex.reports import report
 
     target = queries.Target.parse(args.target, args.scope)
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
-    index = _open_index(args, create=False)
-    try:
-        summary = report(index, target, _filters(args, 0))
-    finally:
-        index.close()
+    filters = _filters(args, 0)
+
+    def remote(server: Any) -> dict[str, Any]:
+        params = api.query_params(target, filters)
+        wanted = [
+            (name, value)
+            for name, value in params.items()
+            if name in api.ENDPOINTS["report"].param_names and value not in (None, [], False)
+        ]
+        pairs = [
+            (name, "true" if item is True else str(item))
+            for name, value in wanted
+            for item in (value if isinstance(value, list) else [value])
+        ]
+        return api.remote_document(server.url, "report", pairs, server.token)
+
+    summary = _with_index(args, lambda index: report(index, target, filters), remote)
     plain = {key: _plain(value) for key, value in summary.items()}
     if fmt == "json":
         text = json.dumps(plain, ensure_ascii=False, indent=2) + "\n"
@@ -528,11 +570,20 @@ def cmd_intersect(args: argparse.Namespace) -> int:
     linking = [queries.Target.parse(text, "domain") for text in args.domain]
     excluded = [queries.Target.parse(text, "domain") for text in args.exclude or ()]
     fmt, limit = _format_and_limit(args)
-    index = _open_index(args, create=False)
-    try:
-        result = queries.intersect(index, linking, excluded, _filters(args, limit))
-    finally:
-        index.close()
+    filters = _filters(args, limit)
+    params = {
+        "domain": [t.domain for t in linking],
+        "not": [t.domain for t in excluded],
+        "limit": filters.limit,
+        "offset": filters.offset,
+        "cursor": filters.cursor,
+    }
+    result = _run_query(
+        args,
+        lambda index: queries.intersect(index, linking, excluded, filters),
+        "intersect",
+        params,
+    )
     _emit(result, args, fmt)
     return 0
 
@@ -574,6 +625,95 @@ def cmd_import(args: argparse.Namespace) -> int:
     finally:
         index.close()
     print(f"{PROG}: imported {count} edges from {args.file}", file=sys.stderr)
+    return 0
+
+
+def cmd_query_job(args: argparse.Namespace) -> int:
+    from linkindex.batch import REPORTS, read_targets, run_query_job
+
+    reports = [name.strip().replace("-", "_") for name in args.reports.split(",") if name.strip()]
+    unknown = [name for name in reports if name not in REPORTS]
+    if unknown or not reports:
+        raise UsageError(
+            f"{PROG} query-job: --reports takes a comma-separated list of "
+            f"{', '.join(REPORTS)} (got {args.reports!r})"
+        )
+    targets = read_targets(args.targets, args.scope)
+    filters = _filters(args, args.limit)
+    index = _open_index(args, create=False)
+    started = time.monotonic()
+    try:
+        counts = run_query_job(
+            index,
+            targets,
+            args.output,
+            reports=reports,
+            filters=filters,
+            fmt=args.format,
+            progress=None if args.quiet else (lambda line: log.info("query-job: %s", line)),
+        )
+    finally:
+        index.close()
+    if not args.quiet:
+        files = ", ".join(f"{name} {count}" for name, count in counts.items())
+        print(
+            f"{PROG}: answered {len(targets)} targets in {time.monotonic() - started:.1f} s "
+            f"into {args.output} (rows: {files})",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    import json
+
+    from linkindex.rank import compute_ranks
+
+    index = _open_index(args, create=False)
+    try:
+        summary = compute_ranks(
+            index,
+            damping=args.damping,
+            tol=args.tolerance,
+            max_iter=args.max_iterations,
+            harmonic=not args.no_harmonic,
+            harmonic_sources=args.harmonic_sources,
+            seed=args.seed,
+        )
+    finally:
+        index.close()
+    seconds = ", ".join(f"{phase} {value:.2f} s" for phase, value in summary.seconds.items())
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "run_id": summary.run_id,
+                    "computed_at": summary.computed_at.isoformat().replace("+00:00", "Z"),
+                    "domains": summary.domains,
+                    "edges": summary.edges,
+                    "iterations": summary.iterations,
+                    "converged": summary.converged,
+                    "residual": summary.residual,
+                    "harmonic_sources": summary.harmonic_sources,
+                    "harmonic_exact": summary.harmonic_exact,
+                    "seconds": {k: round(v, 3) for k, v in summary.seconds.items()},
+                }
+            )
+        )
+    if not args.quiet:
+        harmonic = (
+            "harmonic centrality skipped"
+            if args.no_harmonic
+            else f"harmonic centrality from {summary.harmonic_sources} domains "
+            f"({'exact' if summary.harmonic_exact else 'sampled estimate'})"
+        )
+        print(
+            f"{PROG}: ranked {summary.domains} domains over {summary.edges} dofollow domain "
+            f"links: PageRank {'converged' if summary.converged else 'did NOT converge'} in "
+            f"{summary.iterations} iterations (L1 change {summary.residual:.2g}), {harmonic}; "
+            f"{seconds}; scores in {index.db}.domain_rank, run {summary.run_id}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -1270,6 +1410,90 @@ def build_parser() -> Parser:
     _add_index_options(importing)
     _add_verbose(importing)
     importing.set_defaults(handler=cmd_import)
+
+    job_parser = commands.add_parser(
+        "query-job",
+        help="answer many targets at once: one Parquet (or JSONL/CSV) file per report",
+        description="Answer every report for each target of --targets FILE (one URL or "
+        "domain per line, # comments) into --output DIR: backlinks, refdomains, anchors, "
+        "top_pages and report (with report_history and report_tlds), one file per report, "
+        "each row led by its target, plus manifest.json. Files replace earlier ones only "
+        "when the whole job succeeded.",
+    )
+    job_parser.add_argument("--targets", required=True, metavar="FILE", help="targets file")
+    job_parser.add_argument("--output", "-o", required=True, metavar="DIR", help="output folder")
+    job_parser.add_argument(
+        "--reports",
+        default="backlinks,refdomains,anchors,top_pages,report",
+        metavar="LIST",
+        help="comma-separated reports to write (default: %(default)s)",
+    )
+    job_parser.add_argument(
+        "--format", choices=("parquet", "jsonl", "csv"), default="parquet", help="file format"
+    )
+    job_parser.add_argument(
+        "--limit",
+        type=_nonnegative,
+        default=0,
+        metavar="N",
+        help="at most N rows per target and report, 0 = all (default)",
+    )
+    job_parser.add_argument("--quiet", "-q", action="store_true", help="no summary on stderr")
+    _add_query_options(job_parser)
+    _add_index_options(job_parser)
+    _add_verbose(job_parser)
+    job_parser.set_defaults(handler=cmd_query_job)
+
+    ranking = commands.add_parser(
+        "rank",
+        help="compute domain authority: PageRank and harmonic centrality, 0-100",
+        description="Score every registered domain of the dofollow external domain graph: "
+        "PageRank, harmonic centrality, and authority 0-100 (log-scaled PageRank, like DR). "
+        "The scores replace the previous ones atomically in the domain_rank table and show "
+        "on refdomains (authority) and backlinks (--with-authority, --sort authority). "
+        "docs/authority.md explains the method.",
+    )
+    ranking.add_argument(
+        "--damping",
+        type=float,
+        default=0.85,
+        metavar="D",
+        help="probability of following a link, 0 <= D < 1 (default: %(default)s)",
+    )
+    ranking.add_argument(
+        "--tolerance",
+        type=_positive_float,
+        default=1e-10,
+        metavar="T",
+        help="stop once the L1 change of the scores is below T (default: %(default)s)",
+    )
+    ranking.add_argument(
+        "--max-iterations",
+        type=_positive,
+        default=100,
+        metavar="N",
+        help="at most N power iterations (default: %(default)s)",
+    )
+    ranking.add_argument(
+        "--no-harmonic", action="store_true", help="skip harmonic centrality (PageRank only)"
+    )
+    ranking.add_argument(
+        "--harmonic-sources",
+        type=_positive,
+        metavar="N",
+        help="estimate harmonic centrality from N sampled domains (default: exact when the "
+        "graph is small enough, else a sample sized to the graph)",
+    )
+    ranking.add_argument(
+        "--seed", type=_nonnegative, default=0, help="seed of the harmonic sample (default: 0)"
+    )
+    ranking.add_argument(
+        "--format", choices=("json",), help="also print the run's summary as JSON on stdout"
+    )
+    ranking.add_argument("--quiet", "-q", action="store_true", help="no summary line on stderr")
+    _add_index_options(ranking)
+    _add_verbose(ranking)
+    ranking.set_defaults(handler=cmd_rank)
 
     sql = commands.add_parser(
         "sql",

@@ -6,7 +6,8 @@ points ``http_proxy`` at it, and runs the real commands a user would run::
 
     linkgraph crawl --seeds seeds.txt --data-dir DIR
     linkgraph backlinks tinkerbox.co.uk --data-dir DIR
-    linkgraph refdomains tinkerbox.co.uk --data-dir DIR
+    linkgraph rank --data-dir DIR
+    linkgraph refdomains tinkerbox.co.uk --data-dir DIR --sort authority
 
 The index is left in ``.run/demo/data`` for further questions.
 """
@@ -68,7 +69,20 @@ def main() -> int:
         ["backlinks", DEMO_TARGET, "--data-dir", str(data), "--format", "table", "--limit", "15"],
         env,
     )
-    _run(["refdomains", DEMO_TARGET, "--data-dir", str(data), "--format", "table"], env)
+    _run(["rank", "--data-dir", str(data)], env)
+    _run(
+        [
+            "refdomains",
+            DEMO_TARGET,
+            "--data-dir",
+            str(data),
+            "--format",
+            "table",
+            "--sort",
+            "authority",
+        ],
+        env,
+    )
     _run(
         ["anchors", DEMO_TARGET, "--data-dir", str(data), "--format", "table", "--limit", "10"], env
     )

@@ -217,8 +217,16 @@ _SEEN = tuple(
 )
 _SORT = Param(
     "sort",
-    {"type": "string", "enum": ["first_seen", "last_seen"]},
-    "Newest first by this sighting (default: the index's key order, with stable cursors).",
+    {"type": "string", "enum": ["first_seen", "last_seen", "authority"]},
+    "Newest first by this sighting, or the strongest referring domain first (`authority`, "
+    "from `linkgraph rank`; for outlinks the strongest target). Default: the index's key "
+    "order, with stable cursors.",
+)
+_WITH_AUTHORITY = Param(
+    "with_authority",
+    {"type": "boolean", "default": False},
+    "Add the other side's domain authority (0-100) to edge records: `source_authority` on "
+    "backlinks, `target_authority` on outlinks.",
 )
 _ONE_PER_DOMAIN = Param(
     "one_per_domain",
@@ -236,6 +244,7 @@ QUERY_PARAMS: Final = (
     _FROM_DOMAIN,
     *_SEEN,
     _SORT,
+    _WITH_AUTHORITY,
     _ONE_PER_DOMAIN,
     _LIMIT,
     _OFFSET,
@@ -346,6 +355,7 @@ def _filters(params: Mapping[str, list[str]], *, paged: bool = True) -> Filters:
         last_seen_to=text["last_seen_to"],
         sort=text["sort"],
         one_per_domain=_boolean(params, "one_per_domain"),
+        with_authority=_boolean(params, "with_authority"),
     )
 
 
@@ -508,15 +518,23 @@ class Endpoint:
     run: Callable[[Index, dict[str, list[str]]], dict[str, Any]]
     response: str = "QueryResult"
 
+    @property
+    def param_names(self) -> frozenset[str]:
+        """The names of the parameters this endpoint accepts."""
+        return frozenset(p.name for p in self.params)
 
-def _check_cursor(name: str, cursor: str) -> None:
+
+def _check_cursor(name: str, cursor: str, filters: Filters | None = None) -> None:
     """Refuse a cursor whose values would fail inside the query rather than as bad input.
 
     ``queries`` checks a cursor's encoding and length; its values must also
     have the types the query binds (a key of three strings and an Int8 kind
     for edges, a non-negative offset for aggregates).
     """
-    edges = name in ("backlinks", "outlinks")
+    # Edges in key order page by key; sorted ones, like aggregates, by offset.
+    edges = name in ("backlinks", "outlinks") and (
+        filters is None or (filters.sort is None and not filters.one_per_domain)
+    )
     values = queries._decode_cursor(cursor, 4 if edges else 1)
     if edges:
         fine = all(isinstance(v, str) for v in values[:3]) and (
@@ -534,7 +552,7 @@ def _scoped(name: str) -> Callable[[Index, dict[str, list[str]]], dict[str, Any]
     def run(index: Index, params: dict[str, list[str]]) -> dict[str, Any]:
         target, filters = _target(params), _filters(params)
         if filters.cursor:
-            _check_cursor(name, filters.cursor)
+            _check_cursor(name, filters.cursor, filters)
         return result_json(query(index, target, filters))
 
     return run
@@ -546,6 +564,27 @@ def _run_summary(index: Index, params: dict[str, list[str]]) -> dict[str, Any]:
 
 def _run_stats(index: Index, params: dict[str, list[str]]) -> dict[str, Any]:
     return result_json(queries.stats(index))
+
+
+def _run_report(index: Index, params: dict[str, list[str]]) -> dict[str, Any]:
+    from linkindex.reports import report
+
+    document = report(index, _target(params), _filters(params, paged=False))
+    return {key: json_value(value) for key, value in document.items()}
+
+
+def _domains(params: Mapping[str, list[str]], name: str) -> list[Target]:
+    return [Target.parse(value, "domain") for value in params.get(name, []) if value.strip()]
+
+
+def _run_intersect(index: Index, params: dict[str, list[str]]) -> dict[str, Any]:
+    linking = _domains(params, "domain")
+    if not linking:
+        raise UsageError("parameter 'domain' is required (repeat it for each domain)")
+    filters = _filters(params)
+    if filters.cursor:
+        _check_cursor("intersect", filters.cursor)
+    return result_json(queries.intersect(index, linking, _domains(params, "not"), filters))
 
 
 ENDPOINTS: Final = {
@@ -583,6 +622,56 @@ ENDPOINTS: Final = {
             (_TARGET, _SCOPE, _INCLUDE_INTERNAL, _DOFOLLOW_ONLY, _KIND),
             _run_summary,
             response="Summary",
+        ),
+        Endpoint(
+            "top_pages",
+            "The target's pages (a domain, host or prefix) ranked by referring domains.",
+            (_TARGET, *QUERY_PARAMS),
+            _scoped("top_pages"),
+        ),
+        Endpoint(
+            "report",
+            "The backlink profile of the target: backlinks, referring domains and hosts, "
+            "dofollow share, rel flags, kinds, live and lost links, the TLD distribution with "
+            ".gov/.edu shares, and new and lost links per UTC day (`linkgraph report`).",
+            (
+                _TARGET,
+                _SCOPE,
+                _INCLUDE_INTERNAL,
+                _DOFOLLOW_ONLY,
+                _KIND,
+                _STATUS,
+                _REL,
+                _ANCHOR,
+                _FROM_DOMAIN,
+                *_SEEN,
+            ),
+            _run_report,
+            response="Report",
+        ),
+        Endpoint(
+            "intersect",
+            "Link intersect: referring domains that link to every `domain` and to none of "
+            "the `not` domains, with the domains each links to.",
+            (
+                Param(
+                    "domain",
+                    {"type": "array", "items": {"type": "string", "maxLength": 253}},
+                    "A domain the referring domains must link to (repeat for each).",
+                    required=True,
+                    repeatable=True,
+                ),
+                Param(
+                    "not",
+                    {"type": "array", "items": {"type": "string", "maxLength": 253}},
+                    "Leave out referring domains that link to this domain (repeatable).",
+                    repeatable=True,
+                ),
+                _LIMIT,
+                _OFFSET,
+                _CURSOR,
+            ),
+            _run_intersect,
         ),
         Endpoint(
             "stats",
@@ -789,6 +878,70 @@ def openapi_document(*, token_required: bool = False) -> dict[str, Any]:
                                             "lost_backlinks": {"type": "integer"},
                                         },
                                     },
+                                },
+                            },
+                        },
+                    },
+                },
+                "Report": {
+                    "type": "object",
+                    "required": ["target", "scope", "backlinks", "referring_domains", "history"],
+                    "properties": {
+                        "target": {"type": "string"},
+                        "scope": {"type": "string", "enum": list(SCOPES)},
+                        "url": {"type": "string"},
+                        "domain": {"type": "string"},
+                        **{
+                            name: count
+                            for name in (
+                                "backlinks",
+                                "referring_domains",
+                                "referring_hosts",
+                                "target_urls",
+                                "dofollow_backlinks",
+                                "dofollow_referring_domains",
+                                "image_links",
+                                "lost_backlinks",
+                                "live_backlinks",
+                                "gov_referring_domains",
+                                "edu_referring_domains",
+                            )
+                        },
+                        **{
+                            name: {"type": "number", "minimum": 0, "maximum": 1}
+                            for name in ("dofollow_share", "gov_share", "edu_share")
+                        },
+                        "rel": {
+                            "type": "object",
+                            "properties": {k: count for k in ("nofollow", "ugc", "sponsored")},
+                        },
+                        "kinds": {
+                            "type": "object",
+                            "properties": {k: count for k in KINDS},
+                        },
+                        "first_seen": timestamp,
+                        "last_seen": timestamp,
+                        "tlds": {
+                            "type": "array",
+                            "description": "The 20 most common top-level domains of the "
+                            "referring domains.",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "tld": {"type": "string"},
+                                    "referring_domains": count,
+                                },
+                            },
+                        },
+                        "history": {
+                            "type": "array",
+                            "description": "Links first seen (`new`) and lost per UTC day.",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "day": {"type": "string", "format": "date"},
+                                    "new": count,
+                                    "lost": count,
                                 },
                             },
                         },
@@ -1327,6 +1480,7 @@ def query_params(target: Target, filters: Filters) -> dict[str, Any]:
         "last_seen_to": filters.last_seen_to,
         "sort": filters.sort,
         "one_per_domain": filters.one_per_domain,
+        "with_authority": filters.with_authority,
         "limit": filters.limit,
         "offset": filters.offset,
         "cursor": filters.cursor,
@@ -1413,7 +1567,7 @@ def remote_query(
         return _result(_request(url, f"{API_PREFIX}sql", token, body=body, timeout=timeout))
     if endpoint == "stats":
         return _result(_request(url, f"{API_PREFIX}stats", token, body=None, timeout=timeout))
-    if endpoint not in ENDPOINTS or endpoint == "summary":
+    if endpoint not in ENDPOINTS or endpoint in ("summary", "report"):
         raise UsageError(f"no such query {endpoint!r}")
     fixed: list[tuple[str, str]] = []
     for name in (
@@ -1424,6 +1578,9 @@ def remote_query(
         "kind",
         "rel",
         "one_per_domain",
+        "with_authority",
+        "domain",
+        "not",
         *_TEXT_FILTERS,
     ):
         value = params.get(name)
@@ -1460,6 +1617,14 @@ def remote_query(
     if not wanted:
         result.next_cursor = None
     return result
+
+
+def remote_document(
+    url: str, endpoint: str, params: Sequence[tuple[str, str]], token: str | None = None
+) -> dict[str, Any]:
+    """The JSON document a running server answers for ``endpoint`` (e.g. ``report``)."""
+    path = f"{API_PREFIX}{endpoint}?{urlencode(list(params))}"
+    return _request(url.rstrip("/"), path, token, body=None, timeout=300.0)
 
 
 # -- serving -------------------------------------------------------------------

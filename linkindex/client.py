@@ -43,7 +43,7 @@ _EMBEDDED_CLIENTS: dict[str, Any] = {}
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # Migrations, applied in order on every connect; each file is a list of
 # idempotent (IF NOT EXISTS) statements.
-MIGRATIONS = ("001_init.sql", "003_fetches.sql")
+MIGRATIONS = ("001_init.sql", "002_rank.sql", "003_fetches.sql")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +171,23 @@ class Index:
                 names = list(stream.source.column_names)
                 for block in stream:
                     yield names, block
+        except LinkgraphError:
+            raise
+        except Exception as error:
+            raise _translate(error, self.location) from error
+
+    def query_arrow(self, sql: str) -> Any:
+        """Run a SELECT; returns a ``pyarrow.Table``."""
+        try:
+            return self.client.query_arrow(sql)
+        except Exception as error:
+            raise _translate(error, self.location) from error
+
+    def stream_numpy(self, sql: str) -> Iterator[Any]:
+        """Yield numpy blocks of a large SELECT, one engine block at a time."""
+        try:
+            with self.client.query_np_stream(sql) as stream:
+                yield from stream
         except LinkgraphError:
             raise
         except Exception as error:

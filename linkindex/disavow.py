@@ -27,7 +27,7 @@ from typing import Any
 from linkgraph.errors import UsageError
 from linkgraph.urls import normalize, registered_domain
 from linkindex.client import Index
-from linkindex.queries import Filters, Target, _filter_where, _scope_where
+from linkindex.queries import RANK_TABLE, Filters, Target, _filter_where, _scope_where
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_LINES = 100_000
@@ -126,18 +126,15 @@ def propose(
         str(r[0]) for r in sitewide
     ]
     if no_authority:
-        exists = index.query(
-            "SELECT count() FROM system.tables WHERE database = {db:String} "
-            "AND name = 'domain_rank'",
-            {"db": index.db},
-        )[1][0][0]
-        if exists:
+        # Only once `linkgraph rank` has run: before that, no domain has a score.
+        ranked = index.query(f"SELECT count() > 0 FROM {index.db}.{RANK_TABLE}")[1][0][0]
+        if ranked:
             _, weak = index.query(
                 f"""
-                SELECT DISTINCT e.source_domain FROM {index.db}.edges AS e FINAL
-                LEFT JOIN (SELECT domain, authority FROM {index.db}.domain_rank FINAL) AS r
-                  ON r.domain = e.source_domain
-                WHERE {where} AND r.authority = 0 ORDER BY e.source_domain""",
+                SELECT DISTINCT source_domain FROM {index.db}.edges FINAL
+                WHERE {where} AND source_domain NOT IN
+                    (SELECT domain FROM {index.db}.{RANK_TABLE} WHERE authority > 0)
+                ORDER BY source_domain""",
                 params,
             )
             signals["no authority: no dofollow external link reaches the referring domain"] = [

@@ -8,6 +8,7 @@ the whole index stream in bounded memory.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -155,6 +156,13 @@ class Writer:
             self._text.flush()
             self._text.detach()
         self.out.flush()
+
+    def abort(self) -> None:
+        """Give up on the output: release what :meth:`close` would finish (no footer)."""
+        if self._parquet is not None:
+            with contextlib.suppress(Exception):
+                self._parquet.close()
+            self._parquet = None
 
     def _render_table(self) -> None:
         assert self._text is not None

@@ -113,8 +113,13 @@ class Filters:
     last_seen_from: str | None = None
     last_seen_to: str | None = None
     #: None: the index's key order (stable cursor paging); or "first_seen",
-    #: "last_seen" (newest first).
+    #: "last_seen" (newest first), or "authority" (strongest referrer first;
+    #: for outlinks the strongest target).
     sort: str | None = None
+    #: Add the authority (0–100, ``linkgraph rank``) of the other side's domain
+    #: to edge records: ``source_authority`` on backlinks, ``target_authority``
+    #: on outlinks. Off by default so records keep exactly the SPEC §4 fields.
+    with_authority: bool = False
     #: At most one link per referring domain (its oldest dofollow one first).
     one_per_domain: bool = False
     #: Referrers to leave out (a :class:`linkindex.disavow.Disavow`), or None.
@@ -304,7 +309,24 @@ def _edges(
     source, status = _edges_from(index, table, scope, filters)
     where = [scope, _filter_where(filters, params), status]
     if filters.sort is not None or filters.one_per_domain:
-        return _edges_sorted(index, source, where, params, filters, side)
+        result = _edges_sorted(index, table, source, where, params, filters, side)
+    else:
+        result = _edges_by_key(index, source, where, params, filters, side)
+    if filters.with_authority and filters.sort != "authority":
+        result = _add_authority(index, result, f"{other}_domain", f"{other}_authority")
+    return result
+
+
+def _edges_by_key(
+    index: Index,
+    source: str,
+    where: list[str],
+    params: dict[str, Any],
+    filters: Filters,
+    side: Literal["target", "source"],
+) -> Result:
+    """Edges in the table's key order, paged by a key cursor."""
+    other = "source" if side == "target" else "target"
     # Paging follows the table's ordering key, so each page is a range read.
     key = f"{side}_rev_host, {side}_url, {other}_url, toInt8(kind)"
     if filters.cursor:
@@ -325,16 +347,67 @@ def _edges(
     return Result(columns[:15], [row[:15] for row in rows], next_cursor)
 
 
-_SORTS: Final = {"first_seen": "first_seen DESC", "last_seen": "last_seen DESC"}
+_SORTS: Final = {
+    "first_seen": "first_seen DESC",
+    "last_seen": "last_seen DESC",
+    "authority": "authority DESC",
+}
+#: The authority scores table (sql/002_rank.sql, written by ``linkgraph rank``).
+RANK_TABLE: Final = "domain_rank"
+
+
+def authority_for(index: Index, domains: Sequence[str]) -> dict[str, int]:
+    """Authority of each of ``domains`` (0 when unranked), for one page of results.
+
+    A primary-key lookup in ``domain_rank``: cheap for the few hundred domains
+    of a page, unlike a join, which would read the whole table.
+    """
+    wanted = sorted(set(domains))
+    if not wanted:
+        return {}
+    sql = (
+        f"SELECT domain, authority FROM {index.db}.{RANK_TABLE} WHERE domain IN {{d:Array(String)}}"
+    )
+    _, rows = index.query(sql, {"d": wanted})
+    found = {str(domain): int(authority) for domain, authority in rows}
+    return {domain: found.get(domain, 0) for domain in wanted}
+
+
+def _add_authority(index: Index, result: Result, domain_column: str, name: str) -> Result:
+    """``result`` with one more column, ``name``: the authority of ``domain_column``."""
+    at = result.columns.index(domain_column)
+    found = authority_for(index, [str(row[at]) for row in result.rows])
+    result.columns = [*result.columns, name]
+    result.rows = [(*row, found[str(row[at])]) for row in result.rows]
+    return result
+
+
+def _authority_join(index: Index, domain: str, candidates: str) -> str:
+    """``LEFT JOIN`` giving each row ``dr.authority`` of ``q.<domain>``.
+
+    The scores table is read only for ``candidates`` (a subquery of domain
+    names, a superset of the result's), by its primary key, rather than whole:
+    the join's hash table then holds those domains alone. Unranked domains get
+    0 (``join_use_nulls`` is off).
+    """
+    return (
+        f"LEFT JOIN (SELECT domain, authority FROM {index.db}.{RANK_TABLE} "
+        f"WHERE domain IN ({candidates})) AS dr ON dr.domain = q.{domain}"
+    )
 
 
 def _edges_sorted(
-    index: Index, source: str, where: list[str], params: dict[str, Any], filters: Filters, side: str
+    index: Index,
+    table: str,
+    source: str,
+    where: list[str],
+    params: dict[str, Any],
+    filters: Filters,
+    side: str,
 ) -> Result:
     """Edges in a chosen order, or one per referring domain; paged by offset."""
     other = "source" if side == "target" else "target"
-    if filters.sort is not None and filters.sort not in _SORTS:
-        raise UsageError(f"unknown sort {filters.sort!r} (first_seen or last_seen)")
+    _check_sort(filters.sort)
     order = _SORTS.get(filters.sort or "", "")
     key = f"{side}_url, {other}_url, kind"
     rows_sql = f"SELECT {_EDGE_SELECT} FROM {source} WHERE {' AND '.join(where)}"
@@ -343,9 +416,22 @@ def _edges_sorted(
         rows_sql += (
             " ORDER BY source_domain, nofollow, first_seen, " + key + " LIMIT 1 BY source_domain"
         )
+    if filters.sort == "authority":
+        candidates = f"SELECT {other}_domain FROM {index.db}.{table} WHERE {where[0]}"
+        rows_sql = (
+            f"SELECT q.*, dr.authority AS {other}_authority FROM ({rows_sql}) AS q "
+            + _authority_join(index, f"{other}_domain", candidates)
+        )
+        order = f"{other}_authority DESC"
+    elif filters.one_per_domain:
         rows_sql = f"SELECT * FROM ({rows_sql})"
     sql = f"{rows_sql} ORDER BY {order + ', ' if order else ''}{key}"
     return _aggregate(index, sql, params, filters)
+
+
+def _check_sort(sort: str | None) -> None:
+    if sort is not None and sort not in _SORTS:
+        raise UsageError(f"unknown sort {sort!r} (first_seen, last_seen or authority)")
 
 
 def top_pages(index: Index, target: Target, filters: Filters) -> Result:
@@ -388,7 +474,9 @@ def intersect(
                = {{n:UInt32}}
            AND countIf(has({{unwanted:Array(String)}}, target_domain)) = 0
         ORDER BY source_domain"""
-    return _aggregate(index, sql, params, filters)
+    return _add_authority(
+        index, _aggregate(index, sql, params, filters), "source_domain", "authority"
+    )
 
 
 def lost_per_day(index: Index, target: Target, filters: Filters) -> list[tuple[Any, int]]:
@@ -434,7 +522,13 @@ def _aggregate(index: Index, sql: str, params: dict[str, Any], filters: Filters)
 
 
 def refdomains(index: Index, target: Target, filters: Filters) -> Result:
-    """Referring domains of ``target``: links, dofollow links, first and last seen."""
+    """Referring domains of ``target``: links, dofollow links, target URLs, first
+    and last seen, and authority (0–100, ``linkgraph rank``; 0 when unranked).
+
+    Most links first, or by ``filters.sort``: ``authority`` (strongest first),
+    ``first_seen`` (the newest referring domains first) or ``last_seen``.
+    """
+    _check_sort(filters.sort)
     params: dict[str, Any] = {}
     source, where = _backlinks_where(index, target, filters, params)
     sql = f"""
@@ -444,9 +538,25 @@ def refdomains(index: Index, target: Target, filters: Filters) -> Result:
                min(first_seen) AS first_seen, max(last_seen) AS last_seen
         FROM {source}
         WHERE {where}
-        GROUP BY source_domain
-        ORDER BY links DESC, source_domain"""
-    return _aggregate(index, sql, params, filters)
+        GROUP BY source_domain"""
+    if filters.sort == "authority":
+        # Sorting needs every domain's score: join them all, by primary key.
+        candidates = (
+            f"SELECT source_domain FROM {index.db}.edges "
+            f"WHERE {_scope_where(target, 'target', params)}"
+        )
+        sql = (
+            f"SELECT q.*, dr.authority AS authority FROM ({sql}) AS q "
+            + _authority_join(index, "source_domain", candidates)
+            + " ORDER BY authority DESC, links DESC, source_domain"
+        )
+        return _aggregate(index, sql, params, filters)
+    order = _SORTS.get(filters.sort or "", "")
+    sql += f" ORDER BY {order + ', ' if order else ''}links DESC, source_domain"
+    # One page: look its domains' scores up by key.
+    return _add_authority(
+        index, _aggregate(index, sql, params, filters), "source_domain", "authority"
+    )
 
 
 def anchors(index: Index, target: Target, filters: Filters) -> Result:

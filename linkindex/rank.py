@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -40,12 +40,13 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from linkgraph.errors import ConfigError, IndexError_, LinkgraphError, UsageError
-from linkindex.client import Index, _translate
+from linkindex.client import Index
+from linkindex.queries import RANK_TABLE
 
 log = logging.getLogger(__name__)
 
 #: The table readers use; a run writes a staging copy and swaps it in.
-TABLE: Final = "domain_rank"
+TABLE: Final = RANK_TABLE
 #: Probability of following a link rather than jumping to a random domain.
 DAMPING: Final = 0.85
 #: Power iteration stops once the L1 change of the score vector is below this.
@@ -187,20 +188,11 @@ class RankSummary:
 # -- reading ----------------------------------------------------------------
 def _stream_blocks(index: Index, sql: str) -> Iterator[npt.NDArray[np.uint64]]:
     """Yield numpy blocks of an all-UInt64 result, one engine block at a time."""
-    try:
-        with index.client.query_np_stream(sql) as stream:
-            yield from stream
-    except LinkgraphError:
-        raise
-    except Exception as error:
-        raise _translate(error, index.location) from error
+    yield from index.stream_numpy(sql)
 
 
 def _query_arrow(index: Index, sql: str) -> pa.Table:
-    try:
-        return index.client.query_arrow(sql)
-    except Exception as error:
-        raise _translate(error, index.location) from error
+    return index.query_arrow(sql)
 
 
 def _read_hashed_edges(
@@ -590,32 +582,3 @@ def compute_ranks(
         harmonic_exact=closeness.exact,
         seconds=seconds,
     )
-
-
-# -- reading scores -----------------------------------------------------------
-def authority_for(index: Index, domains: Sequence[str]) -> dict[str, int]:
-    """Authority of each of ``domains`` (0 when unranked), for one page of results.
-
-    A primary-key lookup in ``domain_rank``: cheap for the few hundred domains
-    of a page, unlike a join, which would read the whole table.
-    """
-    wanted = sorted(set(domains))
-    if not wanted:
-        return {}
-    sql = f"SELECT domain, authority FROM {index.db}.{TABLE} WHERE domain IN {{d:Array(String)}}"
-    _, rows = index.query(sql, {"d": wanted})
-    found = {str(domain): int(authority) for domain, authority in rows}
-    return {domain: found.get(domain, 0) for domain in wanted}
-
-
-def authority_join(db: str, domain: str = "q.source_domain") -> str:
-    """A ``LEFT JOIN`` clause that gives each row ``dr.authority`` of ``domain``.
-
-    For SQL over ``edges`` or a refdomains-style aggregate, joined after the
-    aggregation: ``SELECT q.*, dr.authority AS authority FROM (…) AS q`` +
-    this clause + the query's ``ORDER BY``. Unranked domains get 0 (the
-    default ``join_use_nulls = 0``). The join builds a hash table of the
-    whole ``domain_rank``; for one page of results :func:`authority_for` is
-    cheaper.
-    """
-    return f"LEFT JOIN {db}.{TABLE} AS dr ON dr.domain = {domain}"

@@ -12,11 +12,13 @@ after the same filters as ``backlinks``, from the merged edges:
   ``edu.au``, ``ac.uk``, ``ac.jp``);
 - new links per day (by first_seen) and lost links per day (the first
   conclusive fetch of the source page after the link's last_seen).
+
+With ``--live`` or ``--lost`` (``filters.status``) every figure counts only
+those links.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from linkindex.client import Index
@@ -42,8 +44,9 @@ def report(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
     """The summary of ``target`` as a JSON-compatible document (see module doc)."""
     params: dict[str, Any] = {}
     scope = _scope_where(target, "target", params)
-    source, _ = _edges_from(index, "edges", scope, replace(filters, status=None))
-    where = f"{scope} AND {_filter_where(filters, params)}"
+    # --live / --lost narrow every figure to those links (the FROM joins fetches).
+    source, status = _edges_from(index, "edges", scope, filters)
+    where = f"{scope} AND {_filter_where(filters, params)} AND {status}"
     _, totals = index.query(
         f"""
         SELECT count() AS backlinks,
@@ -118,7 +121,7 @@ def report(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
         FROM {source} WHERE {where} GROUP BY day ORDER BY day""",
         params,
     )
-    lost_days = lost_per_day(index, target, filters)
+    lost_days = [] if filters.status == "live" else lost_per_day(index, target, filters)
     days: dict[str, dict[str, int]] = {}
     for day, links in new_days:
         days.setdefault(day.isoformat(), {"new": 0, "lost": 0})["new"] = int(links)

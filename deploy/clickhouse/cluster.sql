@@ -173,6 +173,22 @@ CREATE TABLE IF NOT EXISTS {db}.fetches_local ON CLUSTER '{cluster}'
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
 ORDER BY (rev_host, url, fetched_at);
 
+-- Authority scores (002_rank.sql), written by `linkgraph rank`. Small (one row
+-- per domain) and replicated like the rest; see the Distributed table below for
+-- why `linkgraph rank` cannot yet replace it on a sharded cluster.
+CREATE TABLE IF NOT EXISTS {db}.domain_rank_local ON CLUSTER '{cluster}'
+(
+    domain      String CODEC(ZSTD(1)),
+    pagerank    Float64,
+    harmonic    Float64,
+    authority   UInt8,
+    refdomains  UInt32,
+    computed_at DateTime64(3, 'UTC'),
+    run_id      String
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+ORDER BY domain;
+
 -- ---------------------------------------------------------------------------
 -- Distributed tables: the names the application reads and writes.
 -- `AS T_local` copies the columns, so they cannot differ from the local table.
@@ -206,6 +222,13 @@ ENGINE = Distributed('{cluster}', '{db}', 'pages_local', cityHash64(rev_host));
 -- Like pages: every fetch of one URL on the shard of its host.
 CREATE TABLE IF NOT EXISTS {db}.fetches ON CLUSTER '{cluster}' AS {db}.fetches_local
 ENGINE = Distributed('{cluster}', '{db}', 'fetches_local', cityHash64(rev_host));
+
+-- Sharded by domain, its ordering key. `linkgraph rank` replaces the scores
+-- with EXCHANGE TABLES on one node, which cannot swap a Distributed table's
+-- shards together: on a cluster it refuses in one line (docs/authority.md);
+-- load scores computed on one server with INSERT INTO domain_rank SELECT ….
+CREATE TABLE IF NOT EXISTS {db}.domain_rank ON CLUSTER '{cluster}' AS {db}.domain_rank_local
+ENGINE = Distributed('{cluster}', '{db}', 'domain_rank_local', cityHash64(domain));
 
 -- ---------------------------------------------------------------------------
 -- The view SQL users query, over the Distributed edges.

@@ -430,6 +430,7 @@
           "tr",
           {},
           el("td", { class: "url", text: row.source_domain }),
+          el("td", { class: "num", text: numbers.format(row.authority) }),
           el("td", { class: "num", text: numbers.format(row.links) }),
           el("td", { class: "num", text: numbers.format(row.dofollow_links) }),
           el("td", { class: "num", text: numbers.format(row.target_urls) }),
@@ -438,7 +439,7 @@
         ),
       );
     }
-    if (replace && !result.rows.length) noRows(tbody, 6, "No referring domains.");
+    if (replace && !result.rows.length) noRows(tbody, 7, "No referring domains.");
     current.refdomainsCursor = result.next_cursor;
     const shown = current.refdomainsShown;
     $("refdomains-more").hidden = !result.next_cursor;

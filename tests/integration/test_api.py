@@ -197,6 +197,8 @@ def oracle_refdomains(edges: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "target_urls": len({e["target_url"] for e in group}),
             "first_seen": min(e["first_seen"] for e in group),
             "last_seen": max(e["last_seen"] for e in group),
+            # This index was never ranked (`linkgraph rank`): every authority is 0.
+            "authority": 0,
         }
         for domain, group in groups.items()
     ]

@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from linkgraph.records import Link, PageRecord
-from linkindex import api
+from linkindex import api, queries, rank
 from linkindex.client import Index, IndexLocation, open_index
 from tests.integration.test_api import (
     DAY,
@@ -82,6 +82,16 @@ def _explorer_web() -> list[PageRecord]:
             T0 + 20 * DAY,
             "text/html",
             links=[Link("https://www.example-shop.com/x", anchor=HOSTILE_ANCHOR)],
+        )
+    )
+    # A directory linking two of the referrers: they get authority (linkgraph rank).
+    pages.append(
+        PageRecord(
+            "https://directory.info/sites",
+            200,
+            T0,
+            "text/html",
+            links=[Link("https://site03.org/", anchor="three"), Link("https://site07.org/")],
         )
     )
     # A second crawl of one page, days later: its edges keep their first sighting.
@@ -324,6 +334,7 @@ def explorer_index(index_dir: Path) -> Iterator[Index]:
     database = f"t_web_{uuid.uuid4().hex[:10]}"
     index = open_index(IndexLocation(data_dir=str(index_dir), database=database))
     write_web(index, EXPLORER_WEB)
+    rank.compute_ranks(index)
     yield index
     index.command(f"DROP DATABASE IF EXISTS {database}")
 
@@ -360,7 +371,9 @@ def texts(browser: Chromium, selector: str) -> list[str]:
 # -- the tests ---------------------------------------------------------------------
 
 
-def test_search_fills_cards_tables_and_charts(browser: Chromium, explorer: Running) -> None:
+def test_search_fills_cards_tables_and_charts(
+    browser: Chromium, explorer: Running, explorer_index: Index
+) -> None:
     browser.navigate(f"{explorer.url}/")
     assert browser.evaluate("document.body.dataset.state") == "idle"
     assert browser.evaluate("document.activeElement.id") == "target"
@@ -395,6 +408,12 @@ def test_search_fills_cards_tables_and_charts(browser: Chromium, explorer: Runni
     assert texts(browser, "#refdomains-table tbody tr td:first-child") == [
         d["source_domain"] for d in domains
     ]
+    # Each referring domain's authority, as `linkgraph rank` stored it.
+    scores = queries.authority_for(explorer_index, [d["source_domain"] for d in domains])
+    assert texts(browser, "#refdomains-table tbody tr td:nth-child(2)") == [
+        str(scores[d["source_domain"]]) for d in domains
+    ]
+    assert {d for d, score in scores.items() if score} == {"site03.org", "site07.org"}
     assert browser.evaluate("document.getElementById('refdomains-more').hidden") is True
 
     # Anchors: one bar per anchor (top ten), longest for the most referring domains.

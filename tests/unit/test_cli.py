@@ -235,3 +235,62 @@ def test_empty_answers_keep_their_header(crawled: tuple[Path, str]) -> None:
     ]
     result = run("refdomains", "nobody-links-here.org", "--data-dir", str(data), "--format", "json")
     assert result.stdout.strip() == "[]"
+
+
+def test_rank_and_query_job_from_the_command_line(
+    crawled: tuple[Path, str], tmp_path: Path
+) -> None:
+    import json
+
+    data, _ = crawled
+    ranked = run("rank", "--data-dir", str(data), "--format", "json")
+    assert ranked.returncode == 0, ranked.stderr
+    summary = json.loads(ranked.stdout)
+    # 127.0.0.1 links out to elsewhere.example: two domains, one dofollow domain link.
+    assert (summary["domains"], summary["edges"], summary["converged"]) == (2, 1, True)
+    assert "ranked 2 domains" in ranked.stderr
+    domains = run("refdomains", "elsewhere.example", "--data-dir", str(data), "--format", "jsonl")
+    assert domains.returncode == 0, domains.stderr
+    rows = [json.loads(line) for line in domains.stdout.splitlines()]
+    # The only referrer is the one domain nobody links to: authority 0.
+    assert [(r["source_domain"], r["links"], r["authority"]) for r in rows] == [("127.0.0.1", 2, 0)]
+    for flags, words in (
+        (["--damping", "1"], "damping"),
+        (["--tolerance", "0"], "--tolerance"),
+        (["--max-iterations", "0"], "--max-iterations"),
+        (["--harmonic-sources", "x"], "--harmonic-sources"),
+    ):
+        assert_one_line_error(run("rank", "--data-dir", str(data), *flags), 2, words)
+
+    targets = tmp_path / "targets.txt"
+    targets.write_text("# who links to them\nelsewhere.example\nhttp://elsewhere.example/x\n")
+    out = tmp_path / "answers"
+    job = run("query-job", "--targets", str(targets), "--output", str(out), "--data-dir", str(data))
+    assert job.returncode == 0, job.stderr
+    assert "answered 2 targets" in job.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["files"]["backlinks.parquet"] == 2
+    assert manifest["files"]["report.parquet"] == 2
+    targets.write_text("elsewhere.example\nmailto:someone@example.com\n")
+    assert_one_line_error(
+        run("query-job", "--targets", str(targets), "--output", str(out), "--data-dir", str(data)),
+        2,
+        "line 2",
+    )
+    assert_one_line_error(
+        run(
+            "query-job",
+            "--targets",
+            str(targets),
+            "--output",
+            str(out),
+            "--reports",
+            "backlinks,nope",
+            "--data-dir",
+            str(data),
+        ),
+        2,
+        "--reports",
+    )
+    # The failed runs left the first answers whole.
+    assert json.loads((out / "manifest.json").read_text()) == manifest

@@ -272,6 +272,7 @@ def test_cluster_statements_follow_the_cluster_conventions() -> None:
         "refdomains",
         "pages",
         "fetches",
+        "domain_rank",
     }
     for table in distributed:
         assert table.local == f"{table.name}_local", table

@@ -362,6 +362,18 @@ def test_report_summarizes_the_profile_with_history(index) -> None:
         {"day": iso_day(1), "new": 2, "lost": 0},
         {"day": iso_day(2), "new": 0, "lost": 1},
     ]
+    # --lost: the one link the uni page dropped, and its loss.
+    lost = report(index, Target.parse("t.io"), Filters(status="lost"))
+    assert (lost["backlinks"], lost["referring_domains"], lost["lost_backlinks"]) == (1, 1, 1)
+    assert lost["edu_referring_domains"] == 1 and lost["gov_referring_domains"] == 0
+    assert lost["history"] == [
+        {"day": iso_day(0), "new": 1, "lost": 0},
+        {"day": iso_day(2), "new": 0, "lost": 1},
+    ]
+    # --live: everything else, and nothing lost.
+    live = report(index, Target.parse("t.io"), Filters(status="live"))
+    assert (live["backlinks"], live["lost_backlinks"], live["live_backlinks"]) == (4, 0, 4)
+    assert all(h["lost"] == 0 for h in live["history"])
 
 
 def test_top_pages_and_link_intersect(index) -> None:

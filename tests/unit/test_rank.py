@@ -19,19 +19,10 @@ from scipy.sparse import csgraph
 from consumers.edges import EdgeWriter
 from linkgraph.errors import ConfigError, IndexError_, UsageError
 from linkgraph.records import Link, PageRecord
-from linkindex import rank
-from linkindex.client import schema_statements
+from linkindex import queries, rank
 
 T0 = 1_790_000_000.0  # a fixed crawl time, UTC seconds
 D = 0.85
-
-
-@pytest.fixture
-def index(index):
-    """The conftest index with 002_rank.sql applied (idempotent once migrate() lists it)."""
-    for statement in schema_statements("002_rank.sql", index.db):
-        index.command(statement)
-    return index
 
 
 def write(index, *pages: PageRecord) -> None:
@@ -367,25 +358,50 @@ def test_a_hash_collision_is_read_again_with_another_salt(index, monkeypatch) ->
     assert scores(index)["c.com"]["pagerank"] == pytest.approx(float(GRAPH_B["c.com"]))
 
 
-def test_authority_lookup_and_join(index) -> None:
+def test_authority_lookup_and_refdomains(index) -> None:
     write(index, *WEB_B, page("http://nofollow.org/", Link("http://c.com/", nofollow=True)))
     rank.compute_ranks(index)
-    assert rank.authority_for(index, ["c.com", "a.com", "nofollow.org", "c.com"]) == {
+    assert queries.authority_for(index, ["c.com", "a.com", "nofollow.org", "c.com"]) == {
         "a.com": 0,
         "c.com": 100,
         "nofollow.org": 0,
     }
-    assert rank.authority_for(index, []) == {}
+    assert queries.authority_for(index, []) == {}
     # Referring domains of c.com with the authority of each, as refdomains shows them.
-    sql = f"""
-        SELECT q.*, dr.authority AS authority
-        FROM (SELECT source_domain, count() AS links FROM {index.db}.edges FINAL
-              WHERE target_domain = 'c.com' AND source_domain != target_domain
-              GROUP BY source_domain) AS q
-        {rank.authority_join(index.db)}
-        ORDER BY authority DESC, source_domain"""
-    _, rows = index.query(sql)
-    assert rows == [("b.com", 1, 37), ("a.com", 1, 0), ("nofollow.org", 1, 0)]
+    target = queries.Target.parse("c.com")
+
+    def refdomains(**options: Any) -> list[tuple[Any, ...]]:
+        result = queries.refdomains(index, target, queries.Filters(**options))
+        assert result.columns[0] == "source_domain" and result.columns[-1] == "authority"
+        return [(row[0], row[-1]) for row in result.rows]
+
+    assert refdomains(sort="authority") == [("b.com", 37), ("a.com", 0), ("nofollow.org", 0)]
+    # The default order (most links, then name) looks each page's scores up by key.
+    assert refdomains() == [("a.com", 0), ("b.com", 37), ("nofollow.org", 0)]
+    assert refdomains(sort="authority", limit=1) == [("b.com", 37)]
+    assert refdomains(sort="authority", limit=1, offset=1) == [("a.com", 0)]
+    # Backlinks: SPEC fields only, unless asked; then the referrer's authority.
+    plain = queries.backlinks(index, target, queries.Filters())
+    assert plain.columns == list(queries.EDGE_FIELDS)
+    ranked = queries.backlinks(index, target, queries.Filters(with_authority=True))
+    assert ranked.columns == [*queries.EDGE_FIELDS, "source_authority"]
+    assert sorted((r[2], r[-1]) for r in ranked.rows) == [
+        ("a.com", 0),
+        ("b.com", 37),
+        ("nofollow.org", 0),
+    ]
+    strongest = queries.backlinks(index, target, queries.Filters(sort="authority"))
+    assert [(r[2], r[-1]) for r in strongest.rows] == [
+        ("b.com", 37),
+        ("a.com", 0),
+        ("nofollow.org", 0),
+    ]
+    assert strongest.columns[-1] == "source_authority"
+    # Outlinks carry the target's authority.
+    out = queries.outlinks(
+        index, queries.Target.parse("b.com"), queries.Filters(with_authority=True)
+    )
+    assert {(r[5], r[-1]) for r in out.rows} == {("c.com", 100)}
 
 
 def test_bad_options_are_usage_errors(index) -> None:
