@@ -88,11 +88,10 @@ def report(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
         "first_seen": row[13] if backlinks else None,
         "last_seen": row[14] if backlinks else None,
     }
-    lost_source, lost_where = _edges_from(index, "edges", scope, Filters(status="lost"))
-    _, lost = index.query(
-        f"SELECT count() FROM {lost_source} WHERE {where} AND {lost_where}", params
-    )
-    summary["lost_backlinks"] = int(lost[0][0])
+    # Lost links per day sum to the lost links: one join with the fetch
+    # history serves both (it is the report's most expensive step).
+    lost_days = [] if filters.status == "live" else lost_per_day(index, target, filters)
+    summary["lost_backlinks"] = sum(int(links) for _, links in lost_days)
     summary["live_backlinks"] = backlinks - summary["lost_backlinks"]
 
     _, tlds = index.query(
@@ -121,7 +120,6 @@ def report(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
         FROM {source} WHERE {where} GROUP BY day ORDER BY day""",
         params,
     )
-    lost_days = [] if filters.status == "live" else lost_per_day(index, target, filters)
     days: dict[str, dict[str, int]] = {}
     for day, links in new_days:
         days.setdefault(day.isoformat(), {"new": 0, "lost": 0})["new"] = int(links)
