@@ -69,10 +69,18 @@ from linkindex.client import Index, open_index, resolve_location
 CHUNK_EDGES: Final = 10_000_000
 #: Registered domains per edge.
 EDGES_PER_DOMAIN: Final = 50
+#: One domain in this many has pages that link out (was crawled).
+SOURCE_DOMAIN_FRACTION: Final = 8
 #: Power-law exponents over target-domain rank, source-domain rank, and page rank.
 TARGET_EXPONENT: Final = 0.9
 SOURCE_EXPONENT: Final = 0.9
 PAGE_EXPONENT: Final = 1.05
+#: Share of links (percent) that go to one of the source site's partner pages
+#: (blogrolls, footers, sitewide links), and how many partners a site has
+#: (MIN + 0..SPREAD-1): a site links to few domains from many of its pages.
+SITE_LINK_SHARE: Final = 60
+SITE_PARTNERS_MIN: Final = 4
+SITE_PARTNERS_SPREAD: Final = 30
 #: Pages per domain that links can point at (ranked by the page power law).
 PAGES_PER_DOMAIN: Final = 1_000_000
 #: Links per source page: Pareto with this minimum and shape (mean ~20), capped.
@@ -334,9 +342,10 @@ class _Sql:
         page's rank in its domain (0: the home page).
         """
         shape, n = self.shape, self.shape.domains
-        source_rank = self.power_rank(n, SOURCE_EXPONENT, self.uniform("s", 20))
-        target_rank = self.power_rank(n, TARGET_EXPONENT, self.uniform("s", "j", 21))
-        page_rank = self.power_rank(PAGES_PER_DOMAIN, PAGE_EXPONENT, self.uniform("s", "j", 22))
+        # Crawled sites are a fraction of all linked ones.
+        source_rank = self.power_rank(
+            max(10, n // SOURCE_DOMAIN_FRACTION), SOURCE_EXPONENT, self.uniform("s", 20)
+        )
         outlinks = (
             f"least({OUTLINKS_MAX}, toUInt32({OUTLINKS_MIN} * "
             f"pow(1 - {self.uniform('s', 23)}, {-1.0 / OUTLINKS_SHAPE})))"
@@ -344,6 +353,24 @@ class _Sql:
         canonical = f"j = 0 AND {self.hash('s', 25)} % 100 < 8"
         # Canonical and redirect targets are mostly on the page's own site.
         internal_share = "multiIf(kind = 'redirect', 50, kind = 'canonical', 80, 12)"
+        # A site link is the k-th of the source site's few partner pages (the
+        # same URL from each page that has it); any other link draws its target
+        # from the whole web.
+        site = f"{self.hash('s', 'j', 50)} % 100 < {SITE_LINK_SHARE} AND kind = 'a'"
+        partners = f"({SITE_PARTNERS_MIN} + {self.hash('sd', 51)} % {SITE_PARTNERS_SPREAD})"
+        k = f"{self.hash('s', 'j', 52)} % {partners}"
+        page = f"if({self.hash('x', 27)} % 100 < 30, 0, {{rank}})"
+        web_page = page.replace("x", "s, j").format(
+            rank=self.power_rank(PAGES_PER_DOMAIN, PAGE_EXPONENT, self.uniform("s", "j", 22))
+        )
+        site_page = page.replace("x", "sd, k").format(
+            rank=self.power_rank(PAGES_PER_DOMAIN, PAGE_EXPONENT, self.uniform("sd", "k", 53))
+        )
+
+        def domain_of(rank_uniform: str) -> str:
+            rank = self.power_rank(n, TARGET_EXPONENT, rank_uniform)
+            return f"toUInt32((({rank} - 1) * {shape.target_mult} + {shape.target_add}) % {n})"
+
         return f"""
         INSERT INTO {db}.{_CHUNK_TABLE}
         SELECT s, min(j) AS j, sd, td, tp, kind
@@ -351,10 +378,12 @@ class _Sql:
             SELECT s, j, sd,
                    CAST(multiIf(redirect_page, 'redirect', {canonical}, 'canonical', 'a')
                         AS Enum8('a' = 1, 'canonical' = 2, 'redirect' = 3)) AS kind,
-                   if({self.hash("s", "j", 26)} % 100 < {internal_share}, sd,
-                      toUInt32((({target_rank} - 1) * {shape.target_mult}
-                                + {shape.target_add}) % {n})) AS td,
-                   if({self.hash("s", "j", 27)} % 100 < 30, 0, {page_rank}) AS tp
+                   {k} AS k,
+                   {site} AS site_link,
+                   multiIf({self.hash("s", "j", 26)} % 100 < {internal_share}, sd,
+                           site_link, {domain_of(self.uniform("sd", "k", 54))},
+                           {domain_of(self.uniform("s", "j", 21))}) AS td,
+                   if(site_link AND td != sd, {site_page}, {web_page}) AS tp
             FROM (
                 SELECT number AS s,
                        toUInt32((({source_rank} - 1) * {shape.source_mult}
@@ -473,7 +502,7 @@ _EDGE_COLUMNS: Final = (
 # pages); only sizes the page range of a chunk, which is cut to the edge count.
 _MEAN_OUTLINKS: Final = 19.0
 #: Generator version: a dataset made by another version is generated again.
-GENERATOR_VERSION: Final = 1
+GENERATOR_VERSION: Final = 2
 
 
 @dataclass(slots=True)
@@ -498,6 +527,10 @@ class Dataset:
     version: int = GENERATOR_VERSION
     #: Rows per table after generation.
     rows: dict[str, int] = field(default_factory=dict)
+    #: The domain whose external backlinks are nearest edges / 100 (a million
+    #: at 10⁸ edges), and their number.
+    mid_domain: str = ""
+    mid_backlinks: int = 0
 
 
 def _scalar(index: Index, sql: str, params: dict[str, Any] | None = None) -> Any:
@@ -624,7 +657,19 @@ def _choose_targets(
         generate_seconds=round(generate_seconds, 1),
         optimize_seconds=round(optimize_seconds, 1),
         rows={str(table): int(n) for table, n in counts},
+        **_mid_domain(index, shape.edges),
     )
+
+
+def _mid_domain(index: Index, edges: int) -> dict[str, Any]:
+    """``mid_domain`` and ``mid_backlinks`` of :class:`Dataset` (one pass over ``edges``)."""
+    _, rows = index.query(
+        f"""SELECT target_domain, count() AS links FROM {index.db}.edges
+            WHERE source_domain != target_domain GROUP BY target_domain
+            ORDER BY abs(links - {{want:Int64}}), target_domain LIMIT 1""",
+        {"want": max(1, edges // 100)},
+    )
+    return {"mid_domain": str(rows[0][0]), "mid_backlinks": int(rows[0][1])}
 
 
 # -- timing the query path ----------------------------------------------------------
@@ -648,6 +693,11 @@ def percentile(samples: Sequence[float], share: float) -> float:
     return ordered[max(1, math.ceil(share * len(ordered))) - 1]
 
 
+#: Warm-up time above which a query is timed SLOW_RUNS times only.
+SLOW_SECONDS: Final = 1.0
+SLOW_RUNS: Final = 7
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
     """One timed request: a label, the endpoint and its parameters, the budget."""
@@ -664,7 +714,8 @@ class Timing:
 
     query: Query
     samples_ms: list[float]
-    rows: int
+    #: Rows of the last answer (``count``), or None for a document (report).
+    rows: int | None
 
     @property
     def median_ms(self) -> float:
@@ -685,37 +736,35 @@ class Timing:
 def queries_for(dataset: Dataset, endpoints: set[str]) -> list[Query]:
     """The benchmark's queries on ``dataset``; ``endpoints`` are the API's
     (``report`` is timed where the server has it, else ``summary``)."""
-    head, url = dataset.head_domain, dataset.url_target
+    head, url, mid = dataset.head_domain, dataset.url_target, dataset.mid_domain
     report = "report" if "report" in endpoints else "summary"
+    head_is = f"the head domain ({dataset.head_backlinks:,} backlinks)"
+    mid_is = f"a domain with {dataset.mid_backlinks:,} backlinks"
+    top_100 = {"limit": "100"}
     chosen = [
         Query(
-            "backlinks of one URL",
+            f"backlinks of one URL ({dataset.url_backlinks:,} backlinks), first 100",
             "backlinks",
-            {"target": url, "scope": "url", "limit": "100"},
+            {"target": url, "scope": "url", **top_100},
             20,
         ),
+        Query(f"refdomains of {mid_is}, top 100", "refdomains", {"target": mid, **top_100}, 100),
+        Query(f"{report} of {mid_is}", report, {"target": mid}, 300),
+        Query(f"refdomains of {head_is}, top 100", "refdomains", {"target": head, **top_100}),
+        Query(f"{report} of {head_is}", report, {"target": head}),
+        Query(f"backlinks of {head_is}, first 100", "backlinks", {"target": head, **top_100}),
+        Query(f"anchors of {head_is}, top 100", "anchors", {"target": head, **top_100}),
         Query(
-            "refdomains of the head domain, top 100",
-            "refdomains",
-            {"target": head, "limit": "100"},
-            100,
-        ),
-        Query(f"{report} of the head domain", report, {"target": head}, 300),
-        Query(
-            "backlinks of the head domain, first 100", "backlinks", {"target": head, "limit": "100"}
-        ),
-        Query("anchors of the head domain, top 100", "anchors", {"target": head, "limit": "100"}),
-        Query(
-            "outlinks of one page",
+            f"outlinks of one page ({dataset.source_outlinks} links), first 100",
             "outlinks",
-            {"target": dataset.source_url, "scope": "url", "limit": "100"},
+            {"target": dataset.source_url, "scope": "url", **top_100},
         ),
     ]
-    top = next((name for name in ("top-pages", "top_pages", "toppages") if name in endpoints), None)
+    top = next((name for name in ("top-pages", "top_pages") if name in endpoints), None)
     if top:
-        chosen.append(
-            Query("top pages of the head domain, top 100", top, {"target": head, "limit": "100"})
-        )
+        chosen.append(Query(f"top pages of {head_is}, top 100", top, {"target": head, **top_100}))
+    if not mid:  # a dataset recorded before mid_domain was
+        chosen = [q for q in chosen if q.params.get("target") != mid]
     return chosen
 
 
@@ -769,21 +818,26 @@ def time_queries(
     """Time each query ``runs`` times after ``warmup`` untimed runs.
 
     A sample is one whole request: sending it, the server's query, and
-    reading the answer (parsing the JSON is not counted).
+    reading the answer (parsing the JSON is not counted). A query whose
+    warm-up took :data:`SLOW_SECONDS` or more is run :data:`SLOW_RUNS` times.
     """
     timings = []
     for query in queries:
         path = f"/api/v1/{query.endpoint}"
+        slowest = 0.0
         for _ in range(warmup):
+            started = clock()
             client.get(path, query.params)
+            slowest = max(slowest, clock() - started)
         samples = []
         answer: Any = None
-        for _ in range(runs):
+        # Queries of seconds get fewer runs: enough for a median, in minutes.
+        for _ in range(runs if slowest < SLOW_SECONDS else min(runs, SLOW_RUNS)):
             started = clock()
             answer = client.get(path, query.params)
             samples.append((clock() - started) * 1000)
-        rows = answer.get("count", 1) if isinstance(answer, dict) else 1
-        timings.append(Timing(query, samples, int(rows)))
+        rows = answer.get("count") if isinstance(answer, dict) else None
+        timings.append(Timing(query, samples, None if rows is None else int(rows)))
     return timings
 
 
@@ -824,29 +878,29 @@ def _ms(value: float) -> str:
     return f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms"
 
 
-def table(dataset: Dataset, timings: Sequence[Timing], disk: DiskUse, *, runs: int) -> str:
+def table(dataset: Dataset, timings: Sequence[Timing], disk: DiskUse) -> str:
     """The results as a Markdown table (the README's benchmark table)."""
     lines = [
-        f"| query ({dataset.edges:,} edges; median and p95 of {runs} warm runs) "
-        "| median | p95 | target | |",
-        "|---|---:|---:|---:|---|",
+        f"| query, {dataset.edges:,} edges (warm) | runs | median | p95 | target | |",
+        "|---|---:|---:|---:|---:|---|",
     ]
     for t in timings:
         budget = f"≤ {t.query.budget_ms:.0f} ms" if t.query.budget_ms is not None else ""
+        rows = f", {t.rows} rows" if t.rows is not None else ""
         lines.append(
-            f"| {t.query.label} (`/api/v1/{t.query.endpoint}`, {t.rows} rows) "
+            f"| {t.query.label} (`{t.query.endpoint}`{rows}) | {len(t.samples_ms)} "
             f"| {_ms(t.median_ms)} | {_ms(t.p95_ms)} | {budget} | {t.verdict} |"
         )
     for label, size in (("edges table", disk.edges_bytes), ("whole index", disk.total_bytes)):
         per_edge = size / dataset.edges
         verdict = "pass" if per_edge <= 30 else "miss"
         lines.append(
-            f"| bytes on disk per edge, {label} ({size / 2**30:.2f} GiB) "
+            f"| bytes on disk per edge, {label} ({size / 2**30:.2f} GiB) | "
             f"| {per_edge:.1f} B | | ≤ 30 B | {verdict} |"
         )
     lines.append(
-        f"| generation: insert / merge (OPTIMIZE FINAL) | {dataset.generate_seconds / 60:.1f} min "
-        f"| {dataset.optimize_seconds / 60:.1f} min | | |"
+        f"| generating the index: inserts, then OPTIMIZE FINAL | "
+        f"| {dataset.generate_seconds / 60:.1f} min | {dataset.optimize_seconds / 60:.1f} min | | |"
     )
     return "\n".join(lines)
 
@@ -877,6 +931,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
         and existing.version == GENERATOR_VERSION
     ):
         _say(f"{data_dir} already holds {existing.edges:,} edges (seed {existing.seed}); kept")
+        if not existing.mid_domain:  # recorded by an earlier version of this command
+            index = open_index(resolve_location(str(data_dir), None), create=False)
+            for name, value in _mid_domain(index, existing.edges).items():
+                setattr(existing, name, value)
+            (data_dir / META_FILE).write_text(json.dumps(asdict(existing), indent=2) + "\n")
         return 0
     if data_dir.exists():
         _say(f"removing the old dataset in {data_dir}")
@@ -950,7 +1009,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"URL {dataset.url_target}: {dataset.url_backlinks:,}; outlinks of "
         f"{dataset.source_url} ({dataset.source_outlinks}).\n"
     )
-    print(table(dataset, timings, disk, runs=args.runs))
+    print(table(dataset, timings, disk))
     results = {
         "dataset": asdict(dataset),
         "machine": machine(),
