@@ -240,18 +240,24 @@ class FakeClient:
         return {"count": 100}
 
 
-def test_time_queries_counts_warm_runs_only() -> None:
+def timed(delays: list[float], runs: int, budget_ms: float) -> tuple[FakeClient, bench.Timing]:
+    """Time one query on a fake server whose answers take ``delays`` (seconds)."""
     clock = [0.0]
-    # Two warm-up runs (not counted), then five timed ones.
-    client = FakeClient([0.5, 0.5, 0.010, 0.030, 0.020, 0.050, 0.040], clock)
-    query = bench.Query("backlinks of one URL", "backlinks", {"target": "x"}, 20)
+    client = FakeClient(delays, clock)
+    query = bench.Query("backlinks of one URL", "backlinks", {"target": "x"}, budget_ms)
     (timing,) = bench.time_queries(
         client,  # type: ignore[arg-type]
         [query],
-        runs=5,
+        runs=runs,
         warmup=2,
         clock=lambda: clock[0],
     )
+    return client, timing
+
+
+def test_time_queries_counts_warm_runs_only() -> None:
+    # Two warm-up runs (not counted), then five timed ones.
+    client, timing = timed([0.5, 0.5, 0.010, 0.030, 0.020, 0.050, 0.040], 5, 20)
     assert client.paths == ["/api/v1/backlinks"] * 7
     assert [round(s) for s in timing.samples_ms] == [10, 30, 20, 50, 40]
     assert round(timing.median_ms) == 30 and round(timing.p95_ms) == 50
@@ -259,16 +265,7 @@ def test_time_queries_counts_warm_runs_only() -> None:
 
 
 def test_queries_of_seconds_get_fewer_runs() -> None:
-    clock = [0.0]
-    client = FakeClient([2.0, 2.0] + [0.25] * 40, clock)
-    query = bench.Query("report", "report", {"target": "x"}, 300)
-    (timing,) = bench.time_queries(
-        client,  # type: ignore[arg-type]
-        [query],
-        runs=30,
-        warmup=2,
-        clock=lambda: clock[0],
-    )
+    _, timing = timed([2.0, 2.0] + [0.25] * 40, 30, 300)
     assert len(timing.samples_ms) == bench.SLOW_RUNS < 30
     assert round(timing.median_ms) == 250 and timing.verdict == "pass"
 
