@@ -1040,12 +1040,18 @@ def merged_stages(stages: list[Stage]) -> None:
         for key, (last_crawl, _) in latest.items():
             for i in range(last_crawl + 1, k + 1):
                 if key[0] in stages[i].fetched:
-                    stage.lost[key] = fetch_day(stages[i], key[0])
+                    present = {edge_key(edge) for edge in expected[i]}
+                    stage.lost[key] = fetch_day(stages[i], key[0], present)
                     break
 
 
-def fetch_day(stage: Stage, source_url: str) -> str:
-    days = {r["last_seen"][:10] for r in stage.records if r["source_url"] == source_url}
+def fetch_day(stage: Stage, source_url: str, present: set[Key]) -> str:
+    """The UTC day ``stage``'s crawl fetched ``source_url``: when its links were last seen."""
+    days = {
+        r["last_seen"][:10]
+        for r in stage.records
+        if r["source_url"] == source_url and edge_key(r) in present
+    }
     assert len(days) == 1, f"cannot tell the day {source_url} was fetched: {days}"
     return days.pop()
 
