@@ -460,9 +460,11 @@ def intersect(
     wanted = sorted({t.domain for t in linking_to})
     unwanted = sorted({t.domain for t in not_linking_to} - set(wanted))
     params: dict[str, Any] = {"wanted": wanted, "unwanted": unwanted, "n": len(wanted)}
+    # groupArray collects in whatever order the parts are read: sort, so that
+    # one index always gives one answer.
     sql = f"""
         SELECT source_domain,
-               groupArrayIf(target_domain, has({{wanted:Array(String)}}, target_domain))
+               arraySort(groupArrayIf(target_domain, has({{wanted:Array(String)}}, target_domain)))
                    AS links_to,
                min(first_seen) AS first_seen, max(last_seen) AS last_seen
         FROM {index.db}.refdomains FINAL

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -172,6 +172,29 @@ class SyntheticWeb:
             raise ValueError(f"{resource.url} is already part of this web")
         self.resources[resource.url] = resource
         return resource
+
+    def changed(self, *resources: Resource) -> SyntheticWeb:
+        """A copy of this web in which each of ``resources`` replaces the one at its URL.
+
+        The web as a later crawl finds it, for tests of what a recrawl does to
+        the index (links that vanish, links that come back). Only URLs this web
+        already serves can be replaced; everything else is the same, in maps of
+        the copy's own, so this web is left as it was. Raises ``ValueError``
+        for a URL this web does not serve and ``KeyError`` for a host with no
+        declared domain.
+        """
+        unknown = sorted(r.url for r in resources if r.url not in self.resources)
+        if unknown:
+            raise ValueError(f"not part of this web, so nothing to change: {', '.join(unknown)}")
+        copy = replace(
+            self,
+            resources={**self.resources, **{r.url: r for r in resources}},
+            robots=dict(self.robots),
+            domains=dict(self.domains),
+            traps=set(self.traps),
+        )
+        check_domains(copy)
+        return copy
 
     def registered_domain(self, url: str) -> str:
         """The hand-declared registered domain of ``url``'s host (KeyError if undeclared)."""
