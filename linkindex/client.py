@@ -332,4 +332,8 @@ def open_index(location: IndexLocation, *, create: bool = True) -> Index:
         raise _translate(error, location) from error
     index = Index(client, location)
     index.migrate()
+    if not location.embedded:
+        # Unqualified names in users' SQL (`linkgraph sql "… FROM links"`) mean
+        # this database; the migrations above had to start from `default`.
+        client.database = location.database
     return index

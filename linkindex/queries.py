@@ -652,5 +652,10 @@ def stats(index: Index) -> Result:
 def sql(index: Index, statement: str, *, write: bool = False) -> Result:
     """Run a user's SQL. Read-only unless ``write`` (ClickHouse ``readonly=2``)."""
     settings = None if write else {"readonly": 2}
+    if index.location.embedded:
+        # Unqualified names (`SELECT … FROM links`) mean the index's database.
+        # The embedded session is shared by every Index of this data directory,
+        # and all of linkgraph's own SQL names its database, so this is safe.
+        index.command(f"USE {index.db}")
     columns, rows = index.query(statement, settings=settings)
     return Result(columns, rows)

@@ -452,3 +452,10 @@ def test_disavow_file_leaves_referrers_out_and_proposals_explain_why(index, tmp_
     bad.write_text("domain:ok.com\nftp://nope\n", encoding="utf-8")
     with pytest.raises(UsageError, match=r"bad.txt:2:"):
         read_disavow(str(bad))
+
+
+def test_sql_resolves_unqualified_names_in_the_index_database(index) -> None:
+    write(index, *WEB)
+    everything = queries.sql(index, f"SELECT count() FROM {index.db}.links").rows
+    assert queries.sql(index, "SELECT count() FROM links").rows == everything
+    assert queries.sql(index, "SELECT currentDatabase()").rows == [(index.db,)]
