@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test test-unit lint format clean services services-down browser
+.PHONY: venv demo test test-unit lint format clean services services-down browser bench
 
 # The virtualenv is rebuilt when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -22,6 +22,10 @@ demo: venv
 ## test: the whole suite; starts Redis and Kafka on loopback first (deploy/local/up)
 test: venv services browser
 	$(BIN)/pytest
+
+## bench: every benchmark beside its stock baseline; prints the table and rewrites README's
+bench: venv services
+	$(BIN)/python -m linkgraph.bench run
 
 ## browser: Debian's chromium for the web page tests (installed when missing; needs root)
 browser:
