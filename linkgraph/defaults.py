@@ -32,6 +32,8 @@ LINKGRAPH_CONCURRENCY_PER_HOST = 2
 LINKGRAPH_DOWNLOAD_DELAY = 0.5
 # Seconds before a request is abandoned.
 LINKGRAPH_DOWNLOAD_TIMEOUT = 30
+# Seconds before a robots.txt request is abandoned (the host is then not crawled).
+LINKGRAPH_ROBOTS_TIMEOUT = 10.0
 # Refuse loopback/private/link-local/multicast targets
 # (env LINKGRAPH_ALLOW_PRIVATE_NETWORKS=1 lifts it).
 LINKGRAPH_ALLOW_PRIVATE_NETWORKS = False
@@ -50,6 +52,8 @@ CLICKHOUSE_URL = ""
 CLICKHOUSE_BATCH_PAGES = 500
 # Seconds a partial batch may wait before it is written anyway.
 CLICKHOUSE_BATCH_SECONDS = 2.0
+# Seconds a one-process crawl keeps retrying an unavailable index before it stops.
+CLICKHOUSE_RETRY_SECONDS = 60.0
 
 # -- REDIS_* / KAFKA_*: distributed mode --------------------------------------
 # Redis URL (env LINKGRAPH_REDIS).
