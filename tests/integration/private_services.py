@@ -141,8 +141,10 @@ class PrivateServices:
         port = self.redis_port if service == "redis" else self.kafka_port
         deadline = time.monotonic() + 30
         # Neither is this process's child (Redis daemonizes, the broker runs under
-        # setsid), so it cannot be waited for: watch /proc until it is gone or a zombie.
-        while time.monotonic() < deadline and _alive(pid):
+        # setsid), so it cannot be waited for: watch /proc until it is gone or a
+        # zombie, and the port until it is closed (a JVM's main thread turns zombie
+        # while its other threads, sockets and all, are still being torn down).
+        while time.monotonic() < deadline and (_alive(pid) or answers(port)):
             time.sleep(0.05)
         if answers(port):
             raise RuntimeError(f"{service} still answers on {port} after SIGKILL")

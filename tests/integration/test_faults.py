@@ -17,6 +17,9 @@ quoted in the README's reliability section.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -109,3 +112,93 @@ def test_redis_killed_and_restarted_mid_job(
 
     run_job(cluster, synth_web, "redis-kill", fault)
     check_exact(cluster, synth_web, "Redis kill -9, restarted after 3 s")
+
+
+def test_kafka_broker_killed_and_restarted_mid_job(
+    cluster: Cluster, private: PrivateServices, synth_web: SyntheticWeb
+) -> None:
+    def fault() -> None:
+        private.kill("kafka")
+        time.sleep(3)  # producers and the consumer find it gone
+        private.up("kafka")
+
+    run_job(cluster, synth_web, "kafka-kill", fault)
+    check_exact(cluster, synth_web, "Kafka broker kill -9, restarted after 3 s")
+
+
+def test_consumer_killed_mid_batch(cluster: Cluster, synth_web: SyntheticWeb) -> None:
+    def fault() -> None:
+        assert cluster.consumer is not None
+        cluster.consumer.send_signal(signal.SIGKILL)
+        assert cluster.consumer.wait(30) == -signal.SIGKILL
+        cluster.start_consumer()
+
+    run_job(cluster, synth_web, "consumer-kill", fault)
+    check_exact(cluster, synth_web, "consumer kill -9 mid-batch, restarted")
+
+
+def test_sigterm_everywhere_drains_cleanly(cluster: Cluster, synth_web: SyntheticWeb) -> None:
+    def fault() -> None:
+        processes = [*cluster.workers, cluster.consumer]
+        for process in processes:
+            assert process is not None
+            process.send_signal(signal.SIGTERM)
+        codes = [process.wait(60) for process in processes if process is not None]
+        assert codes == [0] * len(processes), f"exit codes {codes}\n{cluster.logs()}"
+        cluster.workers.clear()
+        cluster.start_consumer()
+        # Leases last 30 s here: a job that finishes without waiting for them
+        # shows that the stopped workers handed back what they had not finished.
+        cluster.start_workers(3, "--lease", "120")
+
+    run_job(cluster, synth_web, "sigterm", fault, wait_timeout="100")
+    check_exact(cluster, synth_web, "SIGTERM to 3 workers and the consumer, restarted")
+
+
+# A `linkgraph consume` whose index is unreachable for OUTAGE seconds from its
+# second insert on: ClickHouse servers go away (restarts, network); the
+# embedded engine cannot, so the outage is simulated at the index's insert.
+OUTAGE_CONSUMER = """
+import sys, time
+import consumers.service as service
+from linkgraph.cli import main
+from linkgraph.errors import IndexUnavailable
+
+data_dir, outage = sys.argv[1], float(sys.argv[2])
+real_open = service.open_index
+
+
+class Unreachable:
+    def __init__(self, index):
+        self._index, self.inserts, self.since = index, 0, None
+
+    def __getattr__(self, name):
+        return getattr(self._index, name)
+
+    def insert_arrow(self, table, data):
+        self.inserts += 1
+        if self.inserts == 2:
+            self.since = time.monotonic()
+        if self.since is not None and time.monotonic() < self.since + outage:
+            raise IndexUnavailable("cannot reach the index: connection refused (injected)")
+        self._index.insert_arrow(table, data)
+
+
+service.open_index = lambda location, **kw: Unreachable(real_open(location, **kw))
+sys.exit(main(["consume", "--data-dir", data_dir, "--batch-seconds", "0.5"]))
+"""
+
+
+def test_index_unavailable_for_a_while(cluster: Cluster, synth_web: SyntheticWeb) -> None:
+    log = open(cluster.root / "consumer.log", "wb")  # noqa: SIM115 - lives with the process
+    cluster.consumer = subprocess.Popen(
+        [sys.executable, "-c", OUTAGE_CONSUMER, str(cluster.data), "8"],
+        cwd=ROOT,
+        env=cluster.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    run_job(cluster, synth_web, "index-outage", lambda: None)
+    retries = (cluster.root / "consumer.log").read_text().count("retrying the same batch")
+    assert retries >= 2, cluster.logs()
+    check_exact(cluster, synth_web, f"index unreachable for 8 s ({retries} retried writes)")
