@@ -66,7 +66,7 @@ class Cluster:
         return result
 
     def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        log = open(self.root / f"{name}.log", "wb")  # noqa: SIM115 - lives with the process
+        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
         return subprocess.Popen(
             [LINKGRAPH, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT
         )

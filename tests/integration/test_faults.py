@@ -17,6 +17,7 @@ quoted in the README's reliability section.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -202,3 +203,64 @@ def test_index_unavailable_for_a_while(cluster: Cluster, synth_web: SyntheticWeb
     retries = (cluster.root / "consumer.log").read_text().count("retrying the same batch")
     assert retries >= 2, cluster.logs()
     check_exact(cluster, synth_web, f"index unreachable for 8 s ({retries} retried writes)")
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MiB tmpfs (mounting needs root): a disk that can really run full."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs to fill (needs root): {result.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(disk: Path, leave: int) -> Path:
+    """Fill ``disk`` with a ballast file until ``leave`` bytes are free."""
+    ballast = disk / "ballast"
+    stat = os.statvfs(disk)
+    with ballast.open("wb") as sink:
+        sink.write(b"\0" * max(stat.f_bavail * stat.f_frsize - leave, 0))
+    return ballast
+
+
+CREATE_INDEX = """
+import sys
+from linkindex.client import IndexLocation, open_index
+open_index(IndexLocation(data_dir=sys.argv[1])).close()
+"""
+
+
+def test_disk_full_stops_the_consumer_and_nothing_is_lost(
+    cluster: Cluster, synth_web: SyntheticWeb, small_disk: Path
+) -> None:
+    cluster.data = small_disk / "index"
+    # The schema first, then the disk is filled to 256 KiB short of full:
+    # ClickHouse reserves 1 MiB for an insert, so the first batch fails.
+    subprocess.run(
+        [sys.executable, "-c", CREATE_INDEX, str(cluster.data)], cwd=ROOT, check=True, timeout=120
+    )
+    ballast = fill(small_disk, 256 * 1024)
+    cluster.start_consumer()
+
+    def fault() -> None:
+        assert cluster.consumer is not None
+        code = cluster.consumer.wait(120)
+        log = (cluster.root / "consumer.log").read_text()
+        assert code == 1, f"consumer exit {code} on a full disk\n{log[-3000:]}"
+        assert "out of disk space" in log and "offsets not committed" in log, log[-3000:]
+        assert "Traceback" not in log, log[-3000:]
+        # Space freed, consumer started again: it resumes from the last commit.
+        ballast.unlink()
+        cluster.start_consumer()
+
+    run_job(cluster, synth_web, "disk-full", fault)
+    check_exact(
+        cluster, synth_web, "index disk full (tmpfs), consumer restarted after freeing space"
+    )
