@@ -18,6 +18,8 @@ LINKGRAPH_USER_AGENT = "linkgraph/0.1 (+https://github.com/linkgraph/linkgraph; 
 LINKGRAPH_MAX_PAGES = 0
 # Link hops from a seed (seeds are depth 0); -1 means no limit.
 LINKGRAPH_MAX_DEPTH = -1
+# Pages fetched per host (robots.txt aside), a bound on spider traps; 0 means no limit.
+LINKGRAPH_MAX_PAGES_PER_HOST = 50_000
 # Pages larger than this (bytes, after decompression) are not downloaded.
 LINKGRAPH_MAX_PAGE_BYTES = 10 * 1024 * 1024
 # Links longer than this are recorded but never followed.

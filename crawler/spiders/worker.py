@@ -104,8 +104,13 @@ class WorkerSpider(scrapy.Spider):
                 "job": job,
                 "dont_redirect": True,
                 "rate": settings.rate if settings else None,
+                "host_cap": settings.max_pages_per_host if settings else 0,
             },
         )
+
+    async def host_budget(self, job: str, host: str) -> int:
+        """Requests of ``job`` to ``host`` so far, this one included (the host page cap)."""
+        return await self.outage.call(lambda: self.store.host_count(job, host))
 
     # -- leases -------------------------------------------------------------------
     def hold(self, request: scrapy.Request) -> None:
