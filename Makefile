@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test test-unit lint format clean services services-down browser bench
+.PHONY: venv demo test test-unit fuzz lint format clean services services-down browser bench
 
 # The virtualenv is rebuilt when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -42,6 +42,11 @@ services-down:
 
 test-unit: venv
 	$(BIN)/pytest tests/unit
+
+## fuzz: long fuzzing campaigns over extraction, URL normalization and message decoding
+FUZZ_EXAMPLES ?= 20000
+fuzz: venv
+	LINKGRAPH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/unit/test_fuzz.py -p no:cacheprovider
 
 lint: venv
 	$(BIN)/ruff check .

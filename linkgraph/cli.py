@@ -394,6 +394,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         "LINKGRAPH_CLICKHOUSE": location.clickhouse_url or "",
         "LINKGRAPH_MAX_PAGES": args.max_pages,
         "LINKGRAPH_MAX_DEPTH": args.max_depth,
+        "LINKGRAPH_MAX_PAGES_PER_HOST": args.max_pages_per_host,
         "LINKGRAPH_ALLOW_PRIVATE_NETWORKS": args.allow_private_networks
         or _env_flag("LINKGRAPH_ALLOW_PRIVATE_NETWORKS"),
         "LINKGRAPH_PROGRESS": not args.quiet,
@@ -814,6 +815,7 @@ def cmd_job_start(args: argparse.Namespace) -> int:
         seeds,
         max_pages=args.max_pages,
         max_depth=args.max_depth,
+        max_pages_per_host=args.max_pages_per_host,
         rate=args.rate,
         bloom_capacity=args.expected_urls,
     )
@@ -1024,6 +1026,14 @@ def build_parser() -> Parser:
         help="follow links at most D hops from a seed, -1 = no limit (default: %(default)s)",
     )
     crawl.add_argument(
+        "--max-pages-per-host",
+        type=_nonnegative,
+        default=defaults.LINKGRAPH_MAX_PAGES_PER_HOST,
+        metavar="N",
+        help="fetch at most N pages from one host, a bound on spider traps; 0 = no limit "
+        "(default: %(default)s)",
+    )
+    crawl.add_argument(
         "--delay",
         type=_seconds,
         default=defaults.LINKGRAPH_DOWNLOAD_DELAY,
@@ -1101,6 +1111,14 @@ def build_parser() -> Parser:
         default=-1,
         metavar="D",
         help="at most D hops from a seed, -1 = no limit (default: %(default)s)",
+    )
+    start.add_argument(
+        "--max-pages-per-host",
+        type=_nonnegative,
+        default=defaults.LINKGRAPH_MAX_PAGES_PER_HOST,
+        metavar="N",
+        help="fetch at most N pages from one host, all workers together; 0 = no limit "
+        "(default: %(default)s)",
     )
     start.add_argument(
         "--rate",
