@@ -27,8 +27,13 @@ log = logging.getLogger("linkgraph")
 PROG = "linkgraph"
 
 
-class _Terminated(Exception):
-    """SIGTERM arrived before a service installed its own graceful handler."""
+class _Terminated(BaseException):
+    """SIGTERM arrived before a service installed its own graceful handler.
+
+    A BaseException, like KeyboardInterrupt: library code that catches
+    ``Exception`` (Kafka error translation, Scrapy's lazy handler loading) must
+    not swallow it and carry on as if no signal had come.
+    """
 
 
 def _terminate_early(signum: int, frame: object) -> None:
@@ -892,6 +897,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from scrapy.core.engine import ExecutionEngine
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
+    from scrapy.utils.ossignal import install_shutdown_handlers
 
     from crawler.frontier.connection import connect, redis_url
     from crawler.spiders.worker import WorkerSpider
@@ -942,6 +948,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     process = CrawlerProcess(settings, install_root_handler=False)
     crawler = process.create_crawler(WorkerSpider)
     process.crawl(crawler)
+    # Scrapy installs its graceful SIGTERM handler only once the reactor has
+    # started, and the crawl already runs before that (downloads, handler
+    # loading). A SIGTERM in between must reach the same graceful stop, not
+    # the start-up handler: install Scrapy's own now.
+    install_shutdown_handlers(process._signal_shutdown)
     log.warning(
         "worker started: Redis %s, Kafka %s, topic %s", redis_url(args.redis), bootstrap, topic
     )
