@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test test-unit lint format clean services services-down browser bench-query
+.PHONY: venv demo test test-unit fuzz lint format clean services services-down browser bench \
+        bench-query
 
 # The virtualenv is rebuilt when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -23,6 +24,10 @@ demo: venv
 test: venv services browser
 	$(BIN)/pytest
 
+## bench: every benchmark beside its stock baseline; prints the table and rewrites README's
+bench: venv services
+	$(BIN)/python -m linkgraph.bench run
+
 ## browser: Debian's chromium for the web page tests (installed when missing; needs root)
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
@@ -38,6 +43,11 @@ services-down:
 
 test-unit: venv
 	$(BIN)/pytest tests/unit
+
+## fuzz: long fuzzing campaigns over extraction, URL normalization and message decoding
+FUZZ_EXAMPLES ?= 20000
+fuzz: venv
+	LINKGRAPH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/unit/test_fuzz.py -p no:cacheprovider
 
 lint: venv
 	$(BIN)/ruff check .

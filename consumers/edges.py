@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from linkgraph import defaults
 from linkgraph.records import Link, PageRecord
-from linkgraph.urls import host_of, normalize, registered_domain, reverse_host
+from linkgraph.urls import host_of, normalize_with_host, registered_domain, reverse_host
 from linkindex.client import Index
 
 log = logging.getLogger(__name__)
@@ -131,33 +131,48 @@ _PAGE_COLUMNS = (
 )
 
 
+# A merged edge while a batch is built: the Link fields, then the target host.
+# A list, not a Link, because it is built per edge and link_count grows in place.
+_TARGET, _KIND, _ANCHOR, _IMAGE, _NOFOLLOW, _UGC, _SPONSORED, _COUNT, _HOST = range(9)
+
+
 def _merge(
     links: Iterable[Link], source_url: str, page_nofollow: bool
-) -> tuple[dict[tuple[str, str], Link], int]:
-    """Normalize targets and merge per (target_url, kind); first occurrence wins."""
-    merged: dict[tuple[str, str], Link] = {}
+) -> tuple[dict[tuple[str, str], list[Any]], int]:
+    """Normalize targets and merge per (target_url, kind); first occurrence wins.
+
+    The input links are left as they are (a batch that fails is built again).
+    """
+    merged: dict[tuple[str, str], list[Any]] = {}
     dropped = 0
     for link in links:
-        target = normalize(link.target_url)
-        if target is None or target == source_url:
+        normalized = normalize_with_host(link.target_url)
+        if normalized is None or normalized[0] == source_url:
             dropped += 1
             continue
-        key = (target, link.kind)
+        target, host = normalized
+        kind = link.kind
+        key = (target, kind)
         seen = merged.get(key)
         if seen is not None:
-            if link.kind == "a":
-                seen.link_count += link.link_count
+            if kind == "a":
+                seen[_COUNT] += link.link_count
             continue
-        merged[key] = Link(
-            target,
-            link.kind,
-            link.anchor[:512] if link.kind == "a" else "",
-            link.image and link.kind == "a",
-            link.nofollow or page_nofollow,
-            link.ugc,
-            link.sponsored,
-            link.link_count if link.kind == "a" else 1,
-        )
+        nofollow = link.nofollow or page_nofollow
+        if kind == "a":
+            merged[key] = [
+                target,
+                kind,
+                link.anchor[:512],
+                link.image,
+                nofollow,
+                link.ugc,
+                link.sponsored,
+                link.link_count,
+                host,
+            ]
+        else:
+            merged[key] = [target, kind, "", False, nofollow, link.ugc, link.sponsored, 1, host]
     return merged, dropped
 
 
@@ -165,15 +180,33 @@ def build_batch(pages: Iterable[PageRecord]) -> Batch:
     """Turn page records into the column lists of one batch (see module doc)."""
     batch = Batch.empty()
     page_columns = batch.pages
+    edges = batch.edges
+    # Hosts repeat across a batch: their domain and reversed form are derived once.
+    hosts: dict[str, tuple[str, str]] = {}
+    target_domain = edges["target_domain"]
+    target_rev_host = edges["target_rev_host"]
+    target_url = edges["target_url"]
+    source_url_column = edges["source_url"]
+    kind = edges["kind"]
+    target_host = edges["target_host"]
+    source_host_column = edges["source_host"]
+    source_domain_column = edges["source_domain"]
+    source_rev_host = edges["source_rev_host"]
+    seen_column = edges["seen"]
+    anchor = edges["anchor"]
+    image = edges["image"]
+    nofollow = edges["nofollow"]
+    ugc = edges["ugc"]
+    sponsored = edges["sponsored"]
+    link_count = edges["link_count"]
     for page in pages:
-        source_url = normalize(page.url)
-        if source_url is None:
+        normalized = normalize_with_host(page.url)
+        if normalized is None:
             batch.links_dropped += len(page.links)
             continue
+        source_url, source_host = normalized
         batch.pages_in += 1
-        source_host = host_of(source_url)
-        source_domain = registered_domain(source_host)
-        source_rev = reverse_host(source_host)
+        source_domain, source_rev = _host_facts(hosts, source_host)
         seen = datetime.fromtimestamp(page.fetched_at, UTC)
         merged, dropped = _merge(page.links, source_url, page.robots_nofollow)
         batch.links_dropped += dropped
@@ -191,9 +224,37 @@ def build_batch(pages: Iterable[PageRecord]) -> Batch:
         page_columns["job"].append(page.job)
         page_columns["fetched_at"].append(seen)
 
-        for link in merged.values():
-            batch.add_edge(source_url, source_host, source_domain, source_rev, link, seen)
+        count = len(merged)
+        for edge in merged.values():
+            host = edge[_HOST]
+            facts = hosts.get(host)
+            if facts is None:
+                facts = _host_facts(hosts, host)
+            target_domain.append(facts[0])
+            target_rev_host.append(facts[1])
+            target_url.append(edge[_TARGET])
+            kind.append(edge[_KIND])
+            target_host.append(host)
+            anchor.append(edge[_ANCHOR])
+            image.append(edge[_IMAGE])
+            nofollow.append(edge[_NOFOLLOW])
+            ugc.append(edge[_UGC])
+            sponsored.append(edge[_SPONSORED])
+            link_count.append(edge[_COUNT])
+        source_url_column.extend([source_url] * count)
+        source_host_column.extend([source_host] * count)
+        source_domain_column.extend([source_domain] * count)
+        source_rev_host.extend([source_rev] * count)
+        seen_column.extend([seen] * count)
+        batch.edges_out += count
     return batch
+
+
+def _host_facts(hosts: dict[str, tuple[str, str]], host: str) -> tuple[str, str]:
+    facts = hosts.get(host)
+    if facts is None:
+        facts = hosts[host] = (registered_domain(host), reverse_host(host))
+    return facts
 
 
 def _edge_tables(edges: dict[str, list[Any]]) -> tuple[pa.Table, pa.Table]:

@@ -35,7 +35,7 @@ from selectolax.lexbor import LexborDocumentOptions, LexborHTMLParser, LexborNod
 
 from linkgraph.defaults import LINKGRAPH_MAX_LINKS_PER_PAGE, LINKGRAPH_ROBOTS_TOKEN
 from linkgraph.records import Link
-from linkgraph.urls import normalize, resolve, resolve_and_normalize
+from linkgraph.urls import normalize, resolve, resolver
 
 __all__ = [
     "ANCHOR_MAX_CHARS",
@@ -411,6 +411,7 @@ def extract_links(
 
     # An unparsable response URL leaves no base: absolute hrefs still resolve.
     base = _base_url(base_href, resolve(response_url))
+    resolve_href = resolver(base)
     source = normalize(source_url) or source_url
     targets: dict[str, str | None] = {}
     edges: dict[tuple[str, str], Link] = {}
@@ -421,7 +422,7 @@ def extract_links(
         # "" marks a miss: a resolved target is None or a non-empty URL.
         target = targets.get(href, "")
         if target == "":
-            target = targets[href] = resolve_and_normalize(href, base)
+            target = targets[href] = resolve_href(href)
         if target is None:
             dropped += 1
             continue

@@ -92,3 +92,49 @@ class PrivateNetworkMiddleware:
             # Let the download fail with its own DNS error.
             return True
         return all(is_public_address(str(info[4][0])) for info in infos)
+
+
+class HostPageCapExceeded(IgnoreRequest):
+    """A request to a host that has had its page cap of fetches."""
+
+
+class HostPageCapMiddleware:
+    """Refuses requests to a host once it had ``LINKGRAPH_MAX_PAGES_PER_HOST`` fetches.
+
+    A bound on spider traps within a crawl's scope: endless calendars, session
+    ids in paths, generated pages. robots.txt requests do not count. In a
+    distributed crawl the count is the job's, across every worker
+    (``spider.host_budget(job, host)`` in Redis) and the cap is the job's
+    (``request.meta["host_cap"]``); otherwise it is this process's. Refused
+    requests are counted as ``linkgraph/host_cap`` in the crawl stats.
+    """
+
+    def __init__(self, crawler: Crawler, cap: int) -> None:
+        self.crawler = crawler
+        self.cap = cap
+        self.counts: dict[str, int] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> HostPageCapMiddleware:
+        return cls(crawler, crawler.settings.getint("LINKGRAPH_MAX_PAGES_PER_HOST", 0))
+
+    async def process_request(self, request: Request, spider: Spider | None = None) -> Any:
+        if request.meta.get("lg_robots") or request.meta.get("dont_obey_robotstxt"):
+            return None
+        cap = int(request.meta.get("host_cap", self.cap) or 0)
+        if cap <= 0:
+            return None
+        host = (urlsplit(request.url).hostname or "").lower()
+        budget = getattr(self.crawler.spider, "host_budget", None)
+        if budget is not None and request.meta.get("job"):
+            count = int(await budget(request.meta["job"], host))
+        else:
+            count = self.counts.get(host, 0) + 1
+            self.counts[host] = count
+        if count > cap:
+            assert self.crawler.stats is not None
+            self.crawler.stats.inc_value("linkgraph/host_cap")
+            if count == cap + 1:
+                log.warning("%s had its %d pages: not fetching more from it", host, cap)
+            raise HostPageCapExceeded(f"{host} had its {cap} pages")
+        return None

@@ -4,7 +4,9 @@ Scrapy's RobotsTxtMiddleware parses whatever body comes back and allows
 everything when the download fails. A polite crawler must not: per RFC 9309
 §2.3.1,
 
-- 2xx: the file is parsed (at most 512 KiB of it, §2.5);
+- 2xx: the file is parsed (at most 512 KiB of it, §2.5); the download itself
+  stops there, so a huge or endless robots.txt costs 512 KiB, not the
+  page size cap;
 - 3xx: followed, up to five redirects (the crawler's own redirect handling is
   off, so this middleware follows them itself); more than five is treated as
   "unavailable", i.e. allow all;
@@ -12,6 +14,10 @@ everything when the download fails. A polite crawler must not: per RFC 9309
 - 5xx, or a network error after retries: "unreachable": crawl nothing on
   that host;
 - a refused address (private network guard): nothing on that host either.
+
+A robots.txt request waits at most ``LINKGRAPH_ROBOTS_TIMEOUT`` seconds (10;
+a timeout counts as "unreachable"), and in a distributed crawl it takes a slot
+of the host's job rate like any request (it carries the job's ``rate``).
 
 Parsing and matching stay Scrapy's (Protego), so group matching for the
 ``linkgraph`` token is unchanged. It also fixes a race in Scrapy's version:
@@ -23,10 +29,12 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from scrapy import Request
+from scrapy import Request, signals
+from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import IgnoreRequest, StopDownload
 from scrapy.http.request import NO_CALLBACK
 from scrapy.robotstxt import RobotParser
 from scrapy.utils.defer import maybe_deferred_to_future
@@ -34,6 +42,7 @@ from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import build_from_crawler
 from twisted.internet.defer import Deferred
 
+from linkgraph import defaults
 from linkgraph.urls import resolve
 
 log = logging.getLogger(__name__)
@@ -49,13 +58,32 @@ _DISALLOW_ALL = b"User-agent: *\nDisallow: /\n"
 class RFC9309RobotsMiddleware(RobotsTxtMiddleware):
     """Drop-in for Scrapy's robots.txt middleware with RFC 9309 status rules."""
 
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self.timeout = crawler.settings.getfloat(
+            "LINKGRAPH_ROBOTS_TIMEOUT", defaults.LINKGRAPH_ROBOTS_TIMEOUT
+        )
+        self._received: WeakKeyDictionary[Request, int] = WeakKeyDictionary()
+        crawler.signals.connect(self._bytes_received, signal=signals.bytes_received)
+
+    def _bytes_received(self, data: bytes, request: Request, spider: Any = None) -> None:
+        """Stop a robots.txt download past MAX_ROBOTS_BYTES; the part received is parsed."""
+        if not request.meta.get("lg_robots"):
+            return
+        received = self._received.get(request, 0) + len(data)
+        self._received[request] = received
+        if received > MAX_ROBOTS_BYTES:
+            raise StopDownload(fail=False)
+
     async def robot_parser(self, request: Request) -> RobotParser | None:
         netloc = urlparse_cached(request).netloc
         if netloc not in self._parsers:
             waiting: Deferred[RobotParser | None] = Deferred()
             self._parsers[netloc] = waiting
             scheme = urlparse_cached(request).scheme
-            body = await self._fetch(f"{scheme}://{netloc}/robots.txt", netloc)
+            body = await self._fetch(
+                f"{scheme}://{netloc}/robots.txt", netloc, request.meta.get("rate")
+            )
             parsed: RobotParser = build_from_crawler(self._parserimpl, self.crawler, body)
             self._parsers[netloc] = parsed
             self._stats.inc_value("robotstxt/request_count")
@@ -78,13 +106,21 @@ class RFC9309RobotsMiddleware(RobotsTxtMiddleware):
             return result
         return parser
 
-    async def _fetch(self, url: str, netloc: str) -> bytes:
+    async def _fetch(self, url: str, netloc: str, rate: float | None = None) -> bytes:
         """The robots.txt body to parse for ``netloc`` (see module doc)."""
         for _hop in range(MAX_ROBOTS_REDIRECTS + 1):
             robots_request = Request(
                 url,
                 priority=self.DOWNLOAD_PRIORITY,
-                meta={"dont_obey_robotstxt": True},
+                meta={
+                    "dont_obey_robotstxt": True,
+                    "lg_robots": True,
+                    "rate": rate,
+                    "download_timeout": self.timeout,
+                    # The size is capped while downloading (_bytes_received), so a
+                    # large declared Content-Length must not refuse the download.
+                    "download_maxsize": 0,
+                },
                 callback=NO_CALLBACK,
             )
             try:

@@ -59,6 +59,8 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.robots.RFC9309RobotsMiddleware": 100,
     # After HttpProxyMiddleware (750), so it knows whether a proxy is in use.
     "crawler.middlewares.PrivateNetworkMiddleware": 760,
+    # Last before the download: only requests that will really go out count.
+    "crawler.middlewares.HostPageCapMiddleware": 780,
 }
 ITEM_PIPELINES = {
     "pipelines.index.IndexPipeline": 300,
@@ -76,6 +78,7 @@ TELNETCONSOLE_ENABLED = False
 # -- linkgraph's own settings (see linkgraph/defaults.py) ----------------------
 LINKGRAPH_MAX_PAGES = defaults.LINKGRAPH_MAX_PAGES
 LINKGRAPH_MAX_DEPTH = defaults.LINKGRAPH_MAX_DEPTH
+LINKGRAPH_MAX_PAGES_PER_HOST = defaults.LINKGRAPH_MAX_PAGES_PER_HOST
 LINKGRAPH_MAX_URL_LENGTH = defaults.LINKGRAPH_MAX_URL_LENGTH
 LINKGRAPH_MAX_LINKS_PER_PAGE = defaults.LINKGRAPH_MAX_LINKS_PER_PAGE
 LINKGRAPH_ALLOW_PRIVATE_NETWORKS = defaults.LINKGRAPH_ALLOW_PRIVATE_NETWORKS

@@ -27,8 +27,13 @@ log = logging.getLogger("linkgraph")
 PROG = "linkgraph"
 
 
-class _Terminated(Exception):
-    """SIGTERM arrived before a service installed its own graceful handler."""
+class _Terminated(BaseException):
+    """SIGTERM arrived before a service installed its own graceful handler.
+
+    A BaseException, like KeyboardInterrupt: library code that catches
+    ``Exception`` (Kafka error translation, Scrapy's lazy handler loading) must
+    not swallow it and carry on as if no signal had come.
+    """
 
 
 def _terminate_early(signum: int, frame: object) -> None:
@@ -394,6 +399,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         "LINKGRAPH_CLICKHOUSE": location.clickhouse_url or "",
         "LINKGRAPH_MAX_PAGES": args.max_pages,
         "LINKGRAPH_MAX_DEPTH": args.max_depth,
+        "LINKGRAPH_MAX_PAGES_PER_HOST": args.max_pages_per_host,
         "LINKGRAPH_ALLOW_PRIVATE_NETWORKS": args.allow_private_networks
         or _env_flag("LINKGRAPH_ALLOW_PRIVATE_NETWORKS"),
         "LINKGRAPH_PROGRESS": not args.quiet,
@@ -814,6 +820,7 @@ def cmd_job_start(args: argparse.Namespace) -> int:
         seeds,
         max_pages=args.max_pages,
         max_depth=args.max_depth,
+        max_pages_per_host=args.max_pages_per_host,
         rate=args.rate,
         bloom_capacity=args.expected_urls,
     )
@@ -890,6 +897,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from scrapy.core.engine import ExecutionEngine
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
+    from scrapy.utils.ossignal import install_shutdown_handlers
 
     from crawler.frontier.connection import connect, redis_url
     from crawler.spiders.worker import WorkerSpider
@@ -940,6 +948,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     process = CrawlerProcess(settings, install_root_handler=False)
     crawler = process.create_crawler(WorkerSpider)
     process.crawl(crawler)
+    # Scrapy installs its graceful SIGTERM handler only once the reactor has
+    # started, and the crawl already runs before that (downloads, handler
+    # loading). A SIGTERM in between must reach the same graceful stop, not
+    # the start-up handler: install Scrapy's own now.
+    install_shutdown_handlers(process._signal_shutdown)
     log.warning(
         "worker started: Redis %s, Kafka %s, topic %s", redis_url(args.redis), bootstrap, topic
     )
@@ -1024,6 +1037,14 @@ def build_parser() -> Parser:
         help="follow links at most D hops from a seed, -1 = no limit (default: %(default)s)",
     )
     crawl.add_argument(
+        "--max-pages-per-host",
+        type=_nonnegative,
+        default=defaults.LINKGRAPH_MAX_PAGES_PER_HOST,
+        metavar="N",
+        help="fetch at most N pages from one host, a bound on spider traps; 0 = no limit "
+        "(default: %(default)s)",
+    )
+    crawl.add_argument(
         "--delay",
         type=_seconds,
         default=defaults.LINKGRAPH_DOWNLOAD_DELAY,
@@ -1101,6 +1122,14 @@ def build_parser() -> Parser:
         default=-1,
         metavar="D",
         help="at most D hops from a seed, -1 = no limit (default: %(default)s)",
+    )
+    start.add_argument(
+        "--max-pages-per-host",
+        type=_nonnegative,
+        default=defaults.LINKGRAPH_MAX_PAGES_PER_HOST,
+        metavar="N",
+        help="fetch at most N pages from one host, all workers together; 0 = no limit "
+        "(default: %(default)s)",
     )
     start.add_argument(
         "--rate",

@@ -18,6 +18,8 @@ LINKGRAPH_USER_AGENT = "linkgraph/0.1 (+https://github.com/linkgraph/linkgraph; 
 LINKGRAPH_MAX_PAGES = 0
 # Link hops from a seed (seeds are depth 0); -1 means no limit.
 LINKGRAPH_MAX_DEPTH = -1
+# Pages fetched per host (robots.txt aside), a bound on spider traps; 0 means no limit.
+LINKGRAPH_MAX_PAGES_PER_HOST = 50_000
 # Pages larger than this (bytes, after decompression) are not downloaded.
 LINKGRAPH_MAX_PAGE_BYTES = 10 * 1024 * 1024
 # Links longer than this are recorded but never followed.
@@ -32,6 +34,8 @@ LINKGRAPH_CONCURRENCY_PER_HOST = 2
 LINKGRAPH_DOWNLOAD_DELAY = 0.5
 # Seconds before a request is abandoned.
 LINKGRAPH_DOWNLOAD_TIMEOUT = 30
+# Seconds before a robots.txt request is abandoned (the host is then not crawled).
+LINKGRAPH_ROBOTS_TIMEOUT = 10.0
 # Refuse loopback/private/link-local/multicast targets
 # (env LINKGRAPH_ALLOW_PRIVATE_NETWORKS=1 lifts it).
 LINKGRAPH_ALLOW_PRIVATE_NETWORKS = False
@@ -50,6 +54,8 @@ CLICKHOUSE_URL = ""
 CLICKHOUSE_BATCH_PAGES = 500
 # Seconds a partial batch may wait before it is written anyway.
 CLICKHOUSE_BATCH_SECONDS = 2.0
+# Seconds a one-process crawl keeps retrying an unavailable index before it stops.
+CLICKHOUSE_RETRY_SECONDS = 60.0
 
 # -- REDIS_* / KAFKA_*: distributed mode --------------------------------------
 # Redis URL (env LINKGRAPH_REDIS).

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Final
 
@@ -48,9 +49,11 @@ __all__ = [
     "host_of",
     "is_ip_host",
     "normalize",
+    "normalize_with_host",
     "registered_domain",
     "resolve",
     "resolve_and_normalize",
+    "resolver",
     "reverse_host",
     "strip_tracking",
 ]
@@ -153,14 +156,71 @@ def _normalize_serialized(href: str) -> str | None:
         return href
 
 
+# A conservative description of URLs that are already in normal form, so that
+# normalize() can return them as they are without parsing: consumers
+# re-normalize every URL they receive (Kafka is a trust boundary), and almost
+# all of them were normalized by the crawler already. Whatever this matches,
+# WHATWG parsing plus steps 2-4 leave unchanged (tests/unit/test_urls.py checks
+# that property on generated URLs):
+# - lowercase scheme http/https, no userinfo, no port, no fragment;
+# - a host of non-empty lowercase ASCII labels whose last label starts with a
+#   letter: not an IPv4 address (WHATWG reads a host whose last label is a
+#   number as one), no trailing dot; "xn--" labels are left to the parser,
+#   which checks their punycode;
+# - a path and query made of characters no percent-encode set touches ("'" is
+#   encoded in a special URL's query, so only the path may hold it); "%" is
+#   kept as it is by the parser, escapes included;
+# - no dot segments ("/." is refused outright, see _normal_form), no bare "?"
+#   and no tracking parameter (strip_tracking).
+_NORMAL_FORM: Final = re.compile(
+    r"https?://((?:[a-z0-9-]+\.)*[a-z][a-z0-9-]*)"
+    r"(/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*)"
+    r"(\?[A-Za-z0-9\-._~!$&()*+,;=:@/?%]+)?"
+)
+
+
+def _normal_form(url: str) -> re.Match[str] | None:
+    """The match of ``url`` if it is certainly in normal form already, else ``None``."""
+    match = _NORMAL_FORM.fullmatch(url)
+    if match is None:
+        return None
+    path = match.group(2)
+    # "." and ".." segments, also percent-encoded ("%2e" counts as "."); and
+    # "xn--" labels, whose punycode only the parser can check.
+    if "/." in path or "%2e" in path or "%2E" in path or "xn--" in match.group(1):
+        return None
+    query = match.group(3)
+    if query is not None and strip_tracking(query) is not query:
+        return None
+    return match
+
+
 def normalize(url: str) -> str | None:
     """Normalize an absolute URL per SPEC §3, or ``None`` if it is not one.
 
     ``None`` means: unparsable, or a scheme other than http/https.
     The result is idempotent: ``normalize(normalize(u)) == normalize(u)``.
+    A URL already in normal form is recognized without parsing and returned
+    as it is.
     """
+    if _normal_form(url) is not None:
+        return url
     href = resolve(url)
     return None if href is None else _normalize_serialized(href)
+
+
+def normalize_with_host(url: str) -> tuple[str, str] | None:
+    """``(normalize(url), host_of(normalize(url)))``, or ``None``; at most one parse.
+
+    For callers that need both, such as a consumer building index rows.
+    """
+    match = _normal_form(url)
+    if match is not None:
+        return url, match.group(1)
+    normalized = normalize(url)
+    if normalized is None:
+        return None
+    return normalized, host_of(normalized)
 
 
 def _serialize(href: str, base: str | None) -> str | None:
@@ -212,11 +272,59 @@ def resolve_and_normalize(href: str, base: str | None = None) -> str | None:
     return None if absolute is None else _normalize_serialized(absolute)
 
 
+# A relative reference that resolves by joining strings: a path from the root
+# ("/a/b?q") or from the base's directory ("a/b?q"), with no scheme (no ":" in
+# the first segment), no authority ("//"), no dot segment, and only characters
+# that no percent-encode set touches ("'" excluded: a special URL's query
+# encodes it), no "%" (so no encoded dots) and no "\\" (a slash in http).
+# Leading or trailing whitespace fails it too, so the parser strips that.
+_SIMPLE_RELATIVE: Final = re.compile(
+    r"(?!\.\.?(?:[/?]|\Z))(?!.*/\.\.?(?:[/?]|\Z))"
+    r"(?:/(?!/)|[A-Za-z0-9\-._~!$&()*+,;=@]+(?=[/?]|\Z))"
+    r"[A-Za-z0-9\-._~!$&()*+,;=:@/?]*"
+)
+
+
+def resolver(base: str | None) -> Callable[[str], str | None]:
+    """A function equal to ``lambda href: resolve_and_normalize(href, base)``.
+
+    Made for the many hrefs of one page: when ``base`` is an http(s) URL,
+    absolute http(s) hrefs are normalized without it (WHATWG never looks at
+    the base for ``http://…`` or ``https://…``), and simple relative
+    references (see ``_SIMPLE_RELATIVE``) are joined to the base's origin or
+    directory as strings, then normalized (steps 2-4). Everything else goes
+    through the parser with the base, as :func:`resolve_and_normalize` does.
+    """
+    serialized = None if base is None else resolve(base)
+    if base is None or serialized is None or not serialized.startswith(("http://", "https://")):
+        return lambda href: resolve_and_normalize(href, base)
+    without_fragment = serialized.split("#", 1)[0]
+    path_part = without_fragment.split("?", 1)[0]
+    path_at = path_part.find("/", path_part.index("//") + 2)
+    origin = path_part[:path_at]
+    directory = path_part[: path_part.rfind("/") + 1]
+
+    def resolve_one(href: str) -> str | None:
+        if href.startswith(("http://", "https://")):
+            absolute = resolve(href)
+            return None if absolute is None else _normalize_serialized(absolute)
+        reference = href.split("#", 1)[0]
+        if reference and _SIMPLE_RELATIVE.fullmatch(reference):
+            joined = (origin if reference[0] == "/" else directory) + reference
+            return _normalize_serialized(joined)
+        return resolve_and_normalize(href, base)
+
+    return resolve_one
+
+
 def host_of(url: str) -> str:
     """The host of a normalized URL (no port, punycode, brackets kept for IPv6).
 
     Returns ``""`` if ``url`` cannot be parsed.
     """
+    match = _normal_form(url)
+    if match is not None:
+        return match.group(1)
     try:
         return parse_url(url, ("hostname",))["hostname"]
     except _PARSE_ERRORS:

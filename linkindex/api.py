@@ -76,7 +76,7 @@ from linkgraph.errors import (
 )
 from linkgraph.records import KINDS
 from linkindex import queries
-from linkindex.client import Index
+from linkindex.client import Index, ReadOnlyIndex
 from linkindex.output import iso
 from linkindex.queries import SCOPES, Filters, Result, Target
 
@@ -1064,12 +1064,15 @@ class ApiServer(ThreadingHTTPServer):
         self.openapi = json.dumps(openapi_document(token_required=token is not None)).encode()
         self.loopback_only = _is_loopback(address[0])
         self.sql_index = index
+        self.query_index: Index = ReadOnlyIndex(index)
         super().__init__(address, _Handler)
         try:
             self.sql_index = _sql_index(index)
         except BaseException:
             self.server_close()
             raise
+        # The query endpoints run read-only, on the SQL handle: see ReadOnlyIndex.
+        self.query_index = ReadOnlyIndex(self.sql_index)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # The base class prints a traceback on stderr; a broken connection is routine.
@@ -1269,7 +1272,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._authorize()
             params = _parse_query(parts.query, endpoint.params)
             with self.server.lock:
-                payload = endpoint.run(self.server.index, params)
+                payload = endpoint.run(self.server.query_index, params)
             self._send_json(200, payload)
         elif path == "/healthz":
             self._send_json(

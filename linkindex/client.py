@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from linkgraph import defaults
@@ -176,17 +176,17 @@ class Index:
         except Exception as error:
             raise _translate(error, self.location) from error
 
-    def query_arrow(self, sql: str) -> Any:
+    def query_arrow(self, sql: str, settings: dict[str, Any] | None = None) -> Any:
         """Run a SELECT; returns a ``pyarrow.Table``."""
         try:
-            return self.client.query_arrow(sql)
+            return self.client.query_arrow(sql, settings=settings)
         except Exception as error:
             raise _translate(error, self.location) from error
 
-    def stream_numpy(self, sql: str) -> Iterator[Any]:
+    def stream_numpy(self, sql: str, settings: dict[str, Any] | None = None) -> Iterator[Any]:
         """Yield numpy blocks of a large SELECT, one engine block at a time."""
         try:
-            with self.client.query_np_stream(sql) as stream:
+            with self.client.query_np_stream(sql, settings=settings) as stream:
                 yield from stream
         except LinkgraphError:
             raise
@@ -222,6 +222,59 @@ class Index:
         for name in MIGRATIONS:
             for statement in schema_statements(name, self.db):
                 self.command(statement)
+
+
+class ReadOnlyIndex(Index):
+    """``inner`` with every statement run under ``readonly = 2``.
+
+    The engine refuses anything that would change data or schema (``readonly
+    = 2`` still lets a query set its own settings); inserts are refused here.
+    ``linkgraph serve`` answers its query endpoints through one, so that no
+    parameter, however hostile, can change the index even if it escaped
+    binding. On chDB wrap a handle of its own: a statement refused under
+    ``readonly`` leaves the engine session of its handle read-only.
+    """
+
+    _READONLY: Final = {"readonly": 2}
+
+    def __init__(self, inner: Index) -> None:
+        super().__init__(inner.client, inner.location)
+        self.inner = inner
+
+    def _settings(self, settings: dict[str, Any] | None) -> dict[str, Any]:
+        return {**(settings or {}), **self._READONLY}
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        # USE, the one command read-only queries need, passes under readonly.
+        return self.inner.query(sql, parameters, self._READONLY)
+
+    def query(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        return self.inner.query(sql, parameters, self._settings(settings))
+
+    def stream(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> Iterator[tuple[list[str], Sequence[Sequence[Any]]]]:
+        return self.inner.stream(sql, parameters, self._settings(settings))
+
+    def query_arrow(self, sql: str, settings: dict[str, Any] | None = None) -> Any:
+        return self.inner.query_arrow(sql, self._settings(settings))
+
+    def stream_numpy(self, sql: str, settings: dict[str, Any] | None = None) -> Iterator[Any]:
+        return self.inner.stream_numpy(sql, self._settings(settings))
+
+    def insert_arrow(self, table: str, data: Any) -> None:
+        raise IndexError_(f"a read-only connection cannot insert into {self.db}.{table}")
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def schema_statements(name: str = "001_init.sql", database: str = "linkgraph") -> list[str]:
@@ -332,4 +385,8 @@ def open_index(location: IndexLocation, *, create: bool = True) -> Index:
         raise _translate(error, location) from error
     index = Index(client, location)
     index.migrate()
+    if not location.embedded:
+        # Unqualified names in users' SQL (`linkgraph sql "… FROM links"`) mean
+        # this database; the migrations above had to start from `default`.
+        client.database = location.database
     return index

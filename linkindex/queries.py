@@ -465,9 +465,11 @@ def intersect(
     wanted = sorted({t.domain for t in linking_to})
     unwanted = sorted({t.domain for t in not_linking_to} - set(wanted))
     params: dict[str, Any] = {"wanted": wanted, "unwanted": unwanted, "n": len(wanted)}
+    # groupArray collects in whatever order the parts are read: sort, so that
+    # one index always gives one answer.
     sql = f"""
         SELECT source_domain,
-               groupArrayIf(target_domain, has({{wanted:Array(String)}}, target_domain))
+               arraySort(groupArrayIf(target_domain, has({{wanted:Array(String)}}, target_domain)))
                    AS links_to,
                min(first_seen) AS first_seen, max(last_seen) AS last_seen
         FROM {index.db}.refdomains FINAL
@@ -660,5 +662,10 @@ def stats(index: Index) -> Result:
 def sql(index: Index, statement: str, *, write: bool = False) -> Result:
     """Run a user's SQL. Read-only unless ``write`` (ClickHouse ``readonly=2``)."""
     settings = None if write else {"readonly": 2}
+    if index.location.embedded:
+        # Unqualified names (`SELECT … FROM links`) mean the index's database.
+        # The embedded session is shared by every Index of this data directory,
+        # and all of linkgraph's own SQL names its database, so this is safe.
+        index.command(f"USE {index.db}")
     columns, rows = index.query(statement, settings=settings)
     return Result(columns, rows)

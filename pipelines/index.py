@@ -5,45 +5,67 @@ crawl stores exactly what the Kafka path stores. The index comes from the
 ``LINKGRAPH_INDEX`` setting (an open :class:`~linkindex.client.Index`, as the
 CLI passes it) or is opened from ``LINKGRAPH_CLICKHOUSE`` / ``LINKGRAPH_DATA_DIR``.
 
-A write that fails is retried while the error is retriable; otherwise the crawl
-stops (reason ``index_error``) and nothing is dropped silently: the error is
-kept on the crawler as ``crawler.linkgraph_error`` for the CLI to report.
+Guarantees:
+
+* **Nothing dropped silently.** A batch that fails stays buffered and is
+  written again, whole and in order, with the pages that arrived meanwhile.
+* **An unavailable index** (a retriable error) is retried with exponential
+  back-off (``CLICKHOUSE_RETRY_SECONDS`` in all, default 60 s). The wait is a
+  timer on the reactor, never a sleep in it: downloads already under way carry
+  on, and new pages queue behind the write in progress (Scrapy's item
+  back-pressure), so memory stays bounded.
+* **An index that refuses the write** (not retriable: disk full, schema
+  mismatch), or an outage that outlasts the retry budget, closes the spider
+  with reason ``index_error``; the error is kept on the crawler as
+  ``crawler.linkgraph_error`` for the CLI to report in one line.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from typing import Any
 
 from scrapy import Spider
 from scrapy.crawler import Crawler
-from scrapy.exceptions import CloseSpider
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.defer import DeferredLock
+from twisted.internet.task import deferLater
 
 from consumers.edges import EdgeWriter
 from linkgraph import defaults
-from linkgraph.errors import LinkgraphError
+from linkgraph.errors import IndexError_, LinkgraphError
 from linkgraph.records import PageRecord
 from linkindex.client import Index, open_index, resolve_location
 
 log = logging.getLogger(__name__)
 
-_RETRIES = 5
+#: Longest single wait between two attempts, seconds.
+_MAX_BACKOFF = 10.0
 
 
 class IndexPipeline:
-    """Buffers page records and writes them to the index in batches."""
+    """Buffers page records and writes them to the index in batches (see module doc)."""
 
     def __init__(
-        self, crawler: Crawler, index: Index | None, batch_pages: int, batch_seconds: float
+        self,
+        crawler: Crawler,
+        index: Index | None,
+        batch_pages: int,
+        batch_seconds: float,
+        retry_seconds: float = defaults.CLICKHOUSE_RETRY_SECONDS,
     ) -> None:
         self.crawler = crawler
         self.index = index
         self.owns_index = index is None
         self.batch_pages = batch_pages
         self.batch_seconds = batch_seconds
+        self.retry_seconds = retry_seconds
         self.writer: EdgeWriter | None = None
+        # One write (with its retries) at a time; items that fill the buffer
+        # meanwhile wait here, which is the crawl's back-pressure.
+        self._lock = DeferredLock()
+        self.failed: LinkgraphError | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> IndexPipeline:
@@ -53,6 +75,7 @@ class IndexPipeline:
             settings.get("LINKGRAPH_INDEX"),
             settings.getint("CLICKHOUSE_BATCH_PAGES", defaults.CLICKHOUSE_BATCH_PAGES),
             settings.getfloat("CLICKHOUSE_BATCH_SECONDS", defaults.CLICKHOUSE_BATCH_SECONDS),
+            settings.getfloat("CLICKHOUSE_RETRY_SECONDS", defaults.CLICKHOUSE_RETRY_SECONDS),
         )
 
     def open_spider(self, spider: Spider | None = None) -> None:
@@ -69,31 +92,78 @@ class IndexPipeline:
                 raise
         self.writer = EdgeWriter(self.index, self.batch_pages, self.batch_seconds)
 
-    def _write(self, operation: str) -> None:
-        assert self.writer is not None
-        for attempt in range(_RETRIES):
-            try:
-                self.writer.flush()
-                return
-            except LinkgraphError as error:
-                if not error.retriable or attempt == _RETRIES - 1:
-                    self.crawler.linkgraph_error = error  # type: ignore[attr-defined]
-                    log.error("index write failed (%s): %s", operation, error)
-                    raise CloseSpider("index_error") from error
-                log.warning("index write failed, retrying: %s", error)
-                time.sleep(min(2**attempt, 10))
+    async def _sleep(self, seconds: float) -> None:
+        # Imported here: importing the reactor at module level would install
+        # Twisted's default reactor before Scrapy installs the asyncio one.
+        from twisted.internet import reactor
 
-    def process_item(self, item: Any, spider: Spider | None = None) -> Any:
-        if isinstance(item, PageRecord):
+        await maybe_deferred_to_future(deferLater(reactor, seconds, lambda: None))
+
+    async def _write(self, operation: str, *, only_if_due: bool) -> None:
+        """Write the buffer, retrying while the index is unavailable (see module doc)."""
+        assert self.writer is not None
+        await maybe_deferred_to_future(self._lock.acquire())
+        try:
+            if self.failed is not None:
+                return
+            if only_if_due and not (len(self.writer) >= self.batch_pages or self.writer.due()):
+                return  # the write this item waited for took its page too
+            deadline = time.monotonic() + self.retry_seconds
+            attempt = 0
+            while True:
+                try:
+                    self.writer.flush()
+                    return
+                except LinkgraphError as error:
+                    failure: LinkgraphError = error
+                except Exception as error:  # a row the index cannot hold, or a bug
+                    failure = IndexError_(
+                        f"index write failed: {type(error).__name__}: "
+                        f"{' '.join(str(error).split())[:300]}"
+                    )
+                delay = min(_MAX_BACKOFF, 0.5 * 2**attempt)
+                if not failure.retriable or time.monotonic() + delay > deadline:
+                    self._fail(operation, failure)
+                    return
+                log.warning(
+                    "index write failed (%s); retrying the same %d pages in %.1f s",
+                    failure,
+                    len(self.writer),
+                    delay,
+                )
+                await self._sleep(delay)
+                attempt += 1
+        finally:
+            self._lock.release()
+
+    def _fail(self, operation: str, error: LinkgraphError) -> None:
+        self.failed = error
+        self.crawler.linkgraph_error = error  # type: ignore[attr-defined]
+        assert self.writer is not None
+        log.error(
+            "index write failed (%s): %s; stopping the crawl, %d fetched pages not stored",
+            operation,
+            error,
+            len(self.writer),
+        )
+        # CloseSpider raised in a pipeline is only logged by Scrapy as an item
+        # error: the engine must be told to close.
+        engine = self.crawler.engine
+        if engine is not None and engine.spider is not None:
+            from scrapy.utils.defer import deferred_from_coro
+
+            deferred_from_coro(engine.close_spider_async(reason="index_error"))
+
+    async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
+        if isinstance(item, PageRecord) and self.failed is None:
             assert self.writer is not None
             if self.writer.add(item):
-                self._write("batch")
+                await self._write("batch", only_if_due=True)
         return item
 
-    def close_spider(self, spider: Spider | None = None) -> None:
-        if self.writer is not None and getattr(self.crawler, "linkgraph_error", None) is None:
-            with contextlib.suppress(CloseSpider):  # the error is kept on the crawler
-                self._write("final flush")
+    async def close_spider(self, spider: Spider | None = None) -> None:
+        if self.writer is not None and self.failed is None:
+            await self._write("final flush", only_if_due=False)
         stats = self.crawler.stats
         if self.writer is not None and stats is not None:
             stats.set_value("linkgraph/pages_written", self.writer.pages_written)

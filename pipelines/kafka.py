@@ -10,7 +10,10 @@ Delivery is reported back to the spider, on the reactor thread:
 ``spider.page_delivered(page)`` after the broker acknowledged it (the worker
 spider acks its Redis lease there), ``spider.page_failed(page, error)`` when it
 could not be delivered (the lease is then left to expire, so the URL is
-crawled again). Both are optional. Failures are counted in the crawl stats as
+crawled again). Both are optional. A broker that is away (no metadata within
+``max_block_ms``: restarting, electing a leader) fails nothing: the page, and
+those after it, wait for it for up to ``KAFKA_OUTAGE_SECONDS`` (60 s each),
+sent from a thread so that the crawl is not stalled. Failures are counted in the crawl stats as
 ``linkgraph/kafka_errors`` and logged one line each; at close, whatever is
 still undelivered after ``KAFKA_FLUSH_TIMEOUT`` seconds is logged and counted
 as ``linkgraph/kafka_undelivered`` — never dropped silently.
@@ -30,11 +33,14 @@ import collections
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Final
 
 from scrapy import Spider
 from scrapy.crawler import Crawler
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
+from twisted.internet.defer import DeferredLock
 
 from linkgraph import kafka as lgkafka
 from linkgraph.errors import LinkgraphError, ServiceUnavailable
@@ -45,6 +51,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds ``close_spider`` waits for outstanding deliveries.
 KAFKA_FLUSH_TIMEOUT: Final = 30.0
+#: Seconds a page waits for an unavailable broker (no metadata) before it is failed.
+KAFKA_OUTAGE_SECONDS: Final = 60.0
 
 
 def settings_from_crawler(crawler: Crawler) -> lgkafka.KafkaSettings:
@@ -98,6 +106,10 @@ class KafkaPipeline:
         self._closing = False
         #: Set when Kafka refused a record for good; the crawl then stops.
         self.fatal: LinkgraphError | None = None
+        #: Seconds a page waits for an unavailable broker before it is failed.
+        self.outage_seconds = KAFKA_OUTAGE_SECONDS
+        self._outage_since: float | None = None
+        self._send_lock = DeferredLock()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> KafkaPipeline:
@@ -130,22 +142,69 @@ class KafkaPipeline:
         if self.fatal is not None:
             self._failed(item, self.fatal)
             return item
+        if self._outage_since is not None and self._call_in_reactor is not None:
+            # The broker is away: wait for it off the reactor, like the page before.
+            return deferred_from_coro(self._send_when_back(item))
         try:
-            key, value, headers = lgkafka.encode_page(item)
-            future = self.producer.send(self.topic, value=value, key=key, headers=headers)
+            self._send(item)
         except Exception as error:
+            if getattr(error, "retriable", False) and self._call_in_reactor is not None:
+                # No metadata within max_block_ms: the broker is away (restarting,
+                # electing a leader). The page waits for it; it is not failed.
+                self._outage(error)
+                return deferred_from_coro(self._send_when_back(item))
             # Refused before sending: not JSON-able (MalformedRecord), too large,
-            # no metadata within max_block_ms, producer closed.
+            # producer closed.
             self._failed(item, error)
             self._report()
-            return item
+        return item
+
+    def _send(self, item: PageRecord) -> None:
+        key, value, headers = lgkafka.encode_page(item)
+        future = self.producer.send(self.topic, value=value, key=key, headers=headers)
         with self._lock:
             self._in_flight += 1
         PAGES.labels("produced").inc()
         LINKS.labels("produced").inc(len(item.links))
         future.add_callback(self._on_delivered, item)
         future.add_errback(self._on_error, item)
-        return item
+
+    def _outage(self, error: BaseException) -> None:
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            log.warning(
+                "Kafka is unavailable (%s: %s); pages wait for it, for up to %.0f s each",
+                type(error).__name__,
+                " ".join(str(error).split())[:200],
+                self.outage_seconds,
+            )
+
+    async def _send_when_back(self, item: PageRecord) -> PageRecord:
+        """Send ``item`` from a thread (a blocked send must not stall the crawl), retrying."""
+        from twisted.internet import reactor
+        from twisted.internet.task import deferLater
+        from twisted.internet.threads import deferToThread
+
+        deadline = time.monotonic() + self.outage_seconds
+        # One send at a time, in arrival order: a host's pages stay in order.
+        await maybe_deferred_to_future(self._send_lock.acquire())
+        try:
+            while True:
+                try:
+                    await maybe_deferred_to_future(deferToThread(self._send, item))
+                except Exception as error:
+                    if not getattr(error, "retriable", False) or time.monotonic() > deadline:
+                        self._failed(item, error)
+                        return item
+                    self._outage(error)
+                    await maybe_deferred_to_future(deferLater(reactor, 1.0, lambda: None))
+                    continue
+                if self._outage_since is not None:
+                    log.warning("Kafka is back after %.1f s", time.monotonic() - self._outage_since)
+                    self._outage_since = None
+                return item
+        finally:
+            self._send_lock.release()
 
     def close_spider(self, spider: Spider | None = None) -> None:
         try:

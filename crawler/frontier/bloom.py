@@ -79,6 +79,16 @@ class RedisBloom:
         positions_ = positions(item, self.bits, self.hashes)
         return bool(self._add_and_push(keys=[self.key, queue_key], args=[entry, *positions_]))
 
+    def add_and_push_many(self, items: list[tuple[str, str]], queue_key: str) -> int:
+        """:meth:`add_and_push` for each ``(item, entry)``, in one round trip; how many queued."""
+        if not items:
+            return 0
+        pipe = self.server.pipeline(transaction=False)
+        for item, entry in items:
+            positions_ = positions(item, self.bits, self.hashes)
+            self._add_and_push(keys=[self.key, queue_key], args=[entry, *positions_], client=pipe)
+        return sum(bool(queued) for queued in pipe.execute())
+
     def fill_ratio(self) -> float:
         """Share of bits set (about 0.5 at capacity)."""
         return float(self.server.bitcount(self.key)) / self.bits

@@ -64,6 +64,7 @@ class Job:
     max_pages: int
     max_depth: int
     rate: float
+    max_pages_per_host: int
     bloom_capacity: int
     state: str
     created_at: float
@@ -84,6 +85,7 @@ class Job:
             seeds=int(text.get("seeds", 0)),
             max_pages=int(text.get("max_pages", 0)),
             max_depth=int(text.get("max_depth", -1)),
+            max_pages_per_host=int(text.get("max_pages_per_host", 0)),
             rate=float(text.get("rate", DEFAULT_RATE)),
             bloom_capacity=int(text.get("bloom_capacity", DEFAULT_BLOOM_CAPACITY)),
             state=text.get("state", "unknown"),
@@ -113,6 +115,7 @@ class JobStore:
         *,
         max_pages: int = 0,
         max_depth: int = -1,
+        max_pages_per_host: int = 0,
         rate: float = DEFAULT_RATE,
         bloom_capacity: int = DEFAULT_BLOOM_CAPACITY,
     ) -> Job:
@@ -140,6 +143,7 @@ class JobStore:
                     "seeds": len(seeds),
                     "max_pages": max_pages,
                     "max_depth": max_depth,
+                    "max_pages_per_host": max_pages_per_host,
                     "rate": rate,
                     "bloom_capacity": bloom_capacity,
                     "created_at": server_time(self.server),
@@ -223,6 +227,7 @@ class JobStore:
             "pages_per_second": round(job.counters["pages"] / elapsed, 2),
             "max_pages": job.max_pages,
             "max_depth": job.max_depth,
+            "max_pages_per_host": job.max_pages_per_host,
             "rate": job.rate,
             # About 0.5 at the filter's capacity; past it, false positives rise.
             "bloom_fill": round(self.bloom(name).fill_ratio(), 4),
@@ -256,6 +261,10 @@ class JobStore:
             pipe.hincrby(self.keys.job(name), counter, amount)
         values = pipe.execute()
         return dict(zip(amounts, (int(v) for v in values), strict=True))
+
+    def host_count(self, name: str, host: str) -> int:
+        """Count one more request of job ``name`` to ``host``; the new count."""
+        return int(self.server.hincrby(self.keys.hosts(name), host, 1))
 
     def ack(self, name: str, entry: str) -> None:
         """A leased entry's work is done."""

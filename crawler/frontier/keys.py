@@ -45,6 +45,10 @@ class Keys:
         """Bitmap: the job's Bloom filter of normalized URLs."""
         return f"{self.prefix}job:{name}:bloom"
 
+    def hosts(self, name: str) -> str:
+        """Hash: host -> pages the job requested from it (the per-host page cap)."""
+        return f"{self.prefix}job:{name}:hosts"
+
     def rate(self, host: str) -> str:
         """String: the next free request slot of a host (server time, seconds)."""
         return f"{self.prefix}rate:{host}"

@@ -21,6 +21,8 @@ from typing import Any
 import scrapy
 from scrapy_redis.scheduler import Scheduler
 
+from crawler.frontier.connection import REDIS_ERRORS
+
 # KEYS: queue, leases. ARGV: lease seconds, max entries to reclaim.
 # Returns the popped entry or nil. Expired leases go back to the front (the
 # RPOP end) so that they are retried first.
@@ -104,9 +106,19 @@ class JobsQueue:
             self._jobs_at = now
         return self._jobs
 
+    def _unavailable(self, error: Exception) -> None:
+        outage = getattr(self.spider, "outage", None)
+        if outage is not None:
+            outage.noticed(error)
+
     def __len__(self) -> int:
         keys = self.store.keys
-        return sum(int(self.server.llen(keys.queue(job))) for job in self._running())
+        try:
+            return sum(int(self.server.llen(keys.queue(job))) for job in self._running())
+        except REDIS_ERRORS as error:
+            # Redis is away: no work to be had from it until it is back.
+            self._unavailable(error)
+            return 0
 
     def push(self, request: scrapy.Request) -> None:
         job = request.meta["job"]
@@ -134,6 +146,15 @@ class JobsQueue:
         return queued
 
     def pop(self, timeout: int = 0) -> scrapy.Request | None:
+        try:
+            return self._pop_one()
+        except REDIS_ERRORS as error:
+            # An entry popped just before Redis went away is leased in Redis
+            # and comes back when its lease expires.
+            self._unavailable(error)
+            return None
+
+    def _pop_one(self) -> scrapy.Request | None:
         jobs = self._running()
         keys = self.store.keys
         for offset in range(len(jobs)):

@@ -72,7 +72,12 @@ class RateLimitMiddleware:
             return None
         rate = float(request.meta.get("rate") or self.default_rate)
         host = (urlsplit(request.url).hostname or "").lower()
-        wait = limiter.reserve(host, rate)
+        outage = getattr(self.crawler.spider, "outage", None)
+        if outage is not None:
+            # Redis away: wait for it rather than fail the request or skip the rate.
+            wait = await outage.call(lambda: limiter.reserve(host, rate))
+        else:
+            wait = limiter.reserve(host, rate)
         if wait > 0:
             # Imported here: importing the reactor at module level would install
             # Twisted's default reactor before Scrapy installs the asyncio one.

@@ -132,6 +132,11 @@ class OutlinksSpider(scrapy.Spider):
         self._max_depth_arg = max_depth
         self.job = job
         self.pages = 0
+        # URLs already requested in this crawl. The dupefilter (URLDupeFilter,
+        # keyed by the same normalized URL) would drop a second request anyway;
+        # checking here first spares building a Request for every repeated link
+        # of every page, most of a page's in-scope links once a site is known.
+        self.requested: set[str] = set()
         self.max_pages = 0
         self.max_depth = -1
         self.max_url_length = defaults.LINKGRAPH_MAX_URL_LENGTH
@@ -165,6 +170,7 @@ class OutlinksSpider(scrapy.Spider):
         return registered_domain(host_of(url)) in self.scope
 
     def make_request(self, url: str, depth: int) -> scrapy.Request:
+        self.requested.add(url)
         return scrapy.Request(
             url,
             callback=self.parse,
@@ -181,7 +187,8 @@ class OutlinksSpider(scrapy.Spider):
 
     def _follow(self, url: str, depth: int) -> Iterator[scrapy.Request]:
         if (
-            (self.max_depth < 0 or depth <= self.max_depth)
+            url not in self.requested
+            and (self.max_depth < 0 or depth <= self.max_depth)
             and len(url) <= self.max_url_length
             and self.in_scope(url)
         ):

@@ -9,13 +9,20 @@ loses nothing: its leases expire and other workers take the requests.
 
 Extraction is the one-process spider's (:func:`page_from_response`); only
 scope, depth and budget come from each job's settings in Redis.
+
+Redis going away (a restart, a failover) stops nothing and loses nothing
+(:class:`~crawler.frontier.connection.RedisOutage`): a page's counters and
+its children are written with retries before the page is handed on, lease
+acks wait in a backlog until Redis answers, and the scheduler just finds no
+work meanwhile. Redis must keep its data across the restart (an append-only
+file) for the job to carry on where it was.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import scrapy
@@ -25,9 +32,10 @@ from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
-from crawler.frontier.connection import connect
+from crawler.frontier.connection import REDIS_ERRORS, RedisOutage, connect
 from crawler.frontier.jobs import JobStore
 from crawler.frontier.keys import Keys
+from crawler.frontier.queue import encode_entry
 from crawler.frontier.ratelimit import RateLimiter
 from crawler.spiders.outlinks import count_page, page_from_response
 from linkgraph import defaults
@@ -52,6 +60,8 @@ class WorkerSpider(scrapy.Spider):
         # reactor thread and Kafka's delivery thread.
         self._held: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
+        self.outage = RedisOutage()
+        self._drainer: Any = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> WorkerSpider:
@@ -63,9 +73,18 @@ class WorkerSpider(scrapy.Spider):
         spider.lease_seconds = settings.getfloat("LINKGRAPH_LEASE_SECONDS", 120.0)
         spider.max_links = settings.getint("LINKGRAPH_MAX_LINKS_PER_PAGE", spider.max_links)
         spider.max_url_length = settings.getint("LINKGRAPH_MAX_URL_LENGTH", spider.max_url_length)
+        spider.outage = RedisOutage(settings.getfloat("LINKGRAPH_REDIS_RETRY_SECONDS", 60.0))
+        crawler.signals.connect(spider.opened, signal=signals.spider_opened)
         crawler.signals.connect(spider.idle, signal=signals.spider_idle)
         crawler.signals.connect(spider.closed_release, signal=signals.spider_closed)
         return spider
+
+    def opened(self, spider: scrapy.Spider) -> None:
+        from twisted.internet.task import LoopingCall
+
+        # Backlogged acks go out within a second of Redis coming back, busy or idle.
+        self._drainer = LoopingCall(self.outage.drain)
+        self._drainer.start(1.0, now=False)
 
     async def start(self) -> Any:
         # Work comes from the frontier in Redis, not from start requests.
@@ -85,8 +104,13 @@ class WorkerSpider(scrapy.Spider):
                 "job": job,
                 "dont_redirect": True,
                 "rate": settings.rate if settings else None,
+                "host_cap": settings.max_pages_per_host if settings else 0,
             },
         )
+
+    async def host_budget(self, job: str, host: str) -> int:
+        """Requests of ``job`` to ``host`` so far, this one included (the host page cap)."""
+        return await self.outage.call(lambda: self.store.host_count(job, host))
 
     # -- leases -------------------------------------------------------------------
     def hold(self, request: scrapy.Request) -> None:
@@ -100,25 +124,43 @@ class WorkerSpider(scrapy.Spider):
         with self._lock:
             entry = self._held.pop((job, url), None)
         if entry is not None:
-            self.store.ack(job, entry)
+            self.outage.later(lambda: self.store.ack(job, entry))
 
     def page_delivered(self, page: PageRecord) -> None:
-        """Kafka has the page: its lease is done (called from Kafka's I/O thread)."""
-        self.store.count(page.job, produced=1)
+        """Kafka has the page: its lease is done (called on the reactor thread)."""
+        self.outage.later(lambda: self.store.count(page.job, produced=1))
         self._done(page.job, page.url)
 
     def page_failed(self, page: PageRecord, error: Exception) -> None:
         """Kafka refused the page: keep the lease, so the request is retried on expiry."""
         with self._lock:
             self._held.pop((page.job, page.url), None)
-        self.store.count(page.job, errors=1)
+        self.outage.later(lambda: self.store.count(page.job, errors=1))
 
     def closed_release(self, spider: scrapy.Spider, reason: str) -> None:
         """On shutdown, hand back leases of requests this worker did not finish."""
+        if self._drainer is not None and self._drainer.running:
+            self._drainer.stop()
         with self._lock:
             held, self._held = self._held, {}
-        for (job, _url), entry in held.items():
-            self.store.release(job, entry)
+        try:
+            self.outage.drain()
+            for (job, _url), entry in held.items():
+                self.store.release(job, entry)
+        except REDIS_ERRORS as error:
+            log.warning(
+                "Redis is unavailable at shutdown (%s): %d unfinished requests and %d acks "
+                "are left to their leases, which expire and hand them to other workers",
+                " ".join(str(error).split())[:200],
+                len(held),
+                len(self.outage),
+            )
+            return
+        if len(self.outage):
+            log.warning(
+                "Redis is unavailable at shutdown: %d acks are left to their leases",
+                len(self.outage),
+            )
         if held:
             log.info("returned %d unfinished requests to the frontier", len(held))
 
@@ -126,42 +168,59 @@ class WorkerSpider(scrapy.Spider):
         """Never close for lack of work; settle jobs whose frontier has run dry."""
         from linkgraph.metrics import QUEUE_DEPTH
 
-        for job in self.store.running():
-            if not self.store.finish_if_done(job):
-                QUEUE_DEPTH.labels(job=job).set(self.store.server.llen(self.store.keys.queue(job)))
+        try:
+            if self.outage.drain():
+                for job in self.store.running():
+                    if not self.store.finish_if_done(job):
+                        depth = self.store.server.llen(self.store.keys.queue(job))
+                        QUEUE_DEPTH.labels(job=job).set(depth)
+        except REDIS_ERRORS as error:
+            self.outage.noticed(error)
         raise DontCloseSpider
 
     # -- responses -------------------------------------------------------------
-    def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
+    async def parse(self, response: Response, **kwargs: Any) -> AsyncIterator[Any]:
         job_name = response.meta["job"]
-        job = self.store.cached(job_name)
         url = response.meta["lg_url"]
+        store = self.store
+        job = await self.outage.call(lambda: store.cached(job_name))
         if job is None or job.state != "running":
             self._done(job_name, url)
             return
         page, follow = page_from_response(response, job_name, self.max_links)
         # One round trip per page: the job's counters and its page budget.
-        page_number = self.store.count(job_name, pages=1, links=len(page.links))["pages"]
+        counters = await self.outage.call(
+            lambda: store.count(job_name, pages=1, links=len(page.links))
+        )
+        page_number = counters["pages"]
         if job.max_pages and page_number > job.max_pages:
             # Over the budget (rare: pages in flight when it ran out): not emitted.
-            self.store.count(job_name, links=-len(page.links))
+            self.outage.later(lambda: store.count(job_name, links=-len(page.links)))
             self._done(job_name, url)
             return
         count_page(self.crawler, page)
-        # Children are queued before the page is handed on: the parent's lease
-        # is acknowledged only after that, so an empty frontier with no leases
-        # really means the job is done.
+        # Children are queued in Redis (retried while Redis is away) before the
+        # page is handed on: the parent's lease is acknowledged only after that,
+        # so an empty frontier with no leases really means the job is done.
         if not (job.max_pages and page_number >= job.max_pages):
-            for target, depth in follow:
-                if (
-                    (job.max_depth < 0 or depth <= job.max_depth)
-                    and len(target) <= self.max_url_length
-                    and job.in_scope(target)
-                ):
-                    yield self.make_request(target, depth, job_name)
+            children = [
+                (target, encode_entry(target, depth))
+                for target, depth in follow
+                if (job.max_depth < 0 or depth <= job.max_depth)
+                and len(target) <= self.max_url_length
+                and job.in_scope(target)
+            ]
+            if children:
+                queued = await self.outage.call(
+                    lambda: store.bloom(job_name).add_and_push_many(
+                        children, store.keys.queue(job_name)
+                    )
+                )
+                assert self.crawler.stats is not None
+                self.crawler.stats.inc_value("scheduler/enqueued/redis", queued)
         yield page
         if job.max_pages and page_number >= job.max_pages:
-            self.store.finish(job_name, "max_pages", force=True)
+            await self.outage.call(lambda: store.finish(job_name, "max_pages", force=True))
 
     def failed(self, failure: Failure) -> None:
         request = getattr(failure, "request", None)
@@ -170,10 +229,17 @@ class WorkerSpider(scrapy.Spider):
         job, url = request.meta.get("job", ""), request.meta.get("lg_url", request.url)
         stats = self.crawler.stats
         assert stats is not None
+        if isinstance(failure.value, REDIS_ERRORS):
+            # Not a fetch error: Redis stayed away too long. The lease is kept,
+            # so the request is crawled again once it expires.
+            with self._lock:
+                self._held.pop((job, url), None)
+            log.warning("%s: left to its lease (%s)", url, failure.getErrorMessage())
+            return
         if isinstance(failure.value, IgnoreRequest):
             stats.inc_value("linkgraph/ignored")
         else:
             stats.inc_value("linkgraph/errors")
-            self.store.count(job, errors=1)
+            self.outage.later(lambda: self.store.count(job, errors=1))
             log.info("fetch failed: %s: %s", url, failure.getErrorMessage())
         self._done(job, url)

@@ -6,6 +6,8 @@ REPO_DIR=$(cd "$LOCAL_DIR/../.." && pwd)
 
 STATE_DIR=${LINKGRAPH_SERVICES_DIR:-$REPO_DIR/.run/services}
 REDIS_PORT=${REDIS_PORT:-6379}
+# yes: Redis keeps an append-only file in $REDIS_DIR and reloads it on start.
+REDIS_APPENDONLY=${REDIS_APPENDONLY:-no}
 KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
 # Seconds `up` waits for each service to answer.

@@ -18,8 +18,8 @@ them without a robots.txt parser.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -157,6 +157,13 @@ class SyntheticWeb:
     in the same order. ``traps`` are URLs that occur only where a correct
     crawler must not look (bodies of non-2xx or non-HTML responses, links of
     nofollow pages) and so must never be fetched.
+
+    ``generators`` serve URLs that are not in ``resources``: endless URL
+    spaces (spider traps) cannot be listed. Each takes a URL and returns its
+    resource or ``None``. ``wildcard_domains`` declares the registered domain
+    of every host under a suffix (``".trap.example"``), for generated hosts.
+    An endless web has no finite oracle: :func:`~linkgraph.synthweb.oracle.expect`
+    does not apply, but each page still declares its links.
     """
 
     resources: dict[str, Resource] = field(default_factory=dict)
@@ -165,6 +172,18 @@ class SyntheticWeb:
     seeds: tuple[str, ...] = ()
     seed_urls: tuple[str, ...] = ()
     traps: set[str] = field(default_factory=set)
+    generators: list[Callable[[str], Resource | None]] = field(default_factory=list)
+    wildcard_domains: dict[str, str] = field(default_factory=dict)
+
+    def resource(self, url: str) -> Resource | None:
+        """The resource served at ``url``: a listed one, else a generated one, else None."""
+        found = self.resources.get(url)
+        if found is None:
+            for generate in self.generators:
+                found = generate(url)
+                if found is not None:
+                    break
+        return found
 
     def add(self, resource: Resource) -> Resource:
         """Register ``resource`` at its URL; a URL may be registered once."""
@@ -173,9 +192,38 @@ class SyntheticWeb:
         self.resources[resource.url] = resource
         return resource
 
+    def changed(self, *resources: Resource) -> SyntheticWeb:
+        """A copy of this web in which each of ``resources`` replaces the one at its URL.
+
+        The web as a later crawl finds it, for tests of what a recrawl does to
+        the index (links that vanish, links that come back). Only URLs this web
+        already serves can be replaced; everything else is the same, in maps of
+        the copy's own, so this web is left as it was. Raises ``ValueError``
+        for a URL this web does not serve and ``KeyError`` for a host with no
+        declared domain.
+        """
+        unknown = sorted(r.url for r in resources if r.url not in self.resources)
+        if unknown:
+            raise ValueError(f"not part of this web, so nothing to change: {', '.join(unknown)}")
+        copy = replace(
+            self,
+            resources={**self.resources, **{r.url: r for r in resources}},
+            robots=dict(self.robots),
+            domains=dict(self.domains),
+            traps=set(self.traps),
+        )
+        check_domains(copy)
+        return copy
+
     def registered_domain(self, url: str) -> str:
         """The hand-declared registered domain of ``url``'s host (KeyError if undeclared)."""
-        return self.domains[host_of(url)]
+        host = host_of(url)
+        if host in self.domains:
+            return self.domains[host]
+        for suffix, domain in self.wildcard_domains.items():
+            if host.endswith(suffix):
+                return domain
+        raise KeyError(host)
 
     @property
     def seed_domains(self) -> frozenset[str]:

@@ -37,6 +37,7 @@ __all__ = [
     "edge_key",
     "expect",
     "expected_backlinks",
+    "page_edges",
 ]
 
 #: Fields of an expected edge, in SPEC §4 order (``first_seen``/``last_seen`` aside).
@@ -95,7 +96,7 @@ def edge_key(edge: Mapping[str, Any]) -> tuple[str, str, str]:
 
 
 def _resource(web: SyntheticWeb, url: str) -> Resource | None:
-    return web.resources.get(url)
+    return web.resource(url)
 
 
 def _page_edges(web: SyntheticWeb, url: str, resource: Resource | None) -> list[Edge]:
@@ -147,6 +148,15 @@ def _page_edges(web: SyntheticWeb, url: str, resource: Resource | None) -> list[
             "link_count": 1,
         }
     return list(merged.values())
+
+
+def page_edges(web: SyntheticWeb, url: str) -> list[Edge]:
+    """The edges a correct crawler stores for ``url`` once it fetched it (SPEC §2).
+
+    For webs without a finite oracle (spider traps): whichever pages a crawl
+    fetched, each must yield exactly these edges.
+    """
+    return _page_edges(web, url, _resource(web, url))
 
 
 def expect(

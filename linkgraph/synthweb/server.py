@@ -215,7 +215,7 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
     def lookup(self, key: str) -> Resource:
-        resource = self.web.resources.get(key)
+        resource = self.web.resource(key)
         if resource is not None:
             return resource
         parts = urlsplit(key)

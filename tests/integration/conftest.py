@@ -55,6 +55,10 @@ class Cli:
         self.env = _cli_env(proxy)
         self.workdir = workdir
 
+    def via(self, proxy: ProxyServer) -> Cli:
+        """The same CLI, fetching through ``proxy`` (another web's, e.g. a changed one)."""
+        return Cli(self.exe, proxy, self.workdir)
+
     def run(self, *args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
         """Run ``linkgraph ARGS``; fail the test with its output unless it exits 0."""
         command = [str(self.exe), *args]

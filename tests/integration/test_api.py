@@ -1040,3 +1040,26 @@ def test_queries_reach_the_serve_that_holds_the_data_dir(tmp_path: Path) -> None
         if process.poll() is None:
             process.kill()
             process.wait(10)
+
+
+def test_query_endpoints_run_on_a_read_only_connection(served: Running, web_index: Index) -> None:
+    # Every GET endpoint answers through the server's read-only handle: the
+    # engine itself refuses a change there, whatever reached the SQL.
+    reader = served.server.query_index
+    assert reader.client is not web_index.client or not web_index.location.embedded
+    counted = f"SELECT count() FROM {web_index.db}.edges FINAL"
+    assert reader.query(counted)[1] == web_index.query(counted)[1]
+    for statement in (
+        f"CREATE TABLE {web_index.db}.intruder (x UInt8) ENGINE = Memory",
+        f"INSERT INTO {web_index.db}.pages (url) VALUES ('http://x.example/')",
+        f"DROP TABLE {web_index.db}.edges",
+    ):
+        with pytest.raises(IndexError_, match=r"READONLY|readonly"):
+            reader.query(statement)
+    with pytest.raises(IndexError_, match="read-only"):
+        reader.insert_arrow("edges", None)
+    # The endpoints still answer, and the index is as it was.
+    assert served.ok("stats")["rows"][0]["edges"] == web_index.query(counted)[1][0][0]
+    assert "intruder" not in {
+        row[0] for row in web_index.query(f"SHOW TABLES FROM {web_index.db}")[1]
+    }

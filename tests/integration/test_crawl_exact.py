@@ -10,10 +10,8 @@ same edges, scope by scope.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,14 +19,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from linkgraph.synthweb import Expectation, ProxyServer, SyntheticWeb, expect
+from linkgraph.synthweb import ProxyServer, SyntheticWeb, expect
 from linkgraph.synthweb.oracle import (
     EDGE_FIELDS,
     describe_edge_diff,
     edge_key,
     expected_backlinks,
 )
-from linkgraph.synthweb.server import LoggedRequest
+from tests.integration.crawls import Crawl, crawl_web, json_records
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -40,57 +38,18 @@ RECORD_FIELDS = frozenset(EDGE_FIELDS) | {"first_seen", "last_seen"}
 BOOL_FIELDS = ("image", "nofollow", "ugc", "sponsored")
 
 
-@dataclass
-class Crawl:
-    """One ``linkgraph crawl`` run: what was asked, requested and exported."""
-
-    web: SyntheticWeb
-    expectation: Expectation
-    data_dir: Path
-    requests: list[LoggedRequest]
-    records: list[dict[str, Any]]
-
-
-#: The crawl flags of every run: as fast as the proxy allows, no progress display.
-CRAWL_FLAGS = ("--delay", "0", "--per-host", "8", "--no-autothrottle", "--quiet")
-
-
-def _crawl(
-    cli,
-    web: SyntheticWeb,
-    proxy: ProxyServer,
-    workdir: Path,
-    *,
-    max_depth: int = -1,
-    extra: tuple[str, ...] = (),
-    data_dir: Path | None = None,
-) -> Crawl:
-    """Crawl ``web`` with the CLI, then export the index; the log covers this crawl only."""
-    seeds = workdir / "seeds.txt"
-    seeds.write_text(web.seeds_file_text(), encoding="utf-8")
-    data_dir = data_dir or workdir / "index"
-    args = ["crawl", "--seeds", str(seeds), "--data-dir", str(data_dir), *CRAWL_FLAGS]
-    if max_depth >= 0:
-        args += ["--max-depth", str(max_depth)]
-    args += extra
-    proxy.log.clear()
-    cli.run(*args)
-    requests = proxy.log.entries()
-    export = cli.run("export", "edges", "--format", "jsonl", "--data-dir", str(data_dir))
-    records = [json.loads(line) for line in export.stdout.splitlines() if line.strip()]
-    return Crawl(web, expect(web, max_depth=max_depth), data_dir, requests, records)
-
-
 @pytest.fixture(scope="module")
 def full_crawl(cli, synth_web: SyntheticWeb, web_proxy: ProxyServer, tmp_path_factory) -> Crawl:
     """The test web crawled without limits."""
-    return _crawl(cli, synth_web, web_proxy, tmp_path_factory.mktemp("crawl-full"))
+    return crawl_web(cli, synth_web, web_proxy, tmp_path_factory.mktemp("crawl-full"))
 
 
 @pytest.fixture(scope="module")
 def depth1_crawl(cli, synth_web: SyntheticWeb, web_proxy: ProxyServer, tmp_path_factory) -> Crawl:
     """The test web crawled with ``--max-depth 1``."""
-    return _crawl(cli, synth_web, web_proxy, tmp_path_factory.mktemp("crawl-depth1"), max_depth=1)
+    return crawl_web(
+        cli, synth_web, web_proxy, tmp_path_factory.mktemp("crawl-depth1"), max_depth=1
+    )
 
 
 def _request_problems(crawl: Crawl) -> list[str]:
@@ -194,7 +153,7 @@ def test_page_limited_crawl_stores_whole_pages_within_the_limit(
 ) -> None:
     # Which pages come first is the crawler's business; what it stores of
     # each page it keeps is not.
-    crawl = _crawl(cli, synth_web, web_proxy, tmp_path, extra=("--max-pages", str(PAGE_LIMIT)))
+    crawl = crawl_web(cli, synth_web, web_proxy, tmp_path, extra=("--max-pages", str(PAGE_LIMIT)))
     full = expect(synth_web)
     requested = Counter(
         entry.key for entry in crawl.requests if urlsplit(entry.key).path != "/robots.txt"
@@ -212,9 +171,9 @@ def test_second_crawl_keeps_first_seen_and_moves_last_seen(
     cli, synth_web: SyntheticWeb, web_proxy: ProxyServer, tmp_path: Path
 ) -> None:
     data_dir = tmp_path / "index"
-    first = _crawl(cli, synth_web, web_proxy, tmp_path, max_depth=0, data_dir=data_dir)
+    first = crawl_web(cli, synth_web, web_proxy, tmp_path, max_depth=0, data_dir=data_dir)
     _assert_same_edges(first.expectation.edges, first.records)
-    second = _crawl(cli, synth_web, web_proxy, tmp_path, max_depth=1, data_dir=data_dir)
+    second = crawl_web(cli, synth_web, web_proxy, tmp_path, max_depth=1, data_dir=data_dir)
     _assert_same_edges(second.expectation.edges, second.records)
     before = {edge_key(record): record for record in first.records}
     for record in second.records:
@@ -278,16 +237,6 @@ BACKLINK_CASES = [
 ]
 
 
-def _json_records(text: str) -> list[dict[str, Any]]:
-    payload = json.loads(text)
-    if isinstance(payload, dict):
-        lists = [value for value in payload.values() if isinstance(value, list)]
-        assert len(lists) == 1, f"cannot find the records in {sorted(payload)}"
-        payload = lists[0]
-    assert isinstance(payload, list), type(payload)
-    return payload
-
-
 @pytest.mark.parametrize(("args", "selection"), BACKLINK_CASES)
 def test_backlinks(cli, full_crawl: Crawl, args: list[str], selection: dict[str, Any]) -> None:
     expected = expected_backlinks(full_crawl.expectation.edges, **selection)
@@ -302,7 +251,7 @@ def test_backlinks(cli, full_crawl: Crawl, args: list[str], selection: dict[str,
         "--data-dir",
         str(full_crawl.data_dir),
     )
-    records = _json_records(result.stdout)
+    records = json_records(result.stdout)
     for record in records:
         assert set(record) == RECORD_FIELDS, record
     diff = describe_edge_diff(expected, records)

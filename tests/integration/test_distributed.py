@@ -14,10 +14,7 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,11 +23,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from linkgraph.synthweb import ProxyServer, SyntheticWeb, expect
-from linkgraph.synthweb.oracle import EDGE_FIELDS, describe_edge_diff, edge_key
+from tests.integration.cluster import Cluster, compare, seeds_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-LINKGRAPH = str(Path(sys.executable).parent / "linkgraph")
 REDIS = os.environ.get("LINKGRAPH_REDIS", "redis://127.0.0.1:6379/0")
 KAFKA = os.environ.get("LINKGRAPH_KAFKA", "127.0.0.1:9092")
 
@@ -53,132 +49,12 @@ def services() -> None:
         pytest.fail(f"Kafka does not answer at {KAFKA}: start it with deploy/local/up")
 
 
-class Cluster:
-    """Workers, a consumer and the CLI on one random Redis prefix and Kafka topic."""
-
-    def __init__(self, proxy: ProxyServer, root: Path) -> None:
-        run_id = uuid.uuid4().hex[:10]
-        self.prefix = f"lgtest:{run_id}:"
-        self.topic = f"linkgraph.test.{run_id}"
-        self.data = root / "index"
-        self.root = root
-        self.env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("LINKGRAPH_")
-            and k.lower() not in ("http_proxy", "https_proxy", "no_proxy")
-        }
-        self.env.update(
-            http_proxy=proxy.url,
-            https_proxy=proxy.url,
-            LINKGRAPH_REDIS=REDIS,
-            LINKGRAPH_KAFKA=KAFKA,
-            LINKGRAPH_TOPIC=self.topic,
-            LINKGRAPH_REDIS_PREFIX=self.prefix,
-        )
-        self.proxy = proxy
-        self.workers: list[subprocess.Popen[bytes]] = []
-        self.consumer: subprocess.Popen[bytes] | None = None
-
-    def cli(
-        self, *args: str, check: bool = True, timeout: float = 300
-    ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [LINKGRAPH, *args], env=self.env, capture_output=True, text=True, timeout=timeout
-        )
-        if check and result.returncode != 0:
-            pytest.fail(
-                f"linkgraph {' '.join(args)} exited {result.returncode}:\n{result.stderr[-3000:]}"
-            )
-        return result
-
-    def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        log = open(self.root / f"{name}.log", "wb")  # noqa: SIM115 - lives with the process
-        return subprocess.Popen(
-            [LINKGRAPH, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
-
-    def start_workers(self, count: int, *extra: str) -> None:
-        for number in range(count):
-            self.workers.append(
-                self._spawn(
-                    f"worker{len(self.workers)}",
-                    "worker",
-                    "--per-host",
-                    "4",
-                    "--concurrency",
-                    "16",
-                    *extra,
-                )
-            )
-            del number
-
-    def start_consumer(self) -> None:
-        self.consumer = self._spawn(
-            "consumer", "consume", "--data-dir", str(self.data), "--batch-seconds", "0.5"
-        )
-
-    def stop_all(self) -> None:
-        processes = [*self.workers, *([self.consumer] if self.consumer else [])]
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- {p.name} ---\n{p.read_text(errors='replace')[-2000:]}"
-            for p in sorted(self.root.glob("*.log"))
-        )
-
-    def requests(self) -> list:  # type: ignore[type-arg]
-        """What the web server saw, in arrival order."""
-        return self.proxy.log.entries()
-
-    def export(self) -> list[dict[str, object]]:
-        result = self.cli("export", "edges", "--format", "jsonl", "--data-dir", str(self.data))
-        return [json.loads(line) for line in result.stdout.splitlines() if line]
-
-
 @pytest.fixture
 def cluster(services: None, web_proxy: ProxyServer, tmp_path: Path) -> Iterator[Cluster]:
     web_proxy.log.clear()
-    cluster = Cluster(web_proxy, tmp_path)
+    cluster = Cluster(web_proxy, tmp_path, REDIS, KAFKA)
     yield cluster
     cluster.stop_all()
-
-
-def _seeds_file(web: SyntheticWeb, path: Path) -> Path:
-    path.write_text("\n".join(web.seeds) + "\n", encoding="utf-8")
-    return path
-
-
-def _compare(cluster: Cluster, web: SyntheticWeb) -> None:
-    expectation = expect(web)
-    fetched = {r.url for r in cluster.requests() if not r.url.endswith("/robots.txt")}
-    assert not fetched & expectation.never_fetch, (
-        "fetched out of scope or against robots.txt: "
-        f"{sorted(fetched & expectation.never_fetch)}\n{cluster.logs()}"
-    )
-    assert fetched == expectation.fetched, (
-        f"missing {sorted(expectation.fetched - fetched)}, "
-        f"unexpected {sorted(fetched - expectation.fetched)}\n{cluster.logs()}"
-    )
-    records = cluster.export()
-    got = sorted(({k: r[k] for k in EDGE_FIELDS} for r in records), key=edge_key)
-    want = sorted(({k: e[k] for k in EDGE_FIELDS} for e in expectation.edges), key=edge_key)
-    if got != want:
-        pytest.fail(
-            "distributed index differs from the oracle:\n"
-            + describe_edge_diff(want, got)
-            + "\n"
-            + cluster.logs()
-        )
 
 
 def _crawl(
@@ -190,7 +66,7 @@ def _crawl(
     kill_one: bool = False,
     term_one: bool = False,
 ) -> None:
-    seeds = _seeds_file(web, cluster.root / "seeds.txt")
+    seeds = seeds_file(web, cluster.root / "seeds.txt")
     cluster.start_consumer()
     cluster.start_workers(3, *(["--lease", "5"] if kill_one else []))
     cluster.cli("job", "start", job, "--seeds", str(seeds), "--rate", rate)
@@ -217,7 +93,7 @@ def _crawl(
 
 def test_three_workers_store_the_exact_index(cluster: Cluster, synth_web: SyntheticWeb) -> None:
     _crawl(cluster, synth_web, "three-workers")
-    _compare(cluster, synth_web)
+    compare(cluster, synth_web)
     fetched = [r.url for r in cluster.requests() if not r.url.endswith("/robots.txt")]
     expectation = expect(synth_web)
     counts: dict[str, int] = defaultdict(int)
@@ -229,12 +105,12 @@ def test_three_workers_store_the_exact_index(cluster: Cluster, synth_web: Synthe
 
 def test_worker_killed_mid_crawl_loses_nothing(cluster: Cluster, synth_web: SyntheticWeb) -> None:
     _crawl(cluster, synth_web, "kill-one", kill_one=True)
-    _compare(cluster, synth_web)
+    compare(cluster, synth_web)
 
 
 def test_worker_sigterm_hands_back_its_requests(cluster: Cluster, synth_web: SyntheticWeb) -> None:
     _crawl(cluster, synth_web, "term-one", term_one=True)
-    _compare(cluster, synth_web)
+    compare(cluster, synth_web)
 
 
 def test_rate_holds_across_all_workers(cluster: Cluster, synth_web: SyntheticWeb) -> None:
@@ -265,7 +141,7 @@ def test_rate_holds_across_all_workers(cluster: Cluster, synth_web: SyntheticWeb
 
 
 def test_job_wait_times_out_without_workers(cluster: Cluster, synth_web: SyntheticWeb) -> None:
-    seeds = _seeds_file(synth_web, cluster.root / "seeds.txt")
+    seeds = seeds_file(synth_web, cluster.root / "seeds.txt")
     cluster.cli("job", "start", "nobody-works", "--seeds", str(seeds))
     started = time.monotonic()
     result = cluster.cli("job", "wait", "nobody-works", "--timeout", "2", check=False)

@@ -398,7 +398,16 @@ def test_top_pages_and_link_intersect(index) -> None:
         index, [Target.parse("b.com"), Target.parse("c.com")], [Target.parse("d.com")], Filters()
     )
     assert [r[0] for r in not_d.rows] == ["e.com"]
-    assert sorted(not_d.rows[0][1]) == ["b.com", "c.com"]
+    assert not_d.rows[0][1] == ["b.com", "c.com"]
+
+
+def test_link_intersect_lists_the_linked_domains_in_order(index) -> None:
+    # One insert per link: the parts are read in no particular order.
+    for path, target in (("1", "http://z.com/"), ("2", "http://m.com/"), ("3", "http://b.com/")):
+        write(index, page(f"http://a.com/{path}", Link(target)))
+    wanted = [Target.parse(domain) for domain in ("z.com", "b.com", "m.com")]
+    result = queries.intersect(index, wanted, [], Filters())
+    assert [(row[0], row[1]) for row in result.rows] == [("a.com", ["b.com", "m.com", "z.com"])]
 
 
 def test_disavow_file_leaves_referrers_out_and_proposals_explain_why(index, tmp_path) -> None:
@@ -443,3 +452,10 @@ def test_disavow_file_leaves_referrers_out_and_proposals_explain_why(index, tmp_
     bad.write_text("domain:ok.com\nftp://nope\n", encoding="utf-8")
     with pytest.raises(UsageError, match=r"bad.txt:2:"):
         read_disavow(str(bad))
+
+
+def test_sql_resolves_unqualified_names_in_the_index_database(index) -> None:
+    write(index, *WEB)
+    everything = queries.sql(index, f"SELECT count() FROM {index.db}.links").rows
+    assert queries.sql(index, "SELECT count() FROM links").rows == everything
+    assert queries.sql(index, "SELECT currentDatabase()").rows == [(index.db,)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -407,6 +408,28 @@ def test_oracle_page_limit_marks_the_answer_inexact() -> None:
     assert len(result.fetched) == 3
     assert not result.exact
     assert expect(_tiny_web(), max_pages=9).exact
+
+
+def test_a_changed_web_replaces_pages_and_leaves_the_original_alone() -> None:
+    web = _tiny_web()
+    x = PageBuilder("http://a.com/x", "X, later")
+    x.a("/", "Home", "http://a.com/")
+    later = web.changed(x.resource())
+    assert later.resources["http://a.com/x"].links == (
+        ExpectedLink("http://a.com/", anchor="Home"),
+    )
+    assert b"/err" in web.resources["http://a.com/x"].body
+    edges = [e for e in _TINY_EDGES[0] + _TINY_EDGES[1] if e["target_url"] != A + "err"]
+    assert describe_edge_diff(edges, expect(later).edges) == ""
+    assert describe_edge_diff(_TINY_EDGES[0] + _TINY_EDGES[1], expect(web).edges) == ""
+    later.traps.add("http://a.com/elsewhere")
+    assert "http://a.com/elsewhere" not in web.traps
+    with pytest.raises(ValueError, match=re.escape("http://a.com/new")):
+        web.changed(PageBuilder("http://a.com/new", "New").resource())
+    stray = PageBuilder("http://a.com/x", "X")
+    stray.a("http://d.example/", "D", "http://d.example/")
+    with pytest.raises(KeyError, match=re.escape("d.example")):
+        web.changed(stray.resource())
 
 
 def test_edge_diff_reports_missing_unexpected_and_types() -> None:

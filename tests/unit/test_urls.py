@@ -410,3 +410,114 @@ def test_normalized_urls_have_no_tracking_parameters(url: str) -> None:
 def test_resolve_and_normalize_never_raises(href: str, base: str) -> None:
     result = resolve_and_normalize(href, base)
     assert result is None or normalize(result) == result
+
+
+# -- the fast path for URLs already in normal form ---------------------------------------
+
+
+def _slow_normalize(url: str) -> str | None:
+    href = urls.resolve(url)
+    return None if href is None else urls._normalize_serialized(href)
+
+
+def _slow_host(url: str) -> str:
+    from ada_url import parse_url
+
+    try:
+        return parse_url(url, ("hostname",))["hostname"]
+    except ValueError:
+        return ""
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.from_regex(urls._NORMAL_FORM, fullmatch=True))
+@example("http://a.b/")
+@example("http://a.b/x/./y")
+@example("http://a.b/x/%2e%2E/y")
+@example("http://foo.0x1f/")
+@example("http://example.com/?utm_source=x")
+@example("http://example.com/?")
+@example("http://xn--abc.com/")
+@example("https://" + "a" * 300 + ".com/%zz?%%&&")
+def test_what_the_fast_path_accepts_normalize_leaves_unchanged(url: str) -> None:
+    # Everything the cheap test accepts must be a fixed point of the full
+    # normalization, with the host the parser finds.
+    if urls._normal_form(url) is not None:
+        assert _slow_normalize(url) == url
+        assert _slow_host(url) == urls.host_of(url)
+    assert urls.normalize(url) == _slow_normalize(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://www.example.com/section/1/article-1.html",
+        "https://shop.example.co.uk/p?id=3&ref=home",
+        "http://example.com/a%20b/c'd",
+        "https://ext-1.example-2.org/path/9?id=1",
+    ],
+)
+def test_common_normal_urls_take_the_fast_path(url: str) -> None:
+    assert urls._normal_form(url) is not None
+    assert urls.normalize(url) == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "HTTP://example.com/",
+        "http://Example.com/",
+        "http://example.com",
+        "http://example.com./",
+        "http://example.com:80/",
+        "http://user@example.com/",
+        "http://1.2.3.4/",
+        "http://example.com/a/../b",
+        "http://example.com/a#frag",
+        "http://example.com/?",
+        "http://example.com/?utm_campaign=x&a=1",
+        "http://example.com/a b",
+        "http://xn--bcher-kva.example/",
+    ],
+)
+def test_anything_else_is_left_to_the_parser(url: str) -> None:
+    assert urls._normal_form(url) is None
+    assert urls.normalize(url) == _slow_normalize(url)
+
+
+# -- resolver(): many hrefs against one base ----------------------------------------------
+
+_BASES = [
+    "http://example.com",
+    "https://www.example.com/articles/page-1",
+    "https://www.example.com/dir/sub/?q=1#frag",
+    "http://user:pw@example.com:8080/a/b/c.html",
+    "http://[::1]/x/",
+    "http://example.com./a",
+    "ftp://example.com/a/b",
+    "not a url",
+]
+_HREFS = (
+    st.from_regex(urls._SIMPLE_RELATIVE, fullmatch=True)
+    | st.text(max_size=40)
+    | st.sampled_from(["", "#x", "?q", "//other.example/x", "../a", "./b", "a/../../b"])
+    | st.builds(lambda s: "http://" + s, st.text(max_size=30))
+    | st.builds(lambda s: "https://" + s, st.text(max_size=30))
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.sampled_from(_BASES), _HREFS)
+@example("https://www.example.com/articles/page-1", "/section/3/")
+@example("https://www.example.com/articles/page-1", "story-1.html?utm_source=x&id=1#c")
+@example("https://www.example.com/articles/page-1", "a:b/c")
+@example("http://example.com", "http://example.com:80/a/./b/../c")
+@example("not a url", "http://example.com/")
+def test_resolver_equals_resolve_and_normalize(base: str, href: str) -> None:
+    assert urls.resolver(base)(href) == urls.resolve_and_normalize(href, base)
+
+
+def test_resolver_without_base() -> None:
+    resolve_href = urls.resolver(None)
+    assert resolve_href("http://Example.com/a#b") == "http://example.com/a"
+    assert resolve_href("/relative") is None

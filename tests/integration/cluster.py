@@ -1,0 +1,159 @@
+"""A distributed crawl's processes on one Redis prefix and Kafka topic, for tests.
+
+:class:`Cluster` runs ``linkgraph worker`` and ``linkgraph consume`` as
+subprocesses against the Redis and Kafka it is given (the shared ones from
+``deploy/local/up``, or a private pair for fault tests), with the synthetic
+web's proxy as ``http_proxy``; :func:`compare` checks the index it built
+against the oracle and the proxy's request log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from linkgraph.synthweb import ProxyServer, SyntheticWeb, expect
+from linkgraph.synthweb.oracle import EDGE_FIELDS, describe_edge_diff, edge_key
+
+LINKGRAPH = str(Path(sys.executable).parent / "linkgraph")
+
+
+class Cluster:
+    """Workers, a consumer and the CLI on one random Redis prefix and Kafka topic."""
+
+    def __init__(self, proxy: ProxyServer, root: Path, redis: str, kafka: str) -> None:
+        run_id = uuid.uuid4().hex[:10]
+        self.prefix = f"lgtest:{run_id}:"
+        self.topic = f"linkgraph.test.{run_id}"
+        self.data = root / "index"
+        self.root = root
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("LINKGRAPH_")
+            and k.lower() not in ("http_proxy", "https_proxy", "no_proxy")
+        }
+        self.env.update(
+            http_proxy=proxy.url,
+            https_proxy=proxy.url,
+            LINKGRAPH_REDIS=redis,
+            LINKGRAPH_KAFKA=kafka,
+            LINKGRAPH_TOPIC=self.topic,
+            LINKGRAPH_REDIS_PREFIX=self.prefix,
+        )
+        self.proxy = proxy
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.consumer: subprocess.Popen[bytes] | None = None
+
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [LINKGRAPH, *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        if check and result.returncode != 0:
+            pytest.fail(
+                f"linkgraph {' '.join(args)} exited {result.returncode}:\n{result.stderr[-3000:]}"
+            )
+        return result
+
+    def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
+        return subprocess.Popen(
+            [LINKGRAPH, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def start_workers(self, count: int, *extra: str) -> None:
+        for number in range(count):
+            self.workers.append(
+                self._spawn(
+                    f"worker{len(self.workers)}",
+                    "worker",
+                    "--per-host",
+                    "4",
+                    "--concurrency",
+                    "16",
+                    *extra,
+                )
+            )
+            del number
+
+    def start_consumer(self) -> None:
+        self.consumer = self._spawn(
+            "consumer", "consume", "--data-dir", str(self.data), "--batch-seconds", "0.5"
+        )
+
+    def stop_all(self) -> None:
+        processes = [*self.workers, *([self.consumer] if self.consumer else [])]
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name} ---\n{p.read_text(errors='replace')[-2000:]}"
+            for p in sorted(self.root.glob("*.log"))
+        )
+
+    def requests(self) -> list:  # type: ignore[type-arg]
+        """What the web server saw, in arrival order."""
+        return self.proxy.log.entries()
+
+    def export(self) -> list[dict[str, object]]:
+        result = self.cli("export", "edges", "--format", "jsonl", "--data-dir", str(self.data))
+        return [json.loads(line) for line in result.stdout.splitlines() if line]
+
+
+def seeds_file(web: SyntheticWeb, path: Path) -> Path:
+    path.write_text("\n".join(web.seeds) + "\n", encoding="utf-8")
+    return path
+
+
+def compare(cluster: Cluster, web: SyntheticWeb) -> None:
+    expectation = expect(web)
+    fetched = {r.url for r in cluster.requests() if not r.url.endswith("/robots.txt")}
+    assert not fetched & expectation.never_fetch, (
+        "fetched out of scope or against robots.txt: "
+        f"{sorted(fetched & expectation.never_fetch)}\n{cluster.logs()}"
+    )
+    assert fetched == expectation.fetched, (
+        f"missing {sorted(expectation.fetched - fetched)}, "
+        f"unexpected {sorted(fetched - expectation.fetched)}\n{cluster.logs()}"
+    )
+    records = cluster.export()
+    got = sorted(({k: r[k] for k in EDGE_FIELDS} for r in records), key=edge_key)
+    want = sorted(({k: e[k] for k in EDGE_FIELDS} for e in expectation.edges), key=edge_key)
+    if got != want:
+        pytest.fail(
+            "distributed index differs from the oracle:\n"
+            + describe_edge_diff(want, got)
+            + "\n"
+            + cluster.logs()
+        )
+
+
+def fetch_counts(cluster: Cluster) -> Counter[str]:
+    """How often each page URL (robots.txt aside) was requested."""
+    return Counter(r.url for r in cluster.requests() if not r.url.endswith("/robots.txt"))
+
+
+def duplicate_fetches(cluster: Cluster, web: SyntheticWeb) -> tuple[int, int]:
+    """(fetches beyond the first of a URL, not counting retries of 5xx pages; all fetches)."""
+    retriable = expect(web).retriable
+    counts = fetch_counts(cluster)
+    extra = sum(n - 1 for url, n in counts.items() if n > 1 and url not in retriable)
+    return extra, sum(counts.values())

@@ -1,0 +1,75 @@
+"""Every benchmark runs: a quick pass of ``python -m linkgraph.bench run``.
+
+Benchmarks are not tests, so nothing here asserts a timing or a target: only
+that each benchmark still runs end to end against the real services and
+reports well-formed figures. ``make bench`` is where the numbers come from.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from linkgraph.bench import BENCHMARKS
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REDIS = os.environ.get("LINKGRAPH_REDIS", "redis://127.0.0.1:6379/0")
+KAFKA = os.environ.get("LINKGRAPH_KAFKA", "127.0.0.1:9092")
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
+    redis_at = urlsplit(REDIS)
+    kafka_host, kafka_port = KAFKA.split(",")[0].rsplit(":", 1)
+    if not _answers(redis_at.hostname or "127.0.0.1", redis_at.port or 6379):
+        pytest.fail(f"Redis does not answer at {REDIS}: start it with deploy/local/up")
+    if not _answers(kafka_host, int(kafka_port)):
+        pytest.fail(f"Kafka does not answer at {KAFKA}: start it with deploy/local/up")
+    readme = tmp_path / "README.md"
+    readme.write_text("untouched\n", encoding="utf-8")
+    output = tmp_path / "bench.json"
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "linkgraph.bench", "run", "--quick"),
+            *("--json", str(output), "--readme", str(readme)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert "| figure | ours | baseline | ratio | target | met |" in result.stdout
+    report = json.loads(output.read_text(encoding="utf-8"))
+    figures = report["figures"]
+    names = " ".join(figure["name"] for figure in figures)
+    for word in ("extraction", "crawl", "consumer", "Kafka", "dupefilter", "distributed"):
+        assert word in names, (word, names)
+    assert len(BENCHMARKS) == 5
+    for figure in figures:
+        assert math.isfinite(figure["ours"]) and figure["ours"] > 0, figure
+        if figure["baseline"] is not None:
+            assert math.isfinite(figure["baseline"]) and figure["baseline"] > 0, figure
+            assert figure["ratio"] > 0, figure
+        if figure["target"] is not None:
+            assert isinstance(figure["met"], bool), figure
+    assert {"cores", "cpu", "ram", "python"} <= set(report["machine"])
+    # A quick run never rewrites the README: its figures are not the real ones.
+    assert readme.read_text(encoding="utf-8") == "untouched\n"
