@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from scrapy import Request
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import IgnoreRequest, StopDownload
 from scrapy.http import Response, TextResponse
 from scrapy.utils.test import get_crawler
 
@@ -20,9 +20,11 @@ class FakeEngine:
     def __init__(self, answers: dict[str, Any]) -> None:
         self.answers = answers
         self.downloads: list[str] = []
+        self.requests: list[Request] = []
 
     async def download_async(self, request: Request) -> Response:
         self.downloads.append(request.url)
+        self.requests.append(request)
         await asyncio.sleep(0.01)
         answer = self.answers[request.url]
         if isinstance(answer, Exception):
@@ -113,3 +115,37 @@ def test_redirect_loop_counts_as_unavailable() -> None:
     )
     assert run(allowed(mw, "http://a.com/private/x")) is True
     assert len(engine.downloads) == 6
+
+
+def test_robots_download_is_capped_timed_and_rated() -> None:
+    from twisted.internet.error import TimeoutError as DownloadTimeout
+
+    from crawler.robots import MAX_ROBOTS_BYTES
+    from linkgraph import defaults
+
+    mw, engine = middleware({"http://a.com/robots.txt": (200, {}, ROBOTS)})
+    request = Request("http://a.com/x", meta={"rate": 2.5})
+    run(mw.process_request(request))
+    (robots,) = engine.requests
+    # The job's rate and the robots timeout travel with the request; the size
+    # cap is enforced while downloading, not by the page-size limit.
+    assert robots.meta["rate"] == 2.5
+    assert robots.meta["download_timeout"] == defaults.LINKGRAPH_ROBOTS_TIMEOUT
+    assert robots.meta["download_maxsize"] == 0
+    # The download stops once more than MAX_ROBOTS_BYTES arrived, and only then.
+    chunk = b"#" * (64 * 1024)
+    for _ in range(MAX_ROBOTS_BYTES // len(chunk)):
+        mw._bytes_received(chunk, robots)
+    with pytest.raises(StopDownload):
+        mw._bytes_received(b"#", robots)
+    # Page downloads are never cut by it.
+    page = Request("http://a.com/big")
+    for _ in range(20):
+        mw._bytes_received(chunk, page)
+    # A robots.txt larger than the cap is parsed up to the cap.
+    huge = b"User-agent: linkgraph\nDisallow: /private\n" + b"#" * (2 * MAX_ROBOTS_BYTES)
+    mw, _ = middleware({"http://a.com/robots.txt": (200, {}, huge)})
+    assert run(allowed(mw, "http://a.com/private/x")) is False
+    # A timeout is "unreachable": nothing on that host.
+    mw, _ = middleware({"http://a.com/robots.txt": DownloadTimeout("took too long")})
+    assert run(allowed(mw, "http://a.com/public")) is False
