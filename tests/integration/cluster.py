@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import uuid
 from collections import Counter
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -157,3 +159,26 @@ def duplicate_fetches(cluster: Cluster, web: SyntheticWeb) -> tuple[int, int]:
     counts = fetch_counts(cluster)
     extra = sum(n - 1 for url, n in counts.items() if n > 1 and url not in retriable)
     return extra, sum(counts.values())
+
+
+#: The shared services of `make test` (deploy/local/up), as the CLI finds them.
+REDIS = os.environ.get("LINKGRAPH_REDIS", "redis://127.0.0.1:6379/0")
+KAFKA = os.environ.get("LINKGRAPH_KAFKA", "127.0.0.1:9092")
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def require_services() -> None:
+    """Fail (not skip) with the fix when Redis or Kafka does not answer."""
+    redis_at = urlsplit(REDIS)
+    kafka_host, kafka_port = KAFKA.split(",")[0].rsplit(":", 1)
+    if not _answers(redis_at.hostname or "127.0.0.1", redis_at.port or 6379):
+        pytest.fail(f"Redis does not answer at {REDIS}: start it with deploy/local/up")
+    if not _answers(kafka_host, int(kafka_port)):
+        pytest.fail(f"Kafka does not answer at {KAFKA}: start it with deploy/local/up")

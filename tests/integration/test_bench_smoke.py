@@ -9,38 +9,20 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from linkgraph.bench import BENCHMARKS
+from tests.integration.cluster import require_services
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REDIS = os.environ.get("LINKGRAPH_REDIS", "redis://127.0.0.1:6379/0")
-KAFKA = os.environ.get("LINKGRAPH_KAFKA", "127.0.0.1:9092")
-
-
-def _answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return True
-    except OSError:
-        return False
-
 
 def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
-    redis_at = urlsplit(REDIS)
-    kafka_host, kafka_port = KAFKA.split(",")[0].rsplit(":", 1)
-    if not _answers(redis_at.hostname or "127.0.0.1", redis_at.port or 6379):
-        pytest.fail(f"Redis does not answer at {REDIS}: start it with deploy/local/up")
-    if not _answers(kafka_host, int(kafka_port)):
-        pytest.fail(f"Kafka does not answer at {KAFKA}: start it with deploy/local/up")
+    require_services()
     readme = tmp_path / "README.md"
     readme.write_text("untouched\n", encoding="utf-8")
     output = tmp_path / "bench.json"

@@ -11,9 +11,7 @@ per-host rate must hold across all workers together, measured at the server.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -23,30 +21,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from linkgraph.synthweb import ProxyServer, SyntheticWeb, expect
-from tests.integration.cluster import Cluster, compare, seeds_file
+from tests.integration.cluster import KAFKA, REDIS, Cluster, compare, require_services, seeds_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-REDIS = os.environ.get("LINKGRAPH_REDIS", "redis://127.0.0.1:6379/0")
-KAFKA = os.environ.get("LINKGRAPH_KAFKA", "127.0.0.1:9092")
-
-
-def _answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
 def services() -> None:
-    redis_at = urlsplit(REDIS)
-    kafka_host, kafka_port = KAFKA.split(",")[0].rsplit(":", 1)
-    if not _answers(redis_at.hostname or "127.0.0.1", redis_at.port or 6379):
-        pytest.fail(f"Redis does not answer at {REDIS}: start it with deploy/local/up")
-    if not _answers(kafka_host, int(kafka_port)):
-        pytest.fail(f"Kafka does not answer at {KAFKA}: start it with deploy/local/up")
+    require_services()
 
 
 @pytest.fixture
