@@ -509,17 +509,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     filters = _filters(args, 0)
 
     def remote(server: Any) -> dict[str, Any]:
-        params = api.query_params(target, filters)
-        wanted = [
-            (name, value)
-            for name, value in params.items()
-            if name in api.ENDPOINTS["report"].param_names and value not in (None, [], False)
-        ]
-        pairs = [
-            (name, "true" if item is True else str(item))
-            for name, value in wanted
-            for item in (value if isinstance(value, list) else [value])
-        ]
+        pairs = api.query_pairs(
+            api.query_params(target, filters), api.ENDPOINTS["report"].param_names
+        )
         return api.remote_document(server.url, "report", pairs, server.token)
 
     summary = _with_index(args, lambda index: report(index, target, filters), remote)

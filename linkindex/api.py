@@ -55,7 +55,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -1545,6 +1545,23 @@ def _result(payload: dict[str, Any]) -> Result:
     return Result(columns, rows, payload.get("next_cursor"))
 
 
+def query_pairs(params: Mapping[str, Any], names: Iterable[str]) -> list[tuple[str, str]]:
+    """The query-string pairs of ``params`` (as :func:`query_params` gives them) for ``names``.
+
+    Booleans become ``true``/``false``, lists one pair per item; ``None`` is left out.
+    """
+    pairs: list[tuple[str, str]] = []
+    for name in sorted(names):
+        value = params.get(name)
+        if isinstance(value, bool):
+            pairs.append((name, "true" if value else "false"))
+        elif isinstance(value, list | tuple):
+            pairs.extend((name, str(item)) for item in value)
+        elif value is not None:
+            pairs.append((name, str(value)))
+    return pairs
+
+
 def remote_query(
     url: str,
     endpoint: str,
@@ -1572,27 +1589,7 @@ def remote_query(
         return _result(_request(url, f"{API_PREFIX}stats", token, body=None, timeout=timeout))
     if endpoint not in ENDPOINTS or endpoint in ("summary", "report"):
         raise UsageError(f"no such query {endpoint!r}")
-    fixed: list[tuple[str, str]] = []
-    for name in (
-        "target",
-        "scope",
-        "include_internal",
-        "dofollow_only",
-        "kind",
-        "rel",
-        "one_per_domain",
-        "with_authority",
-        "domain",
-        "not",
-        *_TEXT_FILTERS,
-    ):
-        value = params.get(name)
-        if isinstance(value, bool):
-            fixed.append((name, "true" if value else "false"))
-        elif isinstance(value, list | tuple):
-            fixed.extend((name, str(v)) for v in value)
-        elif value is not None:
-            fixed.append((name, str(value)))
+    fixed = query_pairs(params, ENDPOINTS[endpoint].param_names - {"limit", "offset", "cursor"})
     wanted = int(params.get("limit") or 0)
     offset = int(params.get("offset") or 0)
     cursor: str | None = params.get("cursor") or None

@@ -30,7 +30,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -186,15 +185,6 @@ class RankSummary:
 
 
 # -- reading ----------------------------------------------------------------
-def _stream_blocks(index: Index, sql: str) -> Iterator[npt.NDArray[np.uint64]]:
-    """Yield numpy blocks of an all-UInt64 result, one engine block at a time."""
-    yield from index.stream_numpy(sql)
-
-
-def _query_arrow(index: Index, sql: str) -> pa.Table:
-    return index.query_arrow(sql)
-
-
 def _read_hashed_edges(
     index: Index, salt: int
 ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
@@ -206,7 +196,7 @@ def _read_hashed_edges(
     run_values: list[npt.NDArray[np.uint64]] = []
     run_counts: list[npt.NDArray[np.int64]] = []
     targets: list[npt.NDArray[np.uint64]] = []
-    for block in _stream_blocks(index, _GRAPH_SQL.format(db=index.db, salt=salt)):
+    for block in index.stream_numpy(_GRAPH_SQL.format(db=index.db, salt=salt)):
         if not len(block):
             continue
         sources = block[:, 0]
@@ -222,7 +212,7 @@ def _read_hashed_edges(
 
 def _domain_names(index: Index, salt: int, nodes: npt.NDArray[np.uint64]) -> pa.Array:
     """The names of the hashed ``nodes``, in node order."""
-    table = _query_arrow(index, _NAMES_SQL.format(db=index.db, salt=salt))
+    table = index.query_arrow(_NAMES_SQL.format(db=index.db, salt=salt))
     hashes = np.asarray(table.column("h").to_numpy(), dtype=np.uint64)
     if len(hashes) > 1 and bool(np.any(hashes[1:] == hashes[:-1])):
         raise _HashCollision
