@@ -329,7 +329,9 @@ class EdgeWriter:
 
     ``batch_pages`` and ``batch_seconds`` bound how much and how long a page
     may wait (defaults: ``CLICKHOUSE_BATCH_PAGES``, ``CLICKHOUSE_BATCH_SECONDS``).
-    Not thread-safe: one writer per consuming thread.
+    Not thread-safe: one writer per consuming thread, except that the batches
+    :meth:`take` hands over may be written (:meth:`write`, one at a time) by
+    another thread than the one that buffers.
     """
 
     def __init__(
@@ -361,13 +363,26 @@ class EdgeWriter:
         """True when buffered pages have waited ``batch_seconds``."""
         return bool(self._buffer) and time.monotonic() - self._oldest >= self.batch_seconds
 
+    def take(self) -> list[PageRecord]:
+        """Hand over the buffered pages, to be written with :meth:`write`, and empty the buffer."""
+        pages = self._buffer
+        self._buffer = []
+        return pages
+
     def flush(self) -> None:
         """Write everything buffered; on error the buffer is kept for a retry."""
         if not self._buffer:
             return
-        batch = build_batch(self._buffer)
-        write_batch(self.index, batch)
+        self.write(self._buffer)
         self._buffer.clear()
+
+    def write(self, pages: list[PageRecord]) -> None:
+        """Write ``pages`` as one batch and count them; a failed write may be repeated.
+
+        The pages are left as they are, so the same list can be written again.
+        """
+        batch = build_batch(pages)
+        write_batch(self.index, batch)
         self.pages_written += batch.pages_in
         self.edges_written += batch.edges_out
         self.links_dropped += batch.links_dropped
