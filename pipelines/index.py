@@ -14,9 +14,10 @@ Guarantees:
 * **In order, nothing dropped silently.** Full batches queue for the writer
   thread in the order they filled, and it writes one at a time. A batch that
   fails stays first in the queue and is written again, whole.
-* **Bounded memory.** At most ``_QUEUED_BATCHES`` batches (the one being
-  written included) wait; the item that fills one more waits for room, and
-  new pages queue behind it (Scrapy's item back-pressure).
+* **Bounded memory.** Past ``_QUEUED_BATCHES`` queued batches (the one being
+  written included), the item that filled one more waits until the queue is
+  back within bounds, and new pages queue behind it (Scrapy's item
+  back-pressure).
 * **An unavailable index** (a retriable error) is retried with exponential
   back-off (``CLICKHOUSE_RETRY_SECONDS`` in all, default 60 s). The wait is a
   timer on the reactor, never a sleep in it: downloads go on.
@@ -54,8 +55,8 @@ log = logging.getLogger(__name__)
 
 #: Longest single wait between two attempts, seconds.
 _MAX_BACKOFF = 10.0
-#: Full batches held at once, the one being written included: one more fills
-#: while one is written.
+#: Full batches queued before the items that fill more wait, the one being
+#: written included: one more fills while one is written.
 _QUEUED_BATCHES = 2
 
 
@@ -130,18 +131,16 @@ class IndexPipeline:
         await maybe_deferred_to_future(deferLater(self._reactor(), seconds, lambda: None))
 
     async def _enqueue(self, pages: list[PageRecord]) -> None:
-        """Queue a full batch for the writer thread, waiting while the queue is full."""
-        while len(self._queue) >= _QUEUED_BATCHES and self.failed is None:
-            room: Deferred[None] = Deferred()
-            self._waiting.append(room)
-            await maybe_deferred_to_future(room)
-        if self.failed is not None:
-            return
+        """Queue a full batch for the writer thread; return once the queue is within bounds."""
         self._queue.append(pages)
         if self._draining is None:
             draining = deferred_from_coro(self._drain())
             if not draining.called:  # else it ran to its end already
                 self._draining = draining
+        while len(self._queue) > _QUEUED_BATCHES and self.failed is None:
+            room: Deferred[None] = Deferred()
+            self._waiting.append(room)
+            await maybe_deferred_to_future(room)
 
     def _wake(self) -> None:
         waiting, self._waiting = self._waiting, []
