@@ -306,22 +306,42 @@ def _page_table(pages: dict[str, list[Any]]) -> pa.Table:
     )
 
 
-def write_batch(index: Index, batch: Batch) -> None:
-    """Insert one batch into the index (edges, edges_by_source, fetches, pages).
+@dataclass(slots=True)
+class Tables:
+    """One batch as Arrow tables, ``(table name, rows)`` in insert order, plus its counters."""
+
+    inserts: list[tuple[str, pa.Table]]
+    pages_in: int
+    edges_out: int
+    links_dropped: int
+
+
+def batch_tables(batch: Batch) -> Tables:
+    """The Arrow tables of one batch (edges, edges_by_source, fetches, pages).
 
     Fetches and pages go last: a fetch row means the page's edges are stored,
     which lost-link history relies on (an edge missing from a later fetch is lost).
     """
+    inserts: list[tuple[str, pa.Table]] = []
     if batch.edges_out:
         by_target, by_source = _edge_tables(batch.edges)
-        index.insert_arrow("edges", by_target)
-        index.insert_arrow("edges_by_source", by_source)
+        inserts += [("edges", by_target), ("edges_by_source", by_source)]
     if batch.pages_in:
         pages = _page_table(batch.pages)
-        index.insert_arrow(
-            "fetches", pages.select(["rev_host", "url", "fetched_at", "status", "job"])
-        )
-        index.insert_arrow("pages", pages)
+        fetches = pages.select(["rev_host", "url", "fetched_at", "status", "job"])
+        inserts += [("fetches", fetches), ("pages", pages)]
+    return Tables(inserts, batch.pages_in, batch.edges_out, batch.links_dropped)
+
+
+def insert_tables(index: Index, tables: Tables) -> None:
+    """Insert a batch's tables in their order (see :func:`batch_tables`)."""
+    for table, rows in tables.inserts:
+        index.insert_arrow(table, rows)
+
+
+def write_batch(index: Index, batch: Batch) -> None:
+    """Insert one batch into the index, in :func:`batch_tables`' order."""
+    insert_tables(index, batch_tables(batch))
 
 
 class EdgeWriter:
@@ -329,9 +349,9 @@ class EdgeWriter:
 
     ``batch_pages`` and ``batch_seconds`` bound how much and how long a page
     may wait (defaults: ``CLICKHOUSE_BATCH_PAGES``, ``CLICKHOUSE_BATCH_SECONDS``).
-    Not thread-safe: one writer per consuming thread, except that the batches
-    :meth:`take` hands over may be written (:meth:`write`, one at a time) by
-    another thread than the one that buffers.
+    Not thread-safe: one writer per consuming thread, except that the tables
+    :meth:`tables` makes of the pages :meth:`take` hands over may be inserted
+    (:meth:`insert`, one batch at a time) by another thread.
     """
 
     def __init__(
@@ -364,7 +384,7 @@ class EdgeWriter:
         return bool(self._buffer) and time.monotonic() - self._oldest >= self.batch_seconds
 
     def take(self) -> list[PageRecord]:
-        """Hand over the buffered pages, to be written with :meth:`write`, and empty the buffer."""
+        """Hand over the buffered pages, to be written elsewhere, and empty the buffer."""
         pages = self._buffer
         self._buffer = []
         return pages
@@ -373,17 +393,18 @@ class EdgeWriter:
         """Write everything buffered; on error the buffer is kept for a retry."""
         if not self._buffer:
             return
-        self.write(self._buffer)
+        self.insert(self.tables(self._buffer))
         self._buffer.clear()
 
-    def write(self, pages: list[PageRecord]) -> None:
-        """Write ``pages`` as one batch and count them; a failed write may be repeated.
+    @staticmethod
+    def tables(pages: list[PageRecord]) -> Tables:
+        """The index rows of ``pages``, one batch of Arrow tables; ``pages`` is left as it is."""
+        return batch_tables(build_batch(pages))
 
-        The pages are left as they are, so the same list can be written again.
-        """
-        batch = build_batch(pages)
-        write_batch(self.index, batch)
-        self.pages_written += batch.pages_in
-        self.edges_written += batch.edges_out
-        self.links_dropped += batch.links_dropped
-        log.debug("wrote %d pages, %d edges", batch.pages_in, batch.edges_out)
+    def insert(self, tables: Tables) -> None:
+        """Insert one batch and count it; a failed insert may be repeated with the same tables."""
+        insert_tables(self.index, tables)
+        self.pages_written += tables.pages_in
+        self.edges_written += tables.edges_out
+        self.links_dropped += tables.links_dropped
+        log.debug("wrote %d pages, %d edges", tables.pages_in, tables.edges_out)

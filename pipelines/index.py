@@ -5,9 +5,10 @@ crawl stores exactly what the Kafka path stores. The index comes from the
 ``LINKGRAPH_INDEX`` setting (an open :class:`~linkindex.client.Index`, as the
 CLI passes it) or is opened from ``LINKGRAPH_CLICKHOUSE`` / ``LINKGRAPH_DATA_DIR``.
 
-Batches are written by a thread of their own: the embedded engine (and the
+Batches are inserted by a thread of their own: the embedded engine (and the
 HTTP client of a server) releases the GIL while it inserts, so the reactor
-goes on fetching and extracting pages meanwhile.
+goes on fetching and extracting pages meanwhile. Their rows and Arrow tables
+are built on the reactor thread (see ``_write``).
 
 Guarantees:
 
@@ -45,7 +46,7 @@ from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
-from consumers.edges import EdgeWriter
+from consumers.edges import EdgeWriter, Tables
 from linkgraph import defaults
 from linkgraph.errors import IndexError_, LinkgraphError
 from linkgraph.records import PageRecord
@@ -160,17 +161,23 @@ class IndexPipeline:
             self._wake()
 
     async def _write(self, pages: list[PageRecord]) -> bool:
-        """Write one batch on the writer thread, retrying while the index is unavailable.
+        """Write one batch, retrying while the index is unavailable.
 
+        Its rows are built here: Python that would hold the GIL on the writer
+        thread too, and hold up the reactor thread longer there, waiting for
+        the GIL between its network reads. The writer thread only inserts.
         False when the crawl has to stop (see module doc).
         """
         assert self.writer is not None and self._threads is not None
         deadline = time.monotonic() + self.retry_seconds
         attempt = 0
+        tables: Tables | None = None
         while True:
             try:
+                if tables is None:
+                    tables = self.writer.tables(pages)
                 await maybe_deferred_to_future(
-                    deferToThreadPool(self._reactor(), self._threads, self.writer.write, pages)
+                    deferToThreadPool(self._reactor(), self._threads, self.writer.insert, tables)
                 )
                 return True
             except LinkgraphError as error:
