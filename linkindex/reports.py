@@ -44,8 +44,8 @@ def report(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
     """The summary of ``target`` as a JSON-compatible document (see module doc)."""
     params: dict[str, Any] = {}
     scope = _scope_where(target, "target", params)
-    # --live / --lost narrow every figure to those links (the FROM joins fetches).
-    source, status = _edges_from(index, "edges", scope, filters)
+    # --live / --lost narrow every figure to those links.
+    source, status = _edges_from(index, "edges", filters)
     where = f"{scope} AND {_filter_where(filters, params)} AND {status}"
     _, totals = index.query(
         f"""

@@ -79,7 +79,8 @@ CREATE TABLE IF NOT EXISTS {db}.edges_local ON CLUSTER '{cluster}'
                         nofollow Bool,
                         ugc Bool,
                         sponsored Bool,
-                        link_count UInt32)) CODEC(ZSTD(3))
+                        link_count UInt32)) CODEC(ZSTD(3)),
+    lost_at         SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1))
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
 ORDER BY (target_domain, target_rev_host, target_url, source_url, kind);
@@ -104,7 +105,8 @@ CREATE TABLE IF NOT EXISTS {db}.edges_by_source_local ON CLUSTER '{cluster}'
                         nofollow Bool,
                         ugc Bool,
                         sponsored Bool,
-                        link_count UInt32)) CODEC(ZSTD(3))
+                        link_count UInt32)) CODEC(ZSTD(3)),
+    lost_at         SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1))
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
 ORDER BY (source_domain, source_rev_host, source_url, target_url, kind);
@@ -236,7 +238,7 @@ ENGINE = Distributed('{cluster}', '{db}', 'domain_rank_local', cityHash64(domain
 
 -- FINAL on a Distributed table is sent to every shard, where it merges that
 -- shard's rows, which are all the rows of each of its edges (see above).
-CREATE VIEW IF NOT EXISTS {db}.links ON CLUSTER '{cluster}' AS
+CREATE OR REPLACE VIEW {db}.links ON CLUSTER '{cluster}' AS
 SELECT
     source_url, source_host, source_domain,
     target_url, target_host, target_domain,
@@ -248,5 +250,7 @@ SELECT
     tupleElement(latest, 'sponsored') AS sponsored,
     tupleElement(latest, 'link_count') AS link_count,
     first_seen, last_seen,
-    source_domain = target_domain AS internal
-FROM {db}.edges FINAL;
+    source_domain = target_domain AS internal,
+    e.lost_at > e.last_seen AS lost,
+    if(e.lost_at > e.last_seen, e.lost_at, NULL) AS lost_at
+FROM {db}.edges AS e FINAL;

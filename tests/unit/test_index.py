@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from consumers.edges import EdgeWriter, build_batch
 from linkgraph.records import Link, PageRecord
 from linkindex import queries
@@ -250,6 +252,55 @@ def test_recrawl_marks_dropped_links_lost_and_reappearing_links_live(index) -> N
     record = dict(zip(result.columns, result.rows[0], strict=True))
     assert record["first_seen"].timestamp() == T0
     assert record["last_seen"].timestamp() == T0 + 3 * day
+
+
+def lost_links(index) -> list[tuple[str, float]]:
+    """(target_url, lost_at as UTC seconds) of every lost link, from the ``links`` view."""
+    _, rows = index.query(
+        f"SELECT target_url, lost_at FROM {index.db}.links WHERE lost ORDER BY target_url"
+    )
+    return [(url, lost_at.timestamp()) for url, lost_at in rows]
+
+
+def test_a_lost_link_keeps_the_date_of_the_first_fetch_without_it(index) -> None:
+    day = 86_400
+    both = page("http://a.com/", Link("http://t.com/x"), Link("http://t.com/y"), at=T0)
+    write(index, both)
+    for n in (1, 2, 3):
+        write(index, page("http://a.com/", Link("http://t.com/x"), at=T0 + n * day))
+    assert lost_links(index) == [("http://t.com/y", T0 + day)]
+    # Replays, in any order, change nothing: the first batch again (an old
+    # sighting of y, older than its loss), then a later one.
+    write(index, both)
+    write(index, page("http://a.com/", Link("http://t.com/x"), at=T0 + 2 * day))
+    assert lost_links(index) == [("http://t.com/y", T0 + day)]
+    days = queries.lost_per_day(index, Target.parse("t.com"), Filters())
+    assert [(d.isoformat(), n) for d, n in days] == [
+        (time.strftime("%Y-%m-%d", time.gmtime(T0 + day)), 1)
+    ]
+    # Lost links of other pages are not touched by this page's re-fetches.
+    write(index, page("http://b.com/", Link("http://t.com/y"), at=T0))
+    write(index, page("http://a.com/", at=T0 + 4 * day))
+    assert lost_links(index) == [("http://t.com/x", T0 + 4 * day), ("http://t.com/y", T0 + day)]
+    result = queries.backlinks(index, Target.parse("t.com"), Filters(status="live"))
+    assert sources(result) == [("http://b.com/", "http://t.com/y", "a")]
+
+
+def test_an_index_from_before_lost_at_is_upgraded_from_its_fetch_history(index) -> None:
+    day = 86_400
+    write(index, page("http://a.com/", Link("http://t.com/x"), Link("http://t.com/y"), at=T0))
+    write(index, page("http://a.com/", Link("http://t.com/x"), at=T0 + day))
+    write(index, page("http://a.com/", Link("http://t.com/x"), at=T0 + 2 * day))
+    # The index as an earlier version left it: no lost_at, lost links known
+    # only from the fetch history.
+    for table in ("edges", "edges_by_source"):
+        index.command(f"ALTER TABLE {index.db}.{table} DROP COLUMN lost_at")
+    index.migrate()
+    assert lost_links(index) == [("http://t.com/y", T0 + day)]
+    index.migrate()  # once upgraded, migrating again changes nothing
+    assert lost_links(index) == [("http://t.com/y", T0 + day)]
+    _, rows = index.query(f"SELECT count() FROM {index.db}.links")
+    assert rows == [(2,)]
 
 
 def test_backlink_filters_sorts_and_one_link_per_domain(index) -> None:
