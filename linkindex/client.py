@@ -43,7 +43,7 @@ _EMBEDDED_CLIENTS: dict[str, Any] = {}
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # Migrations, applied in order on every connect; each file is a list of
 # idempotent (IF NOT EXISTS) statements.
-MIGRATIONS = ("001_init.sql", "002_rank.sql", "003_fetches.sql")
+MIGRATIONS = ("001_init.sql", "002_rank.sql", "003_fetches.sql", "004_rollups.sql")
 
 
 @dataclass(frozen=True, slots=True)

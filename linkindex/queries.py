@@ -24,6 +24,7 @@ from typing import Any, Final, Literal
 from linkgraph.errors import UsageError
 from linkgraph.seeds import parse_site
 from linkgraph.urls import host_of, registered_domain, reverse_host
+from linkindex import rollups
 from linkindex.client import Index
 
 Scope = Literal["url", "host", "domain", "prefix"]
@@ -124,6 +125,26 @@ class Filters:
     one_per_domain: bool = False
     #: Referrers to leave out (a :class:`linkindex.disavow.Disavow`), or None.
     disavow: Any = None
+
+    def default_selection(self) -> bool:
+        """True if these filters select the default set of links: external
+        ones, every kind, live or lost (paging, sorting and authority columns
+        change no figure)."""
+        return not (
+            self.include_internal
+            or self.dofollow_only
+            or self.kinds
+            or self.status
+            or self.rel
+            or self.anchor_contains
+            or self.referring_domain
+            or self.first_seen_from
+            or self.first_seen_to
+            or self.last_seen_from
+            or self.last_seen_to
+            or self.one_per_domain
+            or self.disavow
+        )
 
 
 @dataclass(slots=True)
@@ -522,30 +543,49 @@ def _aggregate(index: Index, sql: str, params: dict[str, Any], filters: Filters)
     return Result(columns, rows, next_cursor)
 
 
+#: The figures of ``refdomains`` per referring domain, over merged edges.
+#: The domain rollup (linkindex/rollups.py) stores exactly these.
+REFDOMAIN_FIGURES: Final = """count() AS links,
+               countIf(NOT tupleElement(latest, 'nofollow')) AS dofollow_links,
+               uniqExact(target_url) AS target_urls,
+               min(first_seen) AS first_seen, max(last_seen) AS last_seen"""
+
+
 def refdomains(index: Index, target: Target, filters: Filters) -> Result:
     """Referring domains of ``target``: links, dofollow links, target URLs, first
     and last seen, and authority (0–100, ``linkgraph rank``; 0 when unranked).
 
     Most links first, or by ``filters.sort``: ``authority`` (strongest first),
     ``first_seen`` (the newest referring domains first) or ``last_seen``.
+    A whole domain under the default filters reads its rollup when it is fresh
+    (linkindex/rollups.py), with the same figures.
     """
     _check_sort(filters.sort)
     params: dict[str, Any] = {}
-    source, where = _backlinks_where(index, target, filters, params)
-    sql = f"""
-        SELECT source_domain, count() AS links,
-               countIf(NOT tupleElement(latest, 'nofollow')) AS dofollow_links,
-               uniqExact(target_url) AS target_urls,
-               min(first_seen) AS first_seen, max(last_seen) AS last_seen
-        FROM {source}
-        WHERE {where}
-        GROUP BY source_domain"""
-    if filters.sort == "authority":
-        # Sorting needs every domain's score: join them all, by primary key.
+    if (
+        target.scope == "domain"
+        and filters.default_selection()
+        and rollups.fresh(index, target.domain)
+    ):
+        params["rollup_domain"] = target.domain
+        where = "target_domain = {rollup_domain:String}"
+        candidates = f"SELECT source_domain FROM {index.db}.domain_refdomains WHERE {where}"
+        sql = f"""
+            SELECT source_domain, links, dofollow_links, target_urls, first_seen, last_seen
+            FROM {index.db}.domain_refdomains FINAL WHERE {where}"""
+    else:
+        source, where = _backlinks_where(index, target, filters, params)
         candidates = (
             f"SELECT source_domain FROM {index.db}.edges "
             f"WHERE {_scope_where(target, 'target', params)}"
         )
+        sql = f"""
+            SELECT source_domain, {REFDOMAIN_FIGURES}
+            FROM {source}
+            WHERE {where}
+            GROUP BY source_domain"""
+    if filters.sort == "authority":
+        # Sorting needs every domain's score: join them all, by primary key.
         sql = (
             f"SELECT q.*, dr.authority AS authority FROM ({sql}) AS q "
             + _authority_join(index, "source_domain", candidates)

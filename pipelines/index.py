@@ -36,6 +36,7 @@ from consumers.edges import EdgeWriter
 from linkgraph import defaults
 from linkgraph.errors import IndexError_, LinkgraphError
 from linkgraph.records import PageRecord
+from linkindex import rollups
 from linkindex.client import Index, open_index, resolve_location
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,9 @@ class IndexPipeline:
     async def close_spider(self, spider: Spider | None = None) -> None:
         if self.writer is not None and self.failed is None:
             await self._write("final flush", only_if_due=False)
+        if self.writer is not None and self.failed is None and self.writer.pages_written:
+            assert self.index is not None
+            rollups.refresh_after_writing(self.index)
         stats = self.crawler.stats
         if self.writer is not None and stats is not None:
             stats.set_value("linkgraph/pages_written", self.writer.pages_written)
