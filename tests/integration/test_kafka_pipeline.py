@@ -516,6 +516,12 @@ class FlakyIndex:
             raise IndexUnavailable(f"cannot reach {self.location.describe()}: simulated outage")
         self._index.insert_arrow(table, data)
 
+    def query(self, *args: Any, **kwargs: Any) -> Any:
+        return self._index.query(*args, **kwargs)
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        return self._index.command(*args, **kwargs)
+
 
 def test_unavailable_index_retries_the_same_batch(
     topic: str, group: str, index_dir: Path, database: str, caplog: pytest.LogCaptureFixture
