@@ -262,11 +262,16 @@ class ConsumerService:
 
     def _refresh_when_caught_up(self) -> None:
         """Refresh the domain rollups once nothing has arrived for ``batch_seconds``
-        after a write (linkindex/rollups.py): answers read them only when fresh."""
+        after a write (linkindex/rollups.py): answers read them only when fresh.
+
+        On a server, where a refresh is dated its settle time early, it waits
+        that long after the last write too, so that the refresh covers it.
+        """
         written = self.last_written
         if written is None or written <= self._rollups_refreshed:
             return
-        if time.monotonic() - written < self.config.batch_seconds:
+        quiet = max(self.config.batch_seconds, rollups.default_settle_seconds(self.index))
+        if time.monotonic() - written < quiet:
             return
         self._rollups_refreshed = time.monotonic()
         rollups.refresh_after_writing(self.index)
