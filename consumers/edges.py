@@ -308,9 +308,13 @@ def _page_table(pages: dict[str, list[Any]]) -> pa.Table:
 
 @dataclass(slots=True)
 class Tables:
-    """One batch as Arrow tables, ``(table name, rows)`` in insert order, plus its counters."""
+    """One batch as Arrow tables, ``(table name, rows)`` in insert order, plus its counters.
+
+    ``page_columns`` are the batch's page columns, which :func:`mark_lost` reads.
+    """
 
     inserts: list[tuple[str, pa.Table]]
+    page_columns: dict[str, list[Any]]
     pages_in: int
     edges_out: int
     links_dropped: int
@@ -330,18 +334,101 @@ def batch_tables(batch: Batch) -> Tables:
         pages = _page_table(batch.pages)
         fetches = pages.select(["rev_host", "url", "fetched_at", "status", "job"])
         inserts += [("fetches", fetches), ("pages", pages)]
-    return Tables(inserts, batch.pages_in, batch.edges_out, batch.links_dropped)
+    return Tables(inserts, batch.pages, batch.pages_in, batch.edges_out, batch.links_dropped)
 
 
 def insert_tables(index: Index, tables: Tables) -> None:
-    """Insert a batch's tables in their order (see :func:`batch_tables`)."""
+    """Insert a batch's tables in their order (see :func:`batch_tables`), then mark
+    lost the links that re-fetched pages no longer carry (:func:`mark_lost`).
+
+    Every step is idempotent, so a batch that fails part-way is written again
+    whole: a replay re-inserts the same rows, and marks nothing twice (an edge
+    already lost keeps its first ``lost_at``).
+    """
     for table, rows in tables.inserts:
         index.insert_arrow(table, rows)
+    if tables.pages_in:
+        mark_lost(index, tables.page_columns)
 
 
 def write_batch(index: Index, batch: Batch) -> None:
-    """Insert one batch into the index, in :func:`batch_tables`' order."""
+    """Insert one batch into the index and mark its lost links (see :func:`insert_tables`)."""
     insert_tables(index, batch_tables(batch))
+
+
+#: Values that never win the merge of a marker row (see :func:`mark_lost`):
+#: min(first_seen), max(last_seen) and max(latest) keep the edge's own.
+_NEVER = datetime(2299, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def mark_lost(index: Index, pages: dict[str, list[Any]]) -> int:
+    """Write ``lost_at`` on the live edges that the latest conclusive fetch of
+    a re-fetched page (in ``pages``, a batch's page columns) no longer carries.
+
+    The page's earlier outlinks are its rows in ``edges_by_source``, one key
+    range per page. An edge whose ``last_seen`` is older than the page's latest
+    conclusive fetch (status below 500: a 5xx proves nothing about the page's
+    links) was not in that fetch; if it is still live (``lost_at <=
+    last_seen``), a marker row with ``lost_at`` = the fetch time goes into both
+    edge tables. The marker's other aggregates never win a merge, so it changes
+    nothing else. Pages fetched once are skipped by the same query (they have
+    no earlier outlinks to lose). Returns the number of edges marked.
+    """
+    params = {
+        "domains": sorted(set(pages["domain"])),
+        "revs": sorted(set(pages["rev_host"])),
+        "urls": pages["url"],
+    }
+    db = index.db
+    _, rows = index.query(
+        f"""
+        SELECT e.source_domain, e.source_rev_host, e.source_url, e.target_url,
+               toString(e.kind), e.source_host, e.target_host, e.target_domain, f.refetched
+        FROM {db}.edges_by_source AS e FINAL
+        INNER JOIN (SELECT url, max(fetched_at) AS refetched FROM {db}.fetches
+                    WHERE rev_host IN {{revs:Array(String)}} AND url IN {{urls:Array(String)}}
+                      AND status < 500
+                    GROUP BY url HAVING count() > 1) AS f ON f.url = e.source_url
+        WHERE e.source_domain IN {{domains:Array(String)}}
+          AND e.source_rev_host IN {{revs:Array(String)}}
+          AND e.source_url IN {{urls:Array(String)}}
+          AND e.last_seen < f.refetched AND e.lost_at <= e.last_seen""",
+        params,
+    )
+    if not rows:
+        return 0
+    columns = list(zip(*rows, strict=True))
+    n = len(rows)
+    latest = pa.StructArray.from_arrays(
+        [
+            pa.array([_EPOCH] * n, _TIMESTAMP),
+            pa.array([""] * n, pa.string()),
+            *(pa.array([False] * n, pa.bool_()) for _ in range(4)),
+            pa.array([0] * n, pa.uint32()),
+        ],
+        fields=list(_LATEST),
+    )
+    target_hosts = [str(host) for host in columns[6]]
+    common = {
+        "target_url": pa.array(columns[3], pa.string()),
+        "source_url": pa.array(columns[2], pa.string()),
+        "kind": pa.array(columns[4], pa.string()),
+        "target_host": pa.array(target_hosts, pa.string()),
+        "source_host": pa.array(columns[5], pa.string()),
+        "source_domain": pa.array(columns[0], pa.string()),
+        "target_domain": pa.array(columns[7], pa.string()),
+        "first_seen": pa.array([_NEVER] * n, _TIMESTAMP),
+        "last_seen": pa.array([_EPOCH] * n, _TIMESTAMP),
+        "latest": latest,
+        "lost_at": pa.array(columns[8], _TIMESTAMP),
+    }
+    rev_hosts = [reverse_host(host) for host in target_hosts]
+    index.insert_arrow("edges", pa.table({"target_rev_host": pa.array(rev_hosts), **common}))
+    index.insert_arrow(
+        "edges_by_source", pa.table({"source_rev_host": pa.array(columns[1]), **common})
+    )
+    return n
 
 
 class EdgeWriter:

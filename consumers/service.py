@@ -67,6 +67,7 @@ from linkgraph.metrics import (
     PAGES,
     start_metrics_server,
 )
+from linkindex import rollups
 from linkindex.client import Index, IndexLocation, open_index
 
 log = logging.getLogger(__name__)
@@ -220,6 +221,7 @@ class ConsumerService:
         self._settings = config.kafka_settings()
         self.first_taken: float | None = None
         self.last_written: float | None = None
+        self._rollups_refreshed = 0.0
 
     def _new_writer(self) -> EdgeWriter:
         return EdgeWriter(self.index, self.config.batch_pages, self.config.batch_seconds)
@@ -237,9 +239,12 @@ class ConsumerService:
         )
         try:
             while not self.stop.is_set():
-                self._take_all(self._poll(_POLL_MS))
+                polled = self._poll(_POLL_MS)
+                self._take_all(polled)
                 if self._due():
                     self._write_and_commit()
+                elif not polled and not len(self.writer):
+                    self._refresh_when_caught_up()
                 self._measure_lag()
             self._write_and_commit()
         except _Stop:
@@ -254,6 +259,22 @@ class ConsumerService:
             self.dead_lettered,
         )
         return 0
+
+    def _refresh_when_caught_up(self) -> None:
+        """Refresh the domain rollups once nothing has arrived for ``batch_seconds``
+        after a write (linkindex/rollups.py): answers read them only when fresh.
+
+        On a server, where a refresh is dated its settle time early, it waits
+        that long after the last write too, so that the refresh covers it.
+        """
+        written = self.last_written
+        if written is None or written <= self._rollups_refreshed:
+            return
+        quiet = max(self.config.batch_seconds, rollups.default_settle_seconds(self.index))
+        if time.monotonic() - written < quiet:
+            return
+        self._rollups_refreshed = time.monotonic()
+        rollups.refresh_after_writing(self.index)
 
     def edges_per_second(self) -> float:
         """Edges written per second from the first message taken to the last write."""

@@ -4,7 +4,9 @@
 link-local (cloud metadata included), multicast, reserved and unspecified
 addresses — by IP literal, by ``localhost`` names, and by what a host name
 resolves to — unless ``LINKGRAPH_ALLOW_PRIVATE_NETWORKS`` is set (SPEC §1).
-Redirect targets and robots.txt requests pass through it like any request.
+Redirect targets and robots.txt requests pass through it like any request;
+``linkgraph/refused_private`` counts the refused page requests (a refused
+robots.txt stands for its host's pages: see :mod:`crawler.robots`).
 
 When the request goes through a proxy (``http_proxy``), the proxy resolves the
 name, so only literal addresses and ``localhost`` names are checked here.
@@ -31,7 +33,26 @@ log = logging.getLogger(__name__)
 
 
 class PrivateAddressRefused(IgnoreRequest):
-    """A request whose host is or resolves to a non-public address."""
+    """A request whose host is or resolves to a non-public address.
+
+    ``why`` completes a sentence about the host: "is a loopback name", "is a
+    non-public address", "resolves to a non-public address".
+    """
+
+    def __init__(self, host: str, why: str) -> None:
+        super().__init__(host, why)
+        self.host = host
+        self.why = why
+
+    def __str__(self) -> str:
+        return f"{self.host} {self.why}"
+
+
+def count_refusal(crawler: Crawler, request: Request, refusal: PrivateAddressRefused) -> None:
+    """Count ``request`` as refused for its address (``linkgraph/refused_private``)."""
+    assert crawler.stats is not None
+    crawler.stats.inc_value("linkgraph/refused_private")
+    log.info("refused %s: %s", request.url, refusal)
 
 
 def is_public_address(address: str) -> bool:
@@ -59,18 +80,20 @@ class PrivateNetworkMiddleware:
         return cls(crawler)
 
     def _refuse(self, request: Request, host: str, why: str) -> None:
-        assert self.crawler.stats is not None
-        self.crawler.stats.inc_value("linkgraph/refused_private")
-        log.info("refused %s: %s %s", request.url, host, why)
-        raise PrivateAddressRefused(f"refused {host}: {why}")
+        refusal = PrivateAddressRefused(host, why)
+        # A robots.txt request is not counted: it stands for the pages of its
+        # host, which the robots.txt middleware then refuses and counts.
+        if not request.meta.get("lg_robots"):
+            count_refusal(self.crawler, request, refusal)
+        raise refusal
 
     async def process_request(self, request: Request, spider: Spider | None = None) -> Any:
         host = (urlsplit(request.url).hostname or "").lower().rstrip(".")
         if host == "localhost" or host.endswith(".localhost"):
-            self._refuse(request, host, "loopback name")
+            self._refuse(request, host, "is a loopback name")
         if is_ip_host(host):
             if not is_public_address(host):
-                self._refuse(request, host, "non-public address")
+                self._refuse(request, host, "is a non-public address")
             return None
         if request.meta.get("proxy"):
             return None

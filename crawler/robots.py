@@ -14,6 +14,9 @@ everything when the download fails. A polite crawler must not: per RFC 9309
 - 5xx, or a network error after retries: "unreachable": crawl nothing on
   that host;
 - a refused address (private network guard): nothing on that host either.
+  When the guard refused the host itself (not a redirect hop), its pages are
+  refused as the guard refuses, counted in ``linkgraph/refused_private``, not
+  as forbidden by robots.txt; one warning line per host says why.
 
 A robots.txt request waits at most ``LINKGRAPH_ROBOTS_TIMEOUT`` seconds (10;
 a timeout counts as "unreachable"), and in a distributed crawl it takes a slot
@@ -42,6 +45,7 @@ from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import build_from_crawler
 from twisted.internet.defer import Deferred
 
+from crawler.middlewares import PrivateAddressRefused, count_refusal
 from linkgraph import defaults
 from linkgraph.urls import resolve
 
@@ -64,6 +68,8 @@ class RFC9309RobotsMiddleware(RobotsTxtMiddleware):
             "LINKGRAPH_ROBOTS_TIMEOUT", defaults.LINKGRAPH_ROBOTS_TIMEOUT
         )
         self._received: WeakKeyDictionary[Request, int] = WeakKeyDictionary()
+        # Hosts (netlocs) whose own address the private network guard refused.
+        self._refused: dict[str, PrivateAddressRefused] = {}
         crawler.signals.connect(self._bytes_received, signal=signals.bytes_received)
 
     def _bytes_received(self, data: bytes, request: Request, spider: Any = None) -> None:
@@ -74,6 +80,13 @@ class RFC9309RobotsMiddleware(RobotsTxtMiddleware):
         self._received[request] = received
         if received > MAX_ROBOTS_BYTES:
             raise StopDownload(fail=False)
+
+    def process_request_2(self, rp: RobotParser | None, request: Request) -> None:
+        refusal = self._refused.get(urlparse_cached(request).netloc)
+        if refusal is not None:
+            count_refusal(self.crawler, request, refusal)
+            raise PrivateAddressRefused(refusal.host, refusal.why)
+        super().process_request_2(rp, request)
 
     async def robot_parser(self, request: Request) -> RobotParser | None:
         netloc = urlparse_cached(request).netloc
@@ -108,7 +121,7 @@ class RFC9309RobotsMiddleware(RobotsTxtMiddleware):
 
     async def _fetch(self, url: str, netloc: str, rate: float | None = None) -> bytes:
         """The robots.txt body to parse for ``netloc`` (see module doc)."""
-        for _hop in range(MAX_ROBOTS_REDIRECTS + 1):
+        for hop in range(MAX_ROBOTS_REDIRECTS + 1):
             robots_request = Request(
                 url,
                 priority=self.DOWNLOAD_PRIORITY,
@@ -126,6 +139,24 @@ class RFC9309RobotsMiddleware(RobotsTxtMiddleware):
             try:
                 assert self.crawler.engine is not None
                 response: Any = await self.crawler.engine.download_async(robots_request)
+            except PrivateAddressRefused as refused:
+                self._stats.inc_value("robotstxt/refused")
+                if hop:
+                    log.warning(
+                        "robots.txt of %s redirects to %s, which %s: not crawling that host",
+                        netloc,
+                        url,
+                        refused.why,
+                    )
+                    return _DISALLOW_ALL
+                self._refused[netloc] = refused
+                log.warning(
+                    "not crawling %s: it %s (refused by default; --allow-private-networks "
+                    "allows it)",
+                    netloc,
+                    refused.why,
+                )
+                return _DISALLOW_ALL
             except IgnoreRequest as refused:
                 self._stats.inc_value("robotstxt/refused")
                 log.warning(

@@ -682,6 +682,21 @@ def cmd_query_job(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rollup(args: argparse.Namespace) -> int:
+    from linkindex import rollups
+
+    index = _open_index(args, create=False)
+    try:
+        done = rollups.refresh(index, all_domains=args.all, settle_seconds=args.settle)
+    finally:
+        index.close()
+    print(
+        f"{PROG}: refreshed the rollups of {done.domains} domains in {done.seconds:.1f} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def cmd_rank(args: argparse.Namespace) -> int:
     import json
 
@@ -1485,6 +1500,29 @@ def build_parser() -> Parser:
     _add_index_options(job_parser)
     _add_verbose(job_parser)
     job_parser.set_defaults(handler=cmd_query_job)
+
+    rollup = commands.add_parser(
+        "rollup",
+        help="refresh the domain rollups (refdomains and report of whole domains)",
+        description="Recompute the precomputed refdomains and report of every registered "
+        "domain whose backlinks were written since its last refresh (crawl and consume do this "
+        "when they finish or catch up). Answers never read a stale rollup: they aggregate the "
+        "edges instead, more slowly.",
+    )
+    rollup.add_argument(
+        "--all", action="store_true", help="every target domain, written lately or not"
+    )
+    rollup.add_argument(
+        "--settle",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="date the refresh this much before it starts, for inserts still in flight from "
+        "other writers (default: 0 embedded, 300 on a server)",
+    )
+    _add_index_options(rollup)
+    _add_verbose(rollup)
+    rollup.set_defaults(handler=cmd_rollup)
 
     ranking = commands.add_parser(
         "rank",

@@ -43,7 +43,7 @@ _EMBEDDED_CLIENTS: dict[str, Any] = {}
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # Migrations, applied in order on every connect; each file is a list of
 # idempotent (IF NOT EXISTS) statements.
-MIGRATIONS = ("001_init.sql", "002_rank.sql", "003_fetches.sql")
+MIGRATIONS = ("001_init.sql", "002_rank.sql", "003_fetches.sql", "004_rollups.sql")
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,8 +219,26 @@ class Index:
     def migrate(self) -> None:
         """Create the database and every table the index needs (idempotent)."""
         self.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
+        _, rows = self.query(
+            "SELECT name FROM system.columns WHERE database = {db:String} AND table = 'edges'",
+            {"db": self.db},
+        )
+        columns = {row[0] for row in rows}
+        # An index from before lost_at: the column first (the links view reads
+        # it), the backfill from the fetch history once every table exists.
+        upgrade = (
+            schema_statements("upgrade_lost_at.sql", self.db)
+            if columns and "lost_at" not in columns
+            else []
+        )
+        for statement in upgrade:
+            if statement.startswith("ALTER"):
+                self.command(statement)
         for name in MIGRATIONS:
             for statement in schema_statements(name, self.db):
+                self.command(statement)
+        for statement in upgrade:
+            if statement.startswith("INSERT"):
                 self.command(statement)
 
 

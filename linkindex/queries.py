@@ -24,6 +24,7 @@ from typing import Any, Final, Literal
 from linkgraph.errors import UsageError
 from linkgraph.seeds import parse_site
 from linkgraph.urls import host_of, registered_domain, reverse_host
+from linkindex import rollups
 from linkindex.client import Index
 
 Scope = Literal["url", "host", "domain", "prefix"]
@@ -124,6 +125,26 @@ class Filters:
     one_per_domain: bool = False
     #: Referrers to leave out (a :class:`linkindex.disavow.Disavow`), or None.
     disavow: Any = None
+
+    def default_selection(self) -> bool:
+        """True if these filters select the default set of links: external
+        ones, every kind, live or lost (paging, sorting and authority columns
+        change no figure)."""
+        return not (
+            self.include_internal
+            or self.dofollow_only
+            or self.kinds
+            or self.status
+            or self.rel
+            or self.anchor_contains
+            or self.referring_domain
+            or self.first_seen_from
+            or self.first_seen_to
+            or self.last_seen_from
+            or self.last_seen_to
+            or self.one_per_domain
+            or self.disavow
+        )
 
 
 @dataclass(slots=True)
@@ -253,27 +274,21 @@ def _moment(text: str, name: str, *, end: bool) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def _edges_from(index: Index, table: str, scope: str, filters: Filters) -> tuple[str, str]:
+def _edges_from(index: Index, table: str, filters: Filters) -> tuple[str, str]:
     """FROM clause over ``table`` (merged), and the live/lost condition if asked.
 
-    An edge is live while its last_seen is at least the latest conclusive
-    fetch (status < 500) of its source page, lost otherwise (003_fetches.sql).
-    Only the fetches of sources within ``scope`` are read.
+    An edge is lost while its ``lost_at`` (written when a conclusive re-fetch
+    of its source page no longer carried it) is after its ``last_seen``, live
+    otherwise (001_init.sql).
     """
     source = f"{index.db}.{table} AS e FINAL"
     if filters.status is None:
         return source, "1"
     if filters.status not in ("live", "lost"):
         raise UsageError(f"unknown link status {filters.status!r} (live or lost)")
-    join = (
-        f"{source} LEFT JOIN (SELECT url, max(fetched_at) AS last_ok FROM {index.db}.fetches "
-        f"WHERE status < 500 AND url IN (SELECT source_url FROM {index.db}.{table} "
-        f"WHERE {scope}) GROUP BY url) AS f ON f.url = e.source_url"
-    )
-    # Edges whose source has no fetch on record (imported ones) count as live.
-    return (
-        join,
-        "e.last_seen >= f.last_ok" if filters.status == "live" else "e.last_seen < f.last_ok",
+    # Qualified: queries alias max(last_seen) AS last_seen.
+    return source, (
+        "e.lost_at <= e.last_seen" if filters.status == "live" else "e.lost_at > e.last_seen"
     )
 
 
@@ -282,7 +297,7 @@ def _backlinks_where(
 ) -> tuple[str, str]:
     """FROM and WHERE of the edges pointing at ``target`` under ``filters``."""
     scope = _scope_where(target, "target", params)
-    source, status = _edges_from(index, "edges", scope, filters)
+    source, status = _edges_from(index, "edges", filters)
     return source, f"{scope} AND {_filter_where(filters, params)} AND {status}"
 
 
@@ -306,7 +321,7 @@ def _edges(
     other = "source" if side == "target" else "target"
     params: dict[str, Any] = {}
     scope = _scope_where(target, side, params)
-    source, status = _edges_from(index, table, scope, filters)
+    source, status = _edges_from(index, table, filters)
     where = [scope, _filter_where(filters, params), status]
     if filters.sort is not None or filters.one_per_domain:
         result = _edges_sorted(index, table, source, where, params, filters, side)
@@ -490,21 +505,16 @@ def lost_per_day(index: Index, target: Target, filters: Filters) -> list[tuple[A
     """(UTC day, links lost that day) for ``target``'s backlinks, oldest first.
 
     A link is lost on the day of the first conclusive fetch (status < 500) of
-    its source page after its last_seen (see :func:`_edges_from`). As there,
-    only the fetches of the target's source pages are read: the join's hash
-    table then holds those pages alone, not every fetch in the index.
+    its source page that no longer carried it (its ``lost_at``), and counts
+    while it stays lost (see :func:`_edges_from`).
     """
     params: dict[str, Any] = {}
     scope = _scope_where(target, "target", params)
-    where = f"{scope} AND {_filter_where(filters, params)}"
+    where = f"{scope} AND {_filter_where(filters, params)} AND e.lost_at > e.last_seen"
     _, rows = index.query(
         f"""
-        SELECT toDate(f.fetched_at, 'UTC') AS day, count() AS links
+        SELECT toDate(e.lost_at, 'UTC') AS day, count() AS links
         FROM {index.db}.edges AS e FINAL
-        ASOF JOIN (SELECT url, fetched_at FROM {index.db}.fetches
-                   WHERE status < 500
-                     AND url IN (SELECT source_url FROM {index.db}.edges WHERE {scope})) AS f
-          ON f.url = e.source_url AND f.fetched_at > e.last_seen
         WHERE {where} GROUP BY day ORDER BY day""",
         params,
     )
@@ -533,30 +543,49 @@ def _aggregate(index: Index, sql: str, params: dict[str, Any], filters: Filters)
     return Result(columns, rows, next_cursor)
 
 
+#: The figures of ``refdomains`` per referring domain, over merged edges.
+#: The domain rollup (linkindex/rollups.py) stores exactly these.
+REFDOMAIN_FIGURES: Final = """count() AS links,
+               countIf(NOT tupleElement(latest, 'nofollow')) AS dofollow_links,
+               uniqExact(target_url) AS target_urls,
+               min(first_seen) AS first_seen, max(last_seen) AS last_seen"""
+
+
 def refdomains(index: Index, target: Target, filters: Filters) -> Result:
     """Referring domains of ``target``: links, dofollow links, target URLs, first
     and last seen, and authority (0–100, ``linkgraph rank``; 0 when unranked).
 
     Most links first, or by ``filters.sort``: ``authority`` (strongest first),
     ``first_seen`` (the newest referring domains first) or ``last_seen``.
+    A whole domain under the default filters reads its rollup when it is fresh
+    (linkindex/rollups.py), with the same figures.
     """
     _check_sort(filters.sort)
     params: dict[str, Any] = {}
-    source, where = _backlinks_where(index, target, filters, params)
-    sql = f"""
-        SELECT source_domain, count() AS links,
-               countIf(NOT tupleElement(latest, 'nofollow')) AS dofollow_links,
-               uniqExact(target_url) AS target_urls,
-               min(first_seen) AS first_seen, max(last_seen) AS last_seen
-        FROM {source}
-        WHERE {where}
-        GROUP BY source_domain"""
-    if filters.sort == "authority":
-        # Sorting needs every domain's score: join them all, by primary key.
+    if (
+        target.scope == "domain"
+        and filters.default_selection()
+        and rollups.fresh(index, target.domain)
+    ):
+        params["rollup_domain"] = target.domain
+        where = "target_domain = {rollup_domain:String}"
+        candidates = f"SELECT source_domain FROM {index.db}.domain_refdomains WHERE {where}"
+        sql = f"""
+            SELECT source_domain, links, dofollow_links, target_urls, first_seen, last_seen
+            FROM {index.db}.domain_refdomains FINAL WHERE {where}"""
+    else:
+        source, where = _backlinks_where(index, target, filters, params)
         candidates = (
             f"SELECT source_domain FROM {index.db}.edges "
             f"WHERE {_scope_where(target, 'target', params)}"
         )
+        sql = f"""
+            SELECT source_domain, {REFDOMAIN_FIGURES}
+            FROM {source}
+            WHERE {where}
+            GROUP BY source_domain"""
+    if filters.sort == "authority":
+        # Sorting needs every domain's score: join them all, by primary key.
         sql = (
             f"SELECT q.*, dr.authority AS authority FROM ({sql}) AS q "
             + _authority_join(index, "source_domain", candidates)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from linkindex import rollups
 from linkindex.client import Index
 from linkindex.queries import (
     Filters,
@@ -28,7 +29,6 @@ from linkindex.queries import (
     _edges_from,
     _filter_where,
     _scope_where,
-    lost_per_day,
 )
 
 # The public suffix of a registered domain: everything after its first label.
@@ -40,90 +40,131 @@ _GOV = (
 _EDU = f"(splitByChar('.', {_SUFFIX})[1] IN ('edu', 'ac'))"
 
 
-def report(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
-    """The summary of ``target`` as a JSON-compatible document (see module doc)."""
-    params: dict[str, Any] = {}
-    scope = _scope_where(target, "target", params)
-    # --live / --lost narrow every figure to those links (the FROM joins fetches).
-    source, status = _edges_from(index, "edges", scope, filters)
-    where = f"{scope} AND {_filter_where(filters, params)} AND {status}"
-    _, totals = index.query(
-        f"""
-        SELECT count() AS backlinks,
-               uniqExact(source_domain) AS referring_domains,
-               uniqExact(source_host) AS referring_hosts,
-               uniqExact(target_url) AS target_urls,
-               countIf(NOT tupleElement(latest, 'nofollow')) AS dofollow,
-               countIf(tupleElement(latest, 'nofollow')) AS nofollow,
-               countIf(tupleElement(latest, 'ugc')) AS ugc,
-               countIf(tupleElement(latest, 'sponsored')) AS sponsored,
-               countIf(tupleElement(latest, 'image')) AS image,
-               countIf(kind = 'a') AS kind_a,
-               countIf(kind = 'canonical') AS kind_canonical,
-               countIf(kind = 'redirect') AS kind_redirect,
-               uniqExactIf(source_domain, NOT tupleElement(latest, 'nofollow'))
-                   AS dofollow_referring_domains,
-               min(first_seen) AS first_seen,
-               max(last_seen) AS last_seen
-        FROM {source} WHERE {where}""",
-        params,
-    )
-    row = totals[0]
-    backlinks = int(row[0])
-    summary: dict[str, Any] = {
+#: The report's totals: (name, aggregate over the target's merged edges ``e``).
+#: Shared with the domain rollup (linkindex/rollups.py), which computes the
+#: same figures per target domain.
+TOTALS: tuple[tuple[str, str], ...] = (
+    ("backlinks", "count()"),
+    ("referring_domains", "uniqExact(source_domain)"),
+    ("referring_hosts", "uniqExact(source_host)"),
+    ("target_urls", "uniqExact(target_url)"),
+    ("dofollow", "countIf(NOT tupleElement(latest, 'nofollow'))"),
+    ("nofollow", "countIf(tupleElement(latest, 'nofollow'))"),
+    ("ugc", "countIf(tupleElement(latest, 'ugc'))"),
+    ("sponsored", "countIf(tupleElement(latest, 'sponsored'))"),
+    ("image", "countIf(tupleElement(latest, 'image'))"),
+    ("kind_a", "countIf(kind = 'a')"),
+    ("kind_canonical", "countIf(kind = 'canonical')"),
+    ("kind_redirect", "countIf(kind = 'redirect')"),
+    (
+        "dofollow_referring_domains",
+        "uniqExactIf(source_domain, NOT tupleElement(latest, 'nofollow'))",
+    ),
+    ("first_seen", "min(first_seen)"),
+    ("last_seen", "max(last_seen)"),
+    ("lost", "countIf(e.lost_at > e.last_seen)"),
+    ("gov_referring_domains", f"uniqExactIf(source_domain, {_GOV})"),
+    ("edu_referring_domains", f"uniqExactIf(source_domain, {_EDU})"),
+)
+#: The top-level domains of the referring domains (the 20 with most), and the
+#: new and lost links per UTC day, each as one array per ``{group}``.
+TLDS: str = """
+    SELECT {group}, arraySlice(arraySort(x -> (-x.2, x.1), groupArray((tld, domains))), 1, 20)
+           AS tlds
+    FROM (SELECT {group}, splitByChar('.', source_domain)[-1] AS tld,
+                 uniqExact(source_domain) AS domains
+          FROM {source} WHERE {where} GROUP BY {group}, tld)
+    GROUP BY {group}"""
+HISTORY: str = """
+    SELECT {group}, arraySort(groupArray((day, new, lost))) AS history
+    FROM (SELECT {group}, day, sum(new) AS new, sum(lost) AS lost
+          FROM (SELECT {group}, toDate(first_seen, 'UTC') AS day, count() AS new, 0 AS lost
+                FROM {source} WHERE {where} GROUP BY {group}, day
+                UNION ALL
+                SELECT {group}, toDate(e.lost_at, 'UTC') AS day, 0 AS new, count() AS lost
+                FROM {source} WHERE {where} AND e.lost_at > e.last_seen GROUP BY {group}, day)
+          GROUP BY {group}, day)
+    GROUP BY {group}"""
+
+
+def report_sql(source: str, where: str, group: str) -> str:
+    """One SELECT of every report figure, one row per ``group`` (an expression
+    over the edges, e.g. ``target_domain``, or a constant for one target)."""
+    totals = ",\n               ".join(f"{expr} AS {name}" for name, expr in TOTALS)
+    names = ", ".join(name for name, _ in TOTALS)
+    parts = {"group": group, "source": source, "where": where}
+    return f"""
+        SELECT {group}, {names}, tlds, history
+        FROM (SELECT {group}, {totals} FROM {source} WHERE {where} GROUP BY {group}) AS t
+        LEFT JOIN ({TLDS.format(**parts)}) AS tl USING {group}
+        LEFT JOIN ({HISTORY.format(**parts)}) AS h USING {group}"""
+
+
+def document(target: Target, figures: dict[str, Any]) -> dict[str, Any]:
+    """The report of ``target`` from the figures of :func:`report_sql` (or the rollup)."""
+    backlinks = int(figures["backlinks"])
+    domains = int(figures["referring_domains"])
+    lost = int(figures["lost"])
+    dofollow = int(figures["dofollow"])
+    gov = int(figures["gov_referring_domains"])
+    edu = int(figures["edu_referring_domains"])
+    return {
         "target": target.text,
         "scope": target.scope,
         "url": target.url,
         "domain": target.domain,
         "backlinks": backlinks,
-        "referring_domains": int(row[1]),
-        "referring_hosts": int(row[2]),
-        "target_urls": int(row[3]),
-        "dofollow_backlinks": int(row[4]),
-        "dofollow_share": round(int(row[4]) / backlinks, 4) if backlinks else 0.0,
-        "dofollow_referring_domains": int(row[12]),
-        "rel": {"nofollow": int(row[5]), "ugc": int(row[6]), "sponsored": int(row[7])},
-        "image_links": int(row[8]),
-        "kinds": {"a": int(row[9]), "canonical": int(row[10]), "redirect": int(row[11])},
-        "first_seen": row[13] if backlinks else None,
-        "last_seen": row[14] if backlinks else None,
+        "referring_domains": domains,
+        "referring_hosts": int(figures["referring_hosts"]),
+        "target_urls": int(figures["target_urls"]),
+        "dofollow_backlinks": dofollow,
+        "dofollow_share": round(dofollow / backlinks, 4) if backlinks else 0.0,
+        "dofollow_referring_domains": int(figures["dofollow_referring_domains"]),
+        "rel": {
+            "nofollow": int(figures["nofollow"]),
+            "ugc": int(figures["ugc"]),
+            "sponsored": int(figures["sponsored"]),
+        },
+        "image_links": int(figures["image"]),
+        "kinds": {
+            "a": int(figures["kind_a"]),
+            "canonical": int(figures["kind_canonical"]),
+            "redirect": int(figures["kind_redirect"]),
+        },
+        "first_seen": figures["first_seen"] if backlinks else None,
+        "last_seen": figures["last_seen"] if backlinks else None,
+        "lost_backlinks": lost,
+        "live_backlinks": backlinks - lost,
+        "tlds": [{"tld": tld, "referring_domains": int(n)} for tld, n in figures["tlds"] or ()],
+        "gov_referring_domains": gov,
+        "edu_referring_domains": edu,
+        "gov_share": round(gov / domains, 4) if domains else 0.0,
+        "edu_share": round(edu / domains, 4) if domains else 0.0,
+        "history": [
+            {"day": day.isoformat(), "new": int(new), "lost": int(lost_links)}
+            for day, new, lost_links in figures["history"] or ()
+        ],
     }
-    # Lost links per day sum to the lost links: one join with the fetch
-    # history serves both (it is the report's most expensive step).
-    lost_days = [] if filters.status == "live" else lost_per_day(index, target, filters)
-    summary["lost_backlinks"] = sum(int(links) for _, links in lost_days)
-    summary["live_backlinks"] = backlinks - summary["lost_backlinks"]
 
-    _, tlds = index.query(
-        f"""
-        SELECT splitByChar('.', source_domain)[-1] AS tld, uniqExact(source_domain) AS domains
-        FROM {source} WHERE {where}
-        GROUP BY tld ORDER BY domains DESC, tld LIMIT 20""",
-        params,
-    )
-    summary["tlds"] = [{"tld": tld, "referring_domains": int(n)} for tld, n in tlds]
-    _, special = index.query(
-        f"""
-        SELECT uniqExactIf(source_domain, {_GOV}), uniqExactIf(source_domain, {_EDU})
-        FROM {source} WHERE {where}""",
-        params,
-    )
-    domains = summary["referring_domains"]
-    summary["gov_referring_domains"] = int(special[0][0])
-    summary["edu_referring_domains"] = int(special[0][1])
-    summary["gov_share"] = round(int(special[0][0]) / domains, 4) if domains else 0.0
-    summary["edu_share"] = round(int(special[0][1]) / domains, 4) if domains else 0.0
 
-    _, new_days = index.query(
-        f"""
-        SELECT toDate(first_seen) AS day, count() AS links
-        FROM {source} WHERE {where} GROUP BY day ORDER BY day""",
-        params,
-    )
-    days: dict[str, dict[str, int]] = {}
-    for day, links in new_days:
-        days.setdefault(day.isoformat(), {"new": 0, "lost": 0})["new"] = int(links)
-    for day, links in lost_days:
-        days.setdefault(day.isoformat(), {"new": 0, "lost": 0})["lost"] = int(links)
-    summary["history"] = [{"day": day, **counts} for day, counts in sorted(days.items())]
-    return summary
+def report(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
+    """The summary of ``target`` as a JSON-compatible document (see module doc).
+
+    A whole domain under the default filters is answered from the domain
+    rollup when it is fresh (linkindex/rollups.py); anything else, and a
+    stale rollup, from the edges.
+    """
+    if target.scope == "domain" and filters.default_selection():
+        figures = rollups.report_figures(index, target.domain)
+        if figures is not None:
+            return document(target, figures)
+    params: dict[str, Any] = {}
+    scope = _scope_where(target, "target", params)
+    source, status = _edges_from(index, "edges", filters)
+    where = f"{scope} AND {_filter_where(filters, params)} AND {status}"
+    # Every edge of a target has the target's registered domain: one group.
+    columns, rows = index.query(report_sql(source, where, "target_domain"), params)
+    if not rows:
+        nothing = dict.fromkeys((name for name, _ in TOTALS), 0)
+        return document(target, {**nothing, "tlds": None, "history": None})
+    return document(target, dict(zip(columns, rows[0], strict=True)))

@@ -50,6 +50,7 @@ from consumers.edges import EdgeWriter, Tables
 from linkgraph import defaults
 from linkgraph.errors import IndexError_, LinkgraphError
 from linkgraph.records import PageRecord
+from linkindex import rollups
 from linkindex.client import Index, open_index, resolve_location
 
 log = logging.getLogger(__name__)
@@ -232,6 +233,9 @@ class IndexPipeline:
         if self._threads is not None:
             self._reactor().removeSystemEventTrigger(self._stop_threads)
             self._threads.stop()
+        if self.writer is not None and self.failed is None and self.writer.pages_written:
+            assert self.index is not None
+            rollups.refresh_after_writing(self.index)
         stats = self.crawler.stats
         if self.writer is not None and stats is not None:
             stats.set_value("linkgraph/pages_written", self.writer.pages_written)

@@ -79,7 +79,8 @@ CREATE TABLE IF NOT EXISTS {db}.edges_local ON CLUSTER '{cluster}'
                         nofollow Bool,
                         ugc Bool,
                         sponsored Bool,
-                        link_count UInt32)) CODEC(ZSTD(3))
+                        link_count UInt32)) CODEC(ZSTD(3)),
+    lost_at         SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1))
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
 ORDER BY (target_domain, target_rev_host, target_url, source_url, kind);
@@ -104,7 +105,8 @@ CREATE TABLE IF NOT EXISTS {db}.edges_by_source_local ON CLUSTER '{cluster}'
                         nofollow Bool,
                         ugc Bool,
                         sponsored Bool,
-                        link_count UInt32)) CODEC(ZSTD(3))
+                        link_count UInt32)) CODEC(ZSTD(3)),
+    lost_at         SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1))
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
 ORDER BY (source_domain, source_rev_host, source_url, target_url, kind);
@@ -189,6 +191,67 @@ CREATE TABLE IF NOT EXISTS {db}.domain_rank_local ON CLUSTER '{cluster}'
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
 ORDER BY domain;
 
+-- Domain rollups (004_rollups.sql). domain_writes_local is written by
+-- domain_writes_mv on the shard of the edge, like refdomains_local; the two
+-- rollup tables are written by `linkgraph rollup` (and by crawl and consume)
+-- through their Distributed tables, sharded by target_domain like the edges
+-- they summarize.
+CREATE TABLE IF NOT EXISTS {db}.domain_writes_local ON CLUSTER '{cluster}'
+(
+    target_domain String CODEC(ZSTD(1)),
+    written_at    SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+ORDER BY target_domain;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.domain_writes_mv ON CLUSTER '{cluster}'
+TO {db}.domain_writes_local AS
+SELECT target_domain, max(now64(3, 'UTC')) AS written_at
+FROM {db}.edges_local
+GROUP BY target_domain;
+
+CREATE TABLE IF NOT EXISTS {db}.domain_refdomains_local ON CLUSTER '{cluster}'
+(
+    target_domain  String CODEC(ZSTD(1)),
+    source_domain  String CODEC(ZSTD(1)),
+    links          UInt64,
+    dofollow_links UInt64,
+    target_urls    UInt64,
+    first_seen     DateTime64(3, 'UTC'),
+    last_seen      DateTime64(3, 'UTC'),
+    refreshed_at   DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', refreshed_at)
+ORDER BY (target_domain, source_domain);
+
+CREATE TABLE IF NOT EXISTS {db}.domain_reports_local ON CLUSTER '{cluster}'
+(
+    target_domain              String CODEC(ZSTD(1)),
+    backlinks                  UInt64,
+    referring_domains          UInt64,
+    referring_hosts            UInt64,
+    target_urls                UInt64,
+    dofollow                   UInt64,
+    nofollow                   UInt64,
+    ugc                        UInt64,
+    sponsored                  UInt64,
+    image                      UInt64,
+    kind_a                     UInt64,
+    kind_canonical             UInt64,
+    kind_redirect              UInt64,
+    dofollow_referring_domains UInt64,
+    first_seen                 DateTime64(3, 'UTC'),
+    last_seen                  DateTime64(3, 'UTC'),
+    lost                       UInt64,
+    gov_referring_domains      UInt64,
+    edu_referring_domains      UInt64,
+    tlds                       Array(Tuple(String, UInt64)),
+    history                    Array(Tuple(Date, UInt64, UInt64)),
+    refreshed_at               DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', refreshed_at)
+ORDER BY target_domain;
+
 -- ---------------------------------------------------------------------------
 -- Distributed tables: the names the application reads and writes.
 -- `AS T_local` copies the columns, so they cannot differ from the local table.
@@ -230,13 +293,24 @@ ENGINE = Distributed('{cluster}', '{db}', 'fetches_local', cityHash64(rev_host))
 CREATE TABLE IF NOT EXISTS {db}.domain_rank ON CLUSTER '{cluster}' AS {db}.domain_rank_local
 ENGINE = Distributed('{cluster}', '{db}', 'domain_rank_local', cityHash64(domain));
 
+-- The domain rollups, sharded by target_domain like `edges`: a domain's
+-- rollup rows sit on the shard of its backlinks and of its write times.
+CREATE TABLE IF NOT EXISTS {db}.domain_writes ON CLUSTER '{cluster}' AS {db}.domain_writes_local
+ENGINE = Distributed('{cluster}', '{db}', 'domain_writes_local', cityHash64(target_domain));
+
+CREATE TABLE IF NOT EXISTS {db}.domain_refdomains ON CLUSTER '{cluster}' AS {db}.domain_refdomains_local
+ENGINE = Distributed('{cluster}', '{db}', 'domain_refdomains_local', cityHash64(target_domain));
+
+CREATE TABLE IF NOT EXISTS {db}.domain_reports ON CLUSTER '{cluster}' AS {db}.domain_reports_local
+ENGINE = Distributed('{cluster}', '{db}', 'domain_reports_local', cityHash64(target_domain));
+
 -- ---------------------------------------------------------------------------
 -- The view SQL users query, over the Distributed edges.
 -- ---------------------------------------------------------------------------
 
 -- FINAL on a Distributed table is sent to every shard, where it merges that
 -- shard's rows, which are all the rows of each of its edges (see above).
-CREATE VIEW IF NOT EXISTS {db}.links ON CLUSTER '{cluster}' AS
+CREATE OR REPLACE VIEW {db}.links ON CLUSTER '{cluster}' AS
 SELECT
     source_url, source_host, source_domain,
     target_url, target_host, target_domain,
@@ -248,5 +322,7 @@ SELECT
     tupleElement(latest, 'sponsored') AS sponsored,
     tupleElement(latest, 'link_count') AS link_count,
     first_seen, last_seen,
-    source_domain = target_domain AS internal
-FROM {db}.edges FINAL;
+    source_domain = target_domain AS internal,
+    e.lost_at > e.last_seen AS lost,
+    if(e.lost_at > e.last_seen, e.lost_at, NULL) AS lost_at
+FROM {db}.edges AS e FINAL;

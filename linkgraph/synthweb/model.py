@@ -109,9 +109,12 @@ def media_type(content_type: str) -> str:
 def host_of(url: str) -> str:
     """The lower-cased host of an absolute URL, without its port.
 
-    Only meant for the simple, already-normalized URLs of the synthetic web.
+    An IPv6 address keeps its brackets, as the WHATWG URL Standard serializes
+    a host. Only meant for the simple, already-normalized URLs of the
+    synthetic web.
     """
-    return (urlsplit(url).hostname or "").lower()
+    host = (urlsplit(url).hostname or "").lower()
+    return f"[{host}]" if ":" in host else host
 
 
 @dataclass(frozen=True, slots=True)

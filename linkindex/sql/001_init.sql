@@ -39,7 +39,12 @@ CREATE TABLE IF NOT EXISTS {db}.edges
                         nofollow Bool,
                         ugc Bool,
                         sponsored Bool,
-                        link_count UInt32)) CODEC(ZSTD(3))
+                        link_count UInt32)) CODEC(ZSTD(3)),
+    -- When a conclusive re-fetch of the source page no longer carried the
+    -- link (written by the writer that stores the re-fetch; epoch 0: never).
+    -- The edge is lost while lost_at > last_seen and live again once a later
+    -- fetch sights it (last_seen moves past lost_at). max() merges.
+    lost_at         SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1))
 )
 ENGINE = AggregatingMergeTree
 ORDER BY (target_domain, target_rev_host, target_url, source_url, kind);
@@ -66,7 +71,12 @@ CREATE TABLE IF NOT EXISTS {db}.edges_by_source
                         nofollow Bool,
                         ugc Bool,
                         sponsored Bool,
-                        link_count UInt32)) CODEC(ZSTD(3))
+                        link_count UInt32)) CODEC(ZSTD(3)),
+    -- When a conclusive re-fetch of the source page no longer carried the
+    -- link (written by the writer that stores the re-fetch; epoch 0: never).
+    -- The edge is lost while lost_at > last_seen and live again once a later
+    -- fetch sights it (last_seen moves past lost_at). max() merges.
+    lost_at         SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1))
 )
 ENGINE = AggregatingMergeTree
 ORDER BY (source_domain, source_rev_host, source_url, target_url, kind);
@@ -114,11 +124,12 @@ ENGINE = ReplacingMergeTree(fetched_at)
 ORDER BY (rev_host, url);
 
 -- Edges as SQL users want them: merged (FINAL), one row per edge, with the
--- fields of `latest` flattened to SPEC §4 record fields. Query this rather
--- than `edges`: under FINAL, the subcolumn syntax `latest.anchor` is merged on
--- its own (max anchor) instead of being taken from the newest sighting;
--- tupleElement() reads the merged tuple.
-CREATE VIEW IF NOT EXISTS {db}.links AS
+-- fields of `latest` flattened to SPEC §4 record fields, and whether the link
+-- is lost (with the date a re-fetch of its source page no longer carried it).
+-- Query this rather than `edges`: under FINAL, the subcolumn syntax
+-- `latest.anchor` is merged on its own (max anchor) instead of being taken
+-- from the newest sighting; tupleElement() reads the merged tuple.
+CREATE OR REPLACE VIEW {db}.links AS
 SELECT
     source_url, source_host, source_domain,
     target_url, target_host, target_domain,
@@ -130,5 +141,8 @@ SELECT
     tupleElement(latest, 'sponsored') AS sponsored,
     tupleElement(latest, 'link_count') AS link_count,
     first_seen, last_seen,
-    source_domain = target_domain AS internal
-FROM {db}.edges FINAL;
+    source_domain = target_domain AS internal,
+    -- Qualified: the alias lost_at would otherwise stand for the column.
+    e.lost_at > e.last_seen AS lost,
+    if(e.lost_at > e.last_seen, e.lost_at, NULL) AS lost_at
+FROM {db}.edges AS e FINAL;

@@ -15,9 +15,11 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -67,14 +69,22 @@ class Cluster:
             )
         return result
 
-    def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
         return subprocess.Popen(
-            [LINKGRAPH, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [LINKGRAPH, *args], env=env or self.env, stdout=log, stderr=subprocess.STDOUT
         )
 
-    def start_workers(self, count: int, *extra: str) -> None:
-        for number in range(count):
+    def start_workers(self, count: int, *extra: str, proxy: ProxyServer | None = None) -> None:
+        """Start ``count`` workers; with ``proxy``, they fetch through it instead.
+
+        A proxy of their own (serving the same web) tells these workers'
+        fetches apart from the others' in the request logs.
+        """
+        env = None if proxy is None else {**self.env, "http_proxy": proxy.url}
+        for _ in range(count):
             self.workers.append(
                 self._spawn(
                     f"worker{len(self.workers)}",
@@ -84,9 +94,19 @@ class Cluster:
                     "--concurrency",
                     "16",
                     *extra,
+                    env=env,
                 )
             )
-            del number
+
+    def wait_for_workers(self, timeout: float = 120) -> None:
+        """Wait until every worker has said it started (its first log line)."""
+        deadline = time.monotonic() + timeout
+        for number, worker in enumerate(self.workers):
+            log = self.root / f"worker{number}.log"
+            while "worker started" not in log.read_text(errors="replace"):
+                if worker.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"worker{number} did not start\n{self.logs()}")
+                time.sleep(0.05)
 
     def start_consumer(self) -> None:
         self.consumer = self._spawn(
@@ -104,6 +124,22 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+    def start_job(self, web: SyntheticWeb, job: str, *options: str) -> None:
+        """``linkgraph job start JOB`` over ``web``'s seeds, with ``options``."""
+        seeds = seeds_file(web, self.root / "seeds.txt")
+        self.cli("job", "start", job, "--seeds", str(seeds), *options)
+
+    def wait_job(self, job: str, timeout: str = "240") -> dict[str, Any]:
+        """``linkgraph job wait``; the job's status, or the test fails with every log."""
+        waited = self.cli("job", "wait", job, "--timeout", timeout, check=False)
+        if waited.returncode != 0:
+            pytest.fail(f"job wait failed ({waited.returncode}): {waited.stderr}\n{self.logs()}")
+        status: dict[str, Any] = json.loads(
+            self.cli("job", "status", job, "--format", "json").stdout
+        )
+        assert status["state"] == "finished", status
+        return status
 
     def logs(self) -> str:
         return "\n".join(

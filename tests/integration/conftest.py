@@ -6,10 +6,12 @@ directly); the CLI runs as a subprocess with ``http_proxy`` pointing at it.
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,8 @@ from linkgraph.synthweb import ProxyServer, SyntheticWeb, build_test_web
 
 #: Seconds one CLI command may take before the test gives up on it.
 CLI_TIMEOUT = 600
+#: The checkout, for running modules of the test suite in a subprocess.
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +56,8 @@ class Cli:
 
     def __init__(self, exe: Path, proxy: ProxyServer, workdir: Path) -> None:
         self.exe = exe
+        #: What runs before ``ARGS``: the console script, or the sandbox (``sandboxed``).
+        self.command = [str(exe)]
         self.env = _cli_env(proxy)
         self.workdir = workdir
 
@@ -59,9 +65,32 @@ class Cli:
         """The same CLI, fetching through ``proxy`` (another web's, e.g. a changed one)."""
         return Cli(self.exe, proxy, self.workdir)
 
+    def sandboxed(
+        self, hosts: Mapping[str, Sequence[str]], tripwire: Path, direct: Sequence[str]
+    ) -> Cli:
+        """The same CLI inside :mod:`tests.integration.sandbox`.
+
+        ``hosts`` is its DNS, ``tripwire`` the file of the connects it refused
+        (anything but loopback); requests to the ``direct`` hosts bypass the
+        proxy (``no_proxy``), so the crawler resolves and connects to them itself.
+        """
+        sandboxed = copy.copy(self)
+        sandboxed.command = [
+            sys.executable,
+            "-m",
+            "tests.integration.sandbox",
+            "--hosts",
+            json.dumps({name: list(addresses) for name, addresses in hosts.items()}),
+            "--tripwire",
+            str(tripwire),
+            "--",
+        ]
+        sandboxed.env = {**self.env, "PYTHONPATH": str(ROOT), "no_proxy": ",".join(direct)}
+        return sandboxed
+
     def run(self, *args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
         """Run ``linkgraph ARGS``; fail the test with its output unless it exits 0."""
-        command = [str(self.exe), *args]
+        command = [*self.command, *args]
         try:
             result = subprocess.run(
                 command,

@@ -647,6 +647,27 @@ def test_report_counts_image_links_and_rel_flags(crawled: Crawled) -> None:
     assert kinds["canonical"] > 0 and kinds["redirect"] > 0, kinds
 
 
+def test_the_crawl_leaves_fresh_domain_rollups(cli, crawled: Crawled) -> None:
+    # Whole-domain reports and refdomains above are answered from the domain
+    # rollups only if the crawl refreshed them when it ended; a stale or
+    # missing rollup would be bypassed, and the tests above would not check it.
+    rows = run_records(
+        cli,
+        crawled.crawl.data_dir,
+        "sql",
+        """SELECT w.target_domain AS domain, max(w.written_at) AS written,
+                  any(r.refreshed) AS refreshed
+           FROM linkgraph.domain_writes AS w
+           LEFT JOIN (SELECT target_domain, max(refreshed_at) AS refreshed
+                      FROM linkgraph.domain_reports GROUP BY target_domain) AS r
+             USING target_domain
+           GROUP BY w.target_domain""",
+    )
+    assert {row["domain"] for row in rows} == {e["target_domain"] for e in crawled.edges}
+    stale = [row for row in rows if row["refreshed"] < row["written"]]
+    assert not stale, stale
+
+
 @pytest.mark.parametrize("level", ["hosts", "domains"])
 @pytest.mark.parametrize("external_only", [False, True], ids=["all", "external-only"])
 def test_export_graph(cli, crawled: Crawled, level: str, external_only: bool) -> None:

@@ -48,10 +48,9 @@ def _crawl(
     kill_one: bool = False,
     term_one: bool = False,
 ) -> None:
-    seeds = seeds_file(web, cluster.root / "seeds.txt")
     cluster.start_consumer()
     cluster.start_workers(3, *(["--lease", "5"] if kill_one else []))
-    cluster.cli("job", "start", job, "--seeds", str(seeds), "--rate", rate)
+    cluster.start_job(web, job, "--rate", rate)
     timeout = "240"
     if kill_one or term_one:
         # Stop a worker once the crawl is under way, with requests in its hands.
@@ -65,11 +64,7 @@ def _crawl(
             # Leases last 120 s: finishing well before proves the stopped worker
             # handed back what it had not finished.
             timeout = "90"
-    waited = cluster.cli("job", "wait", job, "--timeout", timeout, check=False)
-    if waited.returncode != 0:
-        pytest.fail(f"job wait failed ({waited.returncode}): {waited.stderr}\n{cluster.logs()}")
-    status = json.loads(cluster.cli("job", "status", job, "--format", "json").stdout)
-    assert status["state"] == "finished", status
+    cluster.wait_job(job, timeout)
     cluster.stop_all()
 
 

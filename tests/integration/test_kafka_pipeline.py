@@ -28,6 +28,7 @@ from consumers.service import ConsumerConfig, ConsumerService, run_consumer
 from linkgraph import kafka as lgkafka
 from linkgraph.errors import IndexUnavailable, ServiceUnavailable
 from linkgraph.records import Link, PageRecord
+from linkindex import rollups
 from linkindex.client import Index, IndexLocation, open_index
 from pipelines.kafka import KafkaPipeline
 
@@ -360,9 +361,16 @@ def test_pipeline_to_index_holds_exactly_the_edges(
     produce_with_pipeline(topic, pages)
     consumer = start_consumer(consumer_config(index_dir, database, topic, group))
     wait_until(lambda: all_committed(group, topic), "every message is committed")
+    index = open_index(IndexLocation(data_dir=str(index_dir), database=database))
+    # Caught up, the consumer refreshes the domain rollups of what it wrote.
+    wait_until(lambda: not rollups.stale_domains(index), "the domain rollups are refreshed")
     assert consumer.finish() == 0
 
-    index = open_index(IndexLocation(data_dir=str(index_dir), database=database))
+    _, rows = index.query(
+        f"SELECT (SELECT count() FROM {database}.domain_reports FINAL), "
+        f"(SELECT uniqExact(target_domain) FROM {database}.links)"
+    )
+    assert rows[0][0] == rows[0][1] > 0
     stored = stored_edges(index)
     assert len(stored) == len(set(stored))
     assert set(stored) == expected_edges(pages)
@@ -515,6 +523,12 @@ class FlakyIndex:
             self.refused += 1
             raise IndexUnavailable(f"cannot reach {self.location.describe()}: simulated outage")
         self._index.insert_arrow(table, data)
+
+    def query(self, *args: Any, **kwargs: Any) -> Any:
+        return self._index.query(*args, **kwargs)
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        return self._index.command(*args, **kwargs)
 
 
 def test_unavailable_index_retries_the_same_batch(

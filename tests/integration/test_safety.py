@@ -6,6 +6,11 @@ Through the real CLI:
   addresses (``169.254.169.254``, ``fd00:ec2::254``) are refused by default,
   as seeds and as names that resolve to them, and nothing reaches the network
   (the proxy's log stays empty); non-http(s) seeds are refused with one line;
+- a whole crawl of a public site whose redirects and links point inwards
+  (:mod:`linkgraph.synthweb.safetyweb`: address literals, and names of the
+  site that its DNS answers with inward addresses) fetches the public pages
+  and nothing else, stores every edge, redirects included, counts the
+  refusals in its summary line and exits 0;
 - every query command takes an injection corpus as TARGET and as filter
   values: each answers or refuses in one line, leaks nothing of the SQL or the
   engine, and the index is unchanged afterwards.
@@ -14,15 +19,21 @@ Through the real CLI:
 from __future__ import annotations
 
 import json
+import selectors
 import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from crawler.middlewares import PrivateNetworkMiddleware, is_public_address
-from linkgraph.synthweb import ProxyServer, SyntheticWeb
+from linkgraph.synthweb import ProxyServer, SyntheticWeb, expect
+from linkgraph.synthweb.model import host_of
+from linkgraph.synthweb.oracle import EDGE_FIELDS, describe_edge_diff, edge_key
+from linkgraph.synthweb.safetyweb import INWARD_NAMES, build_safety_web
 from tests.integration.conftest import Cli
-from tests.integration.crawls import crawl_web
+from tests.integration.crawls import CRAWL_FLAGS, crawl_web
 from tests.integration.test_api import INJECTIONS
 
 pytestmark = pytest.mark.integration
@@ -95,6 +106,117 @@ def test_private_seeds_are_refused_and_nothing_is_fetched(
     result = cli.run(*["crawl", *seeds, "--data-dir", str(tmp_path / "i"), "--delay", "0"])
     assert web_proxy.log.entries() == [], "a private address reached the network"
     assert f"{len(seeds)} refused private addresses" in result.stderr, result.stderr
+
+
+#: The test crawls' flags, but with the summary line, which counts the refusals.
+SAFETY_CRAWL_FLAGS = tuple(flag for flag in CRAWL_FLAGS if flag != "--quiet")
+
+
+class ConnectionWitness:
+    """A loopback port that records every connection made to it, and closes each at once."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._peers: list[tuple[str, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="witness", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._listener, selectors.EVENT_READ)
+            while not self._stop.is_set():
+                if selector.select(timeout=0.1):
+                    self._accept()
+
+    def _accept(self) -> None:
+        connection, peer = self._listener.accept()
+        self._peers.append(peer)
+        connection.close()
+
+    def close(self) -> list[tuple[str, int]]:
+        """Stop listening (idempotent); every connection made, also those not yet accepted."""
+        self._stop.set()
+        self._thread.join()
+        if self._listener.fileno() != -1:
+            self._listener.setblocking(False)
+            while True:
+                try:
+                    self._accept()
+                except BlockingIOError:
+                    break
+            self._listener.close()
+        return list(self._peers)
+
+
+@pytest.fixture
+def witness() -> Iterator[ConnectionWitness]:
+    witness = ConnectionWitness()
+    yield witness
+    witness.close()
+
+
+def test_a_crawl_of_a_site_pointing_inwards_fetches_only_public_pages(
+    cli: Cli, witness: ConnectionWitness, tmp_path: Path
+) -> None:
+    web = build_safety_web(witness.port)
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text(web.seeds_file_text(), encoding="utf-8")
+    data = tmp_path / "index"
+    tripwire = tmp_path / "tripwire.txt"
+    tripwire.touch()
+    with ProxyServer(web) as proxy:
+        # The inward names and the loopback address are fetched without the
+        # proxy, as on a network without one: the crawler itself resolves and
+        # would connect, so its guard is what stands between them.
+        sandboxed = cli.via(proxy).sandboxed(
+            INWARD_NAMES, tripwire, direct=[*INWARD_NAMES, "127.0.0.1"]
+        )
+        result = sandboxed.run(
+            "crawl", "--seeds", str(seeds), "--data-dir", str(data), *SAFETY_CRAWL_FLAGS
+        )
+        requests = proxy.log.entries()
+        export = cli.run("export", "edges", "--format", "jsonl", "--data-dir", str(data))
+    connections = witness.close()
+
+    # Nothing reached an inward address: not through the proxy, not directly.
+    robots = {r.url for r in requests if r.url.endswith("/robots.txt")}
+    assert robots == {
+        "http://www.pivot-site.com/robots.txt",
+        "http://docs.pivot-site.com/robots.txt",
+    }
+    assert {host_of(r.url) for r in requests} == {"www.pivot-site.com", "docs.pivot-site.com"}
+    assert connections == [], "a connection reached the loopback port"
+    assert tripwire.read_text() == "", "the crawler tried to connect to a non-loopback address"
+
+    # Every public page was fetched, once; each page on an inward name was
+    # refused and counted, and each such host named in one warning line.
+    expectation = expect(web)
+    inward = {url for url in expectation.fetched if host_of(url) in INWARD_NAMES}
+    fetched = [r.url for r in requests if not r.url.endswith("/robots.txt")]
+    assert sorted(fetched) == sorted(expectation.fetched - inward)
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr
+    assert (
+        f"{len(expectation.robots_blocked)} blocked by robots.txt, "
+        f"{len(inward)} refused private addresses; finish: finished"
+    ) in lines[-1], result.stderr
+    refusals = sorted(line for line in lines if "not crawling" in line)
+    assert len(refusals) == len(INWARD_NAMES) + 1, result.stderr
+    for host in INWARD_NAMES:
+        assert sum(f"not crawling {host}" in line for line in refusals) == 1, refusals
+    assert any("robots.txt of docs.pivot-site.com redirects to" in line for line in refusals)
+
+    # Every edge is stored, the redirects into the network included.
+    records = [json.loads(line) for line in export.stdout.splitlines() if line.strip()]
+    got = sorted(({k: r[k] for k in EDGE_FIELDS} for r in records), key=edge_key)
+    want = sorted(({k: e[k] for k in EDGE_FIELDS} for e in expectation.edges), key=edge_key)
+    assert got == want, describe_edge_diff(want, got)
+    redirects = {r["target_url"] for r in records if r["kind"] == "redirect"}
+    assert "http://169.254.169.254/latest/meta-data/" in redirects
+    assert f"http://127.0.0.1:{witness.port}/" in redirects
+    print(f"\nsafety crawl: {len(fetched)} pages, {len(records)} edges\n{result.stderr}")
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,12 @@
 
 The trap web (:mod:`linkgraph.synthweb.trapweb`) is endless: an endless
 calendar, session ids in paths, ever-longer URLs and a tree of subdomains.
-``linkgraph crawl`` must finish anyway, bounded by ``--max-pages-per-host``,
-the URL length limit and ``--max-depth``, and each page it fetched must hold
-exactly the edges that page declares.
+A crawl must finish anyway, bounded by ``--max-pages-per-host``, the URL
+length limit and ``--max-depth``, and each page it fetched must hold exactly
+the edges that page declares. Both ways of crawling are tried: ``linkgraph
+crawl`` in one process, and a distributed job (``job start``, two ``worker``
+processes and a ``consume``r over the real Redis and Kafka), where the per-host
+cap is the job's, counted across workers.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,14 +24,17 @@ import pytest
 from linkgraph import defaults
 from linkgraph.synthweb import ProxyServer, SyntheticWeb
 from linkgraph.synthweb.oracle import EDGE_FIELDS, describe_edge_diff, edge_key, page_edges
-from linkgraph.synthweb.trapweb import build_trap_web, subdomain_level
+from linkgraph.synthweb.trapweb import DEEP, SEGMENT, WWW, build_trap_web, subdomain_level
+from tests.integration.cluster import KAFKA, REDIS, Cluster, require_services
 from tests.integration.conftest import Cli
-from tests.integration.crawls import CRAWL_FLAGS
+from tests.integration.crawls import CRAWL_FLAGS, json_records
 
 pytestmark = pytest.mark.integration
 
 HOST_CAP = 40
 MAX_DEPTH = 6
+#: The trap hosts that only the per-host cap ends.
+CAPPED = ("cal.trap-site.com", "shop.trap-site.com")
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +48,41 @@ def trap_proxy(trap_web: SyntheticWeb) -> Iterator[ProxyServer]:
         yield proxy
 
 
+def check_trap_crawl(
+    web: SyntheticWeb, fetched: list[str], records: list[dict[str, Any]], max_depth: int
+) -> Counter[str | None]:
+    """Assert that a crawl of the trap web was bounded and stored right; pages per host.
+
+    ``fetched`` are the page URLs the web served (robots.txt aside), ``records``
+    the exported index.
+    """
+    per_host = Counter(urlsplit(url).hostname for url in fetched)
+    # The per-host cap ended the calendar and the session ids: both were
+    # endless, so each had exactly its cap of fetches.
+    assert [per_host[host] for host in CAPPED] == [HOST_CAP, HOST_CAP], per_host
+    assert max(per_host.values()) <= HOST_CAP
+    # Ever-longer URLs: each hop down the chain, while within the length limit
+    # and the depth; links past the limit are recorded, not followed.
+    assert max(len(url) for url in fetched) <= defaults.LINKGRAPH_MAX_URL_LENGTH
+    chain = [f"http://{DEEP}/l" + f"/{SEGMENT}" * hops for hops in range(1, max_depth + 1)]
+    deep = [url for url in chain if len(url) <= defaults.LINKGRAPH_MAX_URL_LENGTH]
+    assert sorted(url for url in fetched if url.startswith(f"http://{DEEP}/")) == deep
+    # The subdomain tree: bounded by depth (n0 is one hop from the seed).
+    levels = [subdomain_level(host or "") for host in per_host]
+    tree = [level for level in levels if level is not None]
+    assert max(tree) == max_depth - 1 and len(tree) == 2**max_depth - 1, sorted(tree)
+    assert len(fetched) == len(set(fetched)), "a URL was fetched twice"
+
+    got = sorted(({k: r[k] for k in EDGE_FIELDS} for r in records), key=edge_key)
+    want = sorted(
+        ({k: e[k] for k in EDGE_FIELDS} for url in fetched for e in page_edges(web, url)),
+        key=edge_key,
+    )
+    assert got == want, describe_edge_diff(want, got)
+    assert any(len(r["target_url"]) > defaults.LINKGRAPH_MAX_URL_LENGTH for r in records)
+    return per_host
+
+
 def test_traps_are_bounded_and_the_crawl_finishes(
     cli: Cli, trap_web: SyntheticWeb, trap_proxy: ProxyServer, tmp_path: Path
 ) -> None:
@@ -48,6 +90,7 @@ def test_traps_are_bounded_and_the_crawl_finishes(
     seeds.write_text(trap_web.seeds_file_text(), encoding="utf-8")
     data = tmp_path / "index"
     traps = cli.via(trap_proxy)
+    trap_proxy.log.clear()
     result = traps.run(
         "crawl",
         "--seeds",
@@ -63,30 +106,90 @@ def test_traps_are_bounded_and_the_crawl_finishes(
     )
     assert "Traceback" not in result.stderr
     fetched = [r.url for r in trap_proxy.log.entries() if not r.url.endswith("/robots.txt")]
-    per_host = Counter(urlsplit(url).hostname for url in fetched)
-
-    # The per-host cap ended the calendar and the session ids: both were
-    # endless, so each had exactly its cap of fetches.
-    assert per_host["cal.trap-site.com"] == HOST_CAP, per_host
-    assert per_host["shop.trap-site.com"] == HOST_CAP, per_host
-    assert max(per_host.values()) <= HOST_CAP
-    # Ever-longer URLs: links past the length limit are recorded, not followed.
-    assert max(len(url) for url in fetched) <= defaults.LINKGRAPH_MAX_URL_LENGTH
-    deep = [url for url in fetched if url.startswith("http://deep.")]
-    assert deep and len(deep[-1]) + 301 > defaults.LINKGRAPH_MAX_URL_LENGTH
-    # The subdomain tree: bounded by depth (n0 is one hop from the seed).
-    levels = [subdomain_level(host or "") for host in per_host]
-    tree = [level for level in levels if level is not None]
-    assert max(tree) == MAX_DEPTH - 1 and len(tree) == 2**MAX_DEPTH - 1, sorted(tree)
-    assert len(fetched) == len(set(fetched)), "a URL was fetched twice"
-
     export = traps.run("export", "edges", "--format", "jsonl", "--data-dir", str(data))
     records = [json.loads(line) for line in export.stdout.splitlines() if line]
-    got = sorted(({k: r[k] for k in EDGE_FIELDS} for r in records), key=edge_key)
-    want = sorted(
-        ({k: e[k] for k in EDGE_FIELDS} for url in fetched for e in page_edges(trap_web, url)),
-        key=edge_key,
-    )
-    assert got == want, describe_edge_diff(want, got)
-    assert any(len(r["target_url"]) > defaults.LINKGRAPH_MAX_URL_LENGTH for r in records)
+    per_host = check_trap_crawl(trap_web, fetched, records, MAX_DEPTH)
     print(f"\ntraps: {len(fetched)} pages fetched, {len(records)} edges, {len(per_host)} hosts")
+
+
+#: The distributed job's depth: one more than the ever-longer URLs can use, so
+#: that the URL length limit, not the depth, ends that chain.
+JOB_MAX_DEPTH = 7
+
+
+@pytest.fixture
+def trap_cluster(trap_proxy: ProxyServer, tmp_path: Path) -> Iterator[Cluster]:
+    require_services()
+    trap_proxy.log.clear()
+    cluster = Cluster(trap_proxy, tmp_path, REDIS, KAFKA)
+    yield cluster
+    cluster.stop_all()
+
+
+@pytest.mark.slow
+def test_traps_are_bounded_in_a_distributed_job(
+    trap_cluster: Cluster, trap_web: SyntheticWeb
+) -> None:
+    cluster = trap_cluster
+    cluster.start_consumer()
+    # Each worker fetches through a proxy of its own, so the logs tell whose
+    # fetch each was: the per-host cap must hold for both together.
+    with ProxyServer(trap_web) as second_proxy:
+        cluster.start_workers(1)
+        cluster.start_workers(1, proxy=second_proxy)
+        cluster.wait_for_workers()
+        cluster.start_job(
+            trap_web,
+            "traps",
+            "--max-pages-per-host",
+            str(HOST_CAP),
+            "--max-depth",
+            str(JOB_MAX_DEPTH),
+            # Slow enough per host that both workers get a share of each trap.
+            "--rate",
+            "20",
+        )
+        status = cluster.wait_job("traps")
+        cluster.stop_all()
+    by_worker = [
+        [r.url for r in log if not r.url.endswith("/robots.txt")]
+        for log in (cluster.requests(), second_proxy.log.entries())
+    ]
+    fetched = [url for urls in by_worker for url in urls]
+    assert status["pages"] == len(fetched) and status["errors"] == 0, status
+    records = cluster.export()
+    per_host = check_trap_crawl(trap_web, fetched, records, JOB_MAX_DEPTH)
+    deep = [url for url in fetched if url.startswith(f"http://{DEEP}/")]
+    assert len(deep) < JOB_MAX_DEPTH, "the depth, not the URL length, ended the chain"
+    capped = [
+        Counter(host for url in urls if (host := urlsplit(url).hostname) in CAPPED)
+        for urls in by_worker
+    ]
+    assert all(capped), f"a worker fetched nothing of the capped hosts: {capped}"
+
+    # The index answers as the fetched pages say: who links to the home page
+    # (every calendar month does, and the about page).
+    home = f"http://{WWW}/"
+    result = cluster.cli(
+        "backlinks",
+        home,
+        "--scope",
+        "url",
+        "--include-internal",
+        "--limit",
+        "0",
+        "--format",
+        "json",
+        "--data-dir",
+        str(cluster.data),
+    )
+    answer = sorted(record["source_url"] for record in json_records(result.stdout))
+    want = sorted(
+        url for url in fetched for edge in page_edges(trap_web, url) if edge["target_url"] == home
+    )
+    assert answer == want and len(want) == HOST_CAP + 1, (answer, want)
+    print(
+        f"\ndistributed traps: {len(fetched)} pages fetched, {len(records)} edges, "
+        f"{len(per_host)} hosts, {status['elapsed_seconds']} s; capped hosts by worker: "
+        f"{[dict(c) for c in capped]}"
+    )

@@ -46,7 +46,8 @@ DISTRIBUTED = re.compile(
     re.DOTALL,
 )
 CREATED = re.compile(
-    r"^CREATE\s+(?P<kind>DATABASE|TABLE|MATERIALIZED VIEW|VIEW)\s+IF NOT EXISTS\s+"
+    r"^CREATE\s+(?:(?P<kind>DATABASE|TABLE|MATERIALIZED VIEW|VIEW)\s+IF NOT EXISTS"
+    r"|OR REPLACE\s+(?P<replaced>VIEW))\s+"
     r"(?P<name>[\w.{}]+)",
 )
 REPLICATED_PATH = "/clickhouse/tables/{shard}/{database}/{table}"
@@ -246,7 +247,7 @@ def test_cluster_statements_follow_the_cluster_conventions() -> None:
     statements = cluster_statements("linkgraph")
     for statement in statements:
         created = CREATED.match(statement)
-        assert created, f"every statement creates something IF NOT EXISTS: {statement[:80]}"
+        assert created, f"every statement creates something idempotently: {statement[:80]}"
         assert ON_CLUSTER.search(statement), f"not ON CLUSTER '{{cluster}}': {statement[:80]}"
         name = created["name"].split(".")[-1]
         if created["kind"] == "TABLE" and "Distributed(" not in statement:
@@ -261,7 +262,7 @@ def test_cluster_statements_follow_the_cluster_conventions() -> None:
             # tables: a view must read and write local tables to fire there.
             assert re.search(r"\bTO linkgraph\.\w+_local\b", statement), statement
             assert re.search(r"\bFROM linkgraph\.\w+_local\b", statement), statement
-        if created["kind"] == "VIEW":
+        if "VIEW" in (created["kind"], created["replaced"]):
             # A plain view must read the Distributed tables (all shards), not
             # the local ones (this node's shard only).
             assert "_local" not in statement, f"{name} reads a local table"
@@ -273,6 +274,9 @@ def test_cluster_statements_follow_the_cluster_conventions() -> None:
         "pages",
         "fetches",
         "domain_rank",
+        "domain_writes",
+        "domain_refdomains",
+        "domain_reports",
     }
     for table in distributed:
         assert table.local == f"{table.name}_local", table

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from consumers.edges import EdgeWriter, build_batch
 from linkgraph.records import Link, PageRecord
-from linkindex import queries
+from linkindex import queries, reports, rollups
 from linkindex.queries import Filters, Target
 
 T0 = 1_790_000_000.0  # a fixed crawl time, UTC seconds
@@ -252,6 +255,55 @@ def test_recrawl_marks_dropped_links_lost_and_reappearing_links_live(index) -> N
     assert record["last_seen"].timestamp() == T0 + 3 * day
 
 
+def lost_links(index) -> list[tuple[str, float]]:
+    """(target_url, lost_at as UTC seconds) of every lost link, from the ``links`` view."""
+    _, rows = index.query(
+        f"SELECT target_url, lost_at FROM {index.db}.links WHERE lost ORDER BY target_url"
+    )
+    return [(url, lost_at.timestamp()) for url, lost_at in rows]
+
+
+def test_a_lost_link_keeps_the_date_of_the_first_fetch_without_it(index) -> None:
+    day = 86_400
+    both = page("http://a.com/", Link("http://t.com/x"), Link("http://t.com/y"), at=T0)
+    write(index, both)
+    for n in (1, 2, 3):
+        write(index, page("http://a.com/", Link("http://t.com/x"), at=T0 + n * day))
+    assert lost_links(index) == [("http://t.com/y", T0 + day)]
+    # Replays, in any order, change nothing: the first batch again (an old
+    # sighting of y, older than its loss), then a later one.
+    write(index, both)
+    write(index, page("http://a.com/", Link("http://t.com/x"), at=T0 + 2 * day))
+    assert lost_links(index) == [("http://t.com/y", T0 + day)]
+    days = queries.lost_per_day(index, Target.parse("t.com"), Filters())
+    assert [(d.isoformat(), n) for d, n in days] == [
+        (time.strftime("%Y-%m-%d", time.gmtime(T0 + day)), 1)
+    ]
+    # Lost links of other pages are not touched by this page's re-fetches.
+    write(index, page("http://b.com/", Link("http://t.com/y"), at=T0))
+    write(index, page("http://a.com/", at=T0 + 4 * day))
+    assert lost_links(index) == [("http://t.com/x", T0 + 4 * day), ("http://t.com/y", T0 + day)]
+    result = queries.backlinks(index, Target.parse("t.com"), Filters(status="live"))
+    assert sources(result) == [("http://b.com/", "http://t.com/y", "a")]
+
+
+def test_an_index_from_before_lost_at_is_upgraded_from_its_fetch_history(index) -> None:
+    day = 86_400
+    write(index, page("http://a.com/", Link("http://t.com/x"), Link("http://t.com/y"), at=T0))
+    write(index, page("http://a.com/", Link("http://t.com/x"), at=T0 + day))
+    write(index, page("http://a.com/", Link("http://t.com/x"), at=T0 + 2 * day))
+    # The index as an earlier version left it: no lost_at, lost links known
+    # only from the fetch history.
+    for table in ("edges", "edges_by_source"):
+        index.command(f"ALTER TABLE {index.db}.{table} DROP COLUMN lost_at")
+    index.migrate()
+    assert lost_links(index) == [("http://t.com/y", T0 + day)]
+    index.migrate()  # once upgraded, migrating again changes nothing
+    assert lost_links(index) == [("http://t.com/y", T0 + day)]
+    _, rows = index.query(f"SELECT count() FROM {index.db}.links")
+    assert rows == [(2,)]
+
+
 def test_backlink_filters_sorts_and_one_link_per_domain(index) -> None:
     day = 86_400
     write(
@@ -459,3 +511,39 @@ def test_sql_resolves_unqualified_names_in_the_index_database(index) -> None:
     everything = queries.sql(index, f"SELECT count() FROM {index.db}.links").rows
     assert queries.sql(index, "SELECT count() FROM links").rows == everything
     assert queries.sql(index, "SELECT currentDatabase()").rows == [(index.db,)]
+
+
+def test_whole_domain_answers_read_the_rollup_only_while_it_is_fresh(index) -> None:
+    day = 86_400
+    write(index, *WEB)
+    target = Target.parse("target.co.uk")
+    every_kind = Filters(kinds=("a", "canonical", "redirect"))  # same links, never the rollup
+
+    def answers() -> tuple[Any, Any]:
+        rows = queries.refdomains(index, target, Filters()).rows
+        assert rows == queries.refdomains(index, target, every_kind).rows
+        report = reports.report(index, target, Filters())
+        assert report == reports.report(index, target, every_kind)
+        return rows, report
+
+    assert not rollups.fresh(index, "target.co.uk")
+    before = answers()
+    written = ["alpha.com", "bob.github.io", "target.co.uk"]  # internal links count as writes
+    assert rollups.stale_domains(index) == written
+    assert rollups.refresh(index).domains == 3
+    assert rollups.fresh(index, "target.co.uk") and rollups.stale_domains(index) == []
+    assert answers() == before
+    # A new referring domain: the rollup is stale, answers come from the edges.
+    write(index, page("http://gamma.net/", Link("http://target.co.uk/new"), at=T0 + day))
+    assert not rollups.fresh(index, "target.co.uk")
+    rows, report = answers()
+    assert [r[0] for r in rows] == ["beta.org", "alpha.com", "gamma.net"]
+    assert report["referring_domains"] == 3
+    # Lost links make it stale too.
+    assert rollups.refresh(index).domains == 1
+    write(index, page("http://gamma.net/", at=T0 + 2 * day))
+    assert rollups.stale_domains(index) == ["target.co.uk"]
+    rollups.refresh(index)
+    rows, report = answers()
+    assert report["lost_backlinks"] == 1 and rollups.fresh(index, "target.co.uk")
+    assert rollups.refresh(index, all_domains=True).domains == 3
