@@ -495,7 +495,9 @@ def test_pipeline_close_reports_what_it_could_not_deliver(
     topic: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     pages = make_pages(200, 5)
-    pipeline, crawler, spider = pipeline_for(topic, KAFKA_FLUSH_TIMEOUT=0, KAFKA_LINGER_MS=2000)
+    # A linger far beyond the test: nothing is sent before close, however long the
+    # first metadata fetch of a new topic takes on a cold broker.
+    pipeline, crawler, spider = pipeline_for(topic, KAFKA_FLUSH_TIMEOUT=0, KAFKA_LINGER_MS=60_000)
     for page in pages:
         pipeline.process_item(page)
     pipeline.close_spider()
