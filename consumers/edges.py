@@ -284,7 +284,7 @@ def _edge_tables(edges: dict[str, list[Any]]) -> tuple[pa.Table, pa.Table]:
         "source_domain": pa.array(edges["source_domain"], pa.string()),
         "target_domain": pa.array(edges["target_domain"], pa.string()),
         "first_seen": seen,
-        "last_seen": last,
+        # last_seen is the sighting time of `latest` (an alias in the schema).
         "latest": latest,
     }
     by_target = pa.table({"target_rev_host": pa.array(edges["target_rev_host"]), **common})
@@ -357,7 +357,8 @@ def write_batch(index: Index, batch: Batch) -> None:
 
 
 #: Values that never win the merge of a marker row (see :func:`mark_lost`):
-#: min(first_seen), max(last_seen) and max(latest) keep the edge's own.
+#: min(first_seen) and max(latest) keep the edge's own (and so its last_seen,
+#: the time of latest).
 _NEVER = datetime(2299, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -419,7 +420,6 @@ def mark_lost(index: Index, pages: dict[str, list[Any]]) -> int:
         "source_domain": pa.array(columns[0], pa.string()),
         "target_domain": pa.array(columns[7], pa.string()),
         "first_seen": pa.array([_NEVER] * n, _TIMESTAMP),
-        "last_seen": pa.array([_EPOCH] * n, _TIMESTAMP),
         "latest": latest,
         "lost_at": pa.array(columns[8], _TIMESTAMP),
     }

@@ -220,10 +220,11 @@ class Index:
         """Create the database and every table the index needs (idempotent)."""
         self.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
         _, rows = self.query(
-            "SELECT name FROM system.columns WHERE database = {db:String} AND table = 'edges'",
+            "SELECT name, default_kind FROM system.columns "
+            "WHERE database = {db:String} AND table = 'edges'",
             {"db": self.db},
         )
-        columns = {row[0] for row in rows}
+        columns = dict(rows)
         # An index from before lost_at: the column first (the links view reads
         # it), the backfill from the fetch history once every table exists.
         upgrade = (
@@ -239,6 +240,11 @@ class Index:
                 self.command(statement)
         for statement in upgrade:
             if statement.startswith("INSERT"):
+                self.command(statement)
+        # An index from before the compact schema stores last_seen: metadata
+        # changes only, after the backfill above (which leaves it out).
+        if columns and columns.get("last_seen") != "ALIAS":
+            for statement in schema_statements("upgrade_compact.sql", self.db):
                 self.command(statement)
 
 

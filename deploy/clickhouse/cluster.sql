@@ -70,8 +70,8 @@ CREATE TABLE IF NOT EXISTS {db}.edges_local ON CLUSTER '{cluster}'
     target_host     SimpleAggregateFunction(any, String) CODEC(ZSTD(1)),
     source_host     SimpleAggregateFunction(any, String) CODEC(ZSTD(3)),
     source_domain   SimpleAggregateFunction(any, String) CODEC(ZSTD(3)),
-    first_seen      SimpleAggregateFunction(min, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1)),
-    last_seen       SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1)),
+    first_seen      SimpleAggregateFunction(min, DateTime64(3, 'UTC')) CODEC(T64, ZSTD(1)),
+    last_seen       DateTime64(3, 'UTC') ALIAS tupleElement(latest, 'seen'),
     latest          SimpleAggregateFunction(max, Tuple(
                         seen DateTime64(3, 'UTC'),
                         anchor String,
@@ -80,7 +80,7 @@ CREATE TABLE IF NOT EXISTS {db}.edges_local ON CLUSTER '{cluster}'
                         ugc Bool,
                         sponsored Bool,
                         link_count UInt32)) CODEC(ZSTD(3)),
-    lost_at         SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1))
+    lost_at         SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(ZSTD(1))
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
 ORDER BY (target_domain, target_rev_host, target_url, source_url, kind);
@@ -97,7 +97,7 @@ CREATE TABLE IF NOT EXISTS {db}.edges_by_source_local ON CLUSTER '{cluster}'
     target_host     SimpleAggregateFunction(any, String) CODEC(ZSTD(3)),
     target_domain   SimpleAggregateFunction(any, String) CODEC(ZSTD(3)),
     first_seen      SimpleAggregateFunction(min, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1)),
-    last_seen       SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1)),
+    last_seen       DateTime64(3, 'UTC') ALIAS tupleElement(latest, 'seen'),
     latest          SimpleAggregateFunction(max, Tuple(
                         seen DateTime64(3, 'UTC'),
                         anchor String,
@@ -106,7 +106,7 @@ CREATE TABLE IF NOT EXISTS {db}.edges_by_source_local ON CLUSTER '{cluster}'
                         ugc Bool,
                         sponsored Bool,
                         link_count UInt32)) CODEC(ZSTD(3)),
-    lost_at         SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1))
+    lost_at         SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(ZSTD(1))
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
 ORDER BY (source_domain, source_rev_host, source_url, target_url, kind);
@@ -116,8 +116,8 @@ CREATE TABLE IF NOT EXISTS {db}.refdomains_local ON CLUSTER '{cluster}'
 (
     target_domain String CODEC(ZSTD(1)),
     source_domain String CODEC(ZSTD(1)),
-    first_seen    SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
-    last_seen     SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+    first_seen    SimpleAggregateFunction(min, DateTime64(3, 'UTC')) CODEC(T64, ZSTD(1)),
+    last_seen     SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(T64, ZSTD(1))
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
 ORDER BY (target_domain, source_domain);
@@ -214,12 +214,12 @@ CREATE TABLE IF NOT EXISTS {db}.domain_refdomains_local ON CLUSTER '{cluster}'
 (
     target_domain  String CODEC(ZSTD(1)),
     source_domain  String CODEC(ZSTD(1)),
-    links          UInt64,
-    dofollow_links UInt64,
-    target_urls    UInt64,
-    first_seen     DateTime64(3, 'UTC'),
-    last_seen      DateTime64(3, 'UTC'),
-    refreshed_at   DateTime64(3, 'UTC')
+    links          UInt64 CODEC(T64, ZSTD(1)),
+    dofollow_links UInt64 CODEC(T64, ZSTD(1)),
+    target_urls    UInt64 CODEC(T64, ZSTD(1)),
+    first_seen     DateTime64(3, 'UTC') CODEC(T64, ZSTD(1)),
+    last_seen      DateTime64(3, 'UTC') CODEC(T64, ZSTD(1)),
+    refreshed_at   DateTime64(3, 'UTC') CODEC(ZSTD(1))
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', refreshed_at)
 ORDER BY (target_domain, source_domain);

@@ -35,12 +35,13 @@ CREATE TABLE IF NOT EXISTS {db}.domain_refdomains
 (
     target_domain  String CODEC(ZSTD(1)),
     source_domain  String CODEC(ZSTD(1)),
-    links          UInt64,
-    dofollow_links UInt64,
-    target_urls    UInt64,
-    first_seen     DateTime64(3, 'UTC'),
-    last_seen      DateTime64(3, 'UTC'),
-    refreshed_at   DateTime64(3, 'UTC')
+    -- Small counts and unordered times: T64 keeps the bits they use.
+    links          UInt64 CODEC(T64, ZSTD(1)),
+    dofollow_links UInt64 CODEC(T64, ZSTD(1)),
+    target_urls    UInt64 CODEC(T64, ZSTD(1)),
+    first_seen     DateTime64(3, 'UTC') CODEC(T64, ZSTD(1)),
+    last_seen      DateTime64(3, 'UTC') CODEC(T64, ZSTD(1)),
+    refreshed_at   DateTime64(3, 'UTC') CODEC(ZSTD(1))
 )
 ENGINE = ReplacingMergeTree(refreshed_at)
 ORDER BY (target_domain, source_domain);

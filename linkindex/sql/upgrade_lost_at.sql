@@ -15,10 +15,10 @@ ALTER TABLE {db}.edges_by_source ADD COLUMN IF NOT EXISTS
 
 INSERT INTO {db}.edges
     (target_domain, target_rev_host, target_url, source_url, kind, target_host,
-     source_host, source_domain, first_seen, last_seen, latest, lost_at)
+     source_host, source_domain, first_seen, latest, lost_at)
 SELECT e.target_domain, e.target_rev_host, e.target_url, e.source_url, e.kind,
        e.target_host, e.source_host, e.source_domain,
-       toDateTime64('2299-12-31 23:59:59.999', 3, 'UTC'), toDateTime64(0, 3, 'UTC'),
+       toDateTime64('2299-12-31 23:59:59.999', 3, 'UTC'),
        (toDateTime64(0, 3, 'UTC'), '', false, false, false, false, toUInt32(0)),
        f.fetched_at
 FROM {db}.edges AS e FINAL
@@ -27,10 +27,10 @@ ASOF JOIN (SELECT url, fetched_at FROM {db}.fetches WHERE status < 500) AS f
 
 INSERT INTO {db}.edges_by_source
     (source_domain, source_rev_host, source_url, target_url, kind, source_host,
-     target_host, target_domain, first_seen, last_seen, latest, lost_at)
+     target_host, target_domain, first_seen, latest, lost_at)
 SELECT e.source_domain, e.source_rev_host, e.source_url, e.target_url, e.kind,
        e.source_host, e.target_host, e.target_domain,
-       toDateTime64('2299-12-31 23:59:59.999', 3, 'UTC'), toDateTime64(0, 3, 'UTC'),
+       toDateTime64('2299-12-31 23:59:59.999', 3, 'UTC'),
        (toDateTime64(0, 3, 'UTC'), '', false, false, false, false, toUInt32(0)),
        f.fetched_at
 FROM {db}.edges_by_source AS e FINAL

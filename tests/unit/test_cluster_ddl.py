@@ -333,17 +333,17 @@ def test_refdomains_view_fills_the_local_table_as_on_one_server(
     # one server.
     columns = (
         "target_domain, target_rev_host, target_url, source_url, kind, target_host, "
-        "source_host, source_domain, first_seen, last_seen, latest"
+        "source_host, source_domain, first_seen, latest"
     )
     values = """
         ('example.com', 'com.example', 'https://example.com/', 'https://a.org/1', 'a',
-         'example.com', 'a.org', 'a.org', '2026-01-01 00:00:00', '2026-01-02 00:00:00',
+         'example.com', 'a.org', 'a.org', '2026-01-01 00:00:00',
          ('2026-01-02 00:00:00', 'home', false, false, false, false, 1)),
         ('example.com', 'com.example.www', 'https://www.example.com/x', 'https://a.org/2',
          'a', 'www.example.com', 'a.org', 'a.org', '2025-06-01 00:00:00',
-         '2025-06-01 00:00:00', ('2025-06-01 00:00:00', 'x', false, true, false, false, 2)),
+         ('2025-06-01 00:00:00', 'x', false, true, false, false, 2)),
         ('example.com', 'com.example', 'https://example.com/', 'https://b.net/', 'canonical',
-         'example.com', 'b.net', 'b.net', '2026-03-01 00:00:00', '2026-03-01 00:00:00',
+         'example.com', 'b.net', 'b.net', '2026-03-01 00:00:00',
          ('2026-03-01 00:00:00', '', false, false, false, false, 1))"""
     index.command(f"INSERT INTO {index.db}.edges ({columns}) VALUES {values}")
     index.command(f"INSERT INTO {cluster_db}.edges_local ({columns}) VALUES {values}")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 from consumers.edges import EdgeWriter, build_batch
 from linkgraph.records import Link, PageRecord
 from linkindex import queries, reports, rollups
+from linkindex.client import MIGRATIONS, IndexLocation, open_index, schema_statements
 from linkindex.queries import Filters, Target
 
 T0 = 1_790_000_000.0  # a fixed crawl time, UTC seconds
@@ -302,6 +304,64 @@ def test_an_index_from_before_lost_at_is_upgraded_from_its_fetch_history(index) 
     assert lost_links(index) == [("http://t.com/y", T0 + day)]
     _, rows = index.query(f"SELECT count() FROM {index.db}.links")
     assert rows == [(2,)]
+
+
+def test_an_index_that_stores_last_seen_is_upgraded_to_the_compact_schema(
+    index, index_dir
+) -> None:
+    day = 86_400
+    write(
+        index,
+        page("http://a.com/", Link("http://t.com/x", anchor="x"), Link("http://t.com/y"), at=T0),
+        page("http://b.com/", Link("http://t.com/x", nofollow=True), at=T0 + day),
+    )
+    write(index, page("http://a.com/", Link("http://t.com/x", anchor="x2"), at=T0 + 2 * day))
+
+    def answers(ix) -> tuple[Any, ...]:
+        target = Target.parse("t.com")
+        return (
+            sorted(queries.backlinks(ix, target, Filters(limit=0)).rows),
+            sorted(queries.refdomains(ix, target, Filters(limit=0)).rows),
+            sorted(queries.outlinks(ix, Target.parse("http://a.com/"), Filters(limit=0)).rows),
+            lost_links(ix),
+        )
+
+    expected = answers(index)
+    assert expected[3] == [("http://t.com/y", T0 + 2 * day)]
+    # The same index as an earlier version stored it: last_seen a column of
+    # its own in both edge tables.
+    earlier = f"t_{uuid.uuid4().hex[:12]}"
+    alias = "last_seen       DateTime64(3, 'UTC') ALIAS tupleElement(latest, 'seen')"
+    stored = "last_seen       SimpleAggregateFunction(max, DateTime64(3, 'UTC'))"
+    try:
+        index.command(f"CREATE DATABASE {earlier}")
+        for name in MIGRATIONS:
+            for statement in schema_statements(name, earlier):
+                index.command(statement.replace(alias, stored))
+        for table, extra in (("edges", "target_rev_host"), ("edges_by_source", "source_rev_host")):
+            columns = (
+                f"{extra}, target_url, source_url, kind, target_host, source_host, "
+                "source_domain, target_domain, first_seen, last_seen, latest, lost_at"
+            )
+            index.command(
+                f"INSERT INTO {earlier}.{table} ({columns}) "
+                f"SELECT {columns} FROM {index.db}.{table}"
+            )
+        for table in ("fetches", "pages"):
+            index.command(f"INSERT INTO {earlier}.{table} SELECT * FROM {index.db}.{table}")
+        kinds = f"SELECT default_kind FROM system.columns WHERE database = '{earlier}' "
+        kinds += "AND table IN ('edges', 'edges_by_source') AND name = 'last_seen'"
+        assert index.query(kinds)[1] == [("",), ("",)]
+        upgraded = open_index(IndexLocation(data_dir=str(index_dir), database=earlier))
+        assert index.query(kinds)[1] == [("ALIAS",), ("ALIAS",)]
+        assert answers(upgraded) == expected
+        # Old parts and new writes merge into the same answers.
+        write(upgraded, page("http://b.com/", Link("http://t.com/x"), at=T0 + 3 * day))
+        write(index, page("http://b.com/", Link("http://t.com/x"), at=T0 + 3 * day))
+        upgraded.command(f"OPTIMIZE TABLE {earlier}.edges FINAL")
+        assert answers(upgraded) == answers(index)
+    finally:
+        index.command(f"DROP DATABASE IF EXISTS {earlier}")
 
 
 def test_backlink_filters_sorts_and_one_link_per_domain(index) -> None:
