@@ -306,9 +306,7 @@ def test_an_index_from_before_lost_at_is_upgraded_from_its_fetch_history(index) 
     assert rows == [(2,)]
 
 
-def test_an_index_that_stores_last_seen_is_upgraded_to_the_compact_schema(
-    index, index_dir
-) -> None:
+def test_an_index_that_stores_last_seen_is_upgraded_to_the_compact_schema(index, index_dir) -> None:
     day = 86_400
     write(
         index,
