@@ -7,8 +7,9 @@ and what is not http(s), merges duplicates per ``(source_url, target_url,
 kind)`` and adds hosts, registered domains and reversed hosts.
 
 :class:`EdgeWriter` buffers pages and writes a batch when it is full or old,
-and on :meth:`~EdgeWriter.flush`. Writes are idempotent (see the schema), so a
-batch may be written again after a failure.
+and on :meth:`~EdgeWriter.flush`; it builds each page into the batch's columns
+as it is added. Writes are idempotent (see the schema), so a batch may be
+written again after a failure.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ class Batch:
     pages_in: int = 0
     edges_out: int = 0
     links_dropped: int = 0
+    # URLs and hosts repeat across a batch (navigation, sitewide links): each is
+    # normalized, and its host's domain and reversed form derived, once per batch.
+    urls: dict[str, _UrlFacts] = field(default_factory=dict, repr=False)
 
     @classmethod
     def empty(cls, *, with_last_seen: bool = False) -> Batch:
@@ -62,6 +66,94 @@ class Batch:
             pages={name: [] for name in _PAGE_COLUMNS},
             edges={name: [] for name in edge_columns},
         )
+
+    def add_page(self, page: PageRecord) -> None:
+        """Append one page record: its ``pages`` row and its edges, normalized and
+        merged per ``(target_url, kind)`` (first occurrence wins, ``link_count``
+        adds up), self-edges and what is not http(s) dropped (see module doc).
+
+        The record is left as it is. A batch of :meth:`empty` columns only.
+        """
+        urls = self.urls
+        source = urls.get(page.url) or _url_facts(urls, page.url)
+        source_url, source_host, source_domain, source_rev = source
+        if not source_url:
+            self.links_dropped += len(page.links)
+            return
+        seen = datetime.fromtimestamp(page.fetched_at, UTC)
+        edges = self.edges
+        target_url = edges["target_url"]
+        target_domain = edges["target_domain"]
+        target_rev_host = edges["target_rev_host"]
+        kind_column = edges["kind"]
+        target_host = edges["target_host"]
+        anchor = edges["anchor"]
+        image = edges["image"]
+        nofollow = edges["nofollow"]
+        ugc = edges["ugc"]
+        sponsored = edges["sponsored"]
+        link_count = edges["link_count"]
+        page_nofollow = page.robots_nofollow
+        first = len(target_url)
+        # target_url -> its row, per kind, so that a repeat only adds to link_count.
+        rows: dict[str, int] = {}
+        other_rows: dict[tuple[str, str], int] = {}
+        dropped = 0
+        for link in page.links:
+            target, host, domain, rev = urls.get(link.target_url) or _url_facts(
+                urls, link.target_url
+            )
+            if not target or target == source_url:
+                dropped += 1
+                continue
+            kind = link.kind
+            if kind == "a":
+                row = rows.get(target)
+                if row is not None:
+                    link_count[row] += link.link_count
+                    continue
+                rows[target] = len(target_url)
+                anchor.append(link.anchor[:512])
+                image.append(link.image)
+                link_count.append(link.link_count)
+            else:
+                if (target, kind) in other_rows:
+                    continue
+                other_rows[target, kind] = len(target_url)
+                anchor.append("")
+                image.append(False)
+                link_count.append(1)
+            target_url.append(target)
+            target_domain.append(domain)
+            target_rev_host.append(rev)
+            kind_column.append(kind)
+            target_host.append(host)
+            nofollow.append(link.nofollow or page_nofollow)
+            ugc.append(link.ugc)
+            sponsored.append(link.sponsored)
+        count = len(target_url) - first
+        edges["source_url"].extend([source_url] * count)
+        edges["source_host"].extend([source_host] * count)
+        edges["source_domain"].extend([source_domain] * count)
+        edges["source_rev_host"].extend([source_rev] * count)
+        edges["seen"].extend([seen] * count)
+        self.edges_out += count
+        self.links_dropped += dropped
+        self.pages_in += 1
+
+        columns = self.pages
+        columns["rev_host"].append(source_rev)
+        columns["url"].append(source_url)
+        columns["host"].append(source_host)
+        columns["domain"].append(source_domain)
+        columns["status"].append(page.status)
+        columns["content_type"].append(page.content_type)
+        columns["robots_nofollow"].append(page_nofollow)
+        columns["depth"].append(min(max(page.depth, 0), 65535))
+        columns["outlinks"].append(count)
+        columns["dropped_links"].append(page.dropped_links + dropped)
+        columns["job"].append(page.job)
+        columns["fetched_at"].append(seen)
 
     def add_edge(
         self,
@@ -131,129 +223,28 @@ _PAGE_COLUMNS = (
 )
 
 
-# A merged edge while a batch is built: the Link fields, then the target host.
-# A list, not a Link, because it is built per edge and link_count grows in place.
-_TARGET, _KIND, _ANCHOR, _IMAGE, _NOFOLLOW, _UGC, _SPONSORED, _COUNT, _HOST = range(9)
-
-
-def _merge(
-    links: Iterable[Link], source_url: str, page_nofollow: bool
-) -> tuple[dict[tuple[str, str], list[Any]], int]:
-    """Normalize targets and merge per (target_url, kind); first occurrence wins.
-
-    The input links are left as they are (a batch that fails is built again).
-    """
-    merged: dict[tuple[str, str], list[Any]] = {}
-    dropped = 0
-    for link in links:
-        normalized = normalize_with_host(link.target_url)
-        if normalized is None or normalized[0] == source_url:
-            dropped += 1
-            continue
-        target, host = normalized
-        kind = link.kind
-        key = (target, kind)
-        seen = merged.get(key)
-        if seen is not None:
-            if kind == "a":
-                seen[_COUNT] += link.link_count
-            continue
-        nofollow = link.nofollow or page_nofollow
-        if kind == "a":
-            merged[key] = [
-                target,
-                kind,
-                link.anchor[:512],
-                link.image,
-                nofollow,
-                link.ugc,
-                link.sponsored,
-                link.link_count,
-                host,
-            ]
-        else:
-            merged[key] = [target, kind, "", False, nofollow, link.ugc, link.sponsored, 1, host]
-    return merged, dropped
-
-
 def build_batch(pages: Iterable[PageRecord]) -> Batch:
     """Turn page records into the column lists of one batch (see module doc)."""
     batch = Batch.empty()
-    page_columns = batch.pages
-    edges = batch.edges
-    # Hosts repeat across a batch: their domain and reversed form are derived once.
-    hosts: dict[str, tuple[str, str]] = {}
-    target_domain = edges["target_domain"]
-    target_rev_host = edges["target_rev_host"]
-    target_url = edges["target_url"]
-    source_url_column = edges["source_url"]
-    kind = edges["kind"]
-    target_host = edges["target_host"]
-    source_host_column = edges["source_host"]
-    source_domain_column = edges["source_domain"]
-    source_rev_host = edges["source_rev_host"]
-    seen_column = edges["seen"]
-    anchor = edges["anchor"]
-    image = edges["image"]
-    nofollow = edges["nofollow"]
-    ugc = edges["ugc"]
-    sponsored = edges["sponsored"]
-    link_count = edges["link_count"]
     for page in pages:
-        normalized = normalize_with_host(page.url)
-        if normalized is None:
-            batch.links_dropped += len(page.links)
-            continue
-        source_url, source_host = normalized
-        batch.pages_in += 1
-        source_domain, source_rev = _host_facts(hosts, source_host)
-        seen = datetime.fromtimestamp(page.fetched_at, UTC)
-        merged, dropped = _merge(page.links, source_url, page.robots_nofollow)
-        batch.links_dropped += dropped
-
-        page_columns["rev_host"].append(source_rev)
-        page_columns["url"].append(source_url)
-        page_columns["host"].append(source_host)
-        page_columns["domain"].append(source_domain)
-        page_columns["status"].append(page.status)
-        page_columns["content_type"].append(page.content_type)
-        page_columns["robots_nofollow"].append(page.robots_nofollow)
-        page_columns["depth"].append(min(max(page.depth, 0), 65535))
-        page_columns["outlinks"].append(len(merged))
-        page_columns["dropped_links"].append(page.dropped_links + dropped)
-        page_columns["job"].append(page.job)
-        page_columns["fetched_at"].append(seen)
-
-        count = len(merged)
-        for edge in merged.values():
-            host = edge[_HOST]
-            facts = hosts.get(host)
-            if facts is None:
-                facts = _host_facts(hosts, host)
-            target_domain.append(facts[0])
-            target_rev_host.append(facts[1])
-            target_url.append(edge[_TARGET])
-            kind.append(edge[_KIND])
-            target_host.append(host)
-            anchor.append(edge[_ANCHOR])
-            image.append(edge[_IMAGE])
-            nofollow.append(edge[_NOFOLLOW])
-            ugc.append(edge[_UGC])
-            sponsored.append(edge[_SPONSORED])
-            link_count.append(edge[_COUNT])
-        source_url_column.extend([source_url] * count)
-        source_host_column.extend([source_host] * count)
-        source_domain_column.extend([source_domain] * count)
-        source_rev_host.extend([source_rev] * count)
-        seen_column.extend([seen] * count)
-        batch.edges_out += count
+        batch.add_page(page)
     return batch
 
 
-def _host_facts(hosts: dict[str, tuple[str, str]], host: str) -> tuple[str, str]:
-    facts = hosts.get(host)
-    if facts is None:
-        facts = hosts[host] = (registered_domain(host), reverse_host(host))
+# (normalized URL, host, registered domain, reversed host); all "" if unusable.
+_UrlFacts = tuple[str, str, str, str]
+_UNUSABLE: _UrlFacts = ("", "", "", "")
+
+
+def _url_facts(urls: dict[str, _UrlFacts], url: str) -> _UrlFacts:
+    """Normalize ``url`` and derive its host's facts; remembered in ``urls``."""
+    normalized = normalize_with_host(url)
+    if normalized is None:
+        facts = _UNUSABLE
+    else:
+        target, host = normalized
+        facts = (target, host, registered_domain(host), reverse_host(host))
+    urls[url] = facts
     return facts
 
 
@@ -306,25 +297,44 @@ def _page_table(pages: dict[str, list[Any]]) -> pa.Table:
     )
 
 
-def write_batch(index: Index, batch: Batch) -> None:
+@dataclass(frozen=True, slots=True)
+class BatchTables:
+    """A batch as its inserts: (table, Arrow table) in the order they are written,
+    and the page columns that :func:`mark_lost` reads."""
+
+    inserts: list[tuple[str, pa.Table]]
+    pages: dict[str, list[Any]]
+
+    @classmethod
+    def of(cls, batch: Batch) -> BatchTables:
+        """Convert ``batch``'s columns (the batch itself is left as it is)."""
+        inserts = []
+        if batch.edges_out:
+            by_target, by_source = _edge_tables(batch.edges)
+            inserts += [("edges", by_target), ("edges_by_source", by_source)]
+        pages: dict[str, list[Any]] = {}
+        if batch.pages_in:
+            table = _page_table(batch.pages)
+            fetches = table.select(["rev_host", "url", "fetched_at", "status", "job"])
+            inserts += [("fetches", fetches), ("pages", table)]
+            pages = batch.pages
+        return cls(inserts, pages)
+
+
+def write_batch(index: Index, batch: Batch | BatchTables) -> None:
     """Insert one batch into the index (edges, edges_by_source, fetches, pages),
     then mark lost the links that re-fetched pages no longer carry.
 
-    Every step is idempotent, so a batch that fails part-way is written again
-    whole: a replay re-inserts the same rows, and marks nothing twice (an edge
-    already lost keeps its first ``lost_at``).
+    A batch already converted (:meth:`BatchTables.of`) goes straight to the
+    inserts. Every step is idempotent, so a batch that fails part-way is
+    written again whole: a replay re-inserts the same rows, and marks nothing
+    twice (an edge already lost keeps its first ``lost_at``).
     """
-    if batch.edges_out:
-        by_target, by_source = _edge_tables(batch.edges)
-        index.insert_arrow("edges", by_target)
-        index.insert_arrow("edges_by_source", by_source)
-    if batch.pages_in:
-        pages = _page_table(batch.pages)
-        index.insert_arrow(
-            "fetches", pages.select(["rev_host", "url", "fetched_at", "status", "job"])
-        )
-        index.insert_arrow("pages", pages)
-        mark_lost(index, batch.pages)
+    tables = batch if isinstance(batch, BatchTables) else BatchTables.of(batch)
+    for table, data in tables.inserts:
+        index.insert_arrow(table, data)
+    if tables.pages:
+        mark_lost(index, tables.pages)
 
 
 #: Values that never win the merge of a marker row (see :func:`mark_lost`):
@@ -403,10 +413,13 @@ def mark_lost(index: Index, pages: dict[str, list[Any]]) -> int:
 
 
 class EdgeWriter:
-    """Buffers page records and writes them to the index in batches.
+    """Builds page records into a batch as they come and writes it to the index.
 
     ``batch_pages`` and ``batch_seconds`` bound how much and how long a page
     may wait (defaults: ``CLICKHOUSE_BATCH_PAGES``, ``CLICKHOUSE_BATCH_SECONDS``).
+    Each page is normalized into the batch's columns when added, so writing
+    is left with the Arrow tables and the inserts. Either :meth:`flush` writes
+    the batch, or :meth:`take` hands it to a caller that writes it elsewhere.
     Not thread-safe: one writer per consuming thread.
     """
 
@@ -419,33 +432,47 @@ class EdgeWriter:
         self.index = index
         self.batch_pages = batch_pages
         self.batch_seconds = batch_seconds
-        self._buffer: list[PageRecord] = []
+        self._batch = Batch.empty()
+        self._pages = 0
         self._oldest = 0.0
         self.pages_written = 0
         self.edges_written = 0
         self.links_dropped = 0
 
     def add(self, page: PageRecord) -> bool:
-        """Buffer one page; True when the buffer is full or old and should be flushed."""
-        if not self._buffer:
+        """Add one page to the batch; True when the batch is full or old and should be flushed."""
+        if not self._pages:
             self._oldest = time.monotonic()
-        self._buffer.append(page)
-        return len(self._buffer) >= self.batch_pages or self.due()
+        self._batch.add_page(page)
+        self._pages += 1
+        return self._pages >= self.batch_pages or self.due()
 
     def __len__(self) -> int:
-        return len(self._buffer)
+        """Pages added since the last flush or take."""
+        return self._pages
 
     def due(self) -> bool:
-        """True when buffered pages have waited ``batch_seconds``."""
-        return bool(self._buffer) and time.monotonic() - self._oldest >= self.batch_seconds
+        """True when added pages have waited ``batch_seconds``."""
+        return bool(self._pages) and time.monotonic() - self._oldest >= self.batch_seconds
+
+    def take(self) -> Batch:
+        """The batch built so far, for the caller to write; the writer starts a new one.
+
+        The counters of written pages and edges are the caller's to keep then.
+        """
+        batch = self._batch
+        self._batch = Batch.empty()
+        self._pages = 0
+        return batch
 
     def flush(self) -> None:
-        """Write everything buffered; on error the buffer is kept for a retry."""
-        if not self._buffer:
+        """Write everything added; on error the batch is kept for a retry."""
+        if not self._pages:
             return
-        batch = build_batch(self._buffer)
+        batch = self._batch
         write_batch(self.index, batch)
-        self._buffer.clear()
+        self._batch = Batch.empty()
+        self._pages = 0
         self.pages_written += batch.pages_in
         self.edges_written += batch.edges_out
         self.links_dropped += batch.links_dropped
