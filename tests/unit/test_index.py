@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
-from consumers.edges import EdgeWriter, build_batch
+import pyarrow as pa
+
+from consumers.edges import BatchTables, EdgeWriter, build_batch
 from linkgraph.records import Link, PageRecord
 from linkindex import queries
 from linkindex.queries import Filters, Target
@@ -510,3 +513,21 @@ def test_sql_resolves_unqualified_names_in_the_index_database(index) -> None:
     everything = queries.sql(index, f"SELECT count() FROM {index.db}.links").rows
     assert queries.sql(index, "SELECT count() FROM links").rows == everything
     assert queries.sql(index, "SELECT currentDatabase()").rows == [(index.db,)]
+
+
+def test_batch_times_convert_as_datetimes_do() -> None:
+    # Fetch times with sub-millisecond parts: the index keeps milliseconds.
+    records = [
+        PageRecord(
+            url=f"http://a.com/{n}", status=200, fetched_at=at, links=[Link("http://b.com/")]
+        )
+        for n, at in enumerate([0.0, 1_763_700_000.0004, 1_763_700_000.0015, 9_999_999_999.999])
+    ]
+    tables = BatchTables.of(build_batch(records))
+    inserts = dict(tables.inserts)
+    expected = pa.array(
+        [datetime.fromtimestamp(record.fetched_at, UTC) for record in records],
+        pa.timestamp("ms", tz="UTC"),
+    )
+    assert inserts["edges"].column("first_seen").combine_chunks().equals(expected)
+    assert inserts["pages"].column("fetched_at").combine_chunks().equals(expected)
