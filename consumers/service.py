@@ -48,6 +48,7 @@ a data directory. Several consumers need a ClickHouse server (``--clickhouse``).
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import signal
 import threading
@@ -63,7 +64,7 @@ from typing import Any, Final
 from kafka import AsyncConsumerRebalanceListener, OffsetAndMetadata
 
 from consumers.dlq import DeadLetters
-from consumers.edges import Batch, BatchTables, EdgeWriter, write_batch
+from consumers.edges import Batch, BatchTables, EdgeWriter, prepare_arrow, write_batch
 from linkgraph import defaults
 from linkgraph import kafka as lgkafka
 from linkgraph.errors import (
@@ -285,6 +286,11 @@ class ConsumerService:
     # -- the loop -----------------------------------------------------------------------
     def run(self) -> int:
         """Consume until stopped; 0 after a clean stop, 1 if the index refused a write."""
+        prepare_arrow()
+        # What is alive now (modules, the public suffix list, the clients) lives as
+        # long as the process: kept out of the cyclic collector's full collections,
+        # which would otherwise walk it again and again, holding the GIL.
+        gc.freeze()
         self.consumer.subscribe([self.config.topic], listener=_RebalanceListener(self))
         log.info(
             "consuming %s as group %s into %s (dead letters to %s)",
