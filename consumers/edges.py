@@ -103,9 +103,10 @@ class Batch:
         link_count = edges["link_count"]
         page_nofollow = page.robots_nofollow
         first = len(target_url)
-        # target_url -> its row, per kind, so that a repeat only adds to link_count.
+        # The page's "a" edges by target_url (a repeat only adds to link_count);
+        # its canonical and redirect edges are kept once each.
         rows: dict[str, int] = {}
-        other_rows: dict[tuple[str, str], int] = {}
+        others: set[tuple[str, str]] = set()
         dropped = 0
         for link in page.links:
             target, host, domain, rev = urls.get(link.target_url) or _url_facts(
@@ -125,9 +126,9 @@ class Batch:
                 image.append(link.image)
                 link_count.append(link.link_count)
             else:
-                if (target, kind) in other_rows:
+                if (target, kind) in others:
                     continue
-                other_rows[target, kind] = len(target_url)
+                others.add((target, kind))
                 anchor.append("")
                 image.append(False)
                 link_count.append(1)
