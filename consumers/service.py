@@ -29,6 +29,8 @@ Guarantees:
   exponential back-off capped at ``max_backoff`` seconds; nothing is skipped,
   nothing committed past it. Partitions are paused meanwhile, so the member
   stays in its group.
+* **Kafka unavailable** (a broker restarting): polling goes on, with one
+  warning when it goes and one when it is back; nothing is taken in meanwhile.
 * **Index refuses the write** (not retriable: disk full, schema mismatch):
   the consumer stops without committing, logs one line saying so, and
   :func:`run_consumer` returns 1.
@@ -264,6 +266,8 @@ class ConsumerService:
         )
         self._rewind = False
         self._frozen = False
+        # When a poll last found Kafka unreachable, until one succeeds again.
+        self._kafka_lost: float | None = None
         self.fatal: LinkgraphError | None = None
         # Page records decoded into a batch (again after a rebalance dropped one).
         self.pages_taken = 0
@@ -287,8 +291,8 @@ class ConsumerService:
     def run(self) -> int:
         """Consume until stopped; 0 after a clean stop, 1 if the index refused a write."""
         prepare_arrow()
-        # What is alive now (modules, the public suffix list, the clients) lives as
-        # long as the process: kept out of the cyclic collector's full collections,
+        # What is alive now (modules, the public suffix list, the clients) outlives
+        # the loop: kept out of the cyclic collector's full collections meanwhile,
         # which would otherwise walk it again and again, holding the GIL.
         gc.freeze()
         self.consumer.subscribe([self.config.topic], listener=_RebalanceListener(self))
@@ -318,6 +322,7 @@ class ConsumerService:
             # On a clean stop nothing runs any more; after abort an attempt may
             # still, and ends on its own (nothing of it is committed).
             self._index_thread.shutdown(wait=False, cancel_futures=True)
+            gc.unfreeze()
         self._frozen = True
         log.info(
             "stopped: %d pages, %d edges written (%.0f edges/s), %d messages dead-lettered; "
@@ -375,8 +380,23 @@ class ConsumerService:
     def _poll(self, timeout_ms: int) -> dict[Any, list[Any]]:
         if self._rewind and not self._rewind_to_committed():
             return {}
-        with lgkafka.kafka_errors(self._settings, "polling"):
-            records: dict[Any, list[Any]] = self.consumer.poll(timeout_ms=timeout_ms)
+        try:
+            with lgkafka.kafka_errors(self._settings, "polling"):
+                records: dict[Any, list[Any]] = self.consumer.poll(timeout_ms=timeout_ms)
+        except ServiceUnavailable as error:
+            # A broker that went away: kafka-python reports it once (its heartbeat
+            # died) and reconnects on the next poll. Nothing was taken in.
+            if not error.retriable:
+                raise
+            ERRORS.labels("poll").inc()
+            if self._kafka_lost is None:
+                self._kafka_lost = time.monotonic()
+                log.warning("%s; polling again", error)
+            self.abort.wait(_POLL_MS / 1000)
+            return {}
+        if self._kafka_lost is not None:
+            log.warning("Kafka is back after %.1f s", time.monotonic() - self._kafka_lost)
+            self._kafka_lost = None
         if self.fatal is not None:
             raise _Stop
         if self._rewind:
