@@ -7,9 +7,8 @@ and what is not http(s), merges duplicates per ``(source_url, target_url,
 kind)`` and adds hosts, registered domains and reversed hosts.
 
 :class:`EdgeWriter` buffers pages and writes a batch when it is full or old,
-and on :meth:`~EdgeWriter.flush`; it builds each page into the batch's columns
-as it is added. Writes are idempotent (see the schema), so a batch may be
-written again after a failure.
+and on :meth:`~EdgeWriter.flush`. Writes are idempotent (see the schema), so a
+batch may be written again after a failure.
 """
 
 from __future__ import annotations
@@ -306,50 +305,60 @@ def _page_table(pages: dict[str, list[Any]]) -> pa.Table:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class BatchTables:
-    """A batch as its inserts: (table, Arrow table) in the order they are written,
-    and the page columns that :func:`mark_lost` reads."""
+@dataclass(slots=True)
+class Tables:
+    """One batch as Arrow tables, ``(table name, rows)`` in insert order, plus its counters.
+
+    ``page_columns`` are the batch's page columns, which :func:`mark_lost` reads.
+    """
 
     inserts: list[tuple[str, pa.Table]]
-    pages: dict[str, list[Any]]
+    page_columns: dict[str, list[Any]]
+    pages_in: int
+    edges_out: int
+    links_dropped: int
 
-    @classmethod
-    def of(cls, batch: Batch) -> BatchTables:
-        """Convert ``batch``'s columns (the batch itself is left as it is)."""
-        inserts = []
-        if batch.edges_out:
-            by_target, by_source = _edge_tables(batch.edges)
-            inserts += [("edges", by_target), ("edges_by_source", by_source)]
-        pages: dict[str, list[Any]] = {}
-        if batch.pages_in:
-            table = _page_table(batch.pages)
-            fetches = table.select(["rev_host", "url", "fetched_at", "status", "job"])
-            inserts += [("fetches", fetches), ("pages", table)]
-            pages = batch.pages
-        return cls(inserts, pages)
+
+def batch_tables(batch: Batch) -> Tables:
+    """The Arrow tables of one batch (edges, edges_by_source, fetches, pages).
+
+    Fetches and pages go last: a fetch row means the page's edges are stored,
+    which lost-link history relies on (an edge missing from a later fetch is lost).
+    """
+    inserts: list[tuple[str, pa.Table]] = []
+    if batch.edges_out:
+        by_target, by_source = _edge_tables(batch.edges)
+        inserts += [("edges", by_target), ("edges_by_source", by_source)]
+    if batch.pages_in:
+        pages = _page_table(batch.pages)
+        fetches = pages.select(["rev_host", "url", "fetched_at", "status", "job"])
+        inserts += [("fetches", fetches), ("pages", pages)]
+    return Tables(inserts, batch.pages, batch.pages_in, batch.edges_out, batch.links_dropped)
+
+
+def insert_tables(index: Index, tables: Tables) -> None:
+    """Insert a batch's tables in their order (see :func:`batch_tables`), then mark
+    lost the links that re-fetched pages no longer carry (:func:`mark_lost`).
+
+    Every step is idempotent, so a batch that fails part-way is written again
+    whole: a replay re-inserts the same rows, and marks nothing twice (an edge
+    already lost keeps its first ``lost_at``).
+    """
+    for table, rows in tables.inserts:
+        index.insert_arrow(table, rows)
+    if tables.pages_in:
+        mark_lost(index, tables.page_columns)
+
+
+def write_batch(index: Index, batch: Batch) -> None:
+    """Insert one batch into the index and mark its lost links (see :func:`insert_tables`)."""
+    insert_tables(index, batch_tables(batch))
 
 
 def prepare_arrow() -> None:
     """Pay pyarrow's one-time set-up now rather than in the first batch: its
     first conversion imports pandas when installed (a quarter of a second)."""
     pa.array([""], pa.string())
-
-
-def write_batch(index: Index, batch: Batch | BatchTables) -> None:
-    """Insert one batch into the index (edges, edges_by_source, fetches, pages),
-    then mark lost the links that re-fetched pages no longer carry.
-
-    A batch already converted (:meth:`BatchTables.of`) goes straight to the
-    inserts. Every step is idempotent, so a batch that fails part-way is
-    written again whole: a replay re-inserts the same rows, and marks nothing
-    twice (an edge already lost keeps its first ``lost_at``).
-    """
-    tables = batch if isinstance(batch, BatchTables) else BatchTables.of(batch)
-    for table, data in tables.inserts:
-        index.insert_arrow(table, data)
-    if tables.pages:
-        mark_lost(index, tables.pages)
 
 
 #: With ``_EPOCH``, values that never win the merge of a marker row (see
@@ -427,14 +436,13 @@ def mark_lost(index: Index, pages: dict[str, list[Any]]) -> int:
 
 
 class EdgeWriter:
-    """Builds page records into a batch as they come and writes it to the index.
+    """Buffers page records and writes them to the index in batches.
 
     ``batch_pages`` and ``batch_seconds`` bound how much and how long a page
     may wait (defaults: ``CLICKHOUSE_BATCH_PAGES``, ``CLICKHOUSE_BATCH_SECONDS``).
-    Each page is normalized into the batch's columns when added, so writing
-    is left with the Arrow tables and the inserts. Either :meth:`flush` writes
-    the batch, or :meth:`take` hands it to a caller that writes it elsewhere.
-    Not thread-safe: one writer per consuming thread.
+    Not thread-safe: one writer per consuming thread, except that the tables
+    :meth:`tables` makes of the pages :meth:`take` hands over may be inserted
+    (:meth:`insert`, one batch at a time) by another thread.
     """
 
     def __init__(
@@ -446,48 +454,48 @@ class EdgeWriter:
         self.index = index
         self.batch_pages = batch_pages
         self.batch_seconds = batch_seconds
-        self._batch = Batch.empty()
-        self._pages = 0
+        self._buffer: list[PageRecord] = []
         self._oldest = 0.0
         self.pages_written = 0
         self.edges_written = 0
         self.links_dropped = 0
 
     def add(self, page: PageRecord) -> bool:
-        """Add one page to the batch; True when the batch is full or old and should be flushed."""
-        if not self._pages:
+        """Buffer one page; True when the buffer is full or old and should be flushed."""
+        if not self._buffer:
             self._oldest = time.monotonic()
-        self._batch.add_page(page)
-        self._pages += 1
-        return self._pages >= self.batch_pages or self.due()
+        self._buffer.append(page)
+        return len(self._buffer) >= self.batch_pages or self.due()
 
     def __len__(self) -> int:
-        """Pages added since the last flush or take."""
-        return self._pages
+        return len(self._buffer)
 
     def due(self) -> bool:
-        """True when added pages have waited ``batch_seconds``."""
-        return bool(self._pages) and time.monotonic() - self._oldest >= self.batch_seconds
+        """True when buffered pages have waited ``batch_seconds``."""
+        return bool(self._buffer) and time.monotonic() - self._oldest >= self.batch_seconds
 
-    def take(self) -> Batch:
-        """The batch built so far, for the caller to write; the writer starts a new one.
-
-        The counters of written pages and edges are the caller's to keep then.
-        """
-        batch = self._batch
-        self._batch = Batch.empty()
-        self._pages = 0
-        return batch
+    def take(self) -> list[PageRecord]:
+        """Hand over the buffered pages, to be written elsewhere, and empty the buffer."""
+        pages = self._buffer
+        self._buffer = []
+        return pages
 
     def flush(self) -> None:
-        """Write everything added; on error the batch is kept for a retry."""
-        if not self._pages:
+        """Write everything buffered; on error the buffer is kept for a retry."""
+        if not self._buffer:
             return
-        batch = self._batch
-        write_batch(self.index, batch)
-        self._batch = Batch.empty()
-        self._pages = 0
-        self.pages_written += batch.pages_in
-        self.edges_written += batch.edges_out
-        self.links_dropped += batch.links_dropped
-        log.debug("wrote %d pages, %d edges", batch.pages_in, batch.edges_out)
+        self.insert(self.tables(self._buffer))
+        self._buffer.clear()
+
+    @staticmethod
+    def tables(pages: list[PageRecord]) -> Tables:
+        """The index rows of ``pages``, one batch of Arrow tables; ``pages`` is left as it is."""
+        return batch_tables(build_batch(pages))
+
+    def insert(self, tables: Tables) -> None:
+        """Insert one batch and count it; a failed insert may be repeated with the same tables."""
+        insert_tables(self.index, tables)
+        self.pages_written += tables.pages_in
+        self.edges_written += tables.edges_out
+        self.links_dropped += tables.links_dropped
+        log.debug("wrote %d pages, %d edges", tables.pages_in, tables.edges_out)

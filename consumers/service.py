@@ -66,7 +66,7 @@ from typing import Any, Final
 from kafka import AsyncConsumerRebalanceListener, OffsetAndMetadata
 
 from consumers.dlq import DeadLetters
-from consumers.edges import Batch, BatchTables, EdgeWriter, prepare_arrow, write_batch
+from consumers.edges import EdgeWriter, insert_tables, prepare_arrow
 from linkgraph import defaults
 from linkgraph import kafka as lgkafka
 from linkgraph.errors import (
@@ -84,6 +84,7 @@ from linkgraph.metrics import (
     PAGES,
     start_metrics_server,
 )
+from linkgraph.records import PageRecord
 from linkindex import rollups
 from linkindex.client import Index, IndexLocation, open_index
 
@@ -176,6 +177,10 @@ class _Job:
     future: Future[tuple[float, float]] | None = None
     attempt: int = 0
     stop_deadline: float | None = None
+
+
+def _build_and_insert(index: Index, pages: list[PageRecord]) -> None:
+    insert_tables(index, EdgeWriter.tables(pages))
 
 
 def _timed(work: Callable[[], None]) -> tuple[float, float]:
@@ -338,12 +343,16 @@ class ConsumerService:
         """Refresh the domain rollups once nothing has arrived for ``batch_seconds``
         after a write (linkindex/rollups.py): answers read them only when fresh.
 
-        The refresh runs on the writer thread as the job in flight, so it
-        never overlaps a write; a batch due meanwhile waits for it."""
+        On a server, where a refresh is dated its settle time early, it waits
+        that long after the last write too, so that the refresh covers it. The
+        refresh runs on the writer thread as the job in flight, so it never
+        overlaps a write; a batch due meanwhile waits for it.
+        """
         written = self.last_written
         if written is None or written <= self._rollups_refreshed:
             return
-        if time.monotonic() - written < self.config.batch_seconds:
+        quiet = max(self.config.batch_seconds, rollups.default_settle_seconds(self.index))
+        if time.monotonic() - written < quiet:
             return
         self._rollups_refreshed = time.monotonic()
         self._submit(_Job(partial(rollups.refresh_after_writing, self.index), {}))
@@ -459,16 +468,20 @@ class ConsumerService:
         self._pending_since = None
 
     def _job_of_buffer(self) -> _Job:
-        """The buffered batch and the offsets it completes, as a job; the buffer starts anew."""
-        pages = len(self.writer)
-        batch = self.writer.take()
-        # Converted here, so that the writer thread is left with the inserts. A
-        # batch that cannot be converted fails there again, where failures are judged.
-        converted: Batch | BatchTables = batch
-        with contextlib.suppress(Exception):
-            converted = BatchTables.of(batch)
+        """The buffered pages and the offsets they complete, as a job; the buffer starts anew.
+
+        Their rows and Arrow tables are built here, so that the writer thread is
+        left with the inserts; pages whose rows cannot be built are built again
+        there, where failures are judged.
+        """
+        pages = self.writer.take()
+        offsets = dict(self._pending)
+        try:
+            tables = EdgeWriter.tables(pages)
+        except Exception:
+            return _Job(partial(_build_and_insert, self.index, pages), offsets, len(pages))
         return _Job(
-            partial(write_batch, self.index, converted), dict(self._pending), pages, batch.edges_out
+            partial(insert_tables, self.index, tables), offsets, len(pages), tables.edges_out
         )
 
     def _submit(self, job: _Job) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -373,6 +374,24 @@ def _read_disavow(path: str | None) -> Any:
 
 # -- commands --------------------------------------------------------------------
 
+#: The cyclic garbage collector's thresholds while Scrapy crawls (see _collect_less).
+CRAWL_GC_THRESHOLDS = (50_000, 20, 10)
+
+
+def _collect_less() -> None:
+    """Make the cyclic garbage collector cheaper for the rest of a crawling process.
+
+    Everything loaded so far (Scrapy, Twisted, the index client) lives as long
+    as the process: frozen, it is no longer walked by every full collection.
+    A crawl allocates containers by the hundred thousand per second (Scrapy's
+    tasks, requests, page records and their links), nearly all freed by
+    reference counting, so the young generation is collected once 50,000 more
+    were allocated than freed, not 700. With Python's defaults the collector
+    took about a sixth of a crawl's CPU time.
+    """
+    gc.freeze()
+    gc.set_threshold(*CRAWL_GC_THRESHOLDS)
+
 
 def cmd_crawl(args: argparse.Namespace) -> int:
     from scrapy.crawler import CrawlerProcess
@@ -417,6 +436,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
 
     process = CrawlerProcess(settings, install_root_handler=False)
     crawler = process.create_crawler(OutlinksSpider)
+    _collect_less()
     started = time.monotonic()
     process.crawl(
         crawler, seed_urls=seeds, max_pages=args.max_pages, max_depth=args.max_depth, job=args.job
@@ -954,6 +974,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     ExecutionEngine._SLOT_HEARTBEAT_INTERVAL = 0.5
     process = CrawlerProcess(settings, install_root_handler=False)
     crawler = process.create_crawler(WorkerSpider)
+    _collect_less()
     process.crawl(crawler)
     # Scrapy installs its graceful SIGTERM handler only once the reactor has
     # started, and the crawl already runs before that (downloads, handler

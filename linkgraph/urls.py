@@ -79,13 +79,13 @@ def _is_tracking(parameter: str) -> bool:
     return name.startswith("utm_") or name in TRACKING_PARAMETERS
 
 
-# A cheap first look: most queries hold no tracking parameter, and one regex
-# scan is faster than splitting them. It may match more than _is_tracking (it
-# folds case the Unicode way), never less; _is_tracking decides.
+# A cheap first look, on the lowercased query: most queries hold no tracking
+# parameter, and one regex scan is faster than splitting them (and than a
+# case-insensitive scan). Lowercasing the whole query lowercases each name as
+# _is_tracking does, so it may match more (after a "?" inside a value), never
+# less; _is_tracking decides.
 _TRACKING_NAMES: Final = "|".join(re.escape(name) for name in sorted(TRACKING_PARAMETERS))
-_MAYBE_TRACKING: Final = re.compile(
-    rf"(?:^|[?&])(?:utm_|(?:{_TRACKING_NAMES})(?:[=&]|$))", re.IGNORECASE
-)
+_MAYBE_TRACKING: Final = re.compile(rf"[?&](?:utm_|(?:{_TRACKING_NAMES})(?:[=&]|$))")
 
 
 def strip_tracking(search: str) -> str:
@@ -98,7 +98,7 @@ def strip_tracking(search: str) -> str:
     """
     if len(search) <= 1:
         return ""
-    if _MAYBE_TRACKING.search(search) is None:
+    if _MAYBE_TRACKING.search(search.lower()) is None:
         return search
     parameters = search[1:].split("&")
     kept = [p for p in parameters if not _is_tracking(p)]
@@ -106,6 +106,16 @@ def strip_tracking(search: str) -> str:
         return search
     query = "&".join(kept)
     return "?" + query if query else ""
+
+
+def _without_tracking(href: str) -> str:
+    """SPEC §3 step 4 on a WHATWG serialization without a fragment."""
+    query_at = href.find("?")
+    if query_at < 0:
+        return href
+    search = href[query_at:]
+    kept = strip_tracking(search)
+    return href if kept is search else href[:query_at] + kept
 
 
 def _normalize_serialized(href: str) -> str | None:
@@ -119,12 +129,7 @@ def _normalize_serialized(href: str) -> str | None:
     hash_at = href.find("#")
     if hash_at >= 0:
         href = href[:hash_at]
-    query_at = href.find("?")
-    if query_at >= 0:
-        search = href[query_at:]
-        new_search = strip_tracking(search)
-        if new_search is not search:
-            href = href[:query_at] + new_search
+    href = _without_tracking(href)
     path_at = href.find("/", authority_at)
     if path_at < 0:
         path_at = len(href)
@@ -156,12 +161,13 @@ def _normalize_serialized(href: str) -> str | None:
         return href
 
 
-# A conservative description of URLs that are already in normal form, so that
-# normalize() can return them as they are without parsing: consumers
+# A conservative description of URLs that are in normal form but for tracking
+# parameters, so that normalize() can normalize them without parsing: consumers
 # re-normalize every URL they receive (Kafka is a trust boundary), and almost
-# all of them were normalized by the crawler already. Whatever this matches,
-# WHATWG parsing plus steps 2-4 leave unchanged (tests/unit/test_urls.py checks
-# that property on generated URLs):
+# all of them were normalized by the crawler already; and most hrefs of a page
+# are absolute URLs written in normal form. Whatever this matches (and
+# _normalize_unparsed does not refuse), WHATWG parsing plus steps 2-3 leave
+# unchanged (tests/unit/test_urls.py checks that property on generated URLs):
 # - lowercase scheme http/https, no userinfo, no port, no fragment;
 # - a host of non-empty lowercase ASCII labels whose last label starts with a
 #   letter: not an IPv4 address (WHATWG reads a host whose last label is a
@@ -170,8 +176,7 @@ def _normalize_serialized(href: str) -> str | None:
 # - a path and query made of characters no percent-encode set touches ("'" is
 #   encoded in a special URL's query, so only the path may hold it); "%" is
 #   kept as it is by the parser, escapes included;
-# - no dot segments ("/." is refused outright, see _normal_form), no bare "?"
-#   and no tracking parameter (strip_tracking).
+# - no dot segments ("/." is refused outright, see _normalize_unparsed), no bare "?".
 _NORMAL_FORM: Final = re.compile(
     r"https?://((?:[a-z0-9-]+\.)*[a-z][a-z0-9-]*)"
     r"(/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*)"
@@ -179,20 +184,28 @@ _NORMAL_FORM: Final = re.compile(
 )
 
 
-def _normal_form(url: str) -> re.Match[str] | None:
-    """The match of ``url`` if it is certainly in normal form already, else ``None``."""
+def _normalize_unparsed(url: str) -> tuple[str, str] | None:
+    """``(normalize(url), its host)`` when no parse is needed for it, else ``None``.
+
+    That is when ``url`` matches ``_NORMAL_FORM`` with no dot segment and no
+    "xn--" label: WHATWG parsing and steps 2-3 leave it as it is, and
+    :func:`strip_tracking` does step 4 to its query, as
+    :func:`_normalize_serialized` would after the parse. A URL in normal form
+    comes back as the same object.
+    """
     match = _NORMAL_FORM.fullmatch(url)
     if match is None:
         return None
-    path = match.group(2)
+    host, path, query = match.groups()
     # "." and ".." segments, also percent-encoded ("%2e" counts as "."); and
     # "xn--" labels, whose punycode only the parser can check.
-    if "/." in path or "%2e" in path or "%2E" in path or "xn--" in match.group(1):
+    if "/." in path or "%2e" in path or "%2E" in path or "xn--" in host:
         return None
-    query = match.group(3)
-    if query is not None and strip_tracking(query) is not query:
-        return None
-    return match
+    if query is not None:
+        kept = strip_tracking(query)
+        if kept is not query:
+            return url[: match.start(3)] + kept, host
+    return url, host
 
 
 def normalize(url: str) -> str | None:
@@ -200,11 +213,12 @@ def normalize(url: str) -> str | None:
 
     ``None`` means: unparsable, or a scheme other than http/https.
     The result is idempotent: ``normalize(normalize(u)) == normalize(u)``.
-    A URL already in normal form is recognized without parsing and returned
-    as it is.
+    A URL in normal form but for tracking parameters is recognized without
+    parsing: it comes back as it is, or without them.
     """
-    if _normal_form(url) is not None:
-        return url
+    unparsed = _normalize_unparsed(url)
+    if unparsed is not None:
+        return unparsed[0]
     href = resolve(url)
     return None if href is None else _normalize_serialized(href)
 
@@ -214,9 +228,9 @@ def normalize_with_host(url: str) -> tuple[str, str] | None:
 
     For callers that need both, such as a consumer building index rows.
     """
-    match = _normal_form(url)
-    if match is not None:
-        return url, match.group(1)
+    unparsed = _normalize_unparsed(url)
+    if unparsed is not None:
+        return unparsed
     normalized = normalize(url)
     if normalized is None:
         return None
@@ -283,6 +297,10 @@ _SIMPLE_RELATIVE: Final = re.compile(
     r"(?:/(?!/)|[A-Za-z0-9\-._~!$&()*+,;=@]+(?=[/?]|\Z))"
     r"[A-Za-z0-9\-._~!$&()*+,;=:@/?]*"
 )
+# The "./" and "../" segments that open a relative reference ("../../a/b"):
+# the parser resolves them against the base once per page, and a simple
+# relative reference after them joins the result as a string.
+_LEADING_DOT_SEGMENTS: Final = re.compile(r"(?:\.\.?/)+")
 
 
 def resolver(base: str | None) -> Callable[[str], str | None]:
@@ -290,10 +308,13 @@ def resolver(base: str | None) -> Callable[[str], str | None]:
 
     Made for the many hrefs of one page: when ``base`` is an http(s) URL,
     absolute http(s) hrefs are normalized without it (WHATWG never looks at
-    the base for ``http://…`` or ``https://…``), and simple relative
+    the base for ``http://…`` or ``https://…``), and without parsing when they
+    are in normal form but for a fragment and tracking parameters; simple relative
     references (see ``_SIMPLE_RELATIVE``) are joined to the base's origin or
-    directory as strings, then normalized (steps 2-4). Everything else goes
-    through the parser with the base, as :func:`resolve_and_normalize` does.
+    directory as strings, then normalized (steps 2-4), and so are those that
+    follow leading ``./`` and ``../`` segments, joined to what the parser
+    resolved those to. Everything else goes through the parser with the base,
+    as :func:`resolve_and_normalize` does.
     """
     serialized = None if base is None else resolve(base)
     if base is None or serialized is None or not serialized.startswith(("http://", "https://")):
@@ -303,15 +324,41 @@ def resolver(base: str | None) -> Callable[[str], str | None]:
     path_at = path_part.find("/", path_part.index("//") + 2)
     origin = path_part[:path_at]
     directory = path_part[: path_part.rfind("/") + 1]
+    # Leading dot segments ("../../") and the directory they resolve to.
+    ancestors: dict[str, str | None] = {}
+    # A path joined to the base's authority needs step 4 only, unless step 3
+    # changes that authority (a trailing dot on the host): then all of them.
+    normal_authority = _normalize_serialized(directory) == directory
+
+    def join(prefix: str, reference: str) -> str | None:
+        # ``prefix`` is the base's origin or a directory of it, ``reference``
+        # a path (and query) without a fragment.
+        joined = prefix + reference
+        return _without_tracking(joined) if normal_authority else _normalize_serialized(joined)
 
     def resolve_one(href: str) -> str | None:
+        # The fragment, which normalization drops, starts at the first "#": the
+        # WHATWG parser turns to the fragment state on "#" in every state an
+        # http(s) URL goes through before it.
+        reference = href.split("#", 1)[0] if "#" in href else href
         if href.startswith(("http://", "https://")):
+            unparsed = _normalize_unparsed(reference)
+            if unparsed is not None:
+                return unparsed[0]
             absolute = resolve(href)
             return None if absolute is None else _normalize_serialized(absolute)
-        reference = href.split("#", 1)[0]
         if reference and _SIMPLE_RELATIVE.fullmatch(reference):
-            joined = (origin if reference[0] == "/" else directory) + reference
-            return _normalize_serialized(joined)
+            return join(origin if reference[0] == "/" else directory, reference)
+        dots = _LEADING_DOT_SEGMENTS.match(reference)
+        if dots is not None:
+            rest = reference[dots.end() :]
+            if not rest or (rest[0] != "/" and _SIMPLE_RELATIVE.fullmatch(rest)):
+                prefix = dots.group()
+                ancestor = ancestors.get(prefix, "")
+                if ancestor == "":
+                    ancestor = ancestors[prefix] = resolve(prefix, base)
+                if ancestor is not None:
+                    return join(ancestor, rest)
         return resolve_and_normalize(href, base)
 
     return resolve_one
@@ -322,9 +369,9 @@ def host_of(url: str) -> str:
 
     Returns ``""`` if ``url`` cannot be parsed.
     """
-    match = _normal_form(url)
-    if match is not None:
-        return match.group(1)
+    unparsed = _normalize_unparsed(url)
+    if unparsed is not None:
+        return unparsed[1]
     try:
         return parse_url(url, ("hostname",))["hostname"]
     except _PARSE_ERRORS:

@@ -4,9 +4,10 @@
 embedded index in DIR with a power-law link graph of exactly N edges, written
 the way :func:`consumers.edges.write_batch` writes a crawl: every edge into
 ``edges`` (the ``refdomains`` view follows) and ``edges_by_source``, and one
-``pages`` row and two ``fetches`` rows per source page, so live and lost
-links mean what they mean after real crawls. It records what it made in
-``DIR/bench.json``.
+``pages`` row and two ``fetches`` rows per source page, with ``lost_at`` on
+the links the later fetch no longer carried, so live and lost links mean what
+they mean after real crawls; then it refreshes the domain rollups, as a crawl
+does when it ends. It records what it made in ``DIR/bench.json``.
 
 ``python -m linkindex.bench run --data-dir DIR`` starts ``linkgraph serve``
 on DIR, times each query through the HTTP API (warm: a few runs first, then

@@ -52,7 +52,8 @@ class Refreshed:
     seconds: float
 
 
-def _stale_domains(index: Index) -> list[str]:
+def stale_domains(index: Index) -> list[str]:
+    """Target domains written since their rollups were last refreshed, sorted."""
     db = index.db
     # A domain missing from domain_reports joins with refreshed = epoch 0.
     _, rows = index.query(
@@ -69,6 +70,12 @@ def _stale_domains(index: Index) -> list[str]:
     return [row[0] for row in rows]
 
 
+def default_settle_seconds(index: Index) -> float:
+    """0 on the embedded index (its one owner refreshes between its own
+    writes), :data:`SERVER_SETTLE_SECONDS` on a server."""
+    return 0.0 if index.location.embedded else SERVER_SETTLE_SECONDS
+
+
 def refresh(
     index: Index,
     *,
@@ -79,12 +86,10 @@ def refresh(
     """Recompute the rollups of every domain written since its last refresh
     (of every target domain with ``all_domains``).
 
-    ``settle_seconds`` defaults to 0 on the embedded index (the refreshing
-    process owns it: nothing else writes) and to :data:`SERVER_SETTLE_SECONDS`
-    on a server.
+    ``settle_seconds`` defaults to :func:`default_settle_seconds`.
     """
     if settle_seconds is None:
-        settle_seconds = 0.0 if index.location.embedded else SERVER_SETTLE_SECONDS
+        settle_seconds = default_settle_seconds(index)
     # Imported here: reports and queries read rollups through this module.
     from linkindex.queries import REFDOMAIN_FIGURES, Filters, _filter_where
     from linkindex.reports import TOTALS, report_sql
@@ -100,7 +105,7 @@ def refresh(
         _, rows = index.query(f"SELECT DISTINCT target_domain FROM {db}.edges ORDER BY 1")
         domains = [row[0] for row in rows]
     else:
-        domains = _stale_domains(index)
+        domains = stale_domains(index)
     params: dict[str, Any] = {"stamp": stamp}
     # The default selection, exactly as the queries write it.
     default = _filter_where(Filters(), params)

@@ -5,34 +5,48 @@ crawl stores exactly what the Kafka path stores. The index comes from the
 ``LINKGRAPH_INDEX`` setting (an open :class:`~linkindex.client.Index`, as the
 CLI passes it) or is opened from ``LINKGRAPH_CLICKHOUSE`` / ``LINKGRAPH_DATA_DIR``.
 
+Batches are inserted by a thread of their own: the embedded engine (and the
+HTTP client of a server) releases the GIL while it inserts, so the reactor
+goes on fetching and extracting pages meanwhile. Their rows and Arrow tables
+are built on the reactor thread (see ``_write``).
+
 Guarantees:
 
-* **Nothing dropped silently.** A batch that fails stays buffered and is
-  written again, whole and in order, with the pages that arrived meanwhile.
+* **In order, nothing dropped silently.** Full batches queue for the writer
+  thread in the order they filled, and it writes one at a time. A batch that
+  fails stays first in the queue and is written again, whole.
+* **Bounded memory.** Past ``_QUEUED_BATCHES`` queued batches (the one being
+  written included), the item that filled one more waits until the queue is
+  back within bounds, and new pages queue behind it (Scrapy's item
+  back-pressure).
 * **An unavailable index** (a retriable error) is retried with exponential
   back-off (``CLICKHOUSE_RETRY_SECONDS`` in all, default 60 s). The wait is a
-  timer on the reactor, never a sleep in it: downloads already under way carry
-  on, and new pages queue behind the write in progress (Scrapy's item
-  back-pressure), so memory stays bounded.
+  timer on the reactor, never a sleep in it: downloads go on.
 * **An index that refuses the write** (not retriable: disk full, schema
   mismatch), or an outage that outlasts the retry budget, closes the spider
   with reason ``index_error``; the error is kept on the crawler as
   ``crawler.linkgraph_error`` for the CLI to report in one line.
+* **A clean close.** However the spider closes (the crawl's end,
+  ``max_pages``, SIGTERM or SIGINT), the buffered pages are queued and every
+  queued batch is written before the pipeline reports the spider closed.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from typing import Any
 
 from scrapy import Spider
 from scrapy.crawler import Crawler
-from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet.defer import DeferredLock
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
+from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
 
-from consumers.edges import EdgeWriter
+from consumers.edges import EdgeWriter, Tables
 from linkgraph import defaults
 from linkgraph.errors import IndexError_, LinkgraphError
 from linkgraph.records import PageRecord
@@ -43,6 +57,9 @@ log = logging.getLogger(__name__)
 
 #: Longest single wait between two attempts, seconds.
 _MAX_BACKOFF = 10.0
+#: Full batches queued before the items that fill more wait, the one being
+#: written included: one more fills while one is written.
+_QUEUED_BATCHES = 2
 
 
 class IndexPipeline:
@@ -63,10 +80,14 @@ class IndexPipeline:
         self.batch_seconds = batch_seconds
         self.retry_seconds = retry_seconds
         self.writer: EdgeWriter | None = None
-        # One write (with its retries) at a time; items that fill the buffer
-        # meanwhile wait here, which is the crawl's back-pressure.
-        self._lock = DeferredLock()
         self.failed: LinkgraphError | None = None
+        # Full batches, oldest first; the first is being written.
+        self._queue: deque[list[PageRecord]] = deque()
+        self._threads: ThreadPool | None = None
+        self._stop_threads: Any = None
+        self._draining: Deferred[None] | None = None
+        # Items waiting for room in the queue.
+        self._waiting: list[Deferred[None]] = []
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> IndexPipeline:
@@ -92,79 +113,126 @@ class IndexPipeline:
                 self.crawler.linkgraph_error = error  # type: ignore[attr-defined]
                 raise
         self.writer = EdgeWriter(self.index, self.batch_pages, self.batch_seconds)
+        self._threads = ThreadPool(minthreads=1, maxthreads=1, name="linkgraph-index-writer")
+        self._threads.start()
+        # A reactor stopped without closing the spider (a second SIGINT) must
+        # not leave the process waiting for the thread.
+        self._stop_threads = self._reactor().addSystemEventTrigger(
+            "during", "shutdown", self._threads.stop
+        )
 
-    async def _sleep(self, seconds: float) -> None:
+    @staticmethod
+    def _reactor() -> Any:
         # Imported here: importing the reactor at module level would install
         # Twisted's default reactor before Scrapy installs the asyncio one.
         from twisted.internet import reactor
 
-        await maybe_deferred_to_future(deferLater(reactor, seconds, lambda: None))
+        return reactor
 
-    async def _write(self, operation: str, *, only_if_due: bool) -> None:
-        """Write the buffer, retrying while the index is unavailable (see module doc)."""
-        assert self.writer is not None
-        await maybe_deferred_to_future(self._lock.acquire())
+    async def _sleep(self, seconds: float) -> None:
+        await maybe_deferred_to_future(deferLater(self._reactor(), seconds, lambda: None))
+
+    async def _enqueue(self, pages: list[PageRecord]) -> None:
+        """Queue a full batch for the writer thread; return once the queue is within bounds."""
+        self._queue.append(pages)
+        if self._draining is None:
+            draining = deferred_from_coro(self._drain())
+            if not draining.called:  # else it ran to its end already
+                self._draining = draining
+        while len(self._queue) > _QUEUED_BATCHES and self.failed is None:
+            room: Deferred[None] = Deferred()
+            self._waiting.append(room)
+            await maybe_deferred_to_future(room)
+
+    def _wake(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        for room in waiting:
+            room.callback(None)
+
+    async def _drain(self) -> None:
+        """Write the queued batches in order, until the queue is empty or a write failed."""
         try:
-            if self.failed is not None:
-                return
-            if only_if_due and not (len(self.writer) >= self.batch_pages or self.writer.due()):
-                return  # the write this item waited for took its page too
-            deadline = time.monotonic() + self.retry_seconds
-            attempt = 0
-            while True:
-                try:
-                    self.writer.flush()
+            while self._queue and self.failed is None:
+                if not await self._write(self._queue[0]):
                     return
-                except LinkgraphError as error:
-                    failure: LinkgraphError = error
-                except Exception as error:  # a row the index cannot hold, or a bug
-                    failure = IndexError_(
-                        f"index write failed: {type(error).__name__}: "
-                        f"{' '.join(str(error).split())[:300]}"
-                    )
-                delay = min(_MAX_BACKOFF, 0.5 * 2**attempt)
-                if not failure.retriable or time.monotonic() + delay > deadline:
-                    self._fail(operation, failure)
-                    return
-                log.warning(
-                    "index write failed (%s); retrying the same %d pages in %.1f s",
-                    failure,
-                    len(self.writer),
-                    delay,
-                )
-                await self._sleep(delay)
-                attempt += 1
+                self._queue.popleft()
+                self._wake()
         finally:
-            self._lock.release()
+            self._draining = None
+            self._wake()
 
-    def _fail(self, operation: str, error: LinkgraphError) -> None:
+    async def _write(self, pages: list[PageRecord]) -> bool:
+        """Write one batch, retrying while the index is unavailable.
+
+        Its rows are built here: Python that would hold the GIL on the writer
+        thread too, and hold up the reactor thread longer there, waiting for
+        the GIL between its network reads. The writer thread only inserts.
+        False when the crawl has to stop (see module doc).
+        """
+        assert self.writer is not None and self._threads is not None
+        deadline = time.monotonic() + self.retry_seconds
+        attempt = 0
+        tables: Tables | None = None
+        while True:
+            try:
+                if tables is None:
+                    tables = self.writer.tables(pages)
+                await maybe_deferred_to_future(
+                    deferToThreadPool(self._reactor(), self._threads, self.writer.insert, tables)
+                )
+                return True
+            except LinkgraphError as error:
+                failure: LinkgraphError = error
+            except Exception as error:  # a row the index cannot hold, or a bug
+                failure = IndexError_(
+                    f"index write failed: {type(error).__name__}: "
+                    f"{' '.join(str(error).split())[:300]}"
+                )
+            delay = min(_MAX_BACKOFF, 0.5 * 2**attempt)
+            if not failure.retriable or time.monotonic() + delay > deadline:
+                self._fail(failure)
+                return False
+            log.warning(
+                "index write failed (%s); retrying the same %d pages in %.1f s",
+                failure,
+                len(pages),
+                delay,
+            )
+            await self._sleep(delay)
+            attempt += 1
+
+    def _fail(self, error: LinkgraphError) -> None:
         self.failed = error
         self.crawler.linkgraph_error = error  # type: ignore[attr-defined]
         assert self.writer is not None
         log.error(
-            "index write failed (%s): %s; stopping the crawl, %d fetched pages not stored",
-            operation,
+            "index write failed: %s; stopping the crawl, %d fetched pages not stored",
             error,
-            len(self.writer),
+            sum(map(len, self._queue)) + len(self.writer),
         )
         # CloseSpider raised in a pipeline is only logged by Scrapy as an item
         # error: the engine must be told to close.
         engine = self.crawler.engine
         if engine is not None and engine.spider is not None:
-            from scrapy.utils.defer import deferred_from_coro
-
             deferred_from_coro(engine.close_spider_async(reason="index_error"))
 
     async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if isinstance(item, PageRecord) and self.failed is None:
             assert self.writer is not None
             if self.writer.add(item):
-                await self._write("batch", only_if_due=True)
+                await self._enqueue(self.writer.take())
         return item
 
     async def close_spider(self, spider: Spider | None = None) -> None:
         if self.writer is not None and self.failed is None:
-            await self._write("final flush", only_if_due=False)
+            pages = self.writer.take()
+            if pages:
+                await self._enqueue(pages)
+        if self._draining is not None:
+            await maybe_deferred_to_future(self._draining)
+        if self._threads is not None:
+            self._reactor().removeSystemEventTrigger(self._stop_threads)
+            self._threads.stop()
         if self.writer is not None and self.failed is None and self.writer.pages_written:
             assert self.index is not None
             rollups.refresh_after_writing(self.index)

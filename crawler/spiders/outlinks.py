@@ -35,6 +35,8 @@ from linkgraph.urls import host_of, registered_domain, resolve_and_normalize
 log = logging.getLogger(__name__)
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+#: Authorities whose scope a spider remembers; past this many it starts over.
+_SCOPE_CACHE_SIZE = 100_000
 
 
 def _header(response: Response, name: str) -> list[str]:
@@ -137,6 +139,8 @@ class OutlinksSpider(scrapy.Spider):
         # checking here first spares building a Request for every repeated link
         # of every page, most of a page's in-scope links once a site is known.
         self.requested: set[str] = set()
+        # in_scope()'s answers by URL authority.
+        self._scope_by_authority: dict[str, bool] = {}
         self.max_pages = 0
         self.max_depth = -1
         self.max_url_length = defaults.LINKGRAPH_MAX_URL_LENGTH
@@ -166,8 +170,20 @@ class OutlinksSpider(scrapy.Spider):
 
     # -- requests -----------------------------------------------------------
     def in_scope(self, url: str) -> bool:
-        """True when ``url``'s registered domain is one of the seeds' (SPEC §1)."""
-        return registered_domain(host_of(url)) in self.scope
+        """True when ``url``'s registered domain is one of the seeds' (SPEC §1).
+
+        ``url`` is normalized, so its authority decides: the answer is kept per
+        authority (a page's links go to few hosts, again and again).
+        """
+        parts = url.split("/", 3)
+        authority = parts[2] if len(parts) > 2 else url
+        scoped = self._scope_by_authority.get(authority)
+        if scoped is None:
+            if len(self._scope_by_authority) >= _SCOPE_CACHE_SIZE:
+                self._scope_by_authority.clear()
+            scoped = registered_domain(host_of(url)) in self.scope
+            self._scope_by_authority[authority] = scoped
+        return scoped
 
     def make_request(self, url: str, depth: int) -> scrapy.Request:
         self.requested.add(url)
@@ -185,14 +201,13 @@ class OutlinksSpider(scrapy.Spider):
     def _budget_left(self) -> bool:
         return not self.max_pages or self.pages < self.max_pages
 
-    def _follow(self, url: str, depth: int) -> Iterator[scrapy.Request]:
-        if (
+    def _wanted(self, url: str, depth: int) -> bool:
+        return (
             url not in self.requested
             and (self.max_depth < 0 or depth <= self.max_depth)
             and len(url) <= self.max_url_length
             and self.in_scope(url)
-        ):
-            yield self.make_request(url, depth)
+        )
 
     # -- responses ----------------------------------------------------------
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
@@ -206,7 +221,8 @@ class OutlinksSpider(scrapy.Spider):
             log.info("max_pages (%d) reached; stopping", self.max_pages)
             raise CloseSpider("max_pages")
         for url, child_depth in follow:
-            yield from self._follow(url, child_depth)
+            if self._wanted(url, child_depth):
+                yield self.make_request(url, child_depth)
 
     def failed(self, failure: Failure) -> None:
         stats = self.crawler.stats

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -39,6 +40,51 @@ class Run:
     cpu: dict[str, float] = field(default_factory=dict)
     worker_rss_kib: int = 0
     consumer_rss_kib: int = 0
+    #: Seconds from `job start` until the frontier was done (every page
+    #: fetched and handed on); the rest of ``wall`` is the drain into the index.
+    crawled: float = 0.0
+    #: Samples of the job's leased pages while it crawled, and the share of
+    #: samples with nothing queued in the frontier.
+    in_flight: list[int] = field(default_factory=list)
+    starved: float = 0.0
+
+
+class _Sampler:
+    """Samples ``job status`` every 0.1 s from a thread: pages in flight, queue
+    length, and when the frontier was done."""
+
+    def __init__(self, redis: Any, prefix: str, job: str, started: float) -> None:
+        from crawler.frontier.jobs import JobStore
+        from crawler.frontier.keys import Keys
+
+        self.store = JobStore(redis, Keys(prefix))
+        self.job, self.started = job, started
+        self.samples: list[tuple[float, int, int, int]] = []
+        self.done_at: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            try:
+                status = self.store.status(self.job)
+            except Exception:  # not created yet, or Redis busy: the next sample
+                continue
+            now = time.monotonic() - self.started
+            if status["state"] != "running":
+                self.done_at = self.done_at or now
+                continue
+            self.samples.append((now, status["pages"], status["queued"], status["in_flight"]))
+
+    def stop(self, run: Run) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        run.crawled = self.done_at if self.done_at is not None else run.wall
+        run.in_flight = [flight for _, _, _, flight in self.samples]
+        if self.samples:
+            empty = sum(1 for _, _, queued, _ in self.samples if queued == 0)
+            run.starved = empty / len(self.samples)
 
 
 def _broker_pid() -> int | None:
@@ -95,6 +141,7 @@ def _crawl(server: Server, seeds: Path, root: Path, workers: int, redis: Any) ->
         broker_before = cpu_seconds(broker) if broker else 0.0
         started = time.monotonic()
         job = f"bench-{run_id}"
+        sampler = _Sampler(redis, env["LINKGRAPH_REDIS_PREFIX"], job, started)
         subprocess.run(
             [cli, "job", "start", job, "--seeds", str(seeds), "--rate", "10000"],
             env=env,
@@ -105,6 +152,7 @@ def _crawl(server: Server, seeds: Path, root: Path, workers: int, redis: Any) ->
             [cli, "job", "wait", job, "--timeout", "600"], env=env, capture_output=True, text=True
         )
         result.wall = time.monotonic() - started
+        sampler.stop(result)
         if waited.returncode != 0:
             raise RuntimeError(f"job wait failed: {waited.stderr.strip()[-500:]}")
         result.cpu["proxy"] = cpu_seconds(server.process.pid) - proxy_before
@@ -165,12 +213,17 @@ def run(*, quick: bool = False) -> Result:
         spent = ", ".join(f"{name} {seconds:.1f}" for name, seconds in last.cpu.items())
         cores = os.cpu_count() or 1
         busy = sum(last.cpu.values()) / (last.wall * cores)
+        flight = median(last.in_flight) if last.in_flight else 0.0
         notes.append(
             Note(
                 f"distributed, {n} worker{'s' if n > 1 else ''}: pages/s",
                 rate[n],
                 "pages/s",
-                f"{last.pages} pages in {last.wall:.1f} s; CPU seconds: {spent} "
+                f"{last.pages} pages in {last.wall:.1f} s: crawled in {last.crawled:.1f} s, "
+                f"then {last.wall - last.crawled:.1f} s until all were indexed; pages leased "
+                f"by the workers while crawling (fetching or waiting in a worker, "
+                f"{CONCURRENCY} fetches at a time each): median {flight:.0f}, frontier queue "
+                f"empty in {last.starved:.0%} of samples; CPU seconds: {spent} "
                 f"({busy:.0%} of {cores} cores busy)",
             )
         )

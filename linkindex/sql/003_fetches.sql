@@ -1,11 +1,10 @@
 -- linkgraph index schema: fetch history (lost links).
 --
--- One row per fetch of a page, whatever it answered. An edge is *live* while
--- its last_seen is at least the latest conclusive fetch of its source page
--- (status below 500: a 5xx proves nothing about the page's links), and *lost*
--- otherwise, as of the first conclusive fetch after its last_seen (an ASOF
--- join). Nothing is written per edge to keep this history: one row per page
--- fetch, a small fraction of the edges.
+-- One row per fetch of a page, whatever it answered. When a conclusive fetch
+-- (status below 500: a 5xx proves nothing about the page's links) of a page
+-- fetched before is stored, the writer marks `lost_at` on the page's live
+-- edges that the fetch no longer carried (consumers/edges.py, mark_lost):
+-- this table tells it which pages were fetched before, and when.
 --
 -- ReplacingMergeTree over (rev_host, url, fetched_at): a replayed batch writes
 -- the same fetch again and merges into one row.

@@ -10,7 +10,11 @@ same edges, scope by scope.
 
 from __future__ import annotations
 
+import json
 import re
+import signal
+import subprocess
+import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -146,6 +150,8 @@ def test_depth_limited_crawl_fetches_exactly_the_expected_urls(depth1_crawl: Cra
 # -- a page-limited crawl, and a second crawl into the same index ---------------------
 
 PAGE_LIMIT = 25
+#: Requests the test web has seen when the SIGTERM test stops the crawl.
+SIGTERM_AFTER_REQUESTS = 15
 
 
 def test_page_limited_crawl_stores_whole_pages_within_the_limit(
@@ -171,6 +177,49 @@ def test_page_limited_crawl_stores_whole_pages_within_the_limit(
     assert sources <= set(requested), sources - set(requested)
     expected = [edge for edge in full.edges if edge["source_url"] in sources]
     _assert_same_edges(expected, crawl.records)
+
+
+def test_crawl_stopped_by_sigterm_stores_every_page_it_parsed(
+    cli, synth_web: SyntheticWeb, web_proxy: ProxyServer, tmp_path: Path
+) -> None:
+    # SIGTERM closes the spider: the pages still buffered for the index, and
+    # the batches queued for its writer thread, are written before the exit.
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text(synth_web.seeds_file_text(), encoding="utf-8")
+    data_dir = tmp_path / "index"
+    web_proxy.log.clear()
+    process = subprocess.Popen(
+        [
+            *(str(cli.exe), "crawl", "--seeds", str(seeds), "--data-dir", str(data_dir), "-v"),
+            *("--delay", "0.05", "--per-host", "1", "--no-autothrottle"),
+        ],
+        cwd=cli.workdir,
+        env=cli.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(web_proxy.log) < SIGTERM_AFTER_REQUESTS and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert "crawl ended early: shutdown" in stderr, stderr[-3000:]
+    stats = {
+        name: int(value) for name, value in re.findall(r"'(linkgraph/[a-z_]+)': (\d+)", stderr)
+    }
+    full = expect(synth_web)
+    assert 0 < stats["linkgraph/pages"] < len(full.fetched), stats
+    assert stats["linkgraph/pages_written"] == stats["linkgraph/pages"], stats
+    export = cli.run("export", "edges", "--format", "jsonl", "--data-dir", str(data_dir))
+    records = [json.loads(line) for line in export.stdout.splitlines() if line.strip()]
+    sources = {record["source_url"] for record in records}
+    expected = [edge for edge in full.edges if edge["source_url"] in sources]
+    _assert_same_edges(expected, records)
 
 
 def test_second_crawl_keeps_first_seen_and_moves_last_seen(

@@ -28,6 +28,7 @@ from consumers.service import ConsumerConfig, ConsumerService, run_consumer
 from linkgraph import kafka as lgkafka
 from linkgraph.errors import IndexUnavailable, ServiceUnavailable
 from linkgraph.records import Link, PageRecord
+from linkindex import rollups
 from linkindex.client import Index, IndexLocation, open_index
 from pipelines.kafka import KafkaPipeline
 
@@ -367,9 +368,16 @@ def test_pipeline_to_index_holds_exactly_the_edges(
     produce_with_pipeline(topic, pages)
     consumer = start_consumer(consumer_config(index_dir, database, topic, group))
     wait_until(lambda: all_committed(group, topic), "every message is committed")
+    index = open_index(IndexLocation(data_dir=str(index_dir), database=database))
+    # Caught up, the consumer refreshes the domain rollups of what it wrote.
+    wait_until(lambda: not rollups.stale_domains(index), "the domain rollups are refreshed")
     assert consumer.finish() == 0
 
-    index = open_index(IndexLocation(data_dir=str(index_dir), database=database))
+    _, rows = index.query(
+        f"SELECT (SELECT count() FROM {database}.domain_reports FINAL), "
+        f"(SELECT uniqExact(target_domain) FROM {database}.links)"
+    )
+    assert rows[0][0] == rows[0][1] > 0
     assert_stored_exactly(index, pages)
     _, rows = index.query(f"SELECT count() FROM {database}.pages FINAL")
     assert rows[0][0] == len(pages)
@@ -492,7 +500,9 @@ def test_pipeline_close_reports_what_it_could_not_deliver(
     topic: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     pages = make_pages(200, 5)
-    pipeline, crawler, spider = pipeline_for(topic, KAFKA_FLUSH_TIMEOUT=0, KAFKA_LINGER_MS=2000)
+    # A linger far beyond the test: nothing is sent before close, however long the
+    # first metadata fetch of a new topic takes on a cold broker.
+    pipeline, crawler, spider = pipeline_for(topic, KAFKA_FLUSH_TIMEOUT=0, KAFKA_LINGER_MS=60_000)
     for page in pages:
         pipeline.process_item(page)
     pipeline.close_spider()

@@ -237,6 +237,18 @@ def test_empty_answers_keep_their_header(crawled: tuple[Path, str]) -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_rollup_from_the_command_line(crawled: tuple[Path, str]) -> None:
+    data, _ = crawled
+    # The crawl refreshed what it wrote: nothing is stale; --all redoes both domains.
+    done = run("rollup", "--data-dir", str(data))
+    assert done.returncode == 0 and "refreshed the rollups of 0 domains" in done.stderr
+    done = run("rollup", "--all", "--data-dir", str(data))
+    assert done.returncode == 0 and "refreshed the rollups of 2 domains" in done.stderr
+    assert_one_line_error(run("rollup", "--settle", "-1", "--data-dir", str(data)), 2, "--settle")
+    missing = str(data.parent / "no-index-here")
+    assert_one_line_error(run("rollup", "--data-dir", missing), 2, "no index at")
+
+
 def test_rank_and_query_job_from_the_command_line(
     crawled: tuple[Path, str], tmp_path: Path
 ) -> None:

@@ -636,6 +636,11 @@ def test_deeply_nested_markup_stays_fast() -> None:
     assert result.dropped == 0
 
 
+@given(st.text(alphabet=st.sampled_from("<a>\u00e9\u20ac\U0001f600\ud800 ")))
+def test_tag_opens_are_counted_as_str_count_does(text: str) -> None:
+    assert extract_module._count_tag_opens(text) == text.count("<")
+
+
 def test_nested_links_without_text_stay_fast() -> None:
     body = "<svg>" + "".join(f'<a href="/s{i}">' for i in range(5_000)) + "<g></g>" * 50_000
     started = time.monotonic()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 
-from consumers.edges import BatchTables, EdgeWriter, build_batch
+from consumers.edges import EdgeWriter, batch_tables, build_batch
 from linkgraph.records import Link, PageRecord
-from linkindex import queries
+from linkindex import queries, reports, rollups
 from linkindex.queries import Filters, Target
 
 T0 = 1_790_000_000.0  # a fixed crawl time, UTC seconds
@@ -515,6 +516,42 @@ def test_sql_resolves_unqualified_names_in_the_index_database(index) -> None:
     assert queries.sql(index, "SELECT currentDatabase()").rows == [(index.db,)]
 
 
+def test_whole_domain_answers_read_the_rollup_only_while_it_is_fresh(index) -> None:
+    day = 86_400
+    write(index, *WEB)
+    target = Target.parse("target.co.uk")
+    every_kind = Filters(kinds=("a", "canonical", "redirect"))  # same links, never the rollup
+
+    def answers() -> tuple[Any, Any]:
+        rows = queries.refdomains(index, target, Filters()).rows
+        assert rows == queries.refdomains(index, target, every_kind).rows
+        report = reports.report(index, target, Filters())
+        assert report == reports.report(index, target, every_kind)
+        return rows, report
+
+    assert not rollups.fresh(index, "target.co.uk")
+    before = answers()
+    written = ["alpha.com", "bob.github.io", "target.co.uk"]  # internal links count as writes
+    assert rollups.stale_domains(index) == written
+    assert rollups.refresh(index).domains == 3
+    assert rollups.fresh(index, "target.co.uk") and rollups.stale_domains(index) == []
+    assert answers() == before
+    # A new referring domain: the rollup is stale, answers come from the edges.
+    write(index, page("http://gamma.net/", Link("http://target.co.uk/new"), at=T0 + day))
+    assert not rollups.fresh(index, "target.co.uk")
+    rows, report = answers()
+    assert [r[0] for r in rows] == ["beta.org", "alpha.com", "gamma.net"]
+    assert report["referring_domains"] == 3
+    # Lost links make it stale too.
+    assert rollups.refresh(index).domains == 1
+    write(index, page("http://gamma.net/", at=T0 + 2 * day))
+    assert rollups.stale_domains(index) == ["target.co.uk"]
+    rollups.refresh(index)
+    rows, report = answers()
+    assert report["lost_backlinks"] == 1 and rollups.fresh(index, "target.co.uk")
+    assert rollups.refresh(index, all_domains=True).domains == 3
+
+
 def test_batch_times_convert_as_datetimes_do() -> None:
     # Fetch times with sub-millisecond parts: the index keeps milliseconds.
     records = [
@@ -523,7 +560,7 @@ def test_batch_times_convert_as_datetimes_do() -> None:
         )
         for n, at in enumerate([0.0, 1_763_700_000.0004, 1_763_700_000.0015, 9_999_999_999.999])
     ]
-    tables = BatchTables.of(build_batch(records))
+    tables = batch_tables(build_batch(records))
     inserts = dict(tables.inserts)
     expected = pa.array(
         [datetime.fromtimestamp(record.fetched_at, UTC) for record in records],

@@ -460,12 +460,31 @@ def _slow_host(url: str) -> str:
 @example("http://xn--abc.com/")
 @example("https://" + "a" * 300 + ".com/%zz?%%&&")
 def test_what_the_fast_path_accepts_normalize_leaves_unchanged(url: str) -> None:
-    # Everything the cheap test accepts must be a fixed point of the full
-    # normalization, with the host the parser finds.
-    if urls._normal_form(url) is not None:
-        assert _slow_normalize(url) == url
-        assert _slow_host(url) == urls.host_of(url)
+    # Everything the cheap test accepts must normalize as the full
+    # normalization does, with the host the parser finds.
+    unparsed = urls._normalize_unparsed(url)
+    if unparsed is not None:
+        assert unparsed == (_slow_normalize(url), _slow_host(url))
+        assert urls.host_of(url) == _slow_host(url)
     assert urls.normalize(url) == _slow_normalize(url)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.from_regex(urls._NORMAL_FORM, fullmatch=True),
+    st.lists(_PARAMETER | st.from_regex(r"[A-Za-z_]{1,8}=[a-z0-9?]{0,4}", fullmatch=True)),
+)
+@example("http://a.b/x", ["UTM_Medium", "a=1"])
+@example("http://a.b/x", ["gclid"])
+@example("http://a.b/x", ["a=1?utm_x=2"])
+def test_the_fast_path_drops_tracking_parameters_as_the_parser_path_does(
+    url: str, parameters: list[str]
+) -> None:
+    with_query = url.split("?", 1)[0] + "?" + "&".join(parameters)
+    unparsed = urls._normalize_unparsed(with_query)
+    if unparsed is not None:
+        assert unparsed == (_slow_normalize(with_query), _slow_host(with_query))
+    assert urls.normalize(with_query) == _slow_normalize(with_query)
 
 
 @pytest.mark.parametrize(
@@ -478,8 +497,15 @@ def test_what_the_fast_path_accepts_normalize_leaves_unchanged(url: str) -> None
     ],
 )
 def test_common_normal_urls_take_the_fast_path(url: str) -> None:
-    assert urls._normal_form(url) is not None
+    unparsed = urls._normalize_unparsed(url)
+    assert unparsed is not None and unparsed[0] is url
     assert urls.normalize(url) == url
+
+
+def test_tracking_parameters_go_without_a_parse() -> None:
+    url = "http://example.com/?utm_campaign=x&a=1"
+    assert urls._normalize_unparsed(url) == ("http://example.com/?a=1", "example.com")
+    assert urls.normalize(url) == _slow_normalize(url) == "http://example.com/?a=1"
 
 
 @pytest.mark.parametrize(
@@ -495,13 +521,12 @@ def test_common_normal_urls_take_the_fast_path(url: str) -> None:
         "http://example.com/a/../b",
         "http://example.com/a#frag",
         "http://example.com/?",
-        "http://example.com/?utm_campaign=x&a=1",
         "http://example.com/a b",
         "http://xn--bcher-kva.example/",
     ],
 )
 def test_anything_else_is_left_to_the_parser(url: str) -> None:
-    assert urls._normal_form(url) is None
+    assert urls._normalize_unparsed(url) is None
     assert urls.normalize(url) == _slow_normalize(url)
 
 
@@ -523,6 +548,19 @@ _HREFS = (
     | st.sampled_from(["", "#x", "?q", "//other.example/x", "../a", "./b", "a/../../b"])
     | st.builds(lambda s: "http://" + s, st.text(max_size=30))
     | st.builds(lambda s: "https://" + s, st.text(max_size=30))
+    # Absolute URLs in normal form but for a fragment or tracking parameters.
+    | st.builds(
+        lambda url, tail: url + tail,
+        st.from_regex(urls._NORMAL_FORM, fullmatch=True),
+        st.sampled_from(["", "#x", "#a?utm_x=1", "?utm_source=x", "&gclid=1", "?a=1&UTM_x"]),
+    )
+    # Leading dot segments, then a simple relative reference or something else.
+    | st.builds(
+        lambda dots, rest: dots + rest,
+        st.lists(st.sampled_from(["./", "../"]), min_size=1, max_size=4).map("".join),
+        st.from_regex(urls._SIMPLE_RELATIVE, fullmatch=True)
+        | st.sampled_from(["", "/x", "..", ".", "a?b", "?q", "a#f", "a/../b", "%2e/x", "a?gclid"]),
+    )
 )
 
 
@@ -533,6 +571,9 @@ _HREFS = (
 @example("https://www.example.com/articles/page-1", "a:b/c")
 @example("http://example.com", "http://example.com:80/a/./b/../c")
 @example("not a url", "http://example.com/")
+@example("https://www.example.com/dir/sub/?q=1#frag", "../../../a?utm_source=x&b=2#c")
+@example("http://example.com./a", "../b/c")
+@example("http://example.com./a", "/b?gclid=1")
 def test_resolver_equals_resolve_and_normalize(base: str, href: str) -> None:
     assert urls.resolver(base)(href) == urls.resolve_and_normalize(href, base)
 
