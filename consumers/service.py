@@ -6,10 +6,10 @@ decodes each message into a :class:`~linkgraph.records.PageRecord`, buffers
 pages in an :class:`~consumers.edges.EdgeWriter` and writes them to the index
 in batches of ``batch_pages`` pages or ``batch_seconds`` seconds.
 
-Writing overlaps consuming: a full batch goes to one writer thread (Arrow
-tables, inserts, the lost-links query), and the consuming thread polls,
-decodes and builds the next batch meanwhile. At most one batch is in flight:
-when the next is due before the previous one is stored, the consuming thread
+Writing overlaps consuming: the consuming thread polls, decodes and builds a
+batch's rows and Arrow tables while one writer thread inserts the previous
+batch (and runs its lost-links query). At most one batch is in flight: when
+the next is built before the previous one is stored, the consuming thread
 waits for it (partitions paused, so the member stays in its group). The writer
 thread is the only one that touches the index (writes and the rollup
 refresh, one at a time); offsets are committed by the consuming thread, once
@@ -261,8 +261,10 @@ class ConsumerService:
         # dead-lettered) and not yet handed to the writer thread.
         self._pending: dict[Any, int] = {}
         self._pending_since: float | None = None
-        # The one job handed to the writer thread and not yet settled.
+        # The one job handed to the writer thread and not yet settled, and the
+        # next one, built while it is written and not yet handed over.
         self._in_flight: _Job | None = None
+        self._ready: _Job | None = None
         # The last attempt submitted, settled or not: a job dropped while it
         # runs is not waited for, but the next one starts after it.
         self._last_attempt: Future[tuple[float, float]] | None = None
@@ -364,7 +366,8 @@ class ConsumerService:
         return self.edges_written / max(self.last_written - self.first_taken, 1e-9)
 
     def _uncommitted_pages(self) -> int:
-        return len(self.writer) + (self._in_flight.pages if self._in_flight is not None else 0)
+        jobs = (self._in_flight, self._ready)
+        return len(self.writer) + sum(job.pages for job in jobs if job is not None)
 
     def _stopped(self) -> int:
         self._frozen = True  # the listener must not write or commit while closing
@@ -455,17 +458,23 @@ class ConsumerService:
     def _hand_off(self) -> None:
         """Hand everything taken in to the writer thread as one batch.
 
-        First waits until the batch in flight is stored and committed: at most
-        one is in flight. Raises :class:`_Stop` as :meth:`_settle_in_flight`.
+        The batch's rows are built first, while the batch in flight is still
+        being written; then this waits until that one is stored and committed
+        (at most one is in flight). Raises :class:`_Stop` as
+        :meth:`_settle_in_flight`.
         """
+        if self.abort.is_set():
+            raise _Stop
+        if self._ready is None and (self._pending or len(self.writer)):
+            self._ready = self._job_of_buffer()
+            self._pending.clear()
+            self._pending_since = None
         self._settle_in_flight(wait=True)
         if self.abort.is_set():
             raise _Stop
-        if not self._pending and not len(self.writer):
-            return  # nothing taken in, or a rebalance stored it meanwhile
-        self._submit(self._job_of_buffer())
-        self._pending.clear()
-        self._pending_since = None
+        job, self._ready = self._ready, None
+        if job is not None:  # None if a rebalance stored it meanwhile
+            self._submit(job)
 
     def _job_of_buffer(self) -> _Job:
         """The buffered pages and the offsets they complete, as a job; the buffer starts anew.
@@ -647,11 +656,11 @@ class ConsumerService:
             return {}
         try:
             self.dead_letters.confirm(timeout=10.0)
-            job = self._in_flight
-            if job is not None:
-                self._store_now(job)
-                # Its offsets, unless records taken in since are further on.
-                self._pending = {**job.offsets, **self._pending}
+            for job in (self._in_flight, self._ready):
+                if job is not None:
+                    self._store_now(job)
+                    self._pending_at_least(job.offsets)
+            self._ready = None
             if len(self.writer):
                 self._store_now(self._job_of_buffer())
         except LinkgraphError as error:
@@ -665,6 +674,12 @@ class ConsumerService:
             self._frozen = True
             return {}
         return self._offsets(revoked)
+
+    def _pending_at_least(self, offsets: dict[Any, int]) -> None:
+        """Take ``offsets`` (stored) into the pending ones, where not further on already."""
+        for tp, offset in offsets.items():
+            if self._pending.get(tp, -1) < offset:
+                self._pending[tp] = offset
 
     def _store_now(self, job: _Job) -> None:
         """Finish ``job`` on the writer thread and wait for it: its attempt under
@@ -695,14 +710,14 @@ class ConsumerService:
         re-read it from the last commit."""
         if self._frozen:
             return
-        if len(self.writer) or self._pending or self._in_flight is not None:
+        if len(self.writer) or self._pending or self._in_flight or self._ready:
             log.warning(
                 "%s; dropping %d buffered pages uncommitted, they will be consumed again",
                 why,
                 self._uncommitted_pages(),
             )
         # An attempt still running ends on its own; nothing of it is committed.
-        self._in_flight = None
+        self._in_flight = self._ready = None
         self.writer = self._new_writer()
         self._pending.clear()
         self._pending_since = None

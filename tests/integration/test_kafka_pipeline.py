@@ -673,13 +673,13 @@ def test_next_batch_is_taken_in_while_one_is_written(
 ) -> None:
     pages = make_pages(300, 10)
     # The first batch is held at the index: the second is decoded and built
-    # meanwhile, and no more is taken in (one batch in flight, one buffered).
+    # meanwhile, and no more is taken in (one batch in flight, one ready).
     consumer, service, watched, index = held_consumer(
         index_dir, database, topic, group, pages, taken=200
     )
     time.sleep(1.0)
     assert service.pages_taken == 200
-    assert len(service.writer) == 100
+    assert len(service.writer) == 0  # the second batch is built, waiting to be handed over
     assert service.pages_written == 0
     assert committed_offsets(group, topic) == {}  # nothing is stored yet
 
