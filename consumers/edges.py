@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -30,6 +30,8 @@ from linkindex.client import Index
 log = logging.getLogger(__name__)
 
 _TIMESTAMP = pa.timestamp("ms", tz="UTC")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
 _LATEST = pa.struct(
     [
         ("seen", _TIMESTAMP),
@@ -46,13 +48,20 @@ _KIND_CODES = {"a": 1, "canonical": 2, "redirect": 3}
 
 @dataclass(slots=True)
 class Batch:
-    """Columns for one insert into each table, plus counters."""
+    """Columns for one insert into each table, plus counters.
+
+    Times (``seen``, ``last_seen``, ``fetched_at``) are datetimes or
+    milliseconds since the epoch; both convert to the index's ``DateTime64(3)``.
+    """
 
     pages: dict[str, list[Any]] = field(default_factory=dict)
     edges: dict[str, list[Any]] = field(default_factory=dict)
     pages_in: int = 0
     edges_out: int = 0
     links_dropped: int = 0
+    # URLs and hosts repeat across a batch (navigation, sitewide links): each is
+    # normalized, and its host's domain and reversed form derived, once per batch.
+    urls: dict[str, _UrlFacts] = field(default_factory=dict, repr=False)
 
     @classmethod
     def empty(cls, *, with_last_seen: bool = False) -> Batch:
@@ -62,6 +71,97 @@ class Batch:
             pages={name: [] for name in _PAGE_COLUMNS},
             edges={name: [] for name in edge_columns},
         )
+
+    def add_page(self, page: PageRecord) -> None:
+        """Append one page record: its ``pages`` row and its edges, normalized and
+        merged per ``(target_url, kind)`` (first occurrence wins, ``link_count``
+        adds up), self-edges and what is not http(s) dropped (see module doc).
+
+        The record is left as it is. A batch of :meth:`empty` columns only.
+        """
+        urls = self.urls
+        source = urls.get(page.url) or _url_facts(urls, page.url)
+        source_url, source_host, source_domain, source_rev = source
+        if not source_url:
+            self.links_dropped += len(page.links)
+            return
+        # Milliseconds since the epoch, as the index keeps them: Arrow converts a
+        # column of ints many times faster than one of datetimes.
+        seen = (datetime.fromtimestamp(page.fetched_at, UTC) - _EPOCH) // _MILLISECOND
+        edges = self.edges
+        target_url = edges["target_url"]
+        target_domain = edges["target_domain"]
+        target_rev_host = edges["target_rev_host"]
+        kind_column = edges["kind"]
+        target_host = edges["target_host"]
+        anchor = edges["anchor"]
+        image = edges["image"]
+        nofollow = edges["nofollow"]
+        ugc = edges["ugc"]
+        sponsored = edges["sponsored"]
+        link_count = edges["link_count"]
+        page_nofollow = page.robots_nofollow
+        first = len(target_url)
+        # The page's "a" edges by target_url (a repeat only adds to link_count);
+        # its canonical and redirect edges are kept once each.
+        rows: dict[str, int] = {}
+        others: set[tuple[str, str]] = set()
+        dropped = 0
+        for link in page.links:
+            target, host, domain, rev = urls.get(link.target_url) or _url_facts(
+                urls, link.target_url
+            )
+            if not target or target == source_url:
+                dropped += 1
+                continue
+            kind = link.kind
+            if kind == "a":
+                row = rows.get(target)
+                if row is not None:
+                    link_count[row] += link.link_count
+                    continue
+                rows[target] = len(target_url)
+                anchor.append(link.anchor[:512])
+                image.append(link.image)
+                link_count.append(link.link_count)
+            else:
+                if (target, kind) in others:
+                    continue
+                others.add((target, kind))
+                anchor.append("")
+                image.append(False)
+                link_count.append(1)
+            target_url.append(target)
+            target_domain.append(domain)
+            target_rev_host.append(rev)
+            kind_column.append(kind)
+            target_host.append(host)
+            nofollow.append(link.nofollow or page_nofollow)
+            ugc.append(link.ugc)
+            sponsored.append(link.sponsored)
+        count = len(target_url) - first
+        edges["source_url"].extend([source_url] * count)
+        edges["source_host"].extend([source_host] * count)
+        edges["source_domain"].extend([source_domain] * count)
+        edges["source_rev_host"].extend([source_rev] * count)
+        edges["seen"].extend([seen] * count)
+        self.edges_out += count
+        self.links_dropped += dropped
+        self.pages_in += 1
+
+        columns = self.pages
+        columns["rev_host"].append(source_rev)
+        columns["url"].append(source_url)
+        columns["host"].append(source_host)
+        columns["domain"].append(source_domain)
+        columns["status"].append(page.status)
+        columns["content_type"].append(page.content_type)
+        columns["robots_nofollow"].append(page_nofollow)
+        columns["depth"].append(min(max(page.depth, 0), 65535))
+        columns["outlinks"].append(count)
+        columns["dropped_links"].append(page.dropped_links + dropped)
+        columns["job"].append(page.job)
+        columns["fetched_at"].append(seen)
 
     def add_edge(
         self,
@@ -131,129 +231,28 @@ _PAGE_COLUMNS = (
 )
 
 
-# A merged edge while a batch is built: the Link fields, then the target host.
-# A list, not a Link, because it is built per edge and link_count grows in place.
-_TARGET, _KIND, _ANCHOR, _IMAGE, _NOFOLLOW, _UGC, _SPONSORED, _COUNT, _HOST = range(9)
-
-
-def _merge(
-    links: Iterable[Link], source_url: str, page_nofollow: bool
-) -> tuple[dict[tuple[str, str], list[Any]], int]:
-    """Normalize targets and merge per (target_url, kind); first occurrence wins.
-
-    The input links are left as they are (a batch that fails is built again).
-    """
-    merged: dict[tuple[str, str], list[Any]] = {}
-    dropped = 0
-    for link in links:
-        normalized = normalize_with_host(link.target_url)
-        if normalized is None or normalized[0] == source_url:
-            dropped += 1
-            continue
-        target, host = normalized
-        kind = link.kind
-        key = (target, kind)
-        seen = merged.get(key)
-        if seen is not None:
-            if kind == "a":
-                seen[_COUNT] += link.link_count
-            continue
-        nofollow = link.nofollow or page_nofollow
-        if kind == "a":
-            merged[key] = [
-                target,
-                kind,
-                link.anchor[:512],
-                link.image,
-                nofollow,
-                link.ugc,
-                link.sponsored,
-                link.link_count,
-                host,
-            ]
-        else:
-            merged[key] = [target, kind, "", False, nofollow, link.ugc, link.sponsored, 1, host]
-    return merged, dropped
-
-
 def build_batch(pages: Iterable[PageRecord]) -> Batch:
     """Turn page records into the column lists of one batch (see module doc)."""
     batch = Batch.empty()
-    page_columns = batch.pages
-    edges = batch.edges
-    # Hosts repeat across a batch: their domain and reversed form are derived once.
-    hosts: dict[str, tuple[str, str]] = {}
-    target_domain = edges["target_domain"]
-    target_rev_host = edges["target_rev_host"]
-    target_url = edges["target_url"]
-    source_url_column = edges["source_url"]
-    kind = edges["kind"]
-    target_host = edges["target_host"]
-    source_host_column = edges["source_host"]
-    source_domain_column = edges["source_domain"]
-    source_rev_host = edges["source_rev_host"]
-    seen_column = edges["seen"]
-    anchor = edges["anchor"]
-    image = edges["image"]
-    nofollow = edges["nofollow"]
-    ugc = edges["ugc"]
-    sponsored = edges["sponsored"]
-    link_count = edges["link_count"]
     for page in pages:
-        normalized = normalize_with_host(page.url)
-        if normalized is None:
-            batch.links_dropped += len(page.links)
-            continue
-        source_url, source_host = normalized
-        batch.pages_in += 1
-        source_domain, source_rev = _host_facts(hosts, source_host)
-        seen = datetime.fromtimestamp(page.fetched_at, UTC)
-        merged, dropped = _merge(page.links, source_url, page.robots_nofollow)
-        batch.links_dropped += dropped
-
-        page_columns["rev_host"].append(source_rev)
-        page_columns["url"].append(source_url)
-        page_columns["host"].append(source_host)
-        page_columns["domain"].append(source_domain)
-        page_columns["status"].append(page.status)
-        page_columns["content_type"].append(page.content_type)
-        page_columns["robots_nofollow"].append(page.robots_nofollow)
-        page_columns["depth"].append(min(max(page.depth, 0), 65535))
-        page_columns["outlinks"].append(len(merged))
-        page_columns["dropped_links"].append(page.dropped_links + dropped)
-        page_columns["job"].append(page.job)
-        page_columns["fetched_at"].append(seen)
-
-        count = len(merged)
-        for edge in merged.values():
-            host = edge[_HOST]
-            facts = hosts.get(host)
-            if facts is None:
-                facts = _host_facts(hosts, host)
-            target_domain.append(facts[0])
-            target_rev_host.append(facts[1])
-            target_url.append(edge[_TARGET])
-            kind.append(edge[_KIND])
-            target_host.append(host)
-            anchor.append(edge[_ANCHOR])
-            image.append(edge[_IMAGE])
-            nofollow.append(edge[_NOFOLLOW])
-            ugc.append(edge[_UGC])
-            sponsored.append(edge[_SPONSORED])
-            link_count.append(edge[_COUNT])
-        source_url_column.extend([source_url] * count)
-        source_host_column.extend([source_host] * count)
-        source_domain_column.extend([source_domain] * count)
-        source_rev_host.extend([source_rev] * count)
-        seen_column.extend([seen] * count)
-        batch.edges_out += count
+        batch.add_page(page)
     return batch
 
 
-def _host_facts(hosts: dict[str, tuple[str, str]], host: str) -> tuple[str, str]:
-    facts = hosts.get(host)
-    if facts is None:
-        facts = hosts[host] = (registered_domain(host), reverse_host(host))
+# (normalized URL, host, registered domain, reversed host); all "" if unusable.
+_UrlFacts = tuple[str, str, str, str]
+_UNUSABLE: _UrlFacts = ("", "", "", "")
+
+
+def _url_facts(urls: dict[str, _UrlFacts], url: str) -> _UrlFacts:
+    """Normalize ``url`` and derive its host's facts; remembered in ``urls``."""
+    normalized = normalize_with_host(url)
+    if normalized is None:
+        facts = _UNUSABLE
+    else:
+        target, host = normalized
+        facts = (target, host, registered_domain(host), reverse_host(host))
+    urls[url] = facts
     return facts
 
 
@@ -356,11 +355,16 @@ def write_batch(index: Index, batch: Batch) -> None:
     insert_tables(index, batch_tables(batch))
 
 
-#: Values that never win the merge of a marker row (see :func:`mark_lost`):
-#: min(first_seen) and max(latest) keep the edge's own (and so its last_seen,
-#: the time of latest).
+def prepare_arrow() -> None:
+    """Pay pyarrow's one-time set-up now rather than in the first batch: its
+    first conversion imports pandas when installed (a quarter of a second)."""
+    pa.array([""], pa.string())
+
+
+#: With ``_EPOCH``, values that never win the merge of a marker row (see
+#: :func:`mark_lost`): min(first_seen) and max(latest) keep the edge's own (and
+#: so its last_seen, the time of latest).
 _NEVER = datetime(2299, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def mark_lost(index: Index, pages: dict[str, list[Any]]) -> int:

@@ -6,6 +6,15 @@ decodes each message into a :class:`~linkgraph.records.PageRecord`, buffers
 pages in an :class:`~consumers.edges.EdgeWriter` and writes them to the index
 in batches of ``batch_pages`` pages or ``batch_seconds`` seconds.
 
+Writing overlaps consuming: the consuming thread polls, decodes and builds a
+batch's rows and Arrow tables while one writer thread inserts the previous
+batch (and runs its lost-links query). At most one batch is in flight: when
+the next is built before the previous one is stored, the consuming thread
+waits for it (partitions paused, so the member stays in its group). The writer
+thread is the only one that touches the index (writes and the rollup
+refresh, one at a time); offsets are committed by the consuming thread, once
+the batch holding them is stored.
+
 Guarantees:
 
 * **At least once.** Offsets are committed only after the index accepted the
@@ -20,14 +29,18 @@ Guarantees:
   exponential back-off capped at ``max_backoff`` seconds; nothing is skipped,
   nothing committed past it. Partitions are paused meanwhile, so the member
   stays in its group.
+* **Kafka unavailable** (a broker restarting): polling goes on, with one
+  warning when it goes and one when it is back; nothing is taken in meanwhile.
 * **Index refuses the write** (not retriable: disk full, schema mismatch):
   the consumer stops without committing, logs one line saying so, and
   :func:`run_consumer` returns 1.
-* **Rebalance.** Before partitions are taken away the buffered batch is
-  written and its offsets committed; if the write fails the batch is dropped
-  uncommitted, and the partitions' next owner consumes it again.
-* **SIGTERM / SIGINT** finish the current batch, write it, commit, close and
-  return 0. A second signal gives up at once (nothing uncommitted is lost:
+* **Rebalance.** Before partitions are taken away the batch in flight is
+  finished, the buffered batch written and their offsets committed; if a
+  write fails both are dropped uncommitted, and the partitions' next owner
+  consumes them again.
+* **SIGTERM / SIGINT** finish the batch in flight, write the buffered one,
+  commit, close and return 0. A second signal gives up at once, without
+  waiting for the batch in flight or committing (nothing uncommitted is lost:
   it is consumed again later).
 
 With the embedded index only one consumer can run: chDB lets one process own
@@ -37,19 +50,23 @@ a data directory. Several consumers need a ClickHouse server (``--clickhouse``).
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from types import FrameType
 from typing import Any, Final
 
 from kafka import AsyncConsumerRebalanceListener, OffsetAndMetadata
 
 from consumers.dlq import DeadLetters
-from consumers.edges import EdgeWriter
+from consumers.edges import EdgeWriter, insert_tables, prepare_arrow
 from linkgraph import defaults
 from linkgraph import kafka as lgkafka
 from linkgraph.errors import (
@@ -67,6 +84,7 @@ from linkgraph.metrics import (
     PAGES,
     start_metrics_server,
 )
+from linkgraph.records import PageRecord
 from linkindex import rollups
 from linkindex.client import Index, IndexLocation, open_index
 
@@ -78,6 +96,11 @@ DEFAULT_GROUP_ID: Final = "linkgraph-index"
 LAG_INTERVAL: Final = 5.0
 # Longest single poll; bounds how late a due batch or a stop request is noticed.
 _POLL_MS: Final = 500
+# Longest poll while a batch is in flight: bounds how late its commit comes.
+_BUSY_POLL_MS: Final = 50
+# Seconds between the polls that keep the member in its group while it waits
+# for a long write (the group's max_poll_interval_ms is far longer).
+_GROUP_POLL_SECONDS: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,14 +161,44 @@ class _Stop(Exception):
     """Internal: leave the consume loop (the reason is on the service)."""
 
 
+@dataclass(eq=False, slots=True)
+class _Job:
+    """Work handed to the writer thread: a batch to store, or the rollup refresh.
+
+    ``offsets`` are the next offsets per partition of everything taken in up
+    to the end of the batch (pages and dead letters): committed once the batch
+    is stored. ``future`` is the attempt under way, or the last one.
+    """
+
+    work: Callable[[], None]
+    offsets: dict[Any, int]
+    pages: int = 0
+    edges: int = 0
+    future: Future[tuple[float, float]] | None = None
+    attempt: int = 0
+    stop_deadline: float | None = None
+
+
+def _build_and_insert(index: Index, pages: list[PageRecord]) -> None:
+    insert_tables(index, EdgeWriter.tables(pages))
+
+
+def _timed(work: Callable[[], None]) -> tuple[float, float]:
+    """Run ``work`` (on the writer thread); the seconds it took and when it ended."""
+    started = time.monotonic()
+    work()
+    ended = time.monotonic()
+    return ended - started, ended
+
+
 class _RebalanceListener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
-    """Writes and commits the buffered batch before partitions are taken away.
+    """Stores and commits what was taken in before partitions are taken away.
 
     kafka-python 3 calls rebalance listeners on its I/O thread while the
     consuming thread waits inside ``poll()``, so the service's state is not
-    touched concurrently. An async listener, so that the offset commit can be
-    awaited before the group rejoins (a blocking ``commit()`` is not allowed
-    on that thread).
+    touched concurrently (the writer thread only runs the job it was handed).
+    An async listener, so that the offset commit can be awaited before the
+    group rejoins (a blocking ``commit()`` is not allowed on that thread).
     """
 
     def __init__(self, service: ConsumerService) -> None:
@@ -183,8 +236,9 @@ class ConsumerService:
 
     ``consumer`` is a kafka-python ``KafkaConsumer`` in the group, not yet
     subscribed; ``dead_letters`` wraps the dead-letter producer; ``index`` is
-    an open index. The caller closes all three. ``stop`` asks for a graceful
-    stop, ``abort`` for an immediate one.
+    an open index, used only from the service's writer thread while
+    :meth:`run` runs. The caller closes all three. ``stop`` asks for a
+    graceful stop, ``abort`` for an immediate one.
     """
 
     def __init__(
@@ -204,12 +258,26 @@ class ConsumerService:
         self.abort = abort or threading.Event()
         self.writer = self._new_writer()
         # Next offset per partition of everything taken in (buffered or
-        # dead-lettered) and not yet committed.
+        # dead-lettered) and not yet handed to the writer thread.
         self._pending: dict[Any, int] = {}
         self._pending_since: float | None = None
+        # The one job handed to the writer thread and not yet settled, and the
+        # next one, built while it is written and not yet handed over.
+        self._in_flight: _Job | None = None
+        self._ready: _Job | None = None
+        # The last attempt submitted, settled or not: a job dropped while it
+        # runs is not waited for, but the next one starts after it.
+        self._last_attempt: Future[tuple[float, float]] | None = None
+        self._index_thread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="linkgraph-index-writer"
+        )
         self._rewind = False
         self._frozen = False
+        # When a poll last found Kafka unreachable, until one succeeds again.
+        self._kafka_lost: float | None = None
         self.fatal: LinkgraphError | None = None
+        # Page records decoded into a batch (again after a rebalance dropped one).
+        self.pages_taken = 0
         self.pages_written = 0
         self.edges_written = 0
         self.dead_lettered = 0
@@ -229,6 +297,11 @@ class ConsumerService:
     # -- the loop -----------------------------------------------------------------------
     def run(self) -> int:
         """Consume until stopped; 0 after a clean stop, 1 if the index refused a write."""
+        prepare_arrow()
+        # What is alive now (modules, the public suffix list, the clients) outlives
+        # the loop: kept out of the cyclic collector's full collections meanwhile,
+        # which would otherwise walk it again and again, holding the GIL.
+        gc.freeze()
         self.consumer.subscribe([self.config.topic], listener=_RebalanceListener(self))
         log.info(
             "consuming %s as group %s into %s (dead letters to %s)",
@@ -239,16 +312,24 @@ class ConsumerService:
         )
         try:
             while not self.stop.is_set():
-                polled = self._poll(_POLL_MS)
+                # Shorter polls while a batch is in flight: its commit waits for the next one.
+                polled = self._poll(_POLL_MS if self._in_flight is None else _BUSY_POLL_MS)
                 self._take_all(polled)
+                self._settle_in_flight(wait=False)
                 if self._due():
-                    self._write_and_commit()
-                elif not polled and not len(self.writer):
+                    self._hand_off()
+                elif not polled and not len(self.writer) and self._in_flight is None:
                     self._refresh_when_caught_up()
                 self._measure_lag()
-            self._write_and_commit()
+            self._hand_off()
+            self._settle_in_flight(wait=True)
         except _Stop:
             return self._stopped()
+        finally:
+            # On a clean stop nothing runs any more; after abort an attempt may
+            # still, and ends on its own (nothing of it is committed).
+            self._index_thread.shutdown(wait=False, cancel_futures=True)
+            gc.unfreeze()
         self._frozen = True
         log.info(
             "stopped: %d pages, %d edges written (%.0f edges/s), %d messages dead-lettered; "
@@ -265,7 +346,9 @@ class ConsumerService:
         after a write (linkindex/rollups.py): answers read them only when fresh.
 
         On a server, where a refresh is dated its settle time early, it waits
-        that long after the last write too, so that the refresh covers it.
+        that long after the last write too, so that the refresh covers it. The
+        refresh runs on the writer thread as the job in flight, so it never
+        overlaps a write; a batch due meanwhile waits for it.
         """
         written = self.last_written
         if written is None or written <= self._rollups_refreshed:
@@ -274,13 +357,17 @@ class ConsumerService:
         if time.monotonic() - written < quiet:
             return
         self._rollups_refreshed = time.monotonic()
-        rollups.refresh_after_writing(self.index)
+        self._submit(_Job(partial(rollups.refresh_after_writing, self.index), {}))
 
     def edges_per_second(self) -> float:
         """Edges written per second from the first message taken to the last write."""
         if self.first_taken is None or self.last_written is None:
             return 0.0
         return self.edges_written / max(self.last_written - self.first_taken, 1e-9)
+
+    def _uncommitted_pages(self) -> int:
+        jobs = (self._in_flight, self._ready)
+        return len(self.writer) + sum(job.pages for job in jobs if job is not None)
 
     def _stopped(self) -> int:
         self._frozen = True  # the listener must not write or commit while closing
@@ -292,21 +379,36 @@ class ConsumerService:
                 "pages and everything after them will be consumed again once this is fixed",
                 what,
                 self.fatal,
-                len(self.writer),
+                self._uncommitted_pages(),
             )
         else:
             log.error(
                 "stopping before the batch was written (%d pages): offsets not committed, "
                 "they will be consumed again",
-                len(self.writer),
+                self._uncommitted_pages(),
             )
         return 1
 
     def _poll(self, timeout_ms: int) -> dict[Any, list[Any]]:
         if self._rewind and not self._rewind_to_committed():
             return {}
-        with lgkafka.kafka_errors(self._settings, "polling"):
-            records: dict[Any, list[Any]] = self.consumer.poll(timeout_ms=timeout_ms)
+        try:
+            with lgkafka.kafka_errors(self._settings, "polling"):
+                records: dict[Any, list[Any]] = self.consumer.poll(timeout_ms=timeout_ms)
+        except ServiceUnavailable as error:
+            # A broker that went away: kafka-python reports it once (its heartbeat
+            # died) and reconnects on the next poll. Nothing was taken in.
+            if not error.retriable:
+                raise
+            ERRORS.labels("poll").inc()
+            if self._kafka_lost is None:
+                self._kafka_lost = time.monotonic()
+                log.warning("%s; polling again", error)
+            self.abort.wait(_POLL_MS / 1000)
+            return {}
+        if self._kafka_lost is not None:
+            log.warning("Kafka is back after %.1f s", time.monotonic() - self._kafka_lost)
+            self._kafka_lost = None
         if self.fatal is not None:
             raise _Stop
         if self._rewind:
@@ -333,13 +435,14 @@ class ConsumerService:
             full = False
         else:
             full = self.writer.add(page)
+            self.pages_taken += 1
         if not self._pending:
             self._pending_since = time.monotonic()
         if self.first_taken is None:
             self.first_taken = time.monotonic()
         self._pending[partition] = record.offset + 1
         if full:
-            self._write_and_commit()
+            self._hand_off()
 
     def _due(self) -> bool:
         if self.writer.due():
@@ -351,66 +454,144 @@ class ConsumerService:
             and time.monotonic() - self._pending_since >= self.config.batch_seconds
         )
 
-    # -- writing and committing -----------------------------------------------------------
-    def _write(self) -> None:
-        """Confirm dead letters and write the buffered batch; raises LinkgraphError."""
-        self.dead_letters.confirm()
-        pages = len(self.writer)
-        if not pages:
-            return
-        edges_before = self.writer.edges_written
-        started = time.monotonic()
-        self.writer.flush()
-        self.last_written = time.monotonic()
-        BATCH_INSERT_SECONDS.observe(self.last_written - started)
-        edges = self.writer.edges_written - edges_before
-        self.pages_written += pages
-        self.edges_written += edges
-        PAGES.labels("indexed").inc(pages)
-        LINKS.labels("indexed").inc(edges)
+    # -- writing (on the writer thread) and committing ------------------------------------
+    def _hand_off(self) -> None:
+        """Hand everything taken in to the writer thread as one batch.
 
-    def _write_and_commit(self) -> None:
-        """Write the batch (retrying while the index is unavailable), then commit.
-
-        Raises :class:`_Stop` when the index refused the write or a stop
-        request ran out of time; nothing is committed then.
+        The batch's rows are built first, while the batch in flight is still
+        being written; then this waits until that one is stored and committed
+        (at most one is in flight). Raises :class:`_Stop` as
+        :meth:`_settle_in_flight`.
         """
-        attempt = 0
-        stop_deadline: float | None = None
-        while True:
-            try:
-                self._write()
-                break
-            except LinkgraphError as error:
-                if not error.retriable:
-                    self.fatal = error
-                    raise _Stop from error
-                failure: LinkgraphError = error
-            except Exception as error:  # a row the index cannot hold, or a bug
-                self.fatal = IndexError_(
-                    f"index write failed: {type(error).__name__}: {' '.join(str(error).split())}"
-                )
-                raise _Stop from error
-            ERRORS.labels("index_retry").inc()
-            if self.stop.is_set() and stop_deadline is None:
-                stop_deadline = time.monotonic() + self.config.shutdown_timeout
-            if self.abort.is_set() or (
-                stop_deadline is not None and time.monotonic() >= stop_deadline
-            ):
-                raise _Stop
-            delay = min(self.config.max_backoff, 0.5 * 2**attempt)
-            log.warning(
-                "%s; retrying the same batch (%d pages) in %.1f s, offsets not committed",
-                failure,
-                len(self.writer),
-                delay,
-            )
-            self._wait_paused(delay)
-            attempt += 1
-        self._commit()
+        if self.abort.is_set():
+            raise _Stop
+        if self._ready is None and (self._pending or len(self.writer)):
+            self._ready = self._job_of_buffer()
+            self._pending.clear()
+            self._pending_since = None
+        self._settle_in_flight(wait=True)
+        if self.abort.is_set():
+            raise _Stop
+        job, self._ready = self._ready, None
+        if job is not None:  # None if a rebalance stored it meanwhile
+            self._submit(job)
 
-    def _wait_paused(self, seconds: float) -> None:
-        """Wait ``seconds`` while staying in the group, without taking new records.
+    def _job_of_buffer(self) -> _Job:
+        """The buffered pages and the offsets they complete, as a job; the buffer starts anew.
+
+        Their rows and Arrow tables are built here, so that the writer thread is
+        left with the inserts; pages whose rows cannot be built are built again
+        there, where failures are judged.
+        """
+        pages = self.writer.take()
+        offsets = dict(self._pending)
+        try:
+            tables = EdgeWriter.tables(pages)
+        except Exception:
+            return _Job(partial(_build_and_insert, self.index, pages), offsets, len(pages))
+        return _Job(
+            partial(insert_tables, self.index, tables), offsets, len(pages), tables.edges_out
+        )
+
+    def _submit(self, job: _Job) -> None:
+        """Start an attempt at ``job`` on the writer thread; it is the job in flight."""
+        if self._last_attempt is not None:
+            futures.wait([self._last_attempt])  # only ever running if a rebalance dropped its job
+        job.future = self._last_attempt = self._index_thread.submit(_timed, job.work)
+        self._in_flight = job
+
+    def _settle_in_flight(self, *, wait: bool) -> None:
+        """Commit the job in flight once it is done; with ``wait``, until it is.
+
+        Dead letters are confirmed before the commit. A batch the index could
+        not take for now (a retriable error) is written again after a back-off,
+        for as long as it takes. Raises :class:`_Stop`, committing nothing, when
+        the index refused it, when a stop request ran out of
+        ``shutdown_timeout``, or on abort.
+        """
+        while (job := self._in_flight) is not None:
+            future = job.future
+            assert future is not None
+            if not future.done():
+                if not wait:
+                    return
+                self._wait_for(future)
+                continue  # a rebalance may have settled the job meanwhile
+            error = future.exception()
+            if error is None:
+                try:
+                    self.dead_letters.confirm()
+                except LinkgraphError as failure:
+                    error = failure
+            if error is not None:
+                self._retry_later(job, error)
+                continue
+            self._in_flight = None
+            self._stored(job, *future.result())
+            self._commit(job.offsets)
+
+    def _wait_for(self, future: Future[Any]) -> None:
+        """Wait until an attempt on the writer thread is over.
+
+        A paused poll every ``_GROUP_POLL_SECONDS`` keeps the member in its
+        group (and lets a rebalance settle) while a write takes long. Raises
+        :class:`_Stop` on abort.
+        """
+        next_poll = time.monotonic() + _GROUP_POLL_SECONDS
+        while not future.done():
+            if self.abort.is_set():
+                raise _Stop
+            futures.wait([future], timeout=0.25)
+            if not future.done() and time.monotonic() >= next_poll:
+                self._wait_paused(0.1, until=future)
+                next_poll = time.monotonic() + _GROUP_POLL_SECONDS
+
+    def _retry_later(self, job: _Job, error: BaseException) -> None:
+        """Judge a failed attempt at ``job``: raise :class:`_Stop` or, for a
+        retriable error, submit it again after a back-off (partitions paused)."""
+        if not isinstance(error, LinkgraphError):  # a row the index cannot hold, or a bug
+            self.fatal = IndexError_(
+                f"index write failed: {type(error).__name__}: {' '.join(str(error).split())}"
+            )
+            raise _Stop from error
+        if not error.retriable:
+            self.fatal = error
+            raise _Stop from error
+        ERRORS.labels("index_retry").inc()
+        if self.stop.is_set() and job.stop_deadline is None:
+            job.stop_deadline = time.monotonic() + self.config.shutdown_timeout
+        if self.abort.is_set() or (
+            job.stop_deadline is not None and time.monotonic() >= job.stop_deadline
+        ):
+            raise _Stop
+        delay = min(self.config.max_backoff, 0.5 * 2**job.attempt)
+        log.warning(
+            "%s; retrying the same batch (%d pages) in %.1f s, offsets not committed",
+            error,
+            job.pages,
+            delay,
+        )
+        self._wait_paused(delay)
+        if self.abort.is_set():
+            raise _Stop
+        job.attempt += 1
+        if self._in_flight is job:  # not settled or dropped by a rebalance meanwhile
+            self._submit(job)
+
+    def _stored(self, job: _Job, seconds: float, ended: float) -> None:
+        """Count a job the writer thread finished."""
+        if not job.pages:
+            return
+        self.last_written = ended
+        BATCH_INSERT_SECONDS.observe(seconds)
+        self.pages_written += job.pages
+        self.edges_written += job.edges
+        PAGES.labels("indexed").inc(job.pages)
+        LINKS.labels("indexed").inc(job.edges)
+
+    def _wait_paused(self, seconds: float, until: Future[Any] | None = None) -> None:
+        """Wait ``seconds`` (or until ``until`` is done) while staying in the group,
+        without taking new records.
 
         Polling keeps the member within ``max_poll_interval_ms``; partitions are
         paused, and records a poll returns anyway (after a rebalance) are handed
@@ -418,7 +599,7 @@ class ConsumerService:
         """
         deadline = time.monotonic() + seconds
         try:
-            while not self.abort.is_set():
+            while not self.abort.is_set() and not (until is not None and until.done()):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -438,17 +619,22 @@ class ConsumerService:
             if partitions is None or tp in partitions
         }
 
-    def _commit(self) -> None:
-        if not self._pending:
+    def _commit(self, offsets: dict[Any, int]) -> None:
+        """Commit ``offsets``, whose records are stored; a failure only means a replay."""
+        if not offsets:
             return
-        offsets = self._offsets()
+        committing = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
         try:
-            self.consumer.commit(offsets)
+            self.consumer.commit(committing)
         except Exception as error:
-            # The batch is written; a commit that fails only means a replay.
             ERRORS.labels("commit").inc()
+            # Committed with the next batch instead, where the partition is still ours.
             assigned = set(self.consumer.assignment())
-            self._pending = {tp: o for tp, o in self._pending.items() if tp in assigned}
+            if not self._pending:
+                self._pending_since = time.monotonic()
+            for tp, offset in offsets.items():
+                if tp in assigned:
+                    self._pending.setdefault(tp, offset)
             log.warning(
                 "offset commit failed (%s: %s); the written pages may be consumed again, "
                 "which is harmless",
@@ -456,29 +642,56 @@ class ConsumerService:
                 " ".join(str(error).split())[:200],
             )
             return
-        log.debug("committed %s", _show(offsets))
-        self._pending.clear()
-        self._pending_since = None
+        log.debug("committed %s", _show(committing))
 
     # -- rebalance support (called on kafka-python's I/O thread, see _RebalanceListener) --
     def settle_before_revocation(self, revoked: set[Any]) -> dict[Any, Any]:
-        """Write the buffered batch; the offsets of ``revoked`` partitions to commit."""
+        """Finish the job in flight and write the buffered batch; the offsets of
+        ``revoked`` partitions to commit.
+
+        The writes run on the writer thread, one attempt each; if one fails,
+        both batches are dropped uncommitted.
+        """
         if self._frozen or self.fatal is not None:
             return {}
         try:
             self.dead_letters.confirm(timeout=10.0)
-            self._write()
+            for job in (self._in_flight, self._ready):
+                if job is not None:
+                    self._store_now(job)
+                    self._pending_at_least(job.offsets)
+            self._ready = None
+            if len(self.writer):
+                self._store_now(self._job_of_buffer())
         except LinkgraphError as error:
             if not error.retriable:
                 self.fatal = error
                 self._frozen = True
             self.drop_buffer(f"the batch could not be written before a rebalance: {error}")
             return {}
-        except Exception as error:  # as in _write_and_commit: stop, do not commit
+        except Exception as error:  # as in _retry_later: stop, do not commit
             self.fatal = IndexError_(f"index write failed: {type(error).__name__}: {error}")
             self._frozen = True
             return {}
         return self._offsets(revoked)
+
+    def _pending_at_least(self, offsets: dict[Any, int]) -> None:
+        """Take ``offsets`` (stored) into the pending ones, where not further on already."""
+        for tp, offset in offsets.items():
+            if self._pending.get(tp, -1) < offset:
+                self._pending[tp] = offset
+
+    def _store_now(self, job: _Job) -> None:
+        """Finish ``job`` on the writer thread and wait for it: its attempt under
+        way, or one more if the last failed. Raises what the attempt raised."""
+        future = job.future
+        if future is None or (future.done() and future.exception() is not None):
+            self._submit(job)
+            future = job.future
+            assert future is not None
+        seconds, ended = future.result()
+        self._in_flight = None
+        self._stored(job, seconds, ended)
 
     def forget(self, partitions: set[Any]) -> None:
         """Stop tracking offsets and lag of partitions this member no longer owns."""
@@ -493,15 +706,18 @@ class ConsumerService:
             self._pending_since = None
 
     def drop_buffer(self, why: str) -> None:
-        """Forget everything taken in and not committed; re-read it from the last commit."""
+        """Forget everything taken in and not committed, the job in flight too;
+        re-read it from the last commit."""
         if self._frozen:
             return
-        if len(self.writer) or self._pending:
+        if len(self.writer) or self._pending or self._in_flight or self._ready:
             log.warning(
                 "%s; dropping %d buffered pages uncommitted, they will be consumed again",
                 why,
-                len(self.writer),
+                self._uncommitted_pages(),
             )
+        # An attempt still running ends on its own; nothing of it is committed.
+        self._in_flight = self._ready = None
         self.writer = self._new_writer()
         self._pending.clear()
         self._pending_since = None

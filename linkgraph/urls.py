@@ -380,6 +380,10 @@ def host_of(url: str) -> str:
 
 def is_ip_host(host: str) -> bool:
     """True for an IPv4 address or a bracketed/bare IPv6 address."""
+    # An IPv4 address ends in a decimal digit and an IPv6 address holds a colon:
+    # anything else is a name, known without the cost of two failed parses.
+    if ":" not in host and not host[-1:].isdigit():
+        return False
     try:
         ipaddress.ip_address(host[1:-1] if host.startswith("[") else host)
     except ValueError:

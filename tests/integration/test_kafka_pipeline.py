@@ -133,6 +133,13 @@ def expected_edges(pages: list[PageRecord]) -> set[Edge]:
     }
 
 
+def assert_stored_exactly(index: Index, pages: list[PageRecord]) -> None:
+    """The index holds every edge of ``pages`` once, and nothing else."""
+    stored = stored_edges(index)
+    assert len(stored) == len(set(stored))
+    assert set(stored) == expected_edges(pages)
+
+
 def stored_edges(index: Index) -> list[Edge]:
     _, rows = index.query(
         f"SELECT source_url, target_url, toString(kind), anchor, link_count, nofollow "
@@ -371,9 +378,7 @@ def test_pipeline_to_index_holds_exactly_the_edges(
         f"(SELECT uniqExact(target_domain) FROM {database}.links)"
     )
     assert rows[0][0] == rows[0][1] > 0
-    stored = stored_edges(index)
-    assert len(stored) == len(set(stored))
-    assert set(stored) == expected_edges(pages)
+    assert_stored_exactly(index, pages)
     _, rows = index.query(f"SELECT count() FROM {database}.pages FINAL")
     assert rows[0][0] == len(pages)
 
@@ -510,27 +515,57 @@ def test_pipeline_close_reports_what_it_could_not_deliver(
     assert "not delivered to Kafka topic" in caplog.text
 
 
-class FlakyIndex:
-    """The real index, except that the first ``failures`` inserts find it unavailable."""
+class WatchedIndex:
+    """The real index, watched: calls that overlap and the threads that make them.
 
-    def __init__(self, index: Index, failures: int) -> None:
+    The first ``failures`` inserts find the index unavailable; while ``gate``
+    is clear, inserts wait at it (``held`` is set then).
+    """
+
+    def __init__(self, index: Index, failures: int = 0) -> None:
         self._index = index
         self.failures = failures
         self.location = index.location
         self.db = index.db
         self.refused = 0
+        self.gate = threading.Event()
+        self.gate.set()
+        self.held = threading.Event()
+        self.overlaps = 0
+        self.threads: set[str] = set()
+        self._busy = threading.Lock()
 
-    def insert_arrow(self, table: str, data: Any) -> None:
+    @property
+    def busy(self) -> bool:
+        return self._busy.locked()
+
+    def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._busy.acquire(blocking=False):
+            self.overlaps += 1
+            self._busy.acquire()
+        try:
+            self.threads.add(threading.current_thread().name)
+            return method(*args, **kwargs)
+        finally:
+            self._busy.release()
+
+    def _insert(self, table: str, data: Any) -> None:
+        if not self.gate.is_set():
+            self.held.set()
+            self.gate.wait()
         if self.refused < self.failures:
             self.refused += 1
             raise IndexUnavailable(f"cannot reach {self.location.describe()}: simulated outage")
         self._index.insert_arrow(table, data)
 
+    def insert_arrow(self, table: str, data: Any) -> None:
+        self._call(self._insert, table, data)
+
     def query(self, *args: Any, **kwargs: Any) -> Any:
-        return self._index.query(*args, **kwargs)
+        return self._call(self._index.query, *args, **kwargs)
 
     def command(self, *args: Any, **kwargs: Any) -> Any:
-        return self._index.command(*args, **kwargs)
+        return self._call(self._index.command, *args, **kwargs)
 
 
 def test_unavailable_index_retries_the_same_batch(
@@ -542,7 +577,7 @@ def test_unavailable_index_retries_the_same_batch(
         index_dir, database, topic, group, batch_pages=1000, batch_seconds=1.0, max_backoff=0.4
     )
     index = open_index(config.index)
-    flaky = FlakyIndex(index, failures=4)
+    flaky = WatchedIndex(index, failures=4)
     consumer = ServiceThread(config, flaky)
     wait_until(lambda: flaky.refused == 4, "the index refused four times")
     assert committed_offsets(group, topic) == {}  # nothing committed during the outage
@@ -599,9 +634,143 @@ def test_rebalance_commits_what_was_written(
     assert second.finish() == 0
     assert all_committed(group, topic)
     index = open_index(config.index)
-    stored = stored_edges(index)
-    assert len(stored) == len(set(stored))
-    assert set(stored) == expected_edges(pages)
+    assert_stored_exactly(index, pages)
+
+
+# -- the writer thread: batches overlap, one in flight ------------------------------------------
+
+
+def held_consumer(
+    index_dir: Path, database: str, topic: str, group: str, pages: list[PageRecord], taken: int
+) -> tuple[ServiceThread, ConsumerService, WatchedIndex, Index]:
+    """A consumer of ``pages`` (batches of 100, none due by time) whose inserts
+    wait at a closed gate; returned once its first batch is held there and
+    ``taken`` pages are taken in."""
+    produce_with_pipeline(topic, pages)
+    config = consumer_config(index_dir, database, topic, group, batch_pages=100, batch_seconds=30)
+    index = open_index(config.index)
+    watched = WatchedIndex(index)
+    watched.gate.clear()
+    consumer = ServiceThread(config, watched)
+    wait_until(watched.held.is_set, "the first batch reaches the index")
+    service = consumer.service
+    assert service is not None
+    wait_until(lambda: service.pages_taken == taken, f"{taken} pages are taken in")
+    return consumer, service, watched, index
+
+
+def assert_writer_thread_alone(watched: WatchedIndex) -> None:
+    """Every index call came from the writer thread, one at a time."""
+    assert watched.overlaps == 0
+    assert watched.threads, "the index was never called"
+    assert all(name.startswith("linkgraph-index-writer") for name in watched.threads), (
+        watched.threads
+    )
+
+
+def test_next_batch_is_taken_in_while_one_is_written(
+    topic: str, group: str, index_dir: Path, database: str
+) -> None:
+    pages = make_pages(300, 10)
+    # The first batch is held at the index: the second is decoded and built
+    # meanwhile, and no more is taken in (one batch in flight, one ready).
+    consumer, service, watched, index = held_consumer(
+        index_dir, database, topic, group, pages, taken=200
+    )
+    time.sleep(1.0)
+    assert service.pages_taken == 200
+    assert len(service.writer) == 0  # the second batch is built, waiting to be handed over
+    assert service.pages_written == 0
+    assert committed_offsets(group, topic) == {}  # nothing is stored yet
+
+    watched.gate.set()
+    wait_until(lambda: all_committed(group, topic), "every message is committed")
+    assert consumer.finish() == 0
+    assert_stored_exactly(index, pages)
+    assert_writer_thread_alone(watched)
+
+
+def test_stop_finishes_the_batch_in_flight_then_writes_the_buffer(
+    topic: str, group: str, index_dir: Path, database: str
+) -> None:
+    pages = make_pages(150, 10)
+    consumer, service, watched, index = held_consumer(
+        index_dir, database, topic, group, pages, taken=150
+    )
+    assert len(service.writer) == 50  # the rest, buffered
+    consumer.stop.set()  # SIGTERM
+    time.sleep(1.0)
+    assert consumer.alive  # still waiting for the batch in flight
+    assert committed_offsets(group, topic) == {}
+
+    watched.gate.set()
+    assert consumer.join() == 0
+    assert all_committed(group, topic)
+    assert_stored_exactly(index, pages)
+    assert_writer_thread_alone(watched)
+
+
+def test_abort_gives_up_the_batch_in_flight_without_committing(
+    topic: str, group: str, index_dir: Path, database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    consumer, service, watched, _ = held_consumer(
+        index_dir, database, topic, group, make_pages(150, 10), taken=150
+    )
+    consumer.stop.set()
+    service.abort.set()  # a second SIGTERM
+    assert consumer.join(timeout=10) == 1  # the write in flight is not waited for
+    assert committed_offsets(group, topic) == {}
+    assert "offsets not committed" in caplog.text
+    watched.gate.set()  # the held insert ends on its own, committing nothing
+    wait_until(lambda: not watched.busy, "the held insert ends", 30)
+    assert committed_offsets(group, topic) == {}
+
+
+def test_rebalance_waits_for_the_batch_in_flight(
+    topic: str, group: str, index_dir: Path, database: str
+) -> None:
+    pages = make_pages(400, 10)
+    first, service, watched, index = held_consumer(
+        index_dir, database, topic, group, pages[:200], taken=200
+    )
+    # A second member joins: every partition of the first is revoked while
+    # its first batch is still held at the index.
+    config = consumer_config(index_dir, database, topic, group, batch_pages=100, batch_seconds=30)
+    second = start_consumer(config)
+    time.sleep(2.0)
+    assert committed_offsets(group, topic) == {}
+    watched.gate.set()
+    # Well before batch_seconds: only the revocation can have committed them.
+    wait_until(lambda: all_committed(group, topic), "both batches are committed at revocation", 20)
+    assert service.pages_written == 200
+    produce_with_pipeline(topic, pages[200:])
+    time.sleep(3)
+    assert first.finish() == 0
+    assert second.finish() == 0
+    assert all_committed(group, topic)
+    assert_stored_exactly(index, pages)
+    assert_writer_thread_alone(watched)
+
+
+def test_rollup_refresh_never_overlaps_a_write(
+    topic: str, group: str, index_dir: Path, database: str
+) -> None:
+    pages = make_pages(200, 10)
+    config = consumer_config(index_dir, database, topic, group, batch_pages=20, batch_seconds=0.3)
+    index = open_index(config.index)
+    watched = WatchedIndex(index)
+    consumer = ServiceThread(config, watched)
+    # Bursts with pauses: the consumer catches up and refreshes the rollups,
+    # and the next burst arrives while it does.
+    for burst in range(4):
+        produce_with_pipeline(topic, pages[burst * 50 : (burst + 1) * 50])
+        time.sleep(0.8)
+    wait_until(lambda: all_committed(group, topic), "every message is committed")
+    assert consumer.finish() == 0
+    _, rows = index.query(f"SELECT count() FROM {database}.domain_reports")
+    assert rows[0][0] > 0, "the rollups were never refreshed"
+    assert set(stored_edges(index)) == expected_edges(pages)
+    assert_writer_thread_alone(watched)
 
 
 # -- a consumer process killed -9 mid-stream --------------------------------------------------

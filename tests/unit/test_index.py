@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
-from consumers.edges import EdgeWriter, build_batch
+import pyarrow as pa
+
+from consumers.edges import EdgeWriter, batch_tables, build_batch
 from linkgraph.records import Link, PageRecord
 from linkindex import queries, reports, rollups
 from linkindex.client import MIGRATIONS, IndexLocation, open_index, schema_statements
@@ -605,3 +608,21 @@ def test_whole_domain_answers_read_the_rollup_only_while_it_is_fresh(index) -> N
     rows, report = answers()
     assert report["lost_backlinks"] == 1 and rollups.fresh(index, "target.co.uk")
     assert rollups.refresh(index, all_domains=True).domains == 3
+
+
+def test_batch_times_convert_as_datetimes_do() -> None:
+    # Fetch times with sub-millisecond parts: the index keeps milliseconds.
+    records = [
+        PageRecord(
+            url=f"http://a.com/{n}", status=200, fetched_at=at, links=[Link("http://b.com/")]
+        )
+        for n, at in enumerate([0.0, 1_763_700_000.0004, 1_763_700_000.0015, 9_999_999_999.999])
+    ]
+    tables = batch_tables(build_batch(records))
+    inserts = dict(tables.inserts)
+    expected = pa.array(
+        [datetime.fromtimestamp(record.fetched_at, UTC) for record in records],
+        pa.timestamp("ms", tz="UTC"),
+    )
+    assert inserts["edges"].column("first_seen").combine_chunks().equals(expected)
+    assert inserts["pages"].column("fetched_at").combine_chunks().equals(expected)

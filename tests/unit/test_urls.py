@@ -7,6 +7,8 @@ returns http(s) URLs without a fragment.
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -343,6 +345,24 @@ def test_host_of() -> None:
     [("1.2.3.4", True), ("[::1]", True), ("::1", True), ("example.com", False), ("", False)],
 )
 def test_is_ip_host(host: str, expected: bool) -> None:
+    assert is_ip_host(host) is expected
+
+
+@given(
+    st.text()
+    | st.ip_addresses().map(str)
+    | st.ip_addresses(v=6).map(lambda address: f"[{address}]")
+    | st.from_regex(r"[0-9.:a-f\[\]%]{1,20}", fullmatch=True)
+)
+@example("1.2.3.4.")
+@example("1.2.3.٣")
+def test_is_ip_host_agrees_with_ipaddress(host: str) -> None:
+    try:
+        ipaddress.ip_address(host[1:-1] if host.startswith("[") else host)
+    except ValueError:
+        expected = False
+    else:
+        expected = True
     assert is_ip_host(host) is expected
 
 
