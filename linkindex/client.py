@@ -225,6 +225,20 @@ class Index:
             {"db": self.db},
         )
         columns = dict(rows)
+        needed = [
+            name
+            for name, due in (
+                ("upgrade_lost_at.sql", bool(columns) and "lost_at" not in columns),
+                ("upgrade_compact.sql", bool(columns) and columns.get("last_seen") != "ALIAS"),
+            )
+            if due
+        ]
+        if needed:
+            _, engines = self.query(
+                "SELECT engine FROM system.tables WHERE database = {db:String} AND name = 'edges'",
+                {"db": self.db},
+            )
+            check_upgradable(engines[0][0] if engines else "", needed)
         # An index from before lost_at: the column first (the links view reads
         # it), the backfill from the fetch history once every table exists.
         upgrade = (
@@ -243,9 +257,15 @@ class Index:
                 self.command(statement)
         # An index from before the compact schema stores last_seen: metadata
         # changes only, after the backfill above (which leaves it out).
-        if columns and columns.get("last_seen") != "ALIAS":
+        if "upgrade_compact.sql" in needed:
             for statement in schema_statements("upgrade_compact.sql", self.db):
                 self.command(statement)
+            # A view keeps the column types it was created with: made again, so
+            # that links.last_seen has the alias's type.
+            for name in MIGRATIONS:
+                for statement in schema_statements(name, self.db):
+                    if statement.startswith("CREATE OR REPLACE VIEW"):
+                        self.command(statement)
 
 
 class ReadOnlyIndex(Index):
@@ -299,6 +319,21 @@ class ReadOnlyIndex(Index):
 
     def close(self) -> None:
         self.inner.close()
+
+
+def check_upgradable(engine: str, upgrades: Sequence[str]) -> None:
+    """Raise :class:`ConfigError` if ``upgrades`` are due on a cluster's tables.
+
+    The application sees a cluster through its Distributed tables only, so it
+    cannot upgrade the shards' local tables; the operator runs the cluster's
+    counterpart in deploy/clickhouse/ first (its README, "Upgrading").
+    """
+    if engine == "Distributed" and upgrades:
+        raise ConfigError(
+            "the index is a cluster's (Distributed tables) and predates this version's "
+            f"schema: run {', '.join(f'deploy/clickhouse/{name}' for name in upgrades)} "
+            "on the cluster first (deploy/clickhouse/README.md, Upgrading)"
+        )
 
 
 def schema_statements(name: str = "001_init.sql", database: str = "linkgraph") -> list[str]:

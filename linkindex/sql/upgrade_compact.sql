@@ -4,7 +4,9 @@
 -- Run once, by Index.migrate(), when `edges`.last_seen is a stored column.
 -- last_seen always equals the sighting time of `latest` (both merge by max
 -- over the same sightings; lost markers carry epoch 0 in both), so it becomes
--- an alias of it. The other statements change only codecs. Every one is a
+-- an alias of it; the view that fills `refdomains` is given the same query
+-- again, so that its columns take the alias's type (a view keeps the types it
+-- was created with). The other statements change only codecs. Every one is a
 -- metadata change: parts written before keep their files and codecs until a
 -- merge rewrites them, and every answer stays the same.
 
@@ -28,3 +30,12 @@ ALTER TABLE {db}.domain_refdomains
     MODIFY COLUMN first_seen DateTime64(3, 'UTC') CODEC(T64, ZSTD(1)),
     MODIFY COLUMN last_seen DateTime64(3, 'UTC') CODEC(T64, ZSTD(1)),
     MODIFY COLUMN refreshed_at DateTime64(3, 'UTC') CODEC(ZSTD(1));
+
+ALTER TABLE {db}.refdomains_mv MODIFY QUERY
+SELECT
+    target_domain,
+    source_domain,
+    min(first_seen) AS first_seen,
+    max(last_seen) AS last_seen
+FROM {db}.edges
+GROUP BY target_domain, source_domain;

@@ -30,7 +30,8 @@ from pathlib import Path
 
 import pytest
 
-from linkindex.client import MIGRATIONS, Index, schema_statements
+from linkgraph.errors import ConfigError
+from linkindex.client import MIGRATIONS, Index, check_upgradable, schema_statements
 
 CLUSTER_SQL = Path(__file__).resolve().parents[2] / "deploy" / "clickhouse" / "cluster.sql"
 
@@ -376,3 +377,63 @@ def test_the_comparison_notices_a_column_added_on_one_side(
     apply_cluster_schema(index, statements)
     differences = schema_differences(index, index.db, drifted)
     assert any(d.startswith("edges vs edges_local: columns differ") for d in differences)
+
+
+UPGRADES = ("upgrade_lost_at.sql", "upgrade_compact.sql")
+
+
+def upgrade_statements(name: str, database: str) -> list[str]:
+    """The statements of deploy/clickhouse/``name``, split and bound like cluster.sql."""
+    text = (CLUSTER_SQL.parent / name).read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    statements = [s.strip() for s in "\n".join(lines).split(";")]
+    return [s.replace("{db}", database) for s in statements if s]
+
+
+@pytest.mark.parametrize("name", UPGRADES)
+def test_cluster_upgrades_are_valid_and_alter_local_tables_first(index: Index, name: str) -> None:
+    # Each upgrade the application refuses to run on a cluster has its cluster
+    # counterpart here, and the application's own upgrade has the same name.
+    assert schema_statements(name, "linkgraph")
+    statements = upgrade_statements(name, "linkgraph")
+    assert statements
+    altered: list[str] = []
+    for statement in statements:
+        _, rows = index.query("SELECT formatQuery({q:String})", {"q": statement})
+        assert rows and rows[0][0], statement
+        if statement.startswith("ALTER"):
+            assert ON_CLUSTER.search(statement), f"not ON CLUSTER '{{cluster}}': {statement[:80]}"
+            table = statement.split()[2].split(".")[-1]
+            # (refdomains_mv lives on the shards, beside the local tables.)
+            if not table.endswith("_local") and table != "refdomains_mv":
+                # Shards first: no Distributed table may expect what they lack.
+                assert f"{table}_local" in altered, f"{table} altered before {table}_local"
+            altered.append(table)
+
+
+def test_the_compact_upgrade_brings_an_earlier_cluster_to_this_schema(
+    index: Index, new_database: Callable[[], str]
+) -> None:
+    alias = "last_seen       DateTime64(3, 'UTC') ALIAS tupleElement(latest, 'seen')"
+    stored = "last_seen       SimpleAggregateFunction(max, DateTime64(3, 'UTC'))"
+    earlier, current = new_database(), new_database()
+    statements = [s.replace(alias, stored) for s in cluster_statements(earlier)]
+    assert statements != cluster_statements(earlier), "cluster.sql no longer has the alias"
+    apply_cluster_schema(index, statements)
+    apply_cluster_schema(index, cluster_statements(current))
+    for statement in upgrade_statements("upgrade_compact.sql", earlier):
+        index.command(ON_CLUSTER.sub("", statement))
+    apply_cluster_schema(index, cluster_statements(earlier))  # as the upgrade says
+    listing = (
+        "SELECT table, name, type, default_kind, default_expression, compression_codec "
+        "FROM system.columns WHERE database = {db:String} ORDER BY table, position"
+    )
+    assert _rows(index, listing, earlier) == _rows(index, listing, current)
+
+
+def test_the_application_refuses_to_upgrade_a_cluster() -> None:
+    with pytest.raises(ConfigError) as refused:
+        check_upgradable("Distributed", ["upgrade_compact.sql"])
+    assert "deploy/clickhouse/upgrade_compact.sql" in str(refused.value)
+    check_upgradable("Distributed", [])
+    check_upgradable("AggregatingMergeTree", ["upgrade_compact.sql"])

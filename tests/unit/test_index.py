@@ -355,6 +355,11 @@ def test_an_index_that_stores_last_seen_is_upgraded_to_the_compact_schema(index,
         assert index.query(kinds)[1] == [("",), ("",)]
         upgraded = open_index(IndexLocation(data_dir=str(index_dir), database=earlier))
         assert index.query(kinds)[1] == [("ALIAS",), ("ALIAS",)]
+        listing = (
+            "SELECT table, name, type, default_kind, default_expression, compression_codec "
+            "FROM system.columns WHERE database = {db:String} ORDER BY table, position"
+        )
+        assert index.query(listing, {"db": earlier})[1] == index.query(listing, {"db": index.db})[1]
         assert answers(upgraded) == expected
         # Old parts and new writes merge into the same answers.
         write(upgraded, page("http://b.com/", Link("http://t.com/x"), at=T0 + 3 * day))
