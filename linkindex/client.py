@@ -220,16 +220,18 @@ class Index:
         """Create the database and every table the index needs (idempotent)."""
         self.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
         _, rows = self.query(
-            "SELECT name, default_kind FROM system.columns "
-            "WHERE database = {db:String} AND table = 'edges'",
+            "SELECT table, name, default_kind FROM system.columns "
+            "WHERE database = {db:String} AND table IN ('edges', 'edges_by_source')",
             {"db": self.db},
         )
-        columns = dict(rows)
+        columns = {name: kind for table, name, kind in rows if table == "edges"}
+        # Edge tables that store last_seen (both, unless an upgrade stopped between them).
+        stored = {table for table, name, kind in rows if name == "last_seen" and kind != "ALIAS"}
         needed = [
             name
             for name, due in (
                 ("upgrade_lost_at.sql", bool(columns) and "lost_at" not in columns),
-                ("upgrade_compact.sql", bool(columns) and columns.get("last_seen") != "ALIAS"),
+                ("upgrade_compact.sql", bool(stored)),
             )
             if due
         ]
@@ -259,6 +261,9 @@ class Index:
         # changes only, after the backfill above (which leaves it out).
         if "upgrade_compact.sql" in needed:
             for statement in schema_statements("upgrade_compact.sql", self.db):
+                table = statement.split()[2].removeprefix(f"{self.db}.")
+                if table in ("edges", "edges_by_source") and table not in stored:
+                    continue
                 self.command(statement)
             # A view keeps the column types it was created with: made again, so
             # that links.last_seen has the alias's type.

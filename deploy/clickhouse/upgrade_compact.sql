@@ -15,11 +15,13 @@
 -- longer store.
 
 ALTER TABLE {db}.edges_local ON CLUSTER '{cluster}'
+    MODIFY COLUMN last_seen REMOVE CODEC,
     MODIFY COLUMN last_seen DateTime64(3, 'UTC') ALIAS tupleElement(latest, 'seen'),
     MODIFY COLUMN first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')) CODEC(T64, ZSTD(1)),
     MODIFY COLUMN lost_at SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(ZSTD(1));
 
 ALTER TABLE {db}.edges_by_source_local ON CLUSTER '{cluster}'
+    MODIFY COLUMN last_seen REMOVE CODEC,
     MODIFY COLUMN last_seen DateTime64(3, 'UTC') ALIAS tupleElement(latest, 'seen'),
     MODIFY COLUMN lost_at SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(ZSTD(1));
 
@@ -46,11 +48,13 @@ FROM {db}.edges_local
 GROUP BY target_domain, source_domain;
 
 ALTER TABLE {db}.edges ON CLUSTER '{cluster}'
+    MODIFY COLUMN last_seen REMOVE CODEC,
     MODIFY COLUMN last_seen DateTime64(3, 'UTC') ALIAS tupleElement(latest, 'seen'),
     MODIFY COLUMN first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')) CODEC(T64, ZSTD(1)),
     MODIFY COLUMN lost_at SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(ZSTD(1));
 
 ALTER TABLE {db}.edges_by_source ON CLUSTER '{cluster}'
+    MODIFY COLUMN last_seen REMOVE CODEC,
     MODIFY COLUMN last_seen DateTime64(3, 'UTC') ALIAS tupleElement(latest, 'seen'),
     MODIFY COLUMN lost_at SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(ZSTD(1));
 

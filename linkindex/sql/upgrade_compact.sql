@@ -1,21 +1,26 @@
 -- Upgrade of an index whose edge tables store last_seen (before the compact
 -- schema of 001_init.sql and 004_rollups.sql).
 --
--- Run once, by Index.migrate(), when `edges`.last_seen is a stored column.
--- last_seen always equals the sighting time of `latest` (both merge by max
--- over the same sightings; lost markers carry epoch 0 in both), so it becomes
--- an alias of it; the view that fills `refdomains` is given the same query
--- again, so that its columns take the alias's type (a view keeps the types it
--- was created with). The other statements change only codecs. Every one is a
--- metadata change: parts written before keep their files and codecs until a
--- merge rewrites them, and every answer stays the same.
+-- Run by Index.migrate() when an edge table stores last_seen; the ALTER of an
+-- edge table whose last_seen is an alias already is left out. last_seen always
+-- equals the sighting time of `latest` (both merge by max over the same
+-- sightings; lost markers carry epoch 0 in both), so it becomes an alias of
+-- it. Every earlier schema gave the column a codec, which an alias cannot
+-- have: it is removed first, in the same ALTER. The view that fills
+-- `refdomains` is given its query again, so that its columns take the alias's
+-- type (a view keeps the types it was created with). The other statements
+-- change only codecs. Every one is a metadata change: parts written before
+-- keep their files and codecs until a merge rewrites them, and every answer
+-- stays the same.
 
 ALTER TABLE {db}.edges
+    MODIFY COLUMN last_seen REMOVE CODEC,
     MODIFY COLUMN last_seen DateTime64(3, 'UTC') ALIAS tupleElement(latest, 'seen'),
     MODIFY COLUMN first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')) CODEC(T64, ZSTD(1)),
     MODIFY COLUMN lost_at SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(ZSTD(1));
 
 ALTER TABLE {db}.edges_by_source
+    MODIFY COLUMN last_seen REMOVE CODEC,
     MODIFY COLUMN last_seen DateTime64(3, 'UTC') ALIAS tupleElement(latest, 'seen'),
     MODIFY COLUMN lost_at SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(ZSTD(1));
 

@@ -415,7 +415,10 @@ def test_the_compact_upgrade_brings_an_earlier_cluster_to_this_schema(
     index: Index, new_database: Callable[[], str]
 ) -> None:
     alias = "last_seen       DateTime64(3, 'UTC') ALIAS tupleElement(latest, 'seen')"
-    stored = "last_seen       SimpleAggregateFunction(max, DateTime64(3, 'UTC'))"
+    # As every earlier schema declared it, codec included.
+    stored = (
+        "last_seen       SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1))"
+    )
     earlier, current = new_database(), new_database()
     statements = [s.replace(alias, stored) for s in cluster_statements(earlier)]
     assert statements != cluster_statements(earlier), "cluster.sql no longer has the alias"

@@ -333,7 +333,10 @@ def test_an_index_that_stores_last_seen_is_upgraded_to_the_compact_schema(index,
     # its own in both edge tables.
     earlier = f"t_{uuid.uuid4().hex[:12]}"
     alias = "last_seen       DateTime64(3, 'UTC') ALIAS tupleElement(latest, 'seen')"
-    stored = "last_seen       SimpleAggregateFunction(max, DateTime64(3, 'UTC'))"
+    # As every earlier schema declared it, codec included.
+    stored = (
+        "last_seen       SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1))"
+    )
     try:
         index.command(f"CREATE DATABASE {earlier}")
         for name in MIGRATIONS:
