@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 _EMBEDDED_CLIENTS: dict[str, Any] = {}
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_MATERIALIZED_VIEW = re.compile(
+    r"CREATE MATERIALIZED VIEW IF NOT EXISTS (?P<name>\S+) TO \S+ AS\s+(?P<query>.*)", re.DOTALL
+)
 # Migrations, applied in order on every connect; each file is a list of
 # idempotent (IF NOT EXISTS) statements.
 MIGRATIONS = ("001_init.sql", "002_rank.sql", "003_fetches.sql", "004_rollups.sql")
@@ -265,12 +268,25 @@ class Index:
                 if table in ("edges", "edges_by_source") and table not in stored:
                     continue
                 self.command(statement)
-            # A view keeps the column types it was created with: made again, so
-            # that links.last_seen has the alias's type.
-            for name in MIGRATIONS:
-                for statement in schema_statements(name, self.db):
-                    if statement.startswith("CREATE OR REPLACE VIEW"):
-                        self.command(statement)
+            self._reissue_views()
+
+    def _reissue_views(self) -> None:
+        """Give every view of the migrations its query again.
+
+        A view keeps the column types it was created with, so after a column
+        it reads changed type (last_seen became an alias) the views are
+        replaced and the materialized views' queries modified in place (never
+        dropped: on a server other writers may be inserting meanwhile).
+        """
+        for name in MIGRATIONS:
+            for statement in schema_statements(name, self.db):
+                materialized = _MATERIALIZED_VIEW.match(statement)
+                if materialized:
+                    self.command(
+                        f"ALTER TABLE {materialized['name']} MODIFY QUERY {materialized['query']}"
+                    )
+                elif statement.startswith("CREATE OR REPLACE VIEW"):
+                    self.command(statement)
 
 
 class ReadOnlyIndex(Index):

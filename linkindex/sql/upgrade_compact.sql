@@ -6,12 +6,11 @@
 -- equals the sighting time of `latest` (both merge by max over the same
 -- sightings; lost markers carry epoch 0 in both), so it becomes an alias of
 -- it. Every earlier schema gave the column a codec, which an alias cannot
--- have: it is removed first, in the same ALTER. The view that fills
--- `refdomains` is given its query again, so that its columns take the alias's
--- type (a view keeps the types it was created with). The other statements
--- change only codecs. Every one is a metadata change: parts written before
--- keep their files and codecs until a merge rewrites them, and every answer
--- stays the same.
+-- have: it is removed first, in the same ALTER. The other statements change
+-- only codecs. Index.migrate() then gives every view its query again (a view
+-- keeps the column types it was created with). All of it is metadata: parts
+-- written before keep their files and codecs until a merge rewrites them, and
+-- every answer stays the same.
 
 ALTER TABLE {db}.edges
     MODIFY COLUMN last_seen REMOVE CODEC,
@@ -35,12 +34,3 @@ ALTER TABLE {db}.domain_refdomains
     MODIFY COLUMN first_seen DateTime64(3, 'UTC') CODEC(T64, ZSTD(1)),
     MODIFY COLUMN last_seen DateTime64(3, 'UTC') CODEC(T64, ZSTD(1)),
     MODIFY COLUMN refreshed_at DateTime64(3, 'UTC') CODEC(ZSTD(1));
-
-ALTER TABLE {db}.refdomains_mv MODIFY QUERY
-SELECT
-    target_domain,
-    source_domain,
-    min(first_seen) AS first_seen,
-    max(last_seen) AS last_seen
-FROM {db}.edges
-GROUP BY target_domain, source_domain;
