@@ -26,6 +26,7 @@ from linkgraph import defaults
 from linkgraph.records import Link, PageRecord
 from linkgraph.urls import host_of, normalize_with_host, registered_domain, reverse_host
 from linkindex.client import Index
+from linkindex.queries import LIVE
 
 log = logging.getLogger(__name__)
 
@@ -398,7 +399,7 @@ def mark_lost(index: Index, pages: dict[str, list[Any]]) -> int:
         WHERE e.source_domain IN {{domains:Array(String)}}
           AND e.source_rev_host IN {{revs:Array(String)}}
           AND e.source_url IN {{urls:Array(String)}}
-          AND e.last_seen < f.refetched AND e.lost_at <= e.last_seen""",
+          AND e.last_seen < f.refetched AND {LIVE}""",
         params,
     )
     if not rows:

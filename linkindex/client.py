@@ -227,7 +227,7 @@ class Index:
             "WHERE database = {db:String} AND table IN ('edges', 'edges_by_source')",
             {"db": self.db},
         )
-        columns = {name: kind for table, name, kind in rows if table == "edges"}
+        columns = {name for table, name, _ in rows if table == "edges"}
         # Edge tables that store last_seen (both, unless an upgrade stopped between them).
         stored = {table for table, name, kind in rows if name == "last_seen" and kind != "ALIAS"}
         needed = [
@@ -248,7 +248,7 @@ class Index:
         # it), the backfill from the fetch history once every table exists.
         upgrade = (
             schema_statements("upgrade_lost_at.sql", self.db)
-            if columns and "lost_at" not in columns
+            if "upgrade_lost_at.sql" in needed
             else []
         )
         for statement in upgrade:

@@ -18,7 +18,7 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 from linkgraph.errors import UsageError
@@ -130,20 +130,12 @@ class Filters:
         """True if these filters select the default set of links: external
         ones, every kind, live or lost (paging, sorting and authority columns
         change no figure)."""
-        return not (
-            self.include_internal
-            or self.dofollow_only
-            or self.kinds
-            or self.status
-            or self.rel
-            or self.anchor_contains
-            or self.referring_domain
-            or self.first_seen_from
-            or self.first_seen_to
-            or self.last_seen_from
-            or self.last_seen_to
-            or self.one_per_domain
-            or self.disavow
+        # The SQL the filters become, against the defaults': a filter added to
+        # _filter_where can never be missed here.
+        return (
+            self.status is None
+            and not self.one_per_domain
+            and _filter_where(self, {}) == _filter_where(Filters(), {})
         )
 
 
@@ -274,6 +266,13 @@ def _moment(text: str, name: str, *, end: bool) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
+#: An edge (``e``) is lost while its ``lost_at`` is after its ``last_seen``, and
+#: live otherwise (001_init.sql). Qualified: queries alias max(last_seen) AS
+#: last_seen.
+LOST: Final = "e.lost_at > e.last_seen"
+LIVE: Final = "e.lost_at <= e.last_seen"
+
+
 def _edges_from(index: Index, table: str, filters: Filters) -> tuple[str, str]:
     """FROM clause over ``table`` (merged), and the live/lost condition if asked.
 
@@ -286,10 +285,7 @@ def _edges_from(index: Index, table: str, filters: Filters) -> tuple[str, str]:
         return source, "1"
     if filters.status not in ("live", "lost"):
         raise UsageError(f"unknown link status {filters.status!r} (live or lost)")
-    # Qualified: queries alias max(last_seen) AS last_seen.
-    return source, (
-        "e.lost_at <= e.last_seen" if filters.status == "live" else "e.lost_at > e.last_seen"
-    )
+    return source, LIVE if filters.status == "live" else LOST
 
 
 def _backlinks_where(
@@ -509,13 +505,11 @@ def lost_per_day(index: Index, target: Target, filters: Filters) -> list[tuple[A
     while it stays lost (see :func:`_edges_from`).
     """
     params: dict[str, Any] = {}
-    scope = _scope_where(target, "target", params)
-    where = f"{scope} AND {_filter_where(filters, params)} AND e.lost_at > e.last_seen"
+    source, where = _backlinks_where(index, target, replace(filters, status="lost"), params)
     _, rows = index.query(
         f"""
         SELECT toDate(e.lost_at, 'UTC') AS day, count() AS links
-        FROM {index.db}.edges AS e FINAL
-        WHERE {where} GROUP BY day ORDER BY day""",
+        FROM {source} WHERE {where} GROUP BY day ORDER BY day""",
         params,
     )
     return [(day, int(links)) for day, links in rows]

@@ -23,13 +23,7 @@ from typing import Any
 
 from linkindex import rollups
 from linkindex.client import Index
-from linkindex.queries import (
-    Filters,
-    Target,
-    _edges_from,
-    _filter_where,
-    _scope_where,
-)
+from linkindex.queries import LOST, Filters, Target, _backlinks_where
 
 # The public suffix of a registered domain: everything after its first label.
 _SUFFIX = "substring(source_domain, position(source_domain, '.') + 1)"
@@ -62,7 +56,7 @@ TOTALS: tuple[tuple[str, str], ...] = (
     ),
     ("first_seen", "min(first_seen)"),
     ("last_seen", "max(last_seen)"),
-    ("lost", "countIf(e.lost_at > e.last_seen)"),
+    ("lost", f"countIf({LOST})"),
     ("gov_referring_domains", f"uniqExactIf(source_domain, {_GOV})"),
     ("edu_referring_domains", f"uniqExactIf(source_domain, {_EDU})"),
 )
@@ -82,7 +76,7 @@ HISTORY: str = """
                 FROM {source} WHERE {where} GROUP BY {group}, day
                 UNION ALL
                 SELECT {group}, toDate(e.lost_at, 'UTC') AS day, 0 AS new, count() AS lost
-                FROM {source} WHERE {where} AND e.lost_at > e.last_seen GROUP BY {group}, day)
+                FROM {source} WHERE {where} AND {lost} GROUP BY {group}, day)
           GROUP BY {group}, day)
     GROUP BY {group}"""
 
@@ -92,7 +86,7 @@ def report_sql(source: str, where: str, group: str) -> str:
     over the edges, e.g. ``target_domain``, or a constant for one target)."""
     totals = ",\n               ".join(f"{expr} AS {name}" for name, expr in TOTALS)
     names = ", ".join(name for name, _ in TOTALS)
-    parts = {"group": group, "source": source, "where": where}
+    parts = {"group": group, "source": source, "where": where, "lost": LOST}
     return f"""
         SELECT {group}, {names}, tlds, history
         FROM (SELECT {group}, {totals} FROM {source} WHERE {where} GROUP BY {group}) AS t
@@ -159,9 +153,7 @@ def report(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
         if figures is not None:
             return document(target, figures)
     params: dict[str, Any] = {}
-    scope = _scope_where(target, "target", params)
-    source, status = _edges_from(index, "edges", filters)
-    where = f"{scope} AND {_filter_where(filters, params)} AND {status}"
+    source, where = _backlinks_where(index, target, filters, params)
     # Every edge of a target has the target's registered domain: one group.
     columns, rows = index.query(report_sql(source, where, "target_domain"), params)
     if not rows:
