@@ -406,33 +406,34 @@ def mark_lost(index: Index, pages: dict[str, list[Any]]) -> int:
         return 0
     columns = list(zip(*rows, strict=True))
     n = len(rows)
-    latest = pa.StructArray.from_arrays(
-        [
-            pa.array([_EPOCH] * n, _TIMESTAMP),
-            pa.array([""] * n, pa.string()),
-            *(pa.array([False] * n, pa.bool_()) for _ in range(4)),
-            pa.array([0] * n, pa.uint32()),
-        ],
-        fields=list(_LATEST),
-    )
     target_hosts = [str(host) for host in columns[6]]
-    common = {
-        "target_url": pa.array(columns[3], pa.string()),
-        "source_url": pa.array(columns[2], pa.string()),
-        "kind": pa.array(columns[4], pa.string()),
-        "target_host": pa.array(target_hosts, pa.string()),
-        "source_host": pa.array(columns[5], pa.string()),
-        "source_domain": pa.array(columns[0], pa.string()),
-        "target_domain": pa.array(columns[7], pa.string()),
-        "first_seen": pa.array([_NEVER] * n, _TIMESTAMP),
-        "latest": latest,
-        "lost_at": pa.array(columns[8], _TIMESTAMP),
-    }
-    rev_hosts = [reverse_host(host) for host in target_hosts]
-    index.insert_arrow("edges", pa.table({"target_rev_host": pa.array(rev_hosts), **common}))
-    index.insert_arrow(
-        "edges_by_source", pa.table({"source_rev_host": pa.array(columns[1]), **common})
+    # Marker rows: the edge's key, and values that never win a merge (first
+    # sighting _NEVER, latest sighting _EPOCH with no attributes) but lost_at.
+    flags: list[Any] = [False] * n
+    by_target, by_source = _edge_tables(
+        {
+            "source_domain": list(columns[0]),
+            "source_rev_host": list(columns[1]),
+            "source_url": list(columns[2]),
+            "target_url": list(columns[3]),
+            "kind": list(columns[4]),
+            "source_host": list(columns[5]),
+            "target_host": target_hosts,
+            "target_domain": list(columns[7]),
+            "target_rev_host": [reverse_host(host) for host in target_hosts],
+            "seen": [_NEVER] * n,
+            "last_seen": [_EPOCH] * n,
+            "anchor": [""] * n,
+            "image": flags,
+            "nofollow": flags,
+            "ugc": flags,
+            "sponsored": flags,
+            "link_count": [0] * n,
+        }
     )
+    lost_at = pa.array(columns[8], _TIMESTAMP)
+    index.insert_arrow("edges", by_target.append_column("lost_at", lost_at))
+    index.insert_arrow("edges_by_source", by_source.append_column("lost_at", lost_at))
     return n
 
 
