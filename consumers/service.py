@@ -265,9 +265,6 @@ class ConsumerService:
         # next one, built while it is written and not yet handed over.
         self._in_flight: _Job | None = None
         self._ready: _Job | None = None
-        # The last attempt submitted, settled or not: a job dropped while it
-        # runs is not waited for, but the next one starts after it.
-        self._last_attempt: Future[tuple[float, float]] | None = None
         self._index_thread = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="linkgraph-index-writer"
         )
@@ -495,9 +492,9 @@ class ConsumerService:
 
     def _submit(self, job: _Job) -> None:
         """Start an attempt at ``job`` on the writer thread; it is the job in flight."""
-        if self._last_attempt is not None:
-            futures.wait([self._last_attempt])  # only ever running if a rebalance dropped its job
-        job.future = self._last_attempt = self._index_thread.submit(_timed, job.work)
+        # One writer thread: an attempt of a job a rebalance dropped while it
+        # ran finishes before this one starts.
+        job.future = self._index_thread.submit(_timed, job.work)
         self._in_flight = job
 
     def _settle_in_flight(self, *, wait: bool) -> None:
@@ -543,7 +540,7 @@ class ConsumerService:
                 raise _Stop
             futures.wait([future], timeout=0.25)
             if not future.done() and time.monotonic() >= next_poll:
-                self._wait_paused(0.1, until=future)
+                self._wait_paused(0.1)
                 next_poll = time.monotonic() + _GROUP_POLL_SECONDS
 
     def _retry_later(self, job: _Job, error: BaseException) -> None:
@@ -589,9 +586,8 @@ class ConsumerService:
         PAGES.labels("indexed").inc(job.pages)
         LINKS.labels("indexed").inc(job.edges)
 
-    def _wait_paused(self, seconds: float, until: Future[Any] | None = None) -> None:
-        """Wait ``seconds`` (or until ``until`` is done) while staying in the group,
-        without taking new records.
+    def _wait_paused(self, seconds: float) -> None:
+        """Wait ``seconds`` while staying in the group, without taking new records.
 
         Polling keeps the member within ``max_poll_interval_ms``; partitions are
         paused, and records a poll returns anyway (after a rebalance) are handed
@@ -599,7 +595,7 @@ class ConsumerService:
         """
         deadline = time.monotonic() + seconds
         try:
-            while not self.abort.is_set() and not (until is not None and until.done()):
+            while not self.abort.is_set():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
