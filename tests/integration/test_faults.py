@@ -16,7 +16,6 @@ quoted in the README's reliability section.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -28,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from linkgraph.synthweb import ProxyServer, SyntheticWeb
-from tests.integration.cluster import Cluster, compare, duplicate_fetches, seeds_file
+from tests.integration.cluster import Cluster, compare, duplicate_fetches
 from tests.integration.private_services import PrivateServices
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -78,18 +77,13 @@ def run_job(
     wait_timeout: str = "240",
 ) -> None:
     """Start the job, inject ``fault`` once 60 pages are fetched, wait for the job."""
-    seeds = seeds_file(web, cluster.root / "seeds.txt")
     if cluster.consumer is None:
         cluster.start_consumer()
     cluster.start_workers(3, "--lease", "30")
-    cluster.cli("job", "start", job, "--seeds", str(seeds), "--rate", "100")
+    cluster.start_job(web, job, "--rate", "100")
     wait_for_requests(cluster, 60)
     fault()
-    waited = cluster.cli("job", "wait", job, "--timeout", wait_timeout, check=False)
-    if waited.returncode != 0:
-        pytest.fail(f"job wait failed ({waited.returncode}): {waited.stderr}\n{cluster.logs()}")
-    status = json.loads(cluster.cli("job", "status", job, "--format", "json").stdout)
-    assert status["state"] == "finished", status
+    cluster.wait_job(job, wait_timeout)  # fails the test unless the job finished
 
 
 def check_exact(cluster: Cluster, web: SyntheticWeb, fault: str) -> None:
