@@ -8,10 +8,10 @@
 -- (see consumers/edges.py, mark_lost). Idempotent: markers merge by max().
 
 ALTER TABLE {db}.edges ADD COLUMN IF NOT EXISTS
-    lost_at SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1));
+    lost_at SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(ZSTD(1));
 
 ALTER TABLE {db}.edges_by_source ADD COLUMN IF NOT EXISTS
-    lost_at SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1));
+    lost_at SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(ZSTD(1));
 
 INSERT INTO {db}.edges
     (target_domain, target_rev_host, target_url, source_url, kind, target_host,
