@@ -26,7 +26,7 @@ test: venv services browser
 
 ## bench: every benchmark beside its stock baseline; prints the table and rewrites README's
 bench: venv services
-	$(BIN)/python -m linkgraph.bench run
+	$(BIN)/python -m bench run
 
 ## browser: Debian's chromium for the web page tests (installed when missing; needs root)
 browser:
@@ -52,15 +52,15 @@ fuzz: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy linkgraph linkindex crawler pipelines consumers
+	$(BIN)/mypy linkcore crawler linkindex pipelines consumers linkgraph bench
 
 ## bench-query: generate a power-law link graph of EDGES edges (once per size) and time
 ## the queries through `linkgraph serve`; prints the README's benchmark table
 EDGES     ?= 100000000
 BENCH_DIR ?= .bench/query-$(EDGES)
 bench-query: venv
-	$(BIN)/python -m linkindex.bench generate --data-dir $(BENCH_DIR) --edges $(EDGES)
-	$(BIN)/python -m linkindex.bench run --data-dir $(BENCH_DIR)
+	$(BIN)/python -m bench.query generate --data-dir $(BENCH_DIR) --edges $(EDGES)
+	$(BIN)/python -m bench.query run --data-dir $(BENCH_DIR)
 
 format: venv
 	$(BIN)/ruff format .

@@ -1,6 +1,6 @@
 """The dead-letter topic: where messages that are not page records go.
 
-A message the consumer cannot decode (see ``linkgraph.kafka.decode_page``) is
+A message the consumer cannot decode (see ``linkcore.kafka.decode_page``) is
 copied to the dead-letter topic (default ``<topic>.dlq``) with its original
 key, value and headers, plus these headers (values UTF-8):
 
@@ -25,10 +25,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from linkgraph import kafka as lgkafka
-from linkgraph.errors import ServiceUnavailable
-from linkgraph.kafka import UndecodableMessage
-from linkgraph.metrics import DLQ_MESSAGES
+from linkcore import kafka as lgkafka
+from linkcore.errors import ServiceUnavailable
+from linkcore.kafka import UndecodableMessage
+from linkcore.metrics import DLQ_MESSAGES
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ class DeadLetters:
 
         Failed copies are sent again, up to three rounds (a copy too large for
         the topic is cut to ``truncate_to`` bytes first). Raises
-        :class:`~linkgraph.errors.ServiceUnavailable` if some remain
+        :class:`~linkcore.errors.ServiceUnavailable` if some remain
         unacknowledged; they stay queued for the next call. The error is
         retriable unless Kafka refused a copy for good (authorization, size
         even when cut).

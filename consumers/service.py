@@ -1,9 +1,9 @@
 """``linkgraph consume``: a Kafka consumer-group member that writes page records to the index.
 
 :func:`run_consumer` joins consumer group ``group_id`` on the page topic
-(messages in the ``linkgraph.page/1`` format, see :mod:`linkgraph.kafka`),
-decodes each message into a :class:`~linkgraph.records.PageRecord`, buffers
-pages in an :class:`~consumers.edges.EdgeWriter` and writes them to the index
+(messages in the ``linkgraph.page/1`` format, see :mod:`linkcore.kafka`),
+decodes each message into a :class:`~linkcore.records.PageRecord`, buffers
+pages in an :class:`~linkindex.writer.EdgeWriter` and writes them to the index
 in batches of ``batch_pages`` pages or ``batch_seconds`` seconds.
 
 Writing overlaps consuming: the consuming thread polls, decodes and builds a
@@ -66,17 +66,16 @@ from typing import Any, Final
 from kafka import AsyncConsumerRebalanceListener, OffsetAndMetadata
 
 from consumers.dlq import DeadLetters
-from consumers.edges import EdgeWriter, insert_tables, prepare_arrow
-from linkgraph import defaults
-from linkgraph import kafka as lgkafka
-from linkgraph.errors import (
+from linkcore import config
+from linkcore import kafka as lgkafka
+from linkcore.errors import (
     ConfigError,
     IndexError_,
     IndexLocked,
     LinkgraphError,
     ServiceUnavailable,
 )
-from linkgraph.metrics import (
+from linkcore.metrics import (
     BATCH_INSERT_SECONDS,
     CONSUMER_LAG,
     ERRORS,
@@ -84,9 +83,10 @@ from linkgraph.metrics import (
     PAGES,
     start_metrics_server,
 )
-from linkgraph.records import PageRecord
+from linkcore.records import PageRecord
 from linkindex import rollups
 from linkindex.client import Index, IndexLocation, open_index
+from linkindex.writer import EdgeWriter, insert_tables, prepare_arrow
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +114,11 @@ class ConsumerConfig:
     """
 
     index: IndexLocation
-    bootstrap: str = defaults.KAFKA_BOOTSTRAP
-    topic: str = defaults.KAFKA_TOPIC
+    bootstrap: str = config.KAFKA_BOOTSTRAP
+    topic: str = config.KAFKA_TOPIC
     group_id: str = DEFAULT_GROUP_ID
-    batch_pages: int = defaults.CLICKHOUSE_BATCH_PAGES
-    batch_seconds: float = defaults.CLICKHOUSE_BATCH_SECONDS
+    batch_pages: int = config.CLICKHOUSE_BATCH_PAGES
+    batch_seconds: float = config.CLICKHOUSE_BATCH_SECONDS
     dlq_topic: str = ""
     metrics_port: int | None = None
     max_message_bytes: int = lgkafka.KAFKA_MAX_MESSAGE_BYTES
@@ -792,7 +792,7 @@ def run_consumer(
     Returns 0 after a clean stop (SIGTERM/SIGINT or ``stop`` set), 1 when the
     index refused a write (offsets not committed). Problems found while
     starting — bad settings, Kafka or the index unreachable, the embedded
-    index held by another process — raise :class:`~linkgraph.errors.LinkgraphError`
+    index held by another process — raise :class:`~linkcore.errors.LinkgraphError`
     with a one-line message. Creates the page and dead-letter topics if missing.
     """
     stop = stop or threading.Event()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from scrapy import Request
 from scrapy.dupefilters import BaseDupeFilter
 
-from linkgraph.urls import normalize
+from linkcore.urls import normalize
 
 
 def request_url(request: Request) -> str:

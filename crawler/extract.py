@@ -5,7 +5,7 @@ lexbor through selectolax), so malformed markup yields the links a user sees:
 an unclosed ``<a>`` ends where the parser ends it, an ``<a>`` start tag closes
 the open one, and a link inside a table cell inside a link is a second, nested
 link. Every href is resolved against the document's base URL and normalized by
-:mod:`linkgraph.urls`, the one definition of a URL.
+:mod:`linkcore.urls`, the one definition of a URL.
 
 This is the crawler's hot path (about a hundred links per page), so the tree
 is searched once with one selector, identical hrefs are resolved once per
@@ -34,9 +34,9 @@ from typing import Final
 import numpy as np
 from selectolax.lexbor import LexborDocumentOptions, LexborHTMLParser, LexborNode
 
-from linkgraph.defaults import LINKGRAPH_MAX_LINKS_PER_PAGE, LINKGRAPH_ROBOTS_TOKEN
-from linkgraph.records import Link
-from linkgraph.urls import normalize, resolve, resolver
+from linkcore.config import LINKGRAPH_MAX_LINKS_PER_PAGE, LINKGRAPH_ROBOTS_TOKEN
+from linkcore.records import Link
+from linkcore.urls import normalize, resolve, resolver
 
 __all__ = [
     "ANCHOR_MAX_CHARS",
@@ -116,7 +116,7 @@ _SIBLING_ELEMENTS: Final = frozenset(
 class Extraction:
     """What one page yielded.
 
-    ``links`` holds one :class:`~linkgraph.records.Link` per
+    ``links`` holds one :class:`~linkcore.records.Link` per
     ``(target_url, kind)``, in document order of first occurrence, with the
     first occurrence's anchor, image and rel flags and ``link_count`` counting
     occurrences (``canonical`` edges always count 1). ``dropped`` counts hrefs

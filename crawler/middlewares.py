@@ -27,7 +27,7 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
-from linkgraph.urls import is_ip_host
+from linkcore.urls import is_ip_host
 
 log = logging.getLogger(__name__)
 

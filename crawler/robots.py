@@ -46,8 +46,8 @@ from scrapy.utils.misc import build_from_crawler
 from twisted.internet.defer import Deferred
 
 from crawler.middlewares import PrivateAddressRefused, count_refusal
-from linkgraph import defaults
-from linkgraph.urls import resolve
+from linkcore import config
+from linkcore.urls import resolve
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class RFC9309RobotsMiddleware(RobotsTxtMiddleware):
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         self.timeout = crawler.settings.getfloat(
-            "LINKGRAPH_ROBOTS_TIMEOUT", defaults.LINKGRAPH_ROBOTS_TIMEOUT
+            "LINKGRAPH_ROBOTS_TIMEOUT", config.LINKGRAPH_ROBOTS_TIMEOUT
         )
         self._received: WeakKeyDictionary[Request, int] = WeakKeyDictionary()
         # Hosts (netlocs) whose own address the private network guard refused.

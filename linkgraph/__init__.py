@@ -1,12 +1,14 @@
 """linkgraph: a distributed backlink index.
 
-The data path, one package per stage::
+The data path, one package per stage, each importing only the ones below it::
 
-    crawler/  (fetch, extract)  ->  pipelines/  (hand a page's links on)
-      ->  consumers/  (normalize, dedupe, write)  ->  linkindex/  (schema, queries)
-      ->  linkgraph.cli
+    linkgraph.cli, linkgraph.demo   the command line (and the demo)
+    linkgraph.api                   the HTTP API and the explorer page
+    pipelines/  consumers/          hand page records on; Kafka into the index
+    crawler/    linkindex/          fetch and extract; the index
+    linkcore/                       URLs, page records, errors, settings, Kafka
 
-``linkgraph.urls`` is the one definition of a URL that every stage imports.
+:mod:`linkcore.urls` is the one definition of a URL that every stage imports.
 """
 
 __version__ = "0.1.0"

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final
 
-from linkgraph.errors import UsageError
+from linkcore.errors import UsageError
 from linkindex import queries
 from linkindex.client import Index
 from linkindex.output import Writer, _plain

@@ -7,7 +7,7 @@
 * a ClickHouse server or cluster over HTTP (``http://HOST:8123/DB``).
 
 The SQL is the same for both. Every clickhouse-connect or chDB failure leaves
-this module as a :class:`~linkgraph.errors.LinkgraphError` with a one-line
+this module as a :class:`~linkcore.errors.LinkgraphError` with a one-line
 message and a ``retriable`` flag.
 """
 
@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from linkgraph import defaults
-from linkgraph.errors import (
+from linkcore import config
+from linkcore.errors import (
     ConfigError,
     IndexError_,
     IndexLocked,
@@ -55,7 +55,7 @@ class IndexLocation:
 
     data_dir: str | None = None
     clickhouse_url: str | None = None
-    database: str = defaults.CLICKHOUSE_DATABASE
+    database: str = config.CLICKHOUSE_DATABASE
 
     @property
     def embedded(self) -> bool:
@@ -82,16 +82,16 @@ def resolve_location(
     Flags win over ``LINKGRAPH_CLICKHOUSE`` / ``LINKGRAPH_DATA_DIR``. A server URL
     may name its database in its path (``http://host:8123/mydb``).
     """
-    url = clickhouse_url or os.environ.get("LINKGRAPH_CLICKHOUSE") or defaults.CLICKHOUSE_URL
+    url = clickhouse_url or os.environ.get("LINKGRAPH_CLICKHOUSE") or config.CLICKHOUSE_URL
     if url and not data_dir:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise ConfigError(f"--clickhouse must be an http(s):// URL, got {url!r}")
-        database = parts.path.strip("/") or defaults.CLICKHOUSE_DATABASE
+        database = parts.path.strip("/") or config.CLICKHOUSE_DATABASE
         if not _IDENTIFIER.match(database):
             raise ConfigError(f"bad ClickHouse database name {database!r} in {url!r}")
         return IndexLocation(clickhouse_url=url, database=database)
-    directory = data_dir or os.environ.get("LINKGRAPH_DATA_DIR") or defaults.LINKGRAPH_DATA_DIR
+    directory = data_dir or os.environ.get("LINKGRAPH_DATA_DIR") or config.LINKGRAPH_DATA_DIR
     return IndexLocation(data_dir=str(Path(directory).expanduser().resolve()))
 
 
@@ -123,7 +123,7 @@ class Index:
     """A connection to the link index, with the schema applied.
 
     Holds one clickhouse-connect client. Methods raise
-    :class:`~linkgraph.errors.LinkgraphError` subclasses only.
+    :class:`~linkcore.errors.LinkgraphError` subclasses only.
     """
 
     def __init__(self, client: Any, location: IndexLocation) -> None:

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from linkgraph.errors import UsageError
-from linkgraph.urls import normalize, registered_domain
+from linkcore.errors import UsageError
+from linkcore.urls import normalize, registered_domain
 from linkindex.client import Index
 from linkindex.queries import RANK_TABLE, Filters, Target, _filter_where, _scope_where
 

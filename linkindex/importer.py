@@ -3,7 +3,7 @@
 Reads the SPEC §4 record fields from JSON Lines, CSV or Parquet (by the file's
 extension, or ``--format``). Every record is checked and its URLs normalized
 again; hosts, registered domains and reversed hosts are recomputed by
-:mod:`linkgraph.urls` rather than trusted. ``first_seen``/``last_seen`` keep
+:mod:`linkcore.urls` rather than trusted. ``first_seen``/``last_seen`` keep
 their values, and merge with what the index holds by min/max, so importing
 the same file twice, or a file that overlaps the index, changes nothing twice.
 
@@ -20,11 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from consumers.edges import Batch, write_batch
-from linkgraph.errors import UsageError
-from linkgraph.records import KINDS, Link
-from linkgraph.urls import host_of, normalize, registered_domain, reverse_host
+from linkcore.errors import UsageError
+from linkcore.records import KINDS, Link
+from linkcore.urls import host_of, normalize, registered_domain, reverse_host
 from linkindex.client import Index
+from linkindex.writer import Batch, write_batch
 
 #: Records per insert.
 IMPORT_BATCH = 100_000

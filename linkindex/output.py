@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import IO, Any, Final
 
-from linkgraph.errors import UsageError
+from linkcore.errors import UsageError
 
 FORMATS: Final = ("table", "json", "jsonl", "csv", "parquet")
 #: Rows a table shows when no --limit is given.

@@ -21,9 +21,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
-from linkgraph.errors import UsageError
-from linkgraph.seeds import parse_site
-from linkgraph.urls import host_of, registered_domain, reverse_host
+from linkcore.errors import UsageError
+from linkcore.seeds import parse_site
+from linkcore.urls import host_of, registered_domain, reverse_host
 from linkindex import rollups
 from linkindex.client import Index
 

@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from linkgraph.errors import ConfigError, IndexError_, LinkgraphError, UsageError
+from linkcore.errors import ConfigError, IndexError_, LinkgraphError, UsageError
 from linkindex.client import Index
 from linkindex.queries import RANK_TABLE
 

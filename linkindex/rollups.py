@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from linkgraph.errors import LinkgraphError
+from linkcore.errors import LinkgraphError
 from linkindex.client import Index
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Hands page records straight to the index, in-process (``linkgraph crawl``).
 
-Uses the consumers' :class:`~consumers.edges.EdgeWriter`, so a one-process
+Uses the consumers' :class:`~linkindex.writer.EdgeWriter`, so a one-process
 crawl stores exactly what the Kafka path stores. The index comes from the
 ``LINKGRAPH_INDEX`` setting (an open :class:`~linkindex.client.Index`, as the
 CLI passes it) or is opened from ``LINKGRAPH_CLICKHOUSE`` / ``LINKGRAPH_DATA_DIR``.
@@ -46,12 +46,12 @@ from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
-from consumers.edges import EdgeWriter, Tables
-from linkgraph import defaults
-from linkgraph.errors import IndexError_, LinkgraphError
-from linkgraph.records import PageRecord
+from linkcore import config
+from linkcore.errors import IndexError_, LinkgraphError
+from linkcore.records import PageRecord
 from linkindex import rollups
 from linkindex.client import Index, open_index, resolve_location
+from linkindex.writer import EdgeWriter, Tables
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class IndexPipeline:
         index: Index | None,
         batch_pages: int,
         batch_seconds: float,
-        retry_seconds: float = defaults.CLICKHOUSE_RETRY_SECONDS,
+        retry_seconds: float = config.CLICKHOUSE_RETRY_SECONDS,
     ) -> None:
         self.crawler = crawler
         self.index = index
@@ -95,9 +95,9 @@ class IndexPipeline:
         return cls(
             crawler,
             settings.get("LINKGRAPH_INDEX"),
-            settings.getint("CLICKHOUSE_BATCH_PAGES", defaults.CLICKHOUSE_BATCH_PAGES),
-            settings.getfloat("CLICKHOUSE_BATCH_SECONDS", defaults.CLICKHOUSE_BATCH_SECONDS),
-            settings.getfloat("CLICKHOUSE_RETRY_SECONDS", defaults.CLICKHOUSE_RETRY_SECONDS),
+            settings.getint("CLICKHOUSE_BATCH_PAGES", config.CLICKHOUSE_BATCH_PAGES),
+            settings.getfloat("CLICKHOUSE_BATCH_SECONDS", config.CLICKHOUSE_BATCH_SECONDS),
+            settings.getfloat("CLICKHOUSE_RETRY_SECONDS", config.CLICKHOUSE_RETRY_SECONDS),
         )
 
     def open_spider(self, spider: Spider | None = None) -> None:

@@ -1,7 +1,7 @@
 """Hands page records to Kafka (``linkgraph worker``).
 
-Each :class:`~linkgraph.records.PageRecord` becomes one message on the page
-topic in the ``linkgraph.page/1`` format (see :mod:`linkgraph.kafka`: JSON of
+Each :class:`~linkcore.records.PageRecord` becomes one message on the page
+topic in the ``linkgraph.page/1`` format (see :mod:`linkcore.kafka`: JSON of
 ``PageRecord.to_dict()``, key = source host, header ``schema``, batch
 compression). The producer is idempotent with ``acks='all'``; a record counts
 as delivered only when every in-sync replica has it.
@@ -42,10 +42,10 @@ from scrapy.crawler import Crawler
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.defer import DeferredLock
 
-from linkgraph import kafka as lgkafka
-from linkgraph.errors import LinkgraphError, ServiceUnavailable
-from linkgraph.metrics import ERRORS, LINKS, PAGES
-from linkgraph.records import PageRecord
+from linkcore import kafka as lgkafka
+from linkcore.errors import LinkgraphError, ServiceUnavailable
+from linkcore.metrics import ERRORS, LINKS, PAGES
+from linkcore.records import PageRecord
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ KAFKA_OUTAGE_SECONDS: Final = 60.0
 
 
 def settings_from_crawler(crawler: Crawler) -> lgkafka.KafkaSettings:
-    """The validated :class:`~linkgraph.kafka.KafkaSettings` of a crawl's settings."""
+    """The validated :class:`~linkcore.kafka.KafkaSettings` of a crawl's settings."""
     settings = crawler.settings
     return lgkafka.resolve_kafka(
         settings.get("LINKGRAPH_KAFKA") or None,
@@ -77,7 +77,7 @@ class KafkaPipeline:
     """Produces every page record to the page topic; reports delivery to the spider.
 
     ``producer`` is a kafka-python ``KafkaProducer`` (from
-    :func:`linkgraph.kafka.make_producer`). Items that are not page records
+    :func:`linkcore.kafka.make_producer`). Items that are not page records
     pass through untouched; page records pass on too, whatever their fate.
     """
 

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 import redis
 
-from linkgraph import defaults
-from linkgraph.errors import ConfigError, ServiceUnavailable
+from linkcore import config
+from linkcore.errors import ConfigError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -20,7 +20,7 @@ T = TypeVar("T")
 
 def redis_url(url: str | None = None) -> str:
     """The flag, else ``LINKGRAPH_REDIS``, else the default URL."""
-    return url or os.environ.get("LINKGRAPH_REDIS") or defaults.REDIS_URL
+    return url or os.environ.get("LINKGRAPH_REDIS") or config.REDIS_URL
 
 
 def connect(url: str | None = None, *, check: bool = True) -> redis.Redis:

@@ -24,8 +24,8 @@ from crawler.frontier.bloom import RedisBloom
 from crawler.frontier.connection import server_time, unavailable
 from crawler.frontier.keys import Keys
 from crawler.frontier.queue import encode_entry
-from linkgraph.errors import UsageError
-from linkgraph.urls import host_of, registered_domain
+from linkcore.errors import UsageError
+from linkcore.urls import host_of, registered_domain
 
 JOB_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 #: Requests per second per host when a job does not say.
@@ -98,7 +98,7 @@ class Job:
 
 class JobStore:
     """Jobs in one Redis under one key prefix. Every Redis failure becomes a
-    one-line, retriable :class:`~linkgraph.errors.ServiceUnavailable`."""
+    one-line, retriable :class:`~linkcore.errors.ServiceUnavailable`."""
 
     def __init__(self, server: redis.Redis, keys: Keys | None = None) -> None:
         self.server = server

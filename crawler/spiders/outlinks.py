@@ -1,6 +1,6 @@
 """The ``outlinks`` spider: crawl seed domains, emit every page's links.
 
-Per fetched URL it yields one :class:`~linkgraph.records.PageRecord` carrying
+Per fetched URL it yields one :class:`~linkcore.records.PageRecord` carrying
 its status, fetch time, robots flags and every edge (SPEC §2); it follows
 in-scope targets of ``a`` edges (unless the page says nofollow) and of
 redirects (SPEC §1). Redirects are handled here, not by Scrapy, so that every
@@ -27,10 +27,10 @@ from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
 from crawler.extract import extract_links, robots_header_nofollow
-from linkgraph import defaults
-from linkgraph.records import Link, PageRecord
-from linkgraph.seeds import parse_seeds, read_seeds_file
-from linkgraph.urls import host_of, registered_domain, resolve_and_normalize
+from linkcore import config
+from linkcore.records import Link, PageRecord
+from linkcore.seeds import parse_seeds, read_seeds_file
+from linkcore.urls import host_of, registered_domain, resolve_and_normalize
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +143,8 @@ class OutlinksSpider(scrapy.Spider):
         self._scope_by_authority: dict[str, bool] = {}
         self.max_pages = 0
         self.max_depth = -1
-        self.max_url_length = defaults.LINKGRAPH_MAX_URL_LENGTH
-        self.max_links = defaults.LINKGRAPH_MAX_LINKS_PER_PAGE
+        self.max_url_length = config.LINKGRAPH_MAX_URL_LENGTH
+        self.max_links = config.LINKGRAPH_MAX_LINKS_PER_PAGE
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> OutlinksSpider:
@@ -161,10 +161,10 @@ class OutlinksSpider(scrapy.Spider):
             else settings.getint("LINKGRAPH_MAX_DEPTH", -1)
         )
         spider.max_url_length = settings.getint(
-            "LINKGRAPH_MAX_URL_LENGTH", defaults.LINKGRAPH_MAX_URL_LENGTH
+            "LINKGRAPH_MAX_URL_LENGTH", config.LINKGRAPH_MAX_URL_LENGTH
         )
         spider.max_links = settings.getint(
-            "LINKGRAPH_MAX_LINKS_PER_PAGE", defaults.LINKGRAPH_MAX_LINKS_PER_PAGE
+            "LINKGRAPH_MAX_LINKS_PER_PAGE", config.LINKGRAPH_MAX_LINKS_PER_PAGE
         )
         return spider
 

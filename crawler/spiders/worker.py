@@ -38,8 +38,8 @@ from crawler.frontier.keys import Keys
 from crawler.frontier.queue import encode_entry
 from crawler.frontier.ratelimit import RateLimiter
 from crawler.spiders.outlinks import count_page, page_from_response
-from linkgraph import defaults
-from linkgraph.records import PageRecord
+from linkcore import config
+from linkcore.records import PageRecord
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ class WorkerSpider(scrapy.Spider):
         self.store: JobStore
         self.rate_limiter: RateLimiter
         self.lease_seconds = 120.0
-        self.max_links = defaults.LINKGRAPH_MAX_LINKS_PER_PAGE
-        self.max_url_length = defaults.LINKGRAPH_MAX_URL_LENGTH
+        self.max_links = config.LINKGRAPH_MAX_LINKS_PER_PAGE
+        self.max_url_length = config.LINKGRAPH_MAX_URL_LENGTH
         # Leases this process holds: (job, url) -> queue entry. Touched by the
         # reactor thread and Kafka's delivery thread.
         self._held: dict[tuple[str, str], str] = {}
@@ -166,7 +166,7 @@ class WorkerSpider(scrapy.Spider):
 
     def idle(self, spider: scrapy.Spider) -> None:
         """Never close for lack of work; settle jobs whose frontier has run dry."""
-        from linkgraph.metrics import QUEUE_DEPTH
+        from linkcore.metrics import QUEUE_DEPTH
 
         try:
             if self.outage.drain():

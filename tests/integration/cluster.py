@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from linkgraph.synthweb import ProxyServer, SyntheticWeb, expect
-from linkgraph.synthweb.oracle import EDGE_FIELDS, describe_edge_diff, edge_key
+from tests.synthweb import ProxyServer, SyntheticWeb, expect
+from tests.synthweb.oracle import EDGE_FIELDS, describe_edge_diff, edge_key
 
 LINKGRAPH = str(Path(sys.executable).parent / "linkgraph")
 

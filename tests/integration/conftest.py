@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from linkgraph.synthweb import ProxyServer, SyntheticWeb, build_test_web
+from tests.synthweb import ProxyServer, SyntheticWeb, build_test_web
 
 #: Seconds one CLI command may take before the test gives up on it.
 CLI_TIMEOUT = 600

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from linkgraph.synthweb import Expectation, ProxyServer, SyntheticWeb, expect
-from linkgraph.synthweb.server import LoggedRequest
+from linkgraph.demo.server import LoggedRequest
+from tests.synthweb import Expectation, ProxyServer, SyntheticWeb, expect
 
 #: The crawl flags of every run: as fast as the proxy allows, no progress display.
 CRAWL_FLAGS = ("--delay", "0", "--per-host", "8", "--no-autothrottle", "--quiet")

@@ -32,19 +32,20 @@ from urllib.parse import urlencode
 
 import pytest
 
-from consumers.edges import EdgeWriter
-from linkgraph.errors import (
+from linkcore.errors import (
     ConfigError,
     IndexError_,
     IndexLocked,
     IndexUnavailable,
     UsageError,
 )
-from linkgraph.records import Link, PageRecord
-from linkgraph.urls import host_of, registered_domain
-from linkindex import api, queries
+from linkcore.records import Link, PageRecord
+from linkcore.urls import host_of, registered_domain
+from linkgraph import api
+from linkindex import queries
 from linkindex.client import Index, IndexLocation, open_index
 from linkindex.queries import Filters, Target
+from linkindex.writer import EdgeWriter
 
 pytestmark = pytest.mark.integration
 
@@ -628,7 +629,7 @@ def test_bad_input_is_a_one_line_400(
 def test_unknown_paths_methods_and_malformed_requests(served: Running) -> None:
     assert "no endpoint" in assert_one_line_error(served.request("/api/v1/nothing"), 404)
     assert_one_line_error(served.request("/etc/passwd"), 404)
-    assert_one_line_error(served.request("/../linkindex/api.py"), 404)
+    assert_one_line_error(served.request("/../linkgraph/api/__init__.py"), 404)
     put = served.request("/api/v1/backlinks", method="PUT", body=b"{}")
     assert_one_line_error(put, 405)
     assert put.headers["Allow"] == "GET, HEAD"
@@ -999,7 +1000,7 @@ def test_a_port_in_use_is_one_line(served: Running, web_index: Index) -> None:
 
 SERVE_SCRIPT = """
 import sys
-from linkindex import api
+from linkgraph import api
 from linkindex.client import IndexLocation, open_index
 from tests.integration.test_api import write_web
 

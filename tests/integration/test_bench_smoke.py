@@ -1,4 +1,4 @@
-"""Every benchmark runs: a quick pass of ``python -m linkgraph.bench run``.
+"""Every benchmark runs: a quick pass of ``python -m bench run``.
 
 Benchmarks are not tests, so nothing here asserts a timing or a target: only
 that each benchmark still runs end to end against the real services and
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from linkgraph.bench import BENCHMARKS
+from bench import BENCHMARKS
 from tests.integration.cluster import require_services
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -28,7 +28,7 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     output = tmp_path / "bench.json"
     result = subprocess.run(
         [
-            *(sys.executable, "-m", "linkgraph.bench", "run", "--quick"),
+            *(sys.executable, "-m", "bench", "run", "--quick"),
             *("--json", str(output), "--readme", str(readme)),
         ],
         capture_output=True,

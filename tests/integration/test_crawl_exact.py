@@ -2,7 +2,7 @@
 
 The real CLI crawls the synthetic test web through its loopback proxy into an
 embedded index; ``linkgraph export edges`` must then give exactly the edges the
-oracle (``linkgraph.synthweb.oracle``) derives from the web's hand-written
+oracle (``tests.synthweb.oracle``) derives from the web's hand-written
 expectations, and the proxy's request log must show each in-scope URL fetched
 once and nothing else. ``linkgraph backlinks`` is spot-checked against the
 same edges, scope by scope.
@@ -23,14 +23,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from linkgraph.synthweb import ProxyServer, SyntheticWeb, expect
-from linkgraph.synthweb.oracle import (
+from tests.integration.crawls import Crawl, crawl_web, json_records
+from tests.synthweb import ProxyServer, SyntheticWeb, expect
+from tests.synthweb.oracle import (
     EDGE_FIELDS,
     describe_edge_diff,
     edge_key,
     expected_backlinks,
 )
-from tests.integration.crawls import Crawl, crawl_web, json_records
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

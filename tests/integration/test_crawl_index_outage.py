@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from linkgraph.synthweb import ProxyServer, SyntheticWeb, expect
-from linkgraph.synthweb.oracle import EDGE_FIELDS, describe_edge_diff, edge_key
 from tests.integration.conftest import Cli, _cli_env
+from tests.synthweb import ProxyServer, SyntheticWeb, expect
+from tests.synthweb.oracle import EDGE_FIELDS, describe_edge_diff, edge_key
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ import json, sys, time
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 from crawler.spiders.outlinks import OutlinksSpider
-from linkgraph.errors import IndexError_, IndexUnavailable
+from linkcore.errors import IndexError_, IndexUnavailable
 from linkindex.client import IndexLocation, open_index
 
 import pipelines.index

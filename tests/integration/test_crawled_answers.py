@@ -5,7 +5,7 @@ answer of ``refdomains``, ``anchors``, ``outlinks``, ``top-pages``,
 ``intersect``, ``report``, ``backlinks`` (its filters, orders and cursor
 paging), ``export hosts|domains`` and ``rank`` is then compared, record for
 record, with what this module computes from the oracle's expected edges
-(``linkgraph.synthweb.oracle``); only first/last seen times come from the
+(``tests.synthweb.oracle``); only first/last seen times come from the
 exported edges, which must themselves equal the oracle's. PageRank is computed
 here by plain power iteration over the oracle's domain graph. The same
 questions are asked again of ``linkgraph serve`` over HTTP, and of the CLI
@@ -35,10 +35,10 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from linkgraph.synthweb import ProxyServer, Resource, SyntheticWeb, expect
-from linkgraph.synthweb.model import HTML_UTF8, PageBuilder
-from linkgraph.synthweb.oracle import EDGE_FIELDS, describe_edge_diff, edge_key
+from linkgraph.demo.model import HTML_UTF8, PageBuilder
 from tests.integration.crawls import Crawl, crawl_web, json_records
+from tests.synthweb import ProxyServer, Resource, SyntheticWeb, expect
+from tests.synthweb.oracle import EDGE_FIELDS, describe_edge_diff, edge_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from linkgraph.synthweb import ProxyServer, SyntheticWeb, expect
 from tests.integration.cluster import KAFKA, REDIS, Cluster, compare, require_services, seeds_file
+from tests.synthweb import ProxyServer, SyntheticWeb, expect
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from linkgraph.synthweb import ProxyServer, SyntheticWeb
 from tests.integration.cluster import Cluster, compare, duplicate_fetches
 from tests.integration.private_services import PrivateServices
+from tests.synthweb import ProxyServer, SyntheticWeb
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -157,7 +157,7 @@ OUTAGE_CONSUMER = """
 import sys, time
 import consumers.service as service
 from linkgraph.cli import main
-from linkgraph.errors import IndexUnavailable
+from linkcore.errors import IndexUnavailable
 
 data_dir, outage = sys.argv[1], float(sys.argv[2])
 real_open = service.open_index

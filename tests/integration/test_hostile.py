@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 
 from crawler.extract import extract_links
-from linkgraph import defaults
-from linkgraph.synthweb import ProxyServer, SyntheticWeb
-from linkgraph.synthweb.model import PageBuilder, plain
+from linkcore import config
+from linkgraph.demo.model import PageBuilder, plain
 from tests.integration.conftest import Cli
 from tests.integration.crawls import CRAWL_FLAGS
+from tests.synthweb import ProxyServer, SyntheticWeb
 
 pytestmark = pytest.mark.integration
 
@@ -131,10 +131,10 @@ def test_hostile_pages_through_the_crawl(
 
     # The 50 MB page is refused at the download cap: not stored, crawl goes on.
     assert f"{HOME}huge-50mb" not in stored
-    assert len(bodies["huge-50mb"][1]) > defaults.LINKGRAPH_MAX_PAGE_BYTES
+    assert len(bodies["huge-50mb"][1]) > config.LINKGRAPH_MAX_PAGE_BYTES
     # 100,000 links: the first 20,000 kept, the rest counted as dropped.
     capped = by_source[f"{HOME}links-100k"]
-    assert len(capped) == defaults.LINKGRAPH_MAX_LINKS_PER_PAGE
+    assert len(capped) == config.LINKGRAPH_MAX_LINKS_PER_PAGE
     assert stored[f"{HOME}links-100k"]["dropped_links"] == 100_000 - len(capped)
     # Every other page is stored; where a browser still sees the link after the
     # hostile part, so does the index. (Bytes as HTML may open a comment or a
@@ -163,7 +163,7 @@ def test_extraction_cost_is_bounded(path: str) -> None:
         f"\n{path}: {len(body) / 1e6:.1f} MB, {len(extraction.links)} links kept, "
         f"{elapsed * 1000:.0f} ms, peak {peak / 1e6:.1f} MB (Python heap)"
     )
-    assert len(extraction.links) <= defaults.LINKGRAPH_MAX_LINKS_PER_PAGE
+    assert len(extraction.links) <= config.LINKGRAPH_MAX_LINKS_PER_PAGE
     # Python-side memory is linear in the page: at worst (a page of nothing but
     # links, each resolved to find duplicates beyond the cap) ~45 bytes per byte.
     assert peak <= 64 * len(text) + 16_000_000, f"{path}: peak {peak} bytes"

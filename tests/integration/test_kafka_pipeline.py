@@ -23,13 +23,13 @@ from typing import Any
 import pytest
 
 from consumers.dlq import DeadLetters
-from consumers.edges import _edge_tables, _page_table, build_batch
 from consumers.service import ConsumerConfig, ConsumerService, run_consumer
-from linkgraph import kafka as lgkafka
-from linkgraph.errors import IndexUnavailable, ServiceUnavailable
-from linkgraph.records import Link, PageRecord
+from linkcore import kafka as lgkafka
+from linkcore.errors import IndexUnavailable, ServiceUnavailable
+from linkcore.records import Link, PageRecord
 from linkindex import rollups
 from linkindex.client import Index, IndexLocation, open_index
+from linkindex.writer import _edge_tables, _page_table, build_batch
 from pipelines.kafka import KafkaPipeline
 
 pytestmark = pytest.mark.integration

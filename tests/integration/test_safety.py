@@ -7,7 +7,7 @@ Through the real CLI:
   as seeds and as names that resolve to them, and nothing reaches the network
   (the proxy's log stays empty); non-http(s) seeds are refused with one line;
 - a whole crawl of a public site whose redirects and links point inwards
-  (:mod:`linkgraph.synthweb.safetyweb`: address literals, and names of the
+  (:mod:`tests.synthweb.safetyweb`: address literals, and names of the
   site that its DNS answers with inward addresses) fetches the public pages
   and nothing else, stores every edge, redirects included, counts the
   refusals in its summary line and exits 0;
@@ -28,13 +28,13 @@ from pathlib import Path
 import pytest
 
 from crawler.middlewares import PrivateNetworkMiddleware, is_public_address
-from linkgraph.synthweb import ProxyServer, SyntheticWeb, expect
-from linkgraph.synthweb.model import host_of
-from linkgraph.synthweb.oracle import EDGE_FIELDS, describe_edge_diff, edge_key
-from linkgraph.synthweb.safetyweb import INWARD_NAMES, build_safety_web
+from linkgraph.demo.model import host_of
 from tests.integration.conftest import Cli
 from tests.integration.crawls import CRAWL_FLAGS, crawl_web
 from tests.integration.test_api import INJECTIONS
+from tests.synthweb import ProxyServer, SyntheticWeb, expect
+from tests.synthweb.oracle import EDGE_FIELDS, describe_edge_diff, edge_key
+from tests.synthweb.safetyweb import INWARD_NAMES, build_safety_web
 
 pytestmark = pytest.mark.integration
 

@@ -23,12 +23,12 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka import codec as kafka_codec
 from kafka.errors import KafkaError
 
-from linkgraph import defaults
+from linkcore import config
 
 pytestmark = pytest.mark.integration
 
-REDIS_URL = os.environ.get("LINKGRAPH_REDIS") or defaults.REDIS_URL
-KAFKA_BOOTSTRAP = os.environ.get("LINKGRAPH_KAFKA") or defaults.KAFKA_BOOTSTRAP
+REDIS_URL = os.environ.get("LINKGRAPH_REDIS") or config.REDIS_URL
+KAFKA_BOOTSTRAP = os.environ.get("LINKGRAPH_KAFKA") or config.KAFKA_BOOTSTRAP
 
 START_HINT = "start the services with `deploy/local/up` (check them with `deploy/local/status`)"
 #: Seconds a Kafka step (metadata, delivery, consumption) may take.

@@ -1,6 +1,6 @@
 """Spider traps through the real crawl: the caps end it, every fetched page is stored right.
 
-The trap web (:mod:`linkgraph.synthweb.trapweb`) is endless: an endless
+The trap web (:mod:`tests.synthweb.trapweb`) is endless: an endless
 calendar, session ids in paths, ever-longer URLs and a tree of subdomains.
 A crawl must finish anyway, bounded by ``--max-pages-per-host``, the URL
 length limit and ``--max-depth``, and each page it fetched must hold exactly
@@ -21,13 +21,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from linkgraph import defaults
-from linkgraph.synthweb import ProxyServer, SyntheticWeb
-from linkgraph.synthweb.oracle import EDGE_FIELDS, describe_edge_diff, edge_key, page_edges
-from linkgraph.synthweb.trapweb import DEEP, SEGMENT, WWW, build_trap_web, subdomain_level
+from linkcore import config
 from tests.integration.cluster import KAFKA, REDIS, Cluster, require_services
 from tests.integration.conftest import Cli
 from tests.integration.crawls import CRAWL_FLAGS, json_records
+from tests.synthweb import ProxyServer, SyntheticWeb
+from tests.synthweb.oracle import EDGE_FIELDS, describe_edge_diff, edge_key, page_edges
+from tests.synthweb.trapweb import DEEP, SEGMENT, WWW, build_trap_web, subdomain_level
 
 pytestmark = pytest.mark.integration
 
@@ -63,9 +63,9 @@ def check_trap_crawl(
     assert max(per_host.values()) <= HOST_CAP
     # Ever-longer URLs: each hop down the chain, while within the length limit
     # and the depth; links past the limit are recorded, not followed.
-    assert max(len(url) for url in fetched) <= defaults.LINKGRAPH_MAX_URL_LENGTH
+    assert max(len(url) for url in fetched) <= config.LINKGRAPH_MAX_URL_LENGTH
     chain = [f"http://{DEEP}/l" + f"/{SEGMENT}" * hops for hops in range(1, max_depth + 1)]
-    deep = [url for url in chain if len(url) <= defaults.LINKGRAPH_MAX_URL_LENGTH]
+    deep = [url for url in chain if len(url) <= config.LINKGRAPH_MAX_URL_LENGTH]
     assert sorted(url for url in fetched if url.startswith(f"http://{DEEP}/")) == deep
     # The subdomain tree: bounded by depth (n0 is one hop from the seed).
     levels = [subdomain_level(host or "") for host in per_host]
@@ -79,7 +79,7 @@ def check_trap_crawl(
         key=edge_key,
     )
     assert got == want, describe_edge_diff(want, got)
-    assert any(len(r["target_url"]) > defaults.LINKGRAPH_MAX_URL_LENGTH for r in records)
+    assert any(len(r["target_url"]) > config.LINKGRAPH_MAX_URL_LENGTH for r in records)
     return per_host
 
 

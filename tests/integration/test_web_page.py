@@ -30,8 +30,9 @@ from typing import Any
 
 import pytest
 
-from linkgraph.records import Link, PageRecord
-from linkindex import api, queries, rank
+from linkcore.records import Link, PageRecord
+from linkgraph import api
+from linkindex import queries, rank
 from linkindex.client import Index, IndexLocation, open_index
 from tests.integration.test_api import (
     DAY,

@@ -14,8 +14,8 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from linkgraph.errors import IndexError_, UsageError
-from linkgraph.records import Link
+from linkcore.errors import IndexError_, UsageError
+from linkcore.records import Link
 from linkindex import batch, queries
 from linkindex.output import _plain
 from linkindex.queries import Filters, Target

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from linkgraph.urls import host_of, normalize, registered_domain, reverse_host
-from linkindex import bench, queries, reports, rollups
+from bench import query as bench
+from linkcore.urls import host_of, normalize, registered_domain, reverse_host
+from linkindex import queries, reports, rollups
 from linkindex.client import Index, IndexLocation, open_index
 from linkindex.queries import Filters, Target
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from linkgraph.bench.common import Figure, Note, alternate, median
-from linkgraph.bench.report import BEGIN, END, markdown, update_readme
+from bench.common import Figure, Note, alternate, median
+from bench.report import BEGIN, END, markdown, update_readme
 
 MACHINE = {"cores": "2", "cpu": "Some CPU", "ram": "8 GiB", "python": "3.11.7", "os": "Linux"}
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from linkgraph.errors import ConfigError
+from linkcore.errors import ConfigError
 from linkindex.client import MIGRATIONS, Index, check_upgradable, schema_statements
 
 CLUSTER_SQL = Path(__file__).resolve().parents[2] / "deploy" / "clickhouse" / "cluster.sql"

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from linkgraph.kafka import (
+from linkcore.kafka import (
     SCHEMA,
     SCHEMA_HEADER,
     UndecodableMessage,
     decode_page,
     encode_page,
 )
-from linkgraph.records import Link, MalformedRecord, PageRecord
+from linkcore.records import Link, MalformedRecord, PageRecord
 
 HEADERS = [(SCHEMA_HEADER, SCHEMA)]
 

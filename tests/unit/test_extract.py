@@ -21,7 +21,7 @@ from crawler.extract import (
     parse_rel,
     robots_header_nofollow,
 )
-from linkgraph.records import Link
+from linkcore.records import Link
 
 PAGE = "https://www.example.com/dir/page.html"
 

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crawler.extract import extract_links
-from linkgraph import kafka as lgkafka
-from linkgraph.urls import normalize, resolve_and_normalize
+from linkcore import kafka as lgkafka
+from linkcore.urls import normalize, resolve_and_normalize
 
 EXAMPLES = int(os.environ.get("LINKGRAPH_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(

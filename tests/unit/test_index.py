@@ -9,11 +9,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from consumers.edges import EdgeWriter, batch_tables, build_batch
-from linkgraph.records import Link, PageRecord
+from linkcore.records import Link, PageRecord
 from linkindex import queries, reports, rollups
 from linkindex.client import MIGRATIONS, IndexLocation, open_index, schema_statements
 from linkindex.queries import Filters, Target
+from linkindex.writer import EdgeWriter, batch_tables, build_batch
 
 T0 = 1_790_000_000.0  # a fixed crawl time, UTC seconds
 
@@ -534,7 +534,7 @@ def test_link_intersect_lists_the_linked_domains_in_order(index) -> None:
 def test_disavow_file_leaves_referrers_out_and_proposals_explain_why(index, tmp_path) -> None:
     import pytest
 
-    from linkgraph.errors import UsageError
+    from linkcore.errors import UsageError
     from linkindex.disavow import propose, read_disavow, render
 
     farm = page(

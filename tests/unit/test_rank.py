@@ -16,10 +16,10 @@ import pyarrow as pa
 import pytest
 from scipy.sparse import csgraph
 
-from consumers.edges import EdgeWriter
-from linkgraph.errors import ConfigError, IndexError_, UsageError
-from linkgraph.records import Link, PageRecord
+from linkcore.errors import ConfigError, IndexError_, UsageError
+from linkcore.records import Link, PageRecord
 from linkindex import queries, rank
+from linkindex.writer import EdgeWriter
 
 T0 = 1_790_000_000.0  # a fixed crawl time, UTC seconds
 D = 0.85

@@ -121,7 +121,7 @@ def test_robots_download_is_capped_timed_and_rated() -> None:
     from twisted.internet.error import TimeoutError as DownloadTimeout
 
     from crawler.robots import MAX_ROBOTS_BYTES
-    from linkgraph import defaults
+    from linkcore import config
 
     mw, engine = middleware({"http://a.com/robots.txt": (200, {}, ROBOTS)})
     request = Request("http://a.com/x", meta={"rate": 2.5})
@@ -130,7 +130,7 @@ def test_robots_download_is_capped_timed_and_rated() -> None:
     # The job's rate and the robots timeout travel with the request; the size
     # cap is enforced while downloading, not by the page-size limit.
     assert robots.meta["rate"] == 2.5
-    assert robots.meta["download_timeout"] == defaults.LINKGRAPH_ROBOTS_TIMEOUT
+    assert robots.meta["download_timeout"] == config.LINKGRAPH_ROBOTS_TIMEOUT
     assert robots.meta["download_maxsize"] == 0
     # The download stops once more than MAX_ROBOTS_BYTES arrived, and only then.
     chunk = b"#" * (64 * 1024)

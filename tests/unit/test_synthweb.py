@@ -19,7 +19,17 @@ from typing import Any
 import pytest
 import tldextract
 
-from linkgraph.synthweb import (
+from linkgraph.demo.model import (
+    DROPPED,
+    ExpectedLink,
+    PageBuilder,
+    RobotsRules,
+    SyntheticWeb,
+    plain,
+    redirect,
+)
+from linkgraph.demo.server import request_key
+from tests.synthweb import (
     DEMO_SEEDS,
     DEMO_TARGET,
     ProxyServer,
@@ -29,18 +39,8 @@ from linkgraph.synthweb import (
     expect,
     expected_backlinks,
 )
-from linkgraph.synthweb.model import (
-    DROPPED,
-    ExpectedLink,
-    PageBuilder,
-    RobotsRules,
-    SyntheticWeb,
-    plain,
-    redirect,
-)
-from linkgraph.synthweb.oracle import describe_edge_diff
-from linkgraph.synthweb.server import request_key
-from linkgraph.synthweb.testweb import TEST_DOMAINS, TEST_SEED_URLS, TEST_SEEDS
+from tests.synthweb.oracle import describe_edge_diff
+from tests.synthweb.testweb import TEST_DOMAINS, TEST_SEED_URLS, TEST_SEEDS
 
 # -- the proxy -------------------------------------------------------------------
 
@@ -183,7 +183,7 @@ def test_serve_command_writes_port_and_stops_on_sigterm(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "linkgraph.synthweb",
+            "tests.synthweb",
             "serve",
             "--web",
             "demo",
@@ -223,7 +223,7 @@ def test_serve_command_writes_port_and_stops_on_sigterm(tmp_path: Path) -> None:
 
 def test_seeds_command_prints_a_seeds_file() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "linkgraph.synthweb", "seeds", "--web", "test"],
+        [sys.executable, "-m", "tests.synthweb", "seeds", "--web", "test"],
         capture_output=True,
         text=True,
         check=True,

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from linkgraph import urls
-from linkgraph.urls import (
+from linkcore import urls
+from linkcore.urls import (
     host_of,
     is_ip_host,
     normalize,

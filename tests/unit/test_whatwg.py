@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from linkgraph.urls import TRACKING_PARAMETERS, normalize, resolve, resolve_and_normalize
+from linkcore.urls import TRACKING_PARAMETERS, normalize, resolve, resolve_and_normalize
 
 # The suite's own copy, so that a bare clone runs it; the project's shared
 # test data beside the checkout, when present, must be the same file.
@@ -77,7 +77,7 @@ _DOTS_KEPT = {"foo.09.."}
 
 
 def _expected_normalized(case: dict[str, Any]) -> str | None:
-    """SPEC §3 applied to a case's expected components, independently of linkgraph.urls."""
+    """SPEC §3 applied to a case's expected components, independently of linkcore.urls."""
     if case.get("failure") or case["protocol"] not in ("http:", "https:"):
         return None
     if case["hostname"] in _DOTS_KEPT:

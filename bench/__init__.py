@@ -1,0 +1,35 @@
+"""``python -m bench run``: linkgraph's benchmarks beside their stock baselines.
+
+One module per benchmark, each returning rows for one table:
+
+- :mod:`~bench.extraction`: link extraction per core against
+  Scrapy's ``LinkExtractor`` + ``canonicalize_url``;
+- :mod:`~bench.crawl`: ``linkgraph crawl`` pages/s against a stock
+  Scrapy ``CrawlSpider``, and the synthetic web proxy's own ceiling;
+- :mod:`~bench.consumer`: the Kafka consumer's edges/s against a
+  bare ``insert_arrow`` of the same rows, and Kafka bytes per link;
+- :mod:`~bench.dupefilter`: Redis bytes per URL of the job Bloom
+  filter against scrapy-redis's ``RFPDupeFilter``;
+- :mod:`~bench.distributed`: two workers against one.
+
+Every figure is a ratio against a baseline run beside it on the same
+workload (:mod:`~bench.web`), medians of alternating runs, because
+shared machines are noisy. ``make bench`` runs them all and rewrites the
+table in README.md (:mod:`~bench.report`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: The checkout the benchmarks run from (they are not part of the installed package).
+ROOT = Path(__file__).resolve().parent.parent
+# Benchmarks start child processes (`python -m bench …`) in other folders: the
+# checkout goes on their module path.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    part for part in (str(ROOT), os.environ.get("PYTHONPATH", "")) if part
+)
+
+#: Benchmarks in the order they run (cheap and service-free first).
+BENCHMARKS = ("extraction", "crawl", "consumer", "dupefilter", "distributed")

@@ -1,0 +1,403 @@
+"""The questions users ask: backlinks, refdomains, anchors, top-pages, outlinks,
+report, intersect and disavow."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from linkcore.errors import UsageError
+from linkgraph.cli.options import (
+    PROG,
+    add_index_options,
+    add_output_options,
+    add_verbose,
+    emit,
+    format_and_limit,
+    open_index_of,
+    output_stream,
+    positive,
+)
+
+log = logging.getLogger("linkgraph")
+
+
+def add_query_options(parser: argparse.ArgumentParser, scoped: bool = True) -> None:
+    if scoped:
+        parser.add_argument(
+            "--scope",
+            choices=("url", "host", "domain", "prefix"),
+            help="what TARGET matches (default: domain for a bare domain, else url)",
+        )
+    parser.add_argument(
+        "--include-internal",
+        action="store_true",
+        help="include links between pages of the same registered domain",
+    )
+    parser.add_argument("--dofollow-only", action="store_true", help="only links without nofollow")
+    parser.add_argument(
+        "--kind",
+        action="append",
+        choices=("a", "canonical", "redirect"),
+        help="only edges of this kind (repeatable)",
+    )
+    parser.add_argument(
+        "--rel",
+        action="append",
+        choices=("nofollow", "ugc", "sponsored"),
+        help="only links with this rel flag (repeatable: all must hold)",
+    )
+    parser.add_argument(
+        "--anchor", metavar="TEXT", help="only links whose anchor contains TEXT (case-insensitive)"
+    )
+    parser.add_argument(
+        "--from-domain", metavar="DOMAIN", help="only links from this referring (registered) domain"
+    )
+    for bound, meaning in (
+        ("first-seen-from", "first seen on or after"),
+        ("first-seen-to", "first seen on or before"),
+        ("last-seen-from", "last seen on or after"),
+        ("last-seen-to", "last seen on or before"),
+    ):
+        parser.add_argument(
+            f"--{bound}",
+            metavar="DATE",
+            help=f"only links {meaning} DATE (ISO-8601 date or time, UTC)",
+        )
+    parser.add_argument(
+        "--sort",
+        choices=("first_seen", "last_seen", "authority"),
+        help="newest first by this sighting, or the strongest referrer first (authority, "
+        "from `linkgraph rank`); default: the index's key order",
+    )
+    parser.add_argument(
+        "--with-authority",
+        action="store_true",
+        help="add the other side's domain authority to edge records (source_authority on "
+        "backlinks, target_authority on outlinks)",
+    )
+    parser.add_argument(
+        "--disavow",
+        metavar="FILE",
+        help="leave out referrers named in a Google disavow file (domain: lines, URLs)",
+    )
+    parser.add_argument(
+        "--one-per-domain",
+        action="store_true",
+        help="one link per referring domain (dofollow first, then oldest)",
+    )
+    status = parser.add_mutually_exclusive_group()
+    status.add_argument(
+        "--live",
+        dest="status",
+        action="store_const",
+        const="live",
+        help="only links the source page still carried at its last fetch",
+    )
+    status.add_argument(
+        "--lost",
+        dest="status",
+        action="store_const",
+        const="lost",
+        help="only links a later fetch of the source page no longer carried",
+    )
+
+
+def with_index(
+    args: argparse.Namespace, local: Callable[[Any], Any], remote: Callable[[Any], Any]
+) -> Any:
+    """``local(index)``, or ``remote(server)`` while ``linkgraph serve`` holds the
+    embedded index (a :class:`linkgraph.api.RunningServer`)."""
+    from linkcore.errors import IndexLocked
+
+    try:
+        index = open_index_of(args, create=False)
+    except IndexLocked:
+        from linkgraph import api
+        from linkindex.client import resolve_location
+
+        data_dir = resolve_location(args.data_dir, args.clickhouse).data_dir
+        server = api.running_server(data_dir) if data_dir else None
+        if server is None:
+            raise
+        if getattr(args, "disavow", None):
+            raise UsageError(
+                f"{PROG}: --disavow cannot be sent to the running `linkgraph serve` (pid "
+                f"{server.pid}); stop it to use the file"
+            ) from None
+        log.info("%s is held by linkgraph serve (pid %s): asking it", data_dir, server.pid)
+        return remote(server)
+    try:
+        return local(index)
+    finally:
+        index.close()
+
+
+def run_query(
+    args: argparse.Namespace,
+    local: Callable[[Any], Any],
+    endpoint: str,
+    params: dict[str, Any],
+) -> Any:
+    """``local(index)``, or, while ``linkgraph serve`` holds the embedded index, its answer."""
+    from linkgraph import api
+
+    return with_index(
+        args, local, lambda server: api.remote_query(server.url, endpoint, params, server.token)
+    )
+
+
+def filters_of(args: argparse.Namespace, limit: int) -> Any:
+    from linkindex.queries import Filters
+
+    return Filters(
+        include_internal=args.include_internal,
+        dofollow_only=args.dofollow_only,
+        limit=limit,
+        offset=getattr(args, "offset", 0),
+        cursor=getattr(args, "cursor", None),
+        kinds=tuple(args.kind or ()),
+        status=args.status,
+        rel=tuple(getattr(args, "rel", None) or ()),
+        anchor_contains=getattr(args, "anchor", None),
+        referring_domain=getattr(args, "from_domain", None),
+        first_seen_from=getattr(args, "first_seen_from", None),
+        first_seen_to=getattr(args, "first_seen_to", None),
+        last_seen_from=getattr(args, "last_seen_from", None),
+        last_seen_to=getattr(args, "last_seen_to", None),
+        sort=getattr(args, "sort", None),
+        one_per_domain=getattr(args, "one_per_domain", False),
+        with_authority=getattr(args, "with_authority", False),
+        disavow=_read_disavow(getattr(args, "disavow", None)),
+    )
+
+
+def _read_disavow(path: str | None) -> Any:
+    if not path:
+        return None
+    from linkindex.disavow import read_disavow
+
+    return read_disavow(path)
+
+
+def _scoped_query(name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from linkgraph import api
+        from linkindex import queries
+
+        target = queries.Target.parse(args.target, args.scope)
+        fmt, limit = format_and_limit(args)
+        filters = filters_of(args, limit)
+        result = run_query(
+            args,
+            lambda index: getattr(queries, name)(index, target, filters),
+            name,
+            api.query_params(target, filters),
+        )
+        emit(result, args, fmt)
+        return 0
+
+    return run
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import json
+
+    from linkgraph import api
+    from linkindex import queries
+    from linkindex.output import _plain
+    from linkindex.reports import report
+
+    target = queries.Target.parse(args.target, args.scope)
+    fmt = args.format or ("table" if sys.stdout.isatty() else "json")
+    filters = filters_of(args, 0)
+
+    def remote(server: Any) -> dict[str, Any]:
+        pairs = api.query_pairs(
+            api.query_params(target, filters), api.ENDPOINTS["report"].param_names
+        )
+        return api.remote_document(server.url, "report", pairs, server.token)
+
+    summary = with_index(args, lambda index: report(index, target, filters), remote)
+    plain = {key: _plain(value) for key, value in summary.items()}
+    if fmt == "json":
+        text = json.dumps(plain, ensure_ascii=False, indent=2) + "\n"
+    elif fmt == "jsonl":
+        text = json.dumps(plain, ensure_ascii=False) + "\n"
+    else:
+        lines = [f"{target.text} ({target.scope})"]
+        for key, value in plain.items():
+            if key in ("target", "scope", "tlds", "history"):
+                continue
+            if isinstance(value, dict):
+                value = ", ".join(f"{name} {count}" for name, count in value.items())
+            lines.append(f"  {key:<28} {value}")
+        lines.append("  top-level domains of referring domains:")
+        lines += [f"    .{t['tld']:<12} {t['referring_domains']}" for t in plain["tlds"]]
+        lines.append("  new and lost links per day:")
+        lines += [f"    {h['day']}  +{h['new']:<6} -{h['lost']}" for h in plain["history"]]
+        text = "\n".join(lines) + "\n"
+    with output_stream(args.output, fmt) as stream:
+        stream.write(text.encode("utf-8"))
+    return 0
+
+
+def cmd_disavow(args: argparse.Namespace) -> int:
+    from linkindex import queries
+    from linkindex.disavow import propose, render
+
+    target = queries.Target.parse(args.target, args.scope)
+    index = open_index_of(args, create=False)
+    try:
+        proposal = propose(
+            index,
+            target,
+            min_outlinks=args.min_outlinks,
+            sitewide_pages=args.sitewide,
+            no_authority=not args.keep_unranked,
+        )
+    finally:
+        index.close()
+    with output_stream(args.output, "text") as stream:
+        stream.write(render(proposal, target).encode("utf-8"))
+    print(
+        f"{PROG}: {len(proposal.domains)} referring domains proposed for disavowal", file=sys.stderr
+    )
+    return 0
+
+
+def cmd_intersect(args: argparse.Namespace) -> int:
+    from linkindex import queries
+
+    linking = [queries.Target.parse(text, "domain") for text in args.domain]
+    excluded = [queries.Target.parse(text, "domain") for text in args.exclude or ()]
+    fmt, limit = format_and_limit(args)
+    filters = filters_of(args, limit)
+    params = {
+        "domain": [t.domain for t in linking],
+        "not": [t.domain for t in excluded],
+        "limit": filters.limit,
+        "offset": filters.offset,
+        "cursor": filters.cursor,
+    }
+    result = run_query(
+        args,
+        lambda index: queries.intersect(index, linking, excluded, filters),
+        "intersect",
+        params,
+    )
+    emit(result, args, fmt)
+    return 0
+
+
+def register(commands: Any) -> None:
+    """The query commands' parsers, in the order ``--help`` lists them."""
+    query_help = {
+        "backlinks": (
+            "who links to TARGET: one record per edge",
+            "One record per edge whose target matches TARGET (SPEC §4).",
+        ),
+        "refdomains": (
+            "referring domains of TARGET with link counts",
+            "Referring domains of TARGET: links, dofollow links, first/last seen.",
+        ),
+        "anchors": (
+            "anchor texts of links to TARGET",
+            "Anchor text distribution of links to TARGET with referring-domain counts.",
+        ),
+        "top_pages": (
+            "the target's pages ranked by referring domains",
+            "The pages of TARGET (a domain, host or prefix) ranked by referring domains.",
+        ),
+        "outlinks": (
+            "links out of SOURCE (a URL, host or domain)",
+            "One record per edge whose source matches SOURCE.",
+        ),
+    }
+    for name, (short, long) in query_help.items():
+        sub = commands.add_parser(name.replace("_", "-"), help=short, description=long)
+        sub.add_argument(
+            "target",
+            metavar="SOURCE" if name == "outlinks" else "TARGET",
+            help="a URL, or a bare domain/host",
+        )
+        add_query_options(sub)
+        add_output_options(sub, ("table", "json", "jsonl", "csv", "parquet"))
+        add_index_options(sub)
+        sub.set_defaults(handler=_scoped_query(name))
+        add_verbose(sub)
+
+    disavow = commands.add_parser(
+        "disavow",
+        help="write a disavow file for TARGET from explicit spam signals",
+        description="Propose a Google disavow file: referring domains caught by link-farm pages "
+        "(huge outlink counts), sitewide links, or no authority, each signal written as a "
+        "comment above the domains it caught. Review before use.",
+    )
+    disavow.add_argument("target", metavar="TARGET")
+    disavow.add_argument("--scope", choices=("url", "host", "domain", "prefix"))
+    disavow.add_argument(
+        "--min-outlinks",
+        type=positive,
+        default=500,
+        metavar="N",
+        help="link farm: a referring page with N+ outlinks (default: %(default)s)",
+    )
+    disavow.add_argument(
+        "--sitewide",
+        type=positive,
+        default=50,
+        metavar="N",
+        help="sitewide: N+ pages of one domain link to the target (default: %(default)s)",
+    )
+    disavow.add_argument(
+        "--keep-unranked", action="store_true", help="do not propose domains with authority 0"
+    )
+    disavow.add_argument("--output", "-o", metavar="FILE")
+    add_index_options(disavow)
+    add_verbose(disavow)
+    disavow.set_defaults(handler=cmd_disavow)
+
+    intersect = commands.add_parser(
+        "intersect",
+        help="referring domains that link to every DOMAIN but to none of --not",
+        description="Link intersect: the referring domains that link to each DOMAIN (e.g. your "
+        "competitors) and to none of the --not domains (e.g. yours).",
+    )
+    intersect.add_argument("domain", nargs="+", metavar="DOMAIN")
+    intersect.add_argument(
+        "--not",
+        dest="exclude",
+        action="append",
+        metavar="DOMAIN",
+        help="leave out referring domains that link to DOMAIN (repeatable)",
+    )
+    add_output_options(intersect, ("table", "json", "jsonl", "csv", "parquet"))
+    intersect.set_defaults(include_internal=False, dofollow_only=False, kind=None, status=None)
+    add_index_options(intersect)
+    add_verbose(intersect)
+    intersect.set_defaults(handler=cmd_intersect)
+
+
+def register_report(commands: Any) -> None:
+    """``linkgraph report``."""
+    report_parser = commands.add_parser(
+        "report",
+        help="summary of TARGET's backlink profile, with new and lost links per day",
+        description="Backlinks, referring domains, dofollow share, rel flags, live/lost, the "
+        "TLD distribution with .gov/.edu share, and new and lost links per day.",
+    )
+    report_parser.add_argument("target", metavar="TARGET", help="a URL, or a bare domain/host")
+    add_query_options(report_parser)
+    report_parser.add_argument(
+        "--format",
+        choices=("table", "json", "jsonl"),
+        help="default: table on a terminal, else json",
+    )
+    report_parser.add_argument("--output", "-o", metavar="FILE")
+    add_index_options(report_parser)
+    add_verbose(report_parser)
+    report_parser.set_defaults(handler=cmd_report)

@@ -1,0 +1,503 @@
+"""Page records in, index rows out.
+
+:func:`build_batch` turns page records into the rows of ``pages``, ``edges``
+and ``edges_by_source`` (SPEC §2): it re-normalizes every URL with
+:mod:`linkcore.urls` (records may come from any producer), drops self-edges
+and what is not http(s), merges duplicates per ``(source_url, target_url,
+kind)`` and adds hosts, registered domains and reversed hosts.
+
+:class:`EdgeWriter` buffers pages and writes a batch when it is full or old,
+and on :meth:`~EdgeWriter.flush`. Writes are idempotent (see the schema), so a
+batch may be written again after a failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from linkcore import config
+from linkcore.records import Link, PageRecord
+from linkcore.urls import host_of, normalize_with_host, registered_domain, reverse_host
+from linkindex.client import Index
+from linkindex.queries import LIVE
+
+log = logging.getLogger(__name__)
+
+_TIMESTAMP = pa.timestamp("ms", tz="UTC")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+_LATEST = pa.struct(
+    [
+        ("seen", _TIMESTAMP),
+        ("anchor", pa.string()),
+        ("image", pa.bool_()),
+        ("nofollow", pa.bool_()),
+        ("ugc", pa.bool_()),
+        ("sponsored", pa.bool_()),
+        ("link_count", pa.uint32()),
+    ]
+)
+_KIND_CODES = {"a": 1, "canonical": 2, "redirect": 3}
+
+
+@dataclass(slots=True)
+class Batch:
+    """Columns for one insert into each table, plus counters.
+
+    Times (``seen``, ``last_seen``, ``fetched_at``) are datetimes or
+    milliseconds since the epoch; both convert to the index's ``DateTime64(3)``.
+    """
+
+    pages: dict[str, list[Any]] = field(default_factory=dict)
+    edges: dict[str, list[Any]] = field(default_factory=dict)
+    pages_in: int = 0
+    edges_out: int = 0
+    links_dropped: int = 0
+    # URLs and hosts repeat across a batch (navigation, sitewide links): each is
+    # normalized, and its host's domain and reversed form derived, once per batch.
+    urls: dict[str, _UrlFacts] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def empty(cls, *, with_last_seen: bool = False) -> Batch:
+        """A batch with every column; ``with_last_seen`` for edges sighted twice (imports)."""
+        edge_columns = (*_EDGE_COLUMNS, "last_seen") if with_last_seen else _EDGE_COLUMNS
+        return cls(
+            pages={name: [] for name in _PAGE_COLUMNS},
+            edges={name: [] for name in edge_columns},
+        )
+
+    def add_page(self, page: PageRecord) -> None:
+        """Append one page record: its ``pages`` row and its edges, normalized and
+        merged per ``(target_url, kind)`` (first occurrence wins, ``link_count``
+        adds up), self-edges and what is not http(s) dropped (see module doc).
+
+        The record is left as it is. A batch of :meth:`empty` columns only.
+        """
+        urls = self.urls
+        source = urls.get(page.url) or _url_facts(urls, page.url)
+        source_url, source_host, source_domain, source_rev = source
+        if not source_url:
+            self.links_dropped += len(page.links)
+            return
+        # Milliseconds since the epoch, as the index keeps them: Arrow converts a
+        # column of ints many times faster than one of datetimes.
+        seen = (datetime.fromtimestamp(page.fetched_at, UTC) - _EPOCH) // _MILLISECOND
+        edges = self.edges
+        target_url = edges["target_url"]
+        target_domain = edges["target_domain"]
+        target_rev_host = edges["target_rev_host"]
+        kind_column = edges["kind"]
+        target_host = edges["target_host"]
+        anchor = edges["anchor"]
+        image = edges["image"]
+        nofollow = edges["nofollow"]
+        ugc = edges["ugc"]
+        sponsored = edges["sponsored"]
+        link_count = edges["link_count"]
+        page_nofollow = page.robots_nofollow
+        first = len(target_url)
+        # The page's "a" edges by target_url (a repeat only adds to link_count);
+        # its canonical and redirect edges are kept once each.
+        rows: dict[str, int] = {}
+        others: set[tuple[str, str]] = set()
+        dropped = 0
+        for link in page.links:
+            target, host, domain, rev = urls.get(link.target_url) or _url_facts(
+                urls, link.target_url
+            )
+            if not target or target == source_url:
+                dropped += 1
+                continue
+            kind = link.kind
+            if kind == "a":
+                row = rows.get(target)
+                if row is not None:
+                    link_count[row] += link.link_count
+                    continue
+                rows[target] = len(target_url)
+                anchor.append(link.anchor[:512])
+                image.append(link.image)
+                link_count.append(link.link_count)
+            else:
+                if (target, kind) in others:
+                    continue
+                others.add((target, kind))
+                anchor.append("")
+                image.append(False)
+                link_count.append(1)
+            target_url.append(target)
+            target_domain.append(domain)
+            target_rev_host.append(rev)
+            kind_column.append(kind)
+            target_host.append(host)
+            nofollow.append(link.nofollow or page_nofollow)
+            ugc.append(link.ugc)
+            sponsored.append(link.sponsored)
+        count = len(target_url) - first
+        edges["source_url"].extend([source_url] * count)
+        edges["source_host"].extend([source_host] * count)
+        edges["source_domain"].extend([source_domain] * count)
+        edges["source_rev_host"].extend([source_rev] * count)
+        edges["seen"].extend([seen] * count)
+        self.edges_out += count
+        self.links_dropped += dropped
+        self.pages_in += 1
+
+        columns = self.pages
+        columns["rev_host"].append(source_rev)
+        columns["url"].append(source_url)
+        columns["host"].append(source_host)
+        columns["domain"].append(source_domain)
+        columns["status"].append(page.status)
+        columns["content_type"].append(page.content_type)
+        columns["robots_nofollow"].append(page_nofollow)
+        columns["depth"].append(min(max(page.depth, 0), 65535))
+        columns["outlinks"].append(count)
+        columns["dropped_links"].append(page.dropped_links + dropped)
+        columns["job"].append(page.job)
+        columns["fetched_at"].append(seen)
+
+    def add_edge(
+        self,
+        source_url: str,
+        source_host: str,
+        source_domain: str,
+        source_rev: str,
+        link: Link,
+        seen: datetime,
+        last_seen: datetime | None = None,
+    ) -> None:
+        """Append one normalized edge; target host, domain and reversed host derived here."""
+        columns = self.edges
+        target_host = host_of(link.target_url)
+        columns["target_domain"].append(registered_domain(target_host))
+        columns["target_rev_host"].append(reverse_host(target_host))
+        columns["target_url"].append(link.target_url)
+        columns["source_url"].append(source_url)
+        columns["kind"].append(link.kind)
+        columns["target_host"].append(target_host)
+        columns["source_host"].append(source_host)
+        columns["source_domain"].append(source_domain)
+        columns["source_rev_host"].append(source_rev)
+        columns["seen"].append(seen)
+        if last_seen is not None:
+            columns["last_seen"].append(last_seen)
+        columns["anchor"].append(link.anchor)
+        columns["image"].append(link.image)
+        columns["nofollow"].append(link.nofollow)
+        columns["ugc"].append(link.ugc)
+        columns["sponsored"].append(link.sponsored)
+        columns["link_count"].append(link.link_count)
+        self.edges_out += 1
+
+
+_EDGE_COLUMNS = (
+    "target_domain",
+    "target_rev_host",
+    "target_url",
+    "source_url",
+    "kind",
+    "target_host",
+    "source_host",
+    "source_domain",
+    "source_rev_host",
+    "seen",
+    "anchor",
+    "image",
+    "nofollow",
+    "ugc",
+    "sponsored",
+    "link_count",
+)
+_PAGE_COLUMNS = (
+    "rev_host",
+    "url",
+    "host",
+    "domain",
+    "status",
+    "content_type",
+    "robots_nofollow",
+    "depth",
+    "outlinks",
+    "dropped_links",
+    "job",
+    "fetched_at",
+)
+
+
+def build_batch(pages: Iterable[PageRecord]) -> Batch:
+    """Turn page records into the column lists of one batch (see module doc)."""
+    batch = Batch.empty()
+    for page in pages:
+        batch.add_page(page)
+    return batch
+
+
+# (normalized URL, host, registered domain, reversed host); all "" if unusable.
+_UrlFacts = tuple[str, str, str, str]
+_UNUSABLE: _UrlFacts = ("", "", "", "")
+
+
+def _url_facts(urls: dict[str, _UrlFacts], url: str) -> _UrlFacts:
+    """Normalize ``url`` and derive its host's facts; remembered in ``urls``."""
+    normalized = normalize_with_host(url)
+    if normalized is None:
+        facts = _UNUSABLE
+    else:
+        target, host = normalized
+        facts = (target, host, registered_domain(host), reverse_host(host))
+    urls[url] = facts
+    return facts
+
+
+def _edge_tables(edges: dict[str, list[Any]]) -> tuple[pa.Table, pa.Table]:
+    seen = pa.array(edges["seen"], _TIMESTAMP)
+    # A crawl sees an edge once per page fetch; an import brings both ends.
+    last = pa.array(edges["last_seen"], _TIMESTAMP) if "last_seen" in edges else seen
+    latest = pa.StructArray.from_arrays(
+        [
+            last,
+            pa.array(edges["anchor"], pa.string()),
+            pa.array(edges["image"], pa.bool_()),
+            pa.array(edges["nofollow"], pa.bool_()),
+            pa.array(edges["ugc"], pa.bool_()),
+            pa.array(edges["sponsored"], pa.bool_()),
+            pa.array(edges["link_count"], pa.uint32()),
+        ],
+        fields=list(_LATEST),
+    )
+    # Enum8 columns accept their names as strings.
+    kind = pa.array(edges["kind"], pa.string())
+    common = {
+        "target_url": pa.array(edges["target_url"], pa.string()),
+        "source_url": pa.array(edges["source_url"], pa.string()),
+        "kind": kind,
+        "target_host": pa.array(edges["target_host"], pa.string()),
+        "source_host": pa.array(edges["source_host"], pa.string()),
+        "source_domain": pa.array(edges["source_domain"], pa.string()),
+        "target_domain": pa.array(edges["target_domain"], pa.string()),
+        "first_seen": seen,
+        # last_seen is the sighting time of `latest` (an alias in the schema).
+        "latest": latest,
+    }
+    by_target = pa.table({"target_rev_host": pa.array(edges["target_rev_host"]), **common})
+    by_source = pa.table({"source_rev_host": pa.array(edges["source_rev_host"]), **common})
+    return by_target, by_source
+
+
+def _page_table(pages: dict[str, list[Any]]) -> pa.Table:
+    types = {
+        "status": pa.uint16(),
+        "robots_nofollow": pa.bool_(),
+        "depth": pa.uint16(),
+        "outlinks": pa.uint32(),
+        "dropped_links": pa.uint32(),
+        "fetched_at": _TIMESTAMP,
+    }
+    return pa.table(
+        {name: pa.array(values, types.get(name, pa.string())) for name, values in pages.items()}
+    )
+
+
+@dataclass(slots=True)
+class Tables:
+    """One batch as Arrow tables, ``(table name, rows)`` in insert order, plus its counters.
+
+    ``page_columns`` are the batch's page columns, which :func:`mark_lost` reads.
+    """
+
+    inserts: list[tuple[str, pa.Table]]
+    page_columns: dict[str, list[Any]]
+    pages_in: int
+    edges_out: int
+    links_dropped: int
+
+
+def batch_tables(batch: Batch) -> Tables:
+    """The Arrow tables of one batch (edges, edges_by_source, fetches, pages).
+
+    Fetches and pages go last: a fetch row means the page's edges are stored,
+    which lost-link history relies on (an edge missing from a later fetch is lost).
+    """
+    inserts: list[tuple[str, pa.Table]] = []
+    if batch.edges_out:
+        by_target, by_source = _edge_tables(batch.edges)
+        inserts += [("edges", by_target), ("edges_by_source", by_source)]
+    if batch.pages_in:
+        pages = _page_table(batch.pages)
+        fetches = pages.select(["rev_host", "url", "fetched_at", "status", "job"])
+        inserts += [("fetches", fetches), ("pages", pages)]
+    return Tables(inserts, batch.pages, batch.pages_in, batch.edges_out, batch.links_dropped)
+
+
+def insert_tables(index: Index, tables: Tables) -> None:
+    """Insert a batch's tables in their order (see :func:`batch_tables`), then mark
+    lost the links that re-fetched pages no longer carry (:func:`mark_lost`).
+
+    Every step is idempotent, so a batch that fails part-way is written again
+    whole: a replay re-inserts the same rows, and marks nothing twice (an edge
+    already lost keeps its first ``lost_at``).
+    """
+    for table, rows in tables.inserts:
+        index.insert_arrow(table, rows)
+    if tables.pages_in:
+        mark_lost(index, tables.page_columns)
+
+
+def write_batch(index: Index, batch: Batch) -> None:
+    """Insert one batch into the index and mark its lost links (see :func:`insert_tables`)."""
+    insert_tables(index, batch_tables(batch))
+
+
+def prepare_arrow() -> None:
+    """Pay pyarrow's one-time set-up now rather than in the first batch: its
+    first conversion imports pandas when installed (a quarter of a second)."""
+    pa.array([""], pa.string())
+
+
+#: With ``_EPOCH``, values that never win the merge of a marker row (see
+#: :func:`mark_lost`): min(first_seen) and max(latest) keep the edge's own (and
+#: so its last_seen, the time of latest).
+_NEVER = datetime(2299, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+
+
+def mark_lost(index: Index, pages: dict[str, list[Any]]) -> int:
+    """Write ``lost_at`` on the live edges that the latest conclusive fetch of
+    a re-fetched page (in ``pages``, a batch's page columns) no longer carries.
+
+    The page's earlier outlinks are its rows in ``edges_by_source``, one key
+    range per page. An edge whose ``last_seen`` is older than the page's latest
+    conclusive fetch (status below 500: a 5xx proves nothing about the page's
+    links) was not in that fetch; if it is still live (``lost_at <=
+    last_seen``), a marker row with ``lost_at`` = the fetch time goes into both
+    edge tables. The marker's other aggregates never win a merge, so it changes
+    nothing else. Pages fetched once are skipped by the same query (they have
+    no earlier outlinks to lose). Returns the number of edges marked.
+    """
+    params = {
+        "domains": sorted(set(pages["domain"])),
+        "revs": sorted(set(pages["rev_host"])),
+        "urls": pages["url"],
+    }
+    db = index.db
+    _, rows = index.query(
+        f"""
+        SELECT e.source_domain, e.source_rev_host, e.source_url, e.target_url,
+               toString(e.kind), e.source_host, e.target_host, e.target_domain, f.refetched
+        FROM {db}.edges_by_source AS e FINAL
+        INNER JOIN (SELECT url, max(fetched_at) AS refetched FROM {db}.fetches
+                    WHERE rev_host IN {{revs:Array(String)}} AND url IN {{urls:Array(String)}}
+                      AND status < 500
+                    GROUP BY url HAVING count() > 1) AS f ON f.url = e.source_url
+        WHERE e.source_domain IN {{domains:Array(String)}}
+          AND e.source_rev_host IN {{revs:Array(String)}}
+          AND e.source_url IN {{urls:Array(String)}}
+          AND e.last_seen < f.refetched AND {LIVE}""",
+        params,
+    )
+    if not rows:
+        return 0
+    columns = list(zip(*rows, strict=True))
+    n = len(rows)
+    target_hosts = [str(host) for host in columns[6]]
+    # Marker rows: the edge's key, and values that never win a merge (first
+    # sighting _NEVER, latest sighting _EPOCH with no attributes) but lost_at.
+    flags: list[Any] = [False] * n
+    by_target, by_source = _edge_tables(
+        {
+            "source_domain": list(columns[0]),
+            "source_rev_host": list(columns[1]),
+            "source_url": list(columns[2]),
+            "target_url": list(columns[3]),
+            "kind": list(columns[4]),
+            "source_host": list(columns[5]),
+            "target_host": target_hosts,
+            "target_domain": list(columns[7]),
+            "target_rev_host": [reverse_host(host) for host in target_hosts],
+            "seen": [_NEVER] * n,
+            "last_seen": [_EPOCH] * n,
+            "anchor": [""] * n,
+            "image": flags,
+            "nofollow": flags,
+            "ugc": flags,
+            "sponsored": flags,
+            "link_count": [0] * n,
+        }
+    )
+    lost_at = pa.array(columns[8], _TIMESTAMP)
+    index.insert_arrow("edges", by_target.append_column("lost_at", lost_at))
+    index.insert_arrow("edges_by_source", by_source.append_column("lost_at", lost_at))
+    return n
+
+
+class EdgeWriter:
+    """Buffers page records and writes them to the index in batches.
+
+    ``batch_pages`` and ``batch_seconds`` bound how much and how long a page
+    may wait (defaults: ``CLICKHOUSE_BATCH_PAGES``, ``CLICKHOUSE_BATCH_SECONDS``).
+    Not thread-safe: one writer per consuming thread, except that the tables
+    :meth:`tables` makes of the pages :meth:`take` hands over may be inserted
+    (:meth:`insert`, one batch at a time) by another thread.
+    """
+
+    def __init__(
+        self,
+        index: Index,
+        batch_pages: int = config.CLICKHOUSE_BATCH_PAGES,
+        batch_seconds: float = config.CLICKHOUSE_BATCH_SECONDS,
+    ) -> None:
+        self.index = index
+        self.batch_pages = batch_pages
+        self.batch_seconds = batch_seconds
+        self._buffer: list[PageRecord] = []
+        self._oldest = 0.0
+        self.pages_written = 0
+        self.edges_written = 0
+        self.links_dropped = 0
+
+    def add(self, page: PageRecord) -> bool:
+        """Buffer one page; True when the buffer is full or old and should be flushed."""
+        if not self._buffer:
+            self._oldest = time.monotonic()
+        self._buffer.append(page)
+        return len(self._buffer) >= self.batch_pages or self.due()
+
+    def __len__(self) -> int:
+        return len(self._buffer)
+
+    def due(self) -> bool:
+        """True when buffered pages have waited ``batch_seconds``."""
+        return bool(self._buffer) and time.monotonic() - self._oldest >= self.batch_seconds
+
+    def take(self) -> list[PageRecord]:
+        """Hand over the buffered pages, to be written elsewhere, and empty the buffer."""
+        pages = self._buffer
+        self._buffer = []
+        return pages
+
+    def flush(self) -> None:
+        """Write everything buffered; on error the buffer is kept for a retry."""
+        if not self._buffer:
+            return
+        self.insert(self.tables(self._buffer))
+        self._buffer.clear()
+
+    @staticmethod
+    def tables(pages: list[PageRecord]) -> Tables:
+        """The index rows of ``pages``, one batch of Arrow tables; ``pages`` is left as it is."""
+        return batch_tables(build_batch(pages))
+
+    def insert(self, tables: Tables) -> None:
+        """Insert one batch and count it; a failed insert may be repeated with the same tables."""
+        insert_tables(self.index, tables)
+        self.pages_written += tables.pages_in
+        self.edges_written += tables.edges_out
+        self.links_dropped += tables.links_dropped
+        log.debug("wrote %d pages, %d edges", tables.pages_in, tables.edges_out)
