@@ -53,6 +53,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy linkcore crawler linkindex pipelines consumers linkgraph bench
+	$(BIN)/lint-imports
 
 ## bench-query: generate a power-law link graph of EDGES edges (once per size) and time
 ## the queries through `linkgraph serve`; prints the README's benchmark table
