@@ -36,8 +36,9 @@ from typing import IO, Any, Final
 from linkcore.errors import UsageError
 from linkindex import queries
 from linkindex.client import Index
+from linkindex.filters import Filters
 from linkindex.output import Writer, _plain
-from linkindex.queries import Filters, Result, Target
+from linkindex.queries import Result, Target
 from linkindex.reports import report
 
 #: The reports a job can write, in the order they are answered.
@@ -272,7 +273,7 @@ def run_query_job(
 
 def _filters_dict(filters: Filters) -> dict[str, Any]:
     values = {name: getattr(filters, name) for name in Filters.__dataclass_fields__}
-    values["kinds"] = list(values["kinds"])
+    values["kind"] = list(values["kind"])
     values["rel"] = list(values["rel"])
     disavow = values.pop("disavow")
     if disavow is not None:

@@ -27,7 +27,9 @@ from typing import Any
 from linkcore.errors import UsageError
 from linkcore.urls import normalize, registered_domain
 from linkindex.client import Index
-from linkindex.queries import RANK_TABLE, Filters, Target, _filter_where, _scope_where
+from linkindex.filters import Filters
+from linkindex.queries import RANK_TABLE, Target
+from linkindex.sqlparts import filter_where, scope_where
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_LINES = 100_000
@@ -101,7 +103,7 @@ def propose(
 ) -> Disavow:
     """Referring domains of ``target`` caught by the signals of the module doc."""
     params: dict[str, Any] = {"min_outlinks": min_outlinks, "sitewide": sitewide_pages}
-    where = f"{_scope_where(target, 'target', params)} AND {_filter_where(Filters(), params)}"
+    where = f"{scope_where(target, 'target', params)} AND {filter_where(Filters(), params)}"
     signals: dict[str, list[str]] = {}
     _, farms = index.query(
         f"""

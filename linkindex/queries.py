@@ -18,7 +18,7 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
 from linkcore.errors import UsageError
@@ -26,9 +26,33 @@ from linkcore.seeds import parse_site
 from linkcore.urls import host_of, registered_domain, reverse_host
 from linkindex import rollups
 from linkindex.client import Index
+from linkindex.filters import SCOPES, Filters
+from linkindex.sqlparts import (
+    backlinks_where,
+    edges_from,
+    filter_where,
+    scope_where,
+)
+
+# Filters and SCOPES are declared in linkindex.filters; named here for the queries' callers.
+__all__ = [
+    "EDGE_FIELDS",
+    "SCOPES",
+    "Filters",
+    "Result",
+    "Target",
+    "anchors",
+    "backlinks",
+    "export",
+    "intersect",
+    "outlinks",
+    "refdomains",
+    "sql",
+    "stats",
+    "top_pages",
+]
 
 Scope = Literal["url", "host", "domain", "prefix"]
-SCOPES: Final = ("url", "host", "domain", "prefix")
 
 #: Record fields of an edge, in SPEC §4 order.
 EDGE_FIELDS: Final = (
@@ -91,55 +115,6 @@ class Target:
 
 
 @dataclass(slots=True)
-class Filters:
-    """Options every query command accepts (SPEC §4)."""
-
-    include_internal: bool = False
-    dofollow_only: bool = False
-    limit: int = 0
-    offset: int = 0
-    cursor: str | None = None
-    kinds: Sequence[str] = field(default_factory=tuple)
-    #: "live", "lost", or None for both (see :func:`_edges_from`).
-    status: str | None = None
-    #: Only links carrying each of these rel flags ("nofollow", "ugc", "sponsored").
-    rel: Sequence[str] = field(default_factory=tuple)
-    #: Only links whose anchor contains this text (case-insensitive).
-    anchor_contains: str | None = None
-    #: Only links from this registered domain.
-    referring_domain: str | None = None
-    #: Sighting ranges, inclusive, as ISO-8601 dates or times (UTC).
-    first_seen_from: str | None = None
-    first_seen_to: str | None = None
-    last_seen_from: str | None = None
-    last_seen_to: str | None = None
-    #: None: the index's key order (stable cursor paging); or "first_seen",
-    #: "last_seen" (newest first), or "authority" (strongest referrer first;
-    #: for outlinks the strongest target).
-    sort: str | None = None
-    #: Add the authority (0–100, ``linkgraph rank``) of the other side's domain
-    #: to edge records: ``source_authority`` on backlinks, ``target_authority``
-    #: on outlinks. Off by default so records keep exactly the SPEC §4 fields.
-    with_authority: bool = False
-    #: At most one link per referring domain (its oldest dofollow one first).
-    one_per_domain: bool = False
-    #: Referrers to leave out (a :class:`linkindex.disavow.Disavow`), or None.
-    disavow: Any = None
-
-    def default_selection(self) -> bool:
-        """True if these filters select the default set of links: external
-        ones, every kind, live or lost (paging, sorting and authority columns
-        change no figure)."""
-        # The SQL the filters become, against the defaults': a filter added to
-        # _filter_where can never be missed here.
-        return (
-            self.status is None
-            and not self.one_per_domain
-            and _filter_where(self, {}) == _filter_where(Filters(), {})
-        )
-
-
-@dataclass(slots=True)
 class Result:
     """Column names, rows, and the cursor of the next page (if any)."""
 
@@ -180,123 +155,6 @@ def _decode_cursor(cursor: str, size: int) -> list[Any]:
     return values
 
 
-def _scope_where(target: Target, side: Literal["target", "source"], params: dict[str, Any]) -> str:
-    params.update(t_domain=target.domain, t_rev=target.rev_host, t_url=target.url)
-    clauses = [f"{side}_domain = {{t_domain:String}}"]
-    if target.scope in ("host", "url", "prefix"):
-        clauses.append(f"{side}_rev_host = {{t_rev:String}}")
-    if target.scope == "url":
-        clauses.append(f"{side}_url = {{t_url:String}}")
-    elif target.scope == "prefix":
-        clauses.append(f"startsWith({side}_url, {{t_url:String}})")
-    return " AND ".join(clauses)
-
-
-def _filter_where(filters: Filters, params: dict[str, Any]) -> str:
-    clauses = []
-    if not filters.include_internal:
-        clauses.append("source_domain != target_domain")
-    if filters.dofollow_only:
-        clauses.append("NOT tupleElement(latest, 'nofollow')")
-    if filters.kinds:
-        params["kinds"] = list(filters.kinds)
-        clauses.append("toString(kind) IN {kinds:Array(String)}")
-    for flag in filters.rel:
-        if flag not in ("nofollow", "ugc", "sponsored"):
-            raise UsageError(f"unknown rel flag {flag!r} (nofollow, ugc or sponsored)")
-        clauses.append(f"tupleElement(latest, '{flag}')")
-    if filters.anchor_contains:
-        params["anchor_text"] = filters.anchor_contains
-        clauses.append(
-            "positionCaseInsensitiveUTF8(tupleElement(latest, 'anchor'), {anchor_text:String}) > 0"
-        )
-    if filters.referring_domain:
-        params["ref_domain"] = filters.referring_domain.strip().lower().rstrip(".")
-        clauses.append("source_domain = {ref_domain:String}")
-    if filters.disavow:
-        clauses.append(_disavow_where(filters.disavow, params))
-    for name, column, operator in (
-        ("first_seen_from", "first_seen", ">="),
-        ("first_seen_to", "first_seen", "<="),
-        ("last_seen_from", "last_seen", ">="),
-        ("last_seen_to", "last_seen", "<="),
-    ):
-        value = getattr(filters, name)
-        if value:
-            params[name] = _moment(value, name, end=operator == "<=")
-            clauses.append(f"{column} {operator} {{{name}:DateTime64(3, 'UTC')}}")
-    return " AND ".join(clauses) if clauses else "1"
-
-
-def _disavow_where(disavow: Any, params: dict[str, Any]) -> str:
-    """Keep only referrers a disavow file does not name (bound parameters).
-
-    ``domain:`` entries cover their subdomains; URL entries one page.
-    """
-    params.update(
-        dis_domains=list(disavow.domains),
-        dis_hosts=list(disavow.hosts),
-        dis_urls=list(disavow.urls),
-    )
-    return (
-        "NOT (has({dis_domains:Array(String)}, source_domain)"
-        " OR has({dis_hosts:Array(String)}, source_host)"
-        " OR arrayExists(h -> endsWith(source_host, concat('.', h)), {dis_hosts:Array(String)})"
-        " OR has({dis_urls:Array(String)}, source_url))"
-    )
-
-
-def _moment(text: str, name: str, *, end: bool) -> str:
-    """An ISO-8601 date or time as ClickHouse's DateTime64 text (UTC).
-
-    A bare date means its first millisecond, or its last one for an upper bound.
-    """
-    from datetime import UTC, datetime, timedelta
-
-    raw = text.strip()
-    try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        option = "--" + name.replace("_", "-")
-        raise UsageError(f"{option} {text!r} is not an ISO-8601 date or time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if end and len(raw) == 10:
-        moment += timedelta(days=1, milliseconds=-1)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-
-
-#: An edge (``e``) is lost while its ``lost_at`` is after its ``last_seen``, and
-#: live otherwise (001_init.sql). Qualified: queries alias max(last_seen) AS
-#: last_seen.
-LOST: Final = "e.lost_at > e.last_seen"
-LIVE: Final = "e.lost_at <= e.last_seen"
-
-
-def _edges_from(index: Index, table: str, filters: Filters) -> tuple[str, str]:
-    """FROM clause over ``table`` (merged), and the live/lost condition if asked.
-
-    An edge is lost while its ``lost_at`` (written when a conclusive re-fetch
-    of its source page no longer carried it) is after its ``last_seen``, live
-    otherwise (001_init.sql).
-    """
-    source = f"{index.db}.{table} AS e FINAL"
-    if filters.status is None:
-        return source, "1"
-    if filters.status not in ("live", "lost"):
-        raise UsageError(f"unknown link status {filters.status!r} (live or lost)")
-    return source, LIVE if filters.status == "live" else LOST
-
-
-def _backlinks_where(
-    index: Index, target: Target, filters: Filters, params: dict[str, Any]
-) -> tuple[str, str]:
-    """FROM and WHERE of the edges pointing at ``target`` under ``filters``."""
-    scope = _scope_where(target, "target", params)
-    source, status = _edges_from(index, "edges", filters)
-    return source, f"{scope} AND {_filter_where(filters, params)} AND {status}"
-
-
 def _page(filters: Filters, params: dict[str, Any]) -> str:
     sql = ""
     if filters.limit:
@@ -316,9 +174,9 @@ def _edges(
     table = "edges" if side == "target" else "edges_by_source"
     other = "source" if side == "target" else "target"
     params: dict[str, Any] = {}
-    scope = _scope_where(target, side, params)
-    source, status = _edges_from(index, table, filters)
-    where = [scope, _filter_where(filters, params), status]
+    scope = scope_where(target, side, params)
+    source, status = edges_from(index, table, filters)
+    where = [scope, filter_where(filters, params), status]
     if filters.sort is not None or filters.one_per_domain:
         result = _edges_sorted(index, table, source, where, params, filters, side)
     else:
@@ -453,7 +311,7 @@ def _check_sort(sort: str | None) -> None:
 def top_pages(index: Index, target: Target, filters: Filters) -> Result:
     """The target's pages ranked by referring domains (then links)."""
     params: dict[str, Any] = {}
-    source, where = _backlinks_where(index, target, filters, params)
+    source, where = backlinks_where(index, target, filters, params)
     sql = f"""
         SELECT target_url, uniqExact(source_domain) AS refdomains, count() AS links,
                countIf(NOT tupleElement(latest, 'nofollow')) AS dofollow_links,
@@ -502,10 +360,10 @@ def lost_per_day(index: Index, target: Target, filters: Filters) -> list[tuple[A
 
     A link is lost on the day of the first conclusive fetch (status < 500) of
     its source page that no longer carried it (its ``lost_at``), and counts
-    while it stays lost (see :func:`_edges_from`).
+    while it stays lost (see :func:`edges_from`).
     """
     params: dict[str, Any] = {}
-    source, where = _backlinks_where(index, target, replace(filters, status="lost"), params)
+    source, where = backlinks_where(index, target, replace(filters, status="lost"), params)
     _, rows = index.query(
         f"""
         SELECT toDate(e.lost_at, 'UTC') AS day, count() AS links
@@ -568,10 +426,10 @@ def refdomains(index: Index, target: Target, filters: Filters) -> Result:
             SELECT source_domain, links, dofollow_links, target_urls, first_seen, last_seen
             FROM {index.db}.domain_refdomains FINAL WHERE {where}"""
     else:
-        source, where = _backlinks_where(index, target, filters, params)
+        source, where = backlinks_where(index, target, filters, params)
         candidates = (
             f"SELECT source_domain FROM {index.db}.edges "
-            f"WHERE {_scope_where(target, 'target', params)}"
+            f"WHERE {scope_where(target, 'target', params)}"
         )
         sql = f"""
             SELECT source_domain, {REFDOMAIN_FIGURES}
@@ -597,7 +455,7 @@ def refdomains(index: Index, target: Target, filters: Filters) -> Result:
 def anchors(index: Index, target: Target, filters: Filters) -> Result:
     """Anchor texts of ``a`` links to ``target`` with link and referring-domain counts."""
     params: dict[str, Any] = {}
-    source, where = _backlinks_where(index, target, filters, params)
+    source, where = backlinks_where(index, target, filters, params)
     sql = f"""
         SELECT tupleElement(latest, 'anchor') AS anchor, count() AS links,
                uniqExact(source_domain) AS refdomains,

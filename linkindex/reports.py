@@ -4,7 +4,7 @@ All figures count external links (internal ones with ``--include-internal``)
 after the same filters as ``backlinks``, from the merged edges:
 
 - backlinks, referring domains and hosts, dofollow share, rel flags, kinds,
-  image links, live and lost links (see ``queries._edges_from``);
+  image links, live and lost links (see ``sqlparts.edges_from``);
 - the top-level-domain distribution of referring domains (the last label of
   the registered domain) and the share of government and education domains:
   a public suffix that is, or starts with, ``gov``/``mil`` (``gov``,
@@ -23,7 +23,9 @@ from typing import Any
 
 from linkindex import rollups
 from linkindex.client import Index
-from linkindex.queries import LOST, Filters, Target, _backlinks_where
+from linkindex.filters import Filters
+from linkindex.queries import Target
+from linkindex.sqlparts import LOST, backlinks_where
 
 # The public suffix of a registered domain: everything after its first label.
 _SUFFIX = "substring(source_domain, position(source_domain, '.') + 1)"
@@ -153,7 +155,7 @@ def report(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
         if figures is not None:
             return document(target, figures)
     params: dict[str, Any] = {}
-    source, where = _backlinks_where(index, target, filters, params)
+    source, where = backlinks_where(index, target, filters, params)
     # Every edge of a target has the target's registered domain: one group.
     columns, rows = index.query(report_sql(source, where, "target_domain"), params)
     if not rows:

@@ -91,8 +91,10 @@ def refresh(
     if settle_seconds is None:
         settle_seconds = default_settle_seconds(index)
     # Imported here: reports and queries read rollups through this module.
-    from linkindex.queries import REFDOMAIN_FIGURES, Filters, _filter_where
+    from linkindex.filters import Filters
+    from linkindex.queries import REFDOMAIN_FIGURES
     from linkindex.reports import TOTALS, report_sql
+    from linkindex.sqlparts import filter_where
 
     started = time.monotonic()
     db = index.db
@@ -108,7 +110,7 @@ def refresh(
         domains = stale_domains(index)
     params: dict[str, Any] = {"stamp": stamp}
     # The default selection, exactly as the queries write it.
-    default = _filter_where(Filters(), params)
+    default = filter_where(Filters(), params)
     names = ", ".join(name for name, _ in TOTALS)
     for start in range(0, len(domains), chunk_domains):
         chunk: Sequence[str] = domains[start : start + chunk_domains]

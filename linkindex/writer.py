@@ -26,7 +26,7 @@ from linkcore import config
 from linkcore.records import Link, PageRecord
 from linkcore.urls import host_of, normalize_with_host, registered_domain, reverse_host
 from linkindex.client import Index
-from linkindex.queries import LIVE
+from linkindex.sqlparts import LIVE
 
 log = logging.getLogger(__name__)
 

@@ -75,10 +75,11 @@ from linkcore.errors import (
 )
 from linkcore.records import KINDS
 from linkgraph import __version__
-from linkindex import queries
+from linkindex import queries, sqlparts
 from linkindex.client import Index, ReadOnlyIndex
+from linkindex.filters import SCOPES, Filters
 from linkindex.output import iso
-from linkindex.queries import SCOPES, Filters, Result, Target
+from linkindex.queries import Result, Target
 
 log = logging.getLogger(__name__)
 
@@ -344,11 +345,11 @@ def _filters(params: Mapping[str, list[str]], *, paged: bool = True) -> Filters:
         limit=_integer(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT) if paged else 0,
         offset=_integer(params, "offset", 0, 0, 10**15) if paged else 0,
         cursor=(_one(params, "cursor") or None) if paged else None,
-        kinds=tuple(kinds),
+        kind=tuple(kinds),
         status=text["status"],
         rel=tuple(rel),
-        anchor_contains=text["anchor"],
-        referring_domain=text["from_domain"],
+        anchor=text["anchor"],
+        from_domain=text["from_domain"],
         first_seen_from=text["first_seen_from"],
         first_seen_to=text["first_seen_to"],
         last_seen_from=text["last_seen_from"],
@@ -437,8 +438,8 @@ def summary(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
     # bound parameter.
     params: dict[str, Any] = {}
     where = (
-        f"{queries._scope_where(target, 'target', params)} "
-        f"AND {queries._filter_where(filters, params)}"
+        f"{sqlparts.scope_where(target, 'target', params)} "
+        f"AND {sqlparts.filter_where(filters, params)}"
     )
     edges = f"{index.db}.edges FINAL"
     _, totals = index.query(
@@ -1442,27 +1443,7 @@ def running_server(data_dir: str | os.PathLike[str]) -> RunningServer | None:
 
 def query_params(target: Target, filters: Filters) -> dict[str, Any]:
     """The API parameters of a CLI query (for :func:`remote_query`)."""
-    return {
-        "target": target.text,
-        "scope": target.scope,
-        "include_internal": filters.include_internal,
-        "dofollow_only": filters.dofollow_only,
-        "kind": list(filters.kinds),
-        "status": filters.status,
-        "rel": list(filters.rel),
-        "anchor": filters.anchor_contains,
-        "from_domain": filters.referring_domain,
-        "first_seen_from": filters.first_seen_from,
-        "first_seen_to": filters.first_seen_to,
-        "last_seen_from": filters.last_seen_from,
-        "last_seen_to": filters.last_seen_to,
-        "sort": filters.sort,
-        "one_per_domain": filters.one_per_domain,
-        "with_authority": filters.with_authority,
-        "limit": filters.limit,
-        "offset": filters.offset,
-        "cursor": filters.cursor,
-    }
+    return {"target": target.text, "scope": target.scope, **filters.to_params()}
 
 
 def _raise_for(status: int, message: str, url: str) -> NoReturn:

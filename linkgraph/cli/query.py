@@ -26,83 +26,37 @@ log = logging.getLogger("linkgraph")
 
 
 def add_query_options(parser: argparse.ArgumentParser, scoped: bool = True) -> None:
+    """The flags of every option in :data:`linkindex.filters.OPTIONS`, and ``--scope``."""
+    from linkindex.filters import OPTIONS, SCOPES
+
     if scoped:
         parser.add_argument(
             "--scope",
-            choices=("url", "host", "domain", "prefix"),
+            choices=SCOPES,
             help="what TARGET matches (default: domain for a bare domain, else url)",
         )
-    parser.add_argument(
-        "--include-internal",
-        action="store_true",
-        help="include links between pages of the same registered domain",
-    )
-    parser.add_argument("--dofollow-only", action="store_true", help="only links without nofollow")
-    parser.add_argument(
-        "--kind",
-        action="append",
-        choices=("a", "canonical", "redirect"),
-        help="only edges of this kind (repeatable)",
-    )
-    parser.add_argument(
-        "--rel",
-        action="append",
-        choices=("nofollow", "ugc", "sponsored"),
-        help="only links with this rel flag (repeatable: all must hold)",
-    )
-    parser.add_argument(
-        "--anchor", metavar="TEXT", help="only links whose anchor contains TEXT (case-insensitive)"
-    )
-    parser.add_argument(
-        "--from-domain", metavar="DOMAIN", help="only links from this referring (registered) domain"
-    )
-    for bound, meaning in (
-        ("first-seen-from", "first seen on or after"),
-        ("first-seen-to", "first seen on or before"),
-        ("last-seen-from", "last seen on or after"),
-        ("last-seen-to", "last seen on or before"),
-    ):
-        parser.add_argument(
-            f"--{bound}",
-            metavar="DATE",
-            help=f"only links {meaning} DATE (ISO-8601 date or time, UTC)",
-        )
-    parser.add_argument(
-        "--sort",
-        choices=("first_seen", "last_seen", "authority"),
-        help="newest first by this sighting, or the strongest referrer first (authority, "
-        "from `linkgraph rank`); default: the index's key order",
-    )
-    parser.add_argument(
-        "--with-authority",
-        action="store_true",
-        help="add the other side's domain authority to edge records (source_authority on "
-        "backlinks, target_authority on outlinks)",
-    )
+    for option in OPTIONS:
+        if option.kind == "flag":
+            parser.add_argument(option.flag, action="store_true", help=option.help)
+        elif option.kind == "choices":
+            parser.add_argument(
+                option.flag, action="append", choices=option.choices, help=option.help
+            )
+        elif option.kind == "choice" and option.shorthands:
+            group = parser.add_mutually_exclusive_group()
+            group.add_argument(option.flag, choices=option.choices, help=option.help)
+            for flag, value, meaning in option.shorthands:
+                group.add_argument(
+                    flag, dest=option.name, action="store_const", const=value, help=meaning
+                )
+        elif option.kind == "choice":
+            parser.add_argument(option.flag, choices=option.choices, help=option.help)
+        else:
+            parser.add_argument(option.flag, metavar=option.metavar or "TEXT", help=option.help)
     parser.add_argument(
         "--disavow",
         metavar="FILE",
         help="leave out referrers named in a Google disavow file (domain: lines, URLs)",
-    )
-    parser.add_argument(
-        "--one-per-domain",
-        action="store_true",
-        help="one link per referring domain (dofollow first, then oldest)",
-    )
-    status = parser.add_mutually_exclusive_group()
-    status.add_argument(
-        "--live",
-        dest="status",
-        action="store_const",
-        const="live",
-        help="only links the source page still carried at its last fetch",
-    )
-    status.add_argument(
-        "--lost",
-        dest="status",
-        action="store_const",
-        const="lost",
-        help="only links a later fetch of the source page no longer carried",
     )
 
 
@@ -151,26 +105,22 @@ def run_query(
 
 
 def filters_of(args: argparse.Namespace, limit: int) -> Any:
-    from linkindex.queries import Filters
+    """The :class:`~linkindex.filters.Filters` of a query command's flags."""
+    from linkindex.filters import OPTIONS, Filters
 
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        value = getattr(args, option.name, None)
+        if option.kind == "flag":
+            value = bool(value)
+        elif option.kind == "choices":
+            value = tuple(value or ())
+        values[option.name] = value
     return Filters(
-        include_internal=args.include_internal,
-        dofollow_only=args.dofollow_only,
+        **values,
         limit=limit,
         offset=getattr(args, "offset", 0),
         cursor=getattr(args, "cursor", None),
-        kinds=tuple(args.kind or ()),
-        status=args.status,
-        rel=tuple(getattr(args, "rel", None) or ()),
-        anchor_contains=getattr(args, "anchor", None),
-        referring_domain=getattr(args, "from_domain", None),
-        first_seen_from=getattr(args, "first_seen_from", None),
-        first_seen_to=getattr(args, "first_seen_to", None),
-        last_seen_from=getattr(args, "last_seen_from", None),
-        last_seen_to=getattr(args, "last_seen_to", None),
-        sort=getattr(args, "sort", None),
-        one_per_domain=getattr(args, "one_per_domain", False),
-        with_authority=getattr(args, "with_authority", False),
         disavow=_read_disavow(getattr(args, "disavow", None)),
     )
 

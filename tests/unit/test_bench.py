@@ -202,7 +202,7 @@ def test_live_and_lost_links_and_the_chosen_targets(generated) -> None:
 def test_the_domain_rollups_give_the_answers_of_the_edges(generated) -> None:
     index, dataset = generated
     kinds = ("a", "canonical", "redirect")
-    every_kind = Filters(kinds=kinds)  # the same links, but not from the rollup
+    every_kind = Filters(kind=kinds)  # the same links, but not from the rollup
     for domain in (dataset.head_domain, dataset.mid_domain):
         target = Target.parse(domain)
         assert rollups.fresh(index, domain)
@@ -210,7 +210,7 @@ def test_the_domain_rollups_give_the_answers_of_the_edges(generated) -> None:
         by_rollup = queries.refdomains(index, target, Filters(sort="first_seen"))
         assert (
             by_rollup.rows
-            == queries.refdomains(index, target, Filters(kinds=kinds, sort="first_seen")).rows
+            == queries.refdomains(index, target, Filters(kind=kinds, sort="first_seen")).rows
         )
 
 
