@@ -16,6 +16,11 @@ Every figure is a ratio against a baseline run beside it on the same
 workload (:mod:`~bench.web`), medians of alternating runs, because
 shared machines are noisy. ``make bench`` runs them all and rewrites the
 table in README.md (:mod:`~bench.report`).
+
+``python -m bench.query generate|run`` (``make bench-query``) is the query
+path at scale: a generated link graph of 10⁸ edges, queried through
+``linkgraph serve`` (:mod:`~bench.query`). Both share :mod:`~bench.common`:
+results, statistics, child processes, the machine and the HTTP client.
 """
 
 from __future__ import annotations

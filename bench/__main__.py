@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 
 from bench import BENCHMARKS
-from bench.common import Figure, Note, machine
+from bench.common import Figure, Note, machine, say
 from bench.report import markdown, update_readme
 
 
@@ -87,13 +87,13 @@ def _run(args: argparse.Namespace) -> int:
     notes: list[Note] = []
     started = time.monotonic()
     for name in names:
-        print(f"bench: {name} …", file=sys.stderr, flush=True)
+        say(f"{name} …")
         began = time.monotonic()
         module = importlib.import_module(f"bench.{name}")
         result = module.run(quick=args.quick)
         figures.extend(result.figures)
         notes.extend(result.notes)
-        print(f"bench: {name} took {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
+        say(f"{name} took {time.monotonic() - began:.0f} s")
     notes.append(Note("benchmark run", time.monotonic() - started, "s", "all of the above"))
     host = machine()
     table = markdown(figures, notes, host, quick=args.quick)
@@ -112,9 +112,9 @@ def _run(args: argparse.Namespace) -> int:
         )
     if not args.quick and not args.no_readme and set(names) == set(BENCHMARKS):
         if update_readme(args.readme, table):
-            print(f"bench: table written to {args.readme}", file=sys.stderr)
+            say(f"table written to {args.readme}")
         else:
-            print(f"bench: {args.readme} has no benchmark markers; not written", file=sys.stderr)
+            say(f"{args.readme} has no benchmark markers; not written")
     return 0
 
 

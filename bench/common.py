@@ -1,36 +1,49 @@
-"""What every benchmark shares: results, medians, child processes, the machine.
+"""What every benchmark shares: results, statistics, child processes, the machine, HTTP.
 
-Each benchmark returns :class:`Figure` rows for the table. A figure is always
-a ratio against a baseline measured in the same process or right beside it
-(alternating runs, medians of several), because these machines are noisy.
+Each benchmark of ``python -m bench run`` returns :class:`Figure` rows for the
+table. A figure is always a ratio against a baseline measured in the same
+process or right beside it (alternating runs, medians of several), because
+these machines are noisy. The query benchmark (:mod:`bench.query`) shares the
+statistics, the machine's description, the ``linkgraph`` command and
+:class:`Client`, its HTTP client for ``linkgraph serve``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "BenchError",
     "Child",
+    "Client",
     "Figure",
     "Note",
+    "Result",
     "alternate",
     "cpu_seconds",
+    "linkgraph_cli",
     "machine",
     "median",
-    "peak_rss_mib",
+    "percentile",
+    "python",
     "reap",
     "run_child",
+    "say",
 ]
 
 
@@ -89,8 +102,22 @@ class Result:
 
 
 def median(values: Sequence[float]) -> float:
-    """The median, 0.0 for no values."""
+    """The median (the mean of the two middle values for an even count), 0.0 for no values."""
     return float(statistics.median(values)) if values else 0.0
+
+
+def percentile(samples: Sequence[float], share: float) -> float:
+    """The nearest-rank percentile: the smallest sample with at least ``share``
+    of all samples at or below it (p95 of 20 samples is the 19th smallest).
+
+    Raises ValueError for no samples or a ``share`` outside (0, 1].
+    """
+    if not samples:
+        raise ValueError("no samples")
+    if not 0 < share <= 1:
+        raise ValueError("share must be in (0, 1]")
+    ordered = sorted(samples)
+    return ordered[max(1, math.ceil(share * len(ordered))) - 1]
 
 
 def alternate(
@@ -115,13 +142,11 @@ def alternate(
 
 @dataclass(slots=True)
 class Child:
-    """A finished child process: exit status, output, CPU seconds and peak RSS."""
+    """A finished child process: exit status, output and peak RSS."""
 
     returncode: int
     stdout: str
     stderr: str
-    wall: float
-    cpu: float
     max_rss_kib: int
 
     def json(self) -> dict[str, Any]:
@@ -154,19 +179,16 @@ def run_child(
     env: dict[str, str] | None = None,
     timeout: float = 900,
 ) -> Child:
-    """Run ``args`` to completion; its own CPU time and peak RSS come from ``wait4``.
+    """Run ``args`` to completion; its own peak RSS comes from ``wait4``.
 
     ``getrusage(RUSAGE_CHILDREN)`` would mix every child this process ever
     waited for; ``wait4`` gives the figures of this one alone. Output goes
     through temporary files, so a chatty child never blocks on a full pipe.
     """
-    import tempfile
-
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        started = time.monotonic()
         process = subprocess.Popen(list(args), env=env, stdout=out, stderr=err, text=True)
         try:
-            code, cpu, rss = reap(process, timeout)
+            code, _, rss = reap(process, timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             reap(process)
@@ -175,15 +197,26 @@ def run_child(
             raise RuntimeError(
                 f"{' '.join(args[:4])}… ran longer than {timeout:.0f} s: {err.read()[-1000:]}"
             ) from None
-        wall = time.monotonic() - started
         out.seek(0)
         err.seek(0)
-        return Child(code, out.read(), err.read(), wall, cpu, rss)
+        return Child(code, out.read(), err.read(), rss)
 
 
 def python() -> list[str]:
     """The command that starts this Python with the benchmark package."""
     return [sys.executable, "-m", "bench"]
+
+
+def linkgraph_cli() -> list[str]:
+    """The command that starts ``linkgraph``: the console script next to this Python,
+    else its module."""
+    script = Path(sys.executable).with_name("linkgraph")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "linkgraph.cli"]
+
+
+def say(text: str) -> None:
+    """Progress on stderr, so that stdout holds only the table."""
+    print(f"bench: {text}", file=sys.stderr, flush=True)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -194,16 +227,6 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks
-
-
-def peak_rss_mib(kib: int) -> float:
-    """KiB (as ``ru_maxrss`` reports on Linux) to MiB."""
-    return kib / 1024
-
-
-def self_peak_rss_kib() -> int:
-    """Peak RSS of this process in KiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def machine() -> dict[str, str]:
@@ -231,3 +254,48 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "os": f"{platform.system()} {platform.release()}",
     }
+
+
+class BenchError(Exception):
+    """A request of the benchmark failed: the server's answer says why."""
+
+
+class Client:
+    """HTTP GET/POST to a ``linkgraph serve`` on this machine, never through a proxy.
+
+    Answers are JSON; an HTTP error status raises :class:`BenchError` with the
+    start of the server's answer.
+    """
+
+    def __init__(self, base_url: str, token: str | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        # http_proxy may be set for crawls; the server is on loopback.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def _open(self, request: urllib.request.Request) -> Any:
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with self._opener.open(request, timeout=600) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode("utf-8", "replace")[:300]
+            raise BenchError(f"{request.full_url} answered {error.code}: {detail}") from None
+
+    def get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        """The JSON answer of ``GET path?params``."""
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        return self._open(urllib.request.Request(f"{self.base_url}{path}{query}"))
+
+    def sql(self, statement: str) -> list[dict[str, Any]]:
+        """The rows of ``statement``, run by the server's ``POST /api/v1/sql``."""
+        body = json.dumps({"sql": statement}).encode()
+        request = urllib.request.Request(
+            f"{self.base_url}/api/v1/sql",
+            data=body,
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        rows: list[dict[str, Any]] = self._open(request)["rows"]
+        return rows

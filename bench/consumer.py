@@ -34,7 +34,14 @@ from bench.common import Figure, Note, Result, alternate, median, python, run_ch
 from bench.web import build_bench_web
 from linkcore.records import PageRecord
 
-__all__ = ["bare_child", "consumer_child", "page_records", "run", "wire_bytes"]
+__all__ = [
+    "bare_child",
+    "consumer_child",
+    "delete_topics",
+    "page_records",
+    "run",
+    "wire_bytes",
+]
 
 # A fixed fetch time, so every process builds byte-identical records.
 _FETCHED_AT = 1_763_700_000.0
@@ -117,7 +124,8 @@ def _produce(records: list[PageRecord], topic: str) -> None:
         lgkafka.close_producer(producer, 30)
 
 
-def _delete_topics(topics: list[str]) -> None:
+def delete_topics(topics: list[str]) -> None:
+    """Delete those of ``topics`` that exist."""
     from linkcore import kafka as lgkafka
 
     settings = lgkafka.resolve_kafka()
@@ -283,7 +291,7 @@ def run(*, quick: bool = False) -> Result:
         mine, theirs = alternate(ours, bare, runs)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-        _delete_topics([topic, f"{topic}.dlq"])
+        delete_topics([topic, f"{topic}.dlq"])
     if {int(r["edges"]) for r in reports} != set(bare_edges):
         raise RuntimeError(f"consumer wrote {reports}, the bare insert {bare_edges} edges")
     last = reports[-1]

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,10 +20,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import Figure, Note, Result, alternate, median, python, run_child
+from bench.common import (
+    Figure,
+    Note,
+    Result,
+    alternate,
+    linkgraph_cli,
+    median,
+    python,
+    run_child,
+)
 from bench.web import build_bench_web, server_ceiling
 
-__all__ = ["CONCURRENCY", "PER_HOST", "Server", "run", "serve"]
+__all__ = ["CONCURRENCY", "PER_HOST", "Server", "crawl_env", "run", "serve"]
 
 #: Settings both crawlers run with.
 CONCURRENCY = 32
@@ -39,7 +47,6 @@ class Server:
 
     process: subprocess.Popen[bytes]
     port: int
-    pages: int
 
     @property
     def url(self) -> str:
@@ -61,7 +68,7 @@ def serve(pages: int, root: Path) -> Iterator[Server]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the benchmark web proxy did not start")
             time.sleep(0.05)
-        yield Server(process, int(port_file.read_text()), pages)
+        yield Server(process, int(port_file.read_text()))
     finally:
         process.terminate()
         process.wait(30)
@@ -76,11 +83,6 @@ def crawl_env(server: Server) -> dict[str, str]:
     }
     env.update(http_proxy=server.url, https_proxy=server.url, no_proxy="")
     return env
-
-
-def linkgraph_cli() -> str:
-    """The ``linkgraph`` console script next to this Python."""
-    return str(Path(sys.executable).parent / "linkgraph")
 
 
 def run(*, quick: bool = False) -> Result:
@@ -104,7 +106,7 @@ def run(*, quick: bool = False) -> Result:
                 data = root / f"index-{len(ours_rss)}"
                 child = run_child(
                     [
-                        linkgraph_cli(),
+                        *linkgraph_cli(),
                         "crawl",
                         "--seeds",
                         str(seeds),

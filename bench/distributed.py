@@ -11,6 +11,7 @@ broker from ``/proc`` when ``deploy/local`` started it) show where it goes.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -23,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import Figure, Note, Result, cpu_seconds, median, reap
-from bench.crawl import CONCURRENCY, PER_HOST, Server, crawl_env, linkgraph_cli, serve
+from bench.common import Figure, Note, Result, cpu_seconds, linkgraph_cli, median, reap
+from bench.consumer import delete_topics
+from bench.crawl import CONCURRENCY, PER_HOST, Server, crawl_env, serve
 from bench.web import build_bench_web
 
 __all__ = ["run"]
@@ -116,7 +118,7 @@ def _crawl(server: Server, seeds: Path, root: Path, workers: int, redis: Any) ->
 
     def spawn(name: str, *args: str) -> subprocess.Popen[bytes]:
         with open(logs / f"{name}.log", "wb") as log:
-            return subprocess.Popen([cli, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
+            return subprocess.Popen([*cli, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
 
     consumer = spawn("consumer", "consume", "--data-dir", str(data), "--batch-seconds", "0.5")
     crawlers = [
@@ -143,13 +145,13 @@ def _crawl(server: Server, seeds: Path, root: Path, workers: int, redis: Any) ->
         job = f"bench-{run_id}"
         sampler = _Sampler(redis, env["LINKGRAPH_REDIS_PREFIX"], job, started)
         subprocess.run(
-            [cli, "job", "start", job, "--seeds", str(seeds), "--rate", "10000"],
+            [*cli, "job", "start", job, "--seeds", str(seeds), "--rate", "10000"],
             env=env,
             check=True,
             capture_output=True,
         )
         waited = subprocess.run(
-            [cli, "job", "wait", job, "--timeout", "600"], env=env, capture_output=True, text=True
+            [*cli, "job", "wait", job, "--timeout", "600"], env=env, capture_output=True, text=True
         )
         result.wall = time.monotonic() - started
         sampler.stop(result)
@@ -160,10 +162,11 @@ def _crawl(server: Server, seeds: Path, root: Path, workers: int, redis: Any) ->
         if broker:
             result.cpu["kafka broker"] = cpu_seconds(broker) - broker_before
         status = subprocess.run(
-            [cli, "job", "status", job, "--format", "json"], env=env, capture_output=True, text=True
+            [*cli, "job", "status", job, "--format", "json"],
+            env=env,
+            capture_output=True,
+            text=True,
         )
-        import json
-
         result.pages = int(json.loads(status.stdout).get("pages", 0))
     finally:
         for process in [*crawlers, consumer]:
@@ -180,9 +183,7 @@ def _crawl(server: Server, seeds: Path, root: Path, workers: int, redis: Any) ->
         result.cpu["consumer"] = consumer_cpu
         for key in redis.scan_iter(match=f"linkgraph-bench:{run_id}:*", count=1000):
             redis.unlink(key)
-        from bench.consumer import _delete_topics
-
-        _delete_topics([env["LINKGRAPH_TOPIC"], env["LINKGRAPH_TOPIC"] + ".dlq"])
+        delete_topics([env["LINKGRAPH_TOPIC"], env["LINKGRAPH_TOPIC"] + ".dlq"])
         shutil.rmtree(data, ignore_errors=True)
     return result
 

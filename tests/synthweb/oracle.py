@@ -84,11 +84,6 @@ class Expectation:
     edges: list[Edge] = field(default_factory=list)
     exact: bool = True
 
-    @property
-    def in_scope_hosts(self) -> set[str]:
-        """Hosts of the fetched URLs: the only ones whose robots.txt may be read."""
-        return {host_of(url) for url in self.fetched}
-
 
 def edge_key(edge: Mapping[str, Any]) -> tuple[str, str, str]:
     """The identity of an edge: ``(source_url, target_url, kind)``."""

@@ -8,7 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from bench import query as bench
+from bench.common import median, percentile
+from bench.query.dataset import Dataset, generate
+from bench.query.graph import NAME_WORDS, TOPIC_WORDS, GraphSql, Shape
+from bench.query.timing import (
+    SLOW_RUNS,
+    DiskUse,
+    Query,
+    Timing,
+    queries_for,
+    table,
+    time_queries,
+)
 from linkcore.urls import host_of, normalize, registered_domain, reverse_host
 from linkindex import queries, reports, rollups
 from linkindex.client import Index, IndexLocation, open_index
@@ -22,10 +33,10 @@ def _open(index_dir: Path) -> Index:
 
 
 @pytest.fixture(scope="module")
-def generated(index_dir: Path) -> Iterator[tuple[Index, bench.Dataset]]:
+def generated(index_dir: Path) -> Iterator[tuple[Index, Dataset]]:
     """One generated graph shared by the read-only tests of this module."""
     index = _open(index_dir)
-    dataset = bench.generate(index, EDGES, seed=7, chunk_edges=6_000)
+    dataset = generate(index, EDGES, seed=7, chunk_edges=6_000)
     yield index, dataset
     index.command(f"DROP DATABASE IF EXISTS {index.db}")
 
@@ -220,10 +231,10 @@ def test_a_seed_gives_the_same_graph_and_a_full_index_is_refused(index_dir: Path
     for seed in (3, 3, 4):
         index = _open(index_dir)
         try:
-            bench.generate(index, 2_000, seed=seed, optimize=False)
+            generate(index, 2_000, seed=seed, optimize=False)
             sums.append(scalar(index, checksum))
             with pytest.raises(ValueError, match="already holds edges"):
-                bench.generate(index, 2_000, seed=seed)
+                generate(index, 2_000, seed=seed)
         finally:
             index.command(f"DROP DATABASE IF EXISTS {index.db}")
     assert sums[0] == sums[1] != sums[2]
@@ -231,25 +242,25 @@ def test_a_seed_gives_the_same_graph_and_a_full_index_is_refused(index_dir: Path
 
 def test_domain_names_never_collide(generated) -> None:
     index, _ = generated
-    assert {len(word) for word in bench.NAME_WORDS} == {5}
-    assert all(word.isalpha() for word in bench.TOPIC_WORDS)
+    assert {len(word) for word in NAME_WORDS} == {5}
+    assert all(word.isalpha() for word in TOPIC_WORDS)
     # Past the square of the word list, names take a number.
-    shape = bench.Shape.of(6_000_000, 1)
-    names = bench._Sql(shape).domain("number")
+    shape = Shape.of(6_000_000, 1)
+    names = GraphSql(shape).domain("number")
     assert scalar(index, f"SELECT uniqExact({names}) FROM numbers(120000)") == 120_000
     assert scalar(index, f"SELECT countIf(match({names}, '[0-9]')) FROM numbers(120000)") > 0
 
 
 def test_median_and_p95() -> None:
-    assert bench.median([3.0, 1.0, 2.0]) == 2.0
-    assert bench.median([4.0, 1.0, 3.0, 2.0]) == 2.5
+    assert median([3.0, 1.0, 2.0]) == 2.0
+    assert median([4.0, 1.0, 3.0, 2.0]) == 2.5
     # Nearest rank: p95 of 1..20 is the 19th value, of 1..100 the 95th, of 1..30 the 29th.
-    assert bench.percentile([float(v) for v in range(20, 0, -1)], 0.95) == 19.0
-    assert bench.percentile([float(v) for v in range(1, 101)], 0.95) == 95.0
-    assert bench.percentile([float(v) for v in range(1, 31)], 0.95) == 29.0
-    assert bench.percentile([7.0], 0.95) == 7.0
+    assert percentile([float(v) for v in range(20, 0, -1)], 0.95) == 19.0
+    assert percentile([float(v) for v in range(1, 101)], 0.95) == 95.0
+    assert percentile([float(v) for v in range(1, 31)], 0.95) == 29.0
+    assert percentile([7.0], 0.95) == 7.0
     with pytest.raises(ValueError):
-        bench.percentile([], 0.95)
+        percentile([], 0.95)
 
 
 class FakeClient:
@@ -266,12 +277,12 @@ class FakeClient:
         return {"count": 100}
 
 
-def timed(delays: list[float], runs: int, budget_ms: float) -> tuple[FakeClient, bench.Timing]:
+def timed(delays: list[float], runs: int, budget_ms: float) -> tuple[FakeClient, Timing]:
     """Time one query on a fake server whose answers take ``delays`` (seconds)."""
     clock = [0.0]
     client = FakeClient(delays, clock)
-    query = bench.Query("backlinks of one URL", "backlinks", {"target": "x"}, budget_ms)
-    (timing,) = bench.time_queries(
+    query = Query("backlinks of one URL", "backlinks", {"target": "x"}, budget_ms)
+    (timing,) = time_queries(
         client,  # type: ignore[arg-type]
         [query],
         runs=runs,
@@ -292,11 +303,11 @@ def test_time_queries_counts_warm_runs_only() -> None:
 
 def test_queries_of_seconds_get_fewer_runs() -> None:
     _, timing = timed([2.0, 2.0] + [0.25] * 40, 30, 300)
-    assert len(timing.samples_ms) == bench.SLOW_RUNS < 30
+    assert len(timing.samples_ms) == SLOW_RUNS < 30
     assert round(timing.median_ms) == 250 and timing.verdict == "pass"
 
 
-DATASET = bench.Dataset(
+DATASET = Dataset(
     edges=10,
     seed=1,
     domains=100,
@@ -315,8 +326,8 @@ DATASET = bench.Dataset(
 
 
 def test_report_is_timed_where_the_server_has_it() -> None:
-    old = bench.queries_for(DATASET, {"backlinks", "summary"})
-    new = bench.queries_for(DATASET, {"report", "top_pages"})
+    old = queries_for(DATASET, {"backlinks", "summary"})
+    new = queries_for(DATASET, {"report", "top_pages"})
     assert {q.endpoint for q in old} == {
         "backlinks",
         "refdomains",
@@ -342,10 +353,10 @@ def test_report_is_timed_where_the_server_has_it() -> None:
 
 
 def test_the_table_shows_each_figure_against_its_target() -> None:
-    queries_ = bench.queries_for(DATASET, {"summary"})
-    timings = [bench.Timing(q, [5.0, 5.0, 400.0], 100) for q in queries_]
-    disk = bench.DiskUse(edges_bytes=250, total_bytes=500, tables={})
-    text = bench.table(DATASET, timings, disk)
+    queries_ = queries_for(DATASET, {"summary"})
+    timings = [Timing(q, [5.0, 5.0, 400.0], 100) for q in queries_]
+    disk = DiskUse(edges_bytes=250, total_bytes=500, tables={})
+    text = table(DATASET, timings, disk)
     assert "| 3 | 5.0 ms | 400 ms | ≤ 20 ms | pass |" in text
     assert "| | 25.0 B | | ≤ 30 B | pass |" in text and "| | 50.0 B | | ≤ 30 B | miss |" in text
     assert "| generating the index: inserts | | 1.0 min | | | |" in text
