@@ -33,7 +33,9 @@ def iso(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """``value`` as JSON can hold it: times as :func:`iso` text, dates as
+    ``YYYY-MM-DD``, bytes as UTF-8 text, tuples as lists (recursively)."""
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, date):
@@ -41,12 +43,12 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
 def cell(value: Any) -> str:
-    value = _plain(value)
+    value = plain(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -91,7 +93,7 @@ class Writer:
             for row in rows:
                 text.write(
                     json.dumps(
-                        dict(zip(self.columns, map(_plain, row), strict=True)), ensure_ascii=False
+                        dict(zip(self.columns, map(plain, row), strict=True)), ensure_ascii=False
                     )
                 )
                 text.write("\n")
@@ -102,7 +104,7 @@ class Writer:
                 text.write(",\n" if self.count else "\n")
                 text.write(
                     json.dumps(
-                        dict(zip(self.columns, map(_plain, row), strict=True)), ensure_ascii=False
+                        dict(zip(self.columns, map(plain, row), strict=True)), ensure_ascii=False
                     )
                 )
                 self.count += 1
@@ -131,7 +133,7 @@ class Writer:
                 stamped = [v if v.tzinfo else v.replace(tzinfo=UTC) for v in values]
                 arrays.append(pa.array(stamped, pa.timestamp("ms", tz="UTC")))
             elif values and isinstance(values[0], tuple):
-                arrays.append(pa.array([[_plain(x) for x in v] for v in values]))
+                arrays.append(pa.array([[plain(x) for x in v] for v in values]))
             else:
                 arrays.append(pa.array(values) if values else pa.array([], pa.string()))
         table = pa.table(arrays, names=self.columns)
