@@ -38,8 +38,9 @@ from linkindex import queries
 from linkindex.client import Index
 from linkindex.filters import Filters
 from linkindex.output import Writer, plain
-from linkindex.queries import Result, Target
+from linkindex.queries import Result
 from linkindex.reports import report
+from linkindex.targets import Target
 
 #: The reports a job can write, in the order they are answered.
 REPORTS: Final = ("backlinks", "refdomains", "anchors", "top_pages", "report")

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 from typing import IO, Any, Final
 
 from linkcore.errors import UsageError
+from linkindex.filters import REL_FLAGS
 
 FORMATS: Final = ("table", "json", "jsonl", "csv", "parquet")
 #: Rows a table shows when no --limit is given.
@@ -216,7 +217,7 @@ def table_view(
     at = {name: i for i, name in enumerate(columns)}
     view = []
     for row in rows:
-        flags = [name for name in ("nofollow", "ugc", "sponsored") if row[at[name]]]
+        flags = [name for name in REL_FLAGS if row[at[name]]]
         if row[at["image"]]:
             flags.append("img")
         view.append(
