@@ -37,9 +37,10 @@ from linkcore.errors import UsageError
 from linkindex import queries
 from linkindex.client import Index
 from linkindex.filters import Filters
-from linkindex.output import Writer, _plain
-from linkindex.queries import Result, Target
+from linkindex.output import Writer, plain
+from linkindex.queries import Result
 from linkindex.reports import report
+from linkindex.targets import Target
 
 #: The reports a job can write, in the order they are answered.
 REPORTS: Final = ("backlinks", "refdomains", "anchors", "top_pages", "report")
@@ -228,7 +229,7 @@ def run_query_job(
                 text = job.target.text
                 if name == "report":
                     document = {
-                        key: _plain(value)
+                        key: plain(value)
                         for key, value in report(index, job.target, filters).items()
                     }
                     flat, days, domains = _report_rows(document, text)

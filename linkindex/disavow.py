@@ -28,8 +28,8 @@ from linkcore.errors import UsageError
 from linkcore.urls import normalize, registered_domain
 from linkindex.client import Index
 from linkindex.filters import Filters
-from linkindex.queries import RANK_TABLE, Target
-from linkindex.sqlparts import filter_where, scope_where
+from linkindex.sqlparts import RANK_TABLE, backlinks_where
+from linkindex.targets import Target
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_LINES = 100_000
@@ -103,12 +103,13 @@ def propose(
 ) -> Disavow:
     """Referring domains of ``target`` caught by the signals of the module doc."""
     params: dict[str, Any] = {"min_outlinks": min_outlinks, "sitewide": sitewide_pages}
-    where = f"{scope_where(target, 'target', params)} AND {filter_where(Filters(), params)}"
+    # The backlinks every query counts by default: external ones, live or lost.
+    edges, where = backlinks_where(index, target, Filters(), params)
     signals: dict[str, list[str]] = {}
     _, farms = index.query(
         f"""
         SELECT DISTINCT e.source_domain
-        FROM {index.db}.edges AS e FINAL
+        FROM {edges}
         INNER JOIN (SELECT url FROM {index.db}.pages FINAL
                     WHERE outlinks >= {{min_outlinks:UInt32}}) AS p ON p.url = e.source_url
         WHERE {where} ORDER BY e.source_domain""",
@@ -119,7 +120,7 @@ def propose(
     ]
     _, sitewide = index.query(
         f"""
-        SELECT source_domain FROM {index.db}.edges FINAL WHERE {where}
+        SELECT source_domain FROM {edges} WHERE {where}
         GROUP BY source_domain HAVING uniqExact(source_url) >= {{sitewide:UInt32}}
         ORDER BY source_domain""",
         params,
@@ -133,7 +134,7 @@ def propose(
         if ranked:
             _, weak = index.query(
                 f"""
-                SELECT DISTINCT source_domain FROM {index.db}.edges FINAL
+                SELECT DISTINCT source_domain FROM {edges}
                 WHERE {where} AND source_domain NOT IN
                     (SELECT domain FROM {index.db}.{RANK_TABLE} WHERE authority > 0)
                 ORDER BY source_domain""",

@@ -12,8 +12,10 @@ choices and its help text. Everything else is derived from :data:`OPTIONS`:
   (:meth:`Filters.to_params`).
 
 So one name holds everywhere: the flag, the API parameter, the field, the
-JSON key and the docs. A new filter is one more :class:`Option` here and its
-SQL condition in :mod:`linkindex.sqlparts`.
+JSON key and the docs. Each option also says what its SQL does (``sql``); the
+condition itself is in :data:`linkindex.sqlparts.CONDITIONS` under the
+option's name, which refuses to load without it. A new filter is one more
+:class:`Option` here and its condition there.
 """
 
 from __future__ import annotations
@@ -43,6 +45,14 @@ class Option:
     repeatable flag or parameter; commas also separate values in the API) or
     ``date`` (an ISO-8601 date or time, UTC). ``shorthands`` are extra CLI
     flags that set a ``choice`` option to one value: ``(flag, value, help)``.
+
+    ``sql`` says where the option's condition
+    (:data:`linkindex.sqlparts.CONDITIONS`) goes: ``where``, a condition on
+    each edge's fields, in every query's WHERE
+    (:func:`linkindex.sqlparts.filter_where`); ``state``, a condition on the
+    edge's live/lost state, which reads the edge table by its alias
+    (:func:`linkindex.sqlparts.edges_from`); None for an option that filters
+    no rows (it orders them, adds a column or keeps one per domain).
     """
 
     name: str
@@ -53,6 +63,7 @@ class Option:
     shorthands: tuple[tuple[str, str, str], ...] = ()
     #: Longest value accepted (characters), for text and dates.
     max_chars: int | None = None
+    sql: Literal["where", "state"] | None = "where"
 
     @property
     def flag(self) -> str:
@@ -85,6 +96,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "choice",
         "only links the source page still carried at its last fetch (live), or no longer (lost)",
         STATUSES,
+        sql="state",
         shorthands=(
             ("--live", "live", "only links the source page still carried at its last fetch"),
             ("--lost", "lost", "only links a later fetch of the source page no longer carried"),
@@ -117,14 +129,21 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "newest first by this sighting, or the strongest referrer first (authority, from "
         "`linkgraph rank`; for outlinks the strongest target); default: the index's key order",
         SORTS,
+        sql=None,
     ),
     Option(
         "with_authority",
         "flag",
         "add the other side's domain authority to edge records (source_authority on "
         "backlinks, target_authority on outlinks)",
+        sql=None,
     ),
-    Option("one_per_domain", "flag", "one link per referring domain (dofollow first, then oldest)"),
+    Option(
+        "one_per_domain",
+        "flag",
+        "one link per referring domain (dofollow first, then oldest)",
+        sql=None,
+    ),
 )
 #: The options by name.
 BY_NAME: Final = {option.name: option for option in OPTIONS}
@@ -168,21 +187,6 @@ class Filters:
                 params[name] = list(value)
         params.update(limit=self.limit, offset=self.offset, cursor=self.cursor)
         return params
-
-    def default_selection(self) -> bool:
-        """True if these filters select the default set of links: external
-        ones, every kind, live or lost (paging, sorting and authority columns
-        change no figure)."""
-        # Imported here: sqlparts builds its SQL from these filters.
-        from linkindex.sqlparts import filter_where
-
-        # The SQL the filters become, against the defaults': a filter added to
-        # filter_where can never be missed here.
-        return (
-            self.status is None
-            and not self.one_per_domain
-            and filter_where(self, {}) == filter_where(Filters(), {})
-        )
 
 
 # Every option is a field of Filters, by the same name.

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 from typing import IO, Any, Final
 
 from linkcore.errors import UsageError
+from linkindex.filters import REL_FLAGS
 
 FORMATS: Final = ("table", "json", "jsonl", "csv", "parquet")
 #: Rows a table shows when no --limit is given.
@@ -33,7 +34,9 @@ def iso(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """``value`` as JSON can hold it: times as :func:`iso` text, dates as
+    ``YYYY-MM-DD``, bytes as UTF-8 text, tuples as lists (recursively)."""
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, date):
@@ -41,12 +44,12 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
 def cell(value: Any) -> str:
-    value = _plain(value)
+    value = plain(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -91,7 +94,7 @@ class Writer:
             for row in rows:
                 text.write(
                     json.dumps(
-                        dict(zip(self.columns, map(_plain, row), strict=True)), ensure_ascii=False
+                        dict(zip(self.columns, map(plain, row), strict=True)), ensure_ascii=False
                     )
                 )
                 text.write("\n")
@@ -102,7 +105,7 @@ class Writer:
                 text.write(",\n" if self.count else "\n")
                 text.write(
                     json.dumps(
-                        dict(zip(self.columns, map(_plain, row), strict=True)), ensure_ascii=False
+                        dict(zip(self.columns, map(plain, row), strict=True)), ensure_ascii=False
                     )
                 )
                 self.count += 1
@@ -131,7 +134,7 @@ class Writer:
                 stamped = [v if v.tzinfo else v.replace(tzinfo=UTC) for v in values]
                 arrays.append(pa.array(stamped, pa.timestamp("ms", tz="UTC")))
             elif values and isinstance(values[0], tuple):
-                arrays.append(pa.array([[_plain(x) for x in v] for v in values]))
+                arrays.append(pa.array([[plain(x) for x in v] for v in values]))
             else:
                 arrays.append(pa.array(values) if values else pa.array([], pa.string()))
         table = pa.table(arrays, names=self.columns)
@@ -214,7 +217,7 @@ def table_view(
     at = {name: i for i, name in enumerate(columns)}
     view = []
     for row in rows:
-        flags = [name for name in ("nofollow", "ugc", "sponsored") if row[at[name]]]
+        flags = [name for name in REL_FLAGS if row[at[name]]]
         if row[at["image"]]:
             flags.append("img")
         view.append(

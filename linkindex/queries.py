@@ -6,10 +6,9 @@ SQL. Each query returns a :class:`Result` (column names and rows) whose columns
 use the record field names of SPEC §4.
 
 Reads use ``FINAL`` so that rows of one edge inserted by several crawls (or
-replays) are merged before they are counted or shown. Fields of ``latest`` are
-read with ``tupleElement(latest, 'x')``, never the subcolumn syntax
-``latest.x``: under FINAL the engine merges a subcolumn on its own (taking the
-max anchor, not the anchor of the max tuple).
+replays) are merged before they are counted or shown. The SQL these queries
+share (scopes, filters, live and lost, figures, how ``latest`` is read) is in
+:mod:`linkindex.sqlparts`.
 """
 
 from __future__ import annotations
@@ -22,19 +21,25 @@ from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
 from linkcore.errors import UsageError
-from linkcore.seeds import parse_site
-from linkcore.urls import host_of, registered_domain, reverse_host
 from linkindex import rollups
 from linkindex.client import Index
 from linkindex.filters import SCOPES, Filters
 from linkindex.sqlparts import (
+    DOFOLLOW,
+    EDGE_FIELDS,
+    EDGE_SELECT,
+    EXTERNAL,
+    RANK_TABLE,
+    REFDOMAIN_FIGURES,
     backlinks_where,
-    edges_from,
-    filter_where,
+    default_selection,
+    edges_where,
+    latest,
     scope_where,
 )
+from linkindex.targets import Target
 
-# Filters and SCOPES are declared in linkindex.filters; named here for the queries' callers.
+# Declared in linkindex.filters, .targets and .sqlparts; named here for the queries' callers.
 __all__ = [
     "EDGE_FIELDS",
     "SCOPES",
@@ -51,67 +56,6 @@ __all__ = [
     "stats",
     "top_pages",
 ]
-
-Scope = Literal["url", "host", "domain", "prefix"]
-
-#: Record fields of an edge, in SPEC §4 order.
-EDGE_FIELDS: Final = (
-    "source_url",
-    "source_host",
-    "source_domain",
-    "target_url",
-    "target_host",
-    "target_domain",
-    "kind",
-    "anchor",
-    "image",
-    "nofollow",
-    "ugc",
-    "sponsored",
-    "link_count",
-    "first_seen",
-    "last_seen",
-)
-
-_EDGE_SELECT: Final = """
-    source_url, source_host, source_domain, target_url, target_host, target_domain,
-    kind, tupleElement(latest, 'anchor') AS anchor, tupleElement(latest, 'image') AS image,
-    tupleElement(latest, 'nofollow') AS nofollow, tupleElement(latest, 'ugc') AS ugc,
-    tupleElement(latest, 'sponsored') AS sponsored,
-    tupleElement(latest, 'link_count') AS link_count, first_seen, last_seen"""
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """A parsed TARGET: its normalized URL, host, registered domain and scope."""
-
-    text: str
-    url: str
-    host: str
-    domain: str
-    rev_host: str
-    scope: Scope
-
-    @classmethod
-    def parse(cls, text: str, scope: str | None = None) -> Target:
-        """Parse TARGET as a URL (``http://…``) or a bare domain/host.
-
-        A bare name (no scheme, no path) defaults to ``domain`` scope, anything
-        else to ``url`` (SPEC §4). Raises :class:`UsageError` for what is not
-        an http(s) URL or a host name.
-        """
-        raw = text.strip()
-        if not raw:
-            raise UsageError("TARGET is empty")
-        if scope is not None and scope not in SCOPES:
-            raise UsageError(f"unknown scope {scope!r} (choose from {', '.join(SCOPES)})")
-        parsed = parse_site(raw)
-        if parsed is None:
-            raise UsageError(f"TARGET {text!r} is not an http(s) URL or a domain name")
-        url, bare = parsed
-        host = host_of(url)
-        chosen: Scope = scope or ("domain" if bare else "url")  # type: ignore[assignment]
-        return cls(raw, url, host, registered_domain(host), reverse_host(host), chosen)
 
 
 @dataclass(slots=True)
@@ -175,8 +119,8 @@ def _edges(
     other = "source" if side == "target" else "target"
     params: dict[str, Any] = {}
     scope = scope_where(target, side, params)
-    source, status = edges_from(index, table, filters)
-    where = [scope, filter_where(filters, params), status]
+    source, selected = edges_where(index, table, filters, params)
+    where = [scope, selected]
     if filters.sort is not None or filters.one_per_domain:
         result = _edges_sorted(index, table, source, where, params, filters, side)
     else:
@@ -203,7 +147,7 @@ def _edges_by_key(
         params.update(c0=str(values[0]), c1=str(values[1]), c2=str(values[2]), c3=int(values[3]))
         where.append(f"({key}) > ({{c0:String}}, {{c1:String}}, {{c2:String}}, {{c3:Int8}})")
     sql = (
-        f"SELECT {_EDGE_SELECT}, {side}_rev_host AS _k0, toInt8(kind) AS _k3 "
+        f"SELECT {EDGE_SELECT}, {side}_rev_host AS _k0, toInt8(kind) AS _k3 "
         f"FROM {source} WHERE {' AND '.join(where)} "
         f"ORDER BY {key}" + _page(filters, params)
     )
@@ -226,8 +170,6 @@ _SORTS: Final = {
     "last_seen": "last_seen DESC",
     "authority": "authority DESC",
 }
-#: The authority scores table (sql/002_rank.sql, written by ``linkgraph rank``).
-RANK_TABLE: Final = "domain_rank"
 
 
 def authority_for(index: Index, domains: Sequence[str]) -> dict[str, int]:
@@ -284,7 +226,7 @@ def _edges_sorted(
     _check_sort(filters.sort)
     order = _SORTS.get(filters.sort or "", "")
     key = f"{side}_url, {other}_url, kind"
-    rows_sql = f"SELECT {_EDGE_SELECT} FROM {source} WHERE {' AND '.join(where)}"
+    rows_sql = f"SELECT {EDGE_SELECT} FROM {source} WHERE {' AND '.join(where)}"
     if filters.one_per_domain:
         # The representative link of a domain: dofollow first, then the oldest.
         rows_sql += (
@@ -314,7 +256,7 @@ def top_pages(index: Index, target: Target, filters: Filters) -> Result:
     source, where = backlinks_where(index, target, filters, params)
     sql = f"""
         SELECT target_url, uniqExact(source_domain) AS refdomains, count() AS links,
-               countIf(NOT tupleElement(latest, 'nofollow')) AS dofollow_links,
+               countIf({DOFOLLOW}) AS dofollow_links,
                min(first_seen) AS first_seen, max(last_seen) AS last_seen
         FROM {source}
         WHERE {where}
@@ -344,7 +286,7 @@ def intersect(
         FROM {index.db}.refdomains FINAL
         WHERE (has({{wanted:Array(String)}}, target_domain)
                OR has({{unwanted:Array(String)}}, target_domain))
-          AND source_domain != target_domain
+          AND {EXTERNAL}
         GROUP BY source_domain
         HAVING uniqExactIf(target_domain, has({{wanted:Array(String)}}, target_domain))
                = {{n:UInt32}}
@@ -360,7 +302,7 @@ def lost_per_day(index: Index, target: Target, filters: Filters) -> list[tuple[A
 
     A link is lost on the day of the first conclusive fetch (status < 500) of
     its source page that no longer carried it (its ``lost_at``), and counts
-    while it stays lost (see :func:`edges_from`).
+    while it stays lost (see :data:`linkindex.sqlparts.LOST`).
     """
     params: dict[str, Any] = {}
     source, where = backlinks_where(index, target, replace(filters, status="lost"), params)
@@ -395,14 +337,6 @@ def _aggregate(index: Index, sql: str, params: dict[str, Any], filters: Filters)
     return Result(columns, rows, next_cursor)
 
 
-#: The figures of ``refdomains`` per referring domain, over merged edges.
-#: The domain rollup (linkindex/rollups.py) stores exactly these.
-REFDOMAIN_FIGURES: Final = """count() AS links,
-               countIf(NOT tupleElement(latest, 'nofollow')) AS dofollow_links,
-               uniqExact(target_url) AS target_urls,
-               min(first_seen) AS first_seen, max(last_seen) AS last_seen"""
-
-
 def refdomains(index: Index, target: Target, filters: Filters) -> Result:
     """Referring domains of ``target``: links, dofollow links, target URLs, first
     and last seen, and authority (0–100, ``linkgraph rank``; 0 when unranked).
@@ -416,7 +350,7 @@ def refdomains(index: Index, target: Target, filters: Filters) -> Result:
     params: dict[str, Any] = {}
     if (
         target.scope == "domain"
-        and filters.default_selection()
+        and default_selection(filters)
         and rollups.fresh(index, target.domain)
     ):
         params["rollup_domain"] = target.domain
@@ -457,9 +391,9 @@ def anchors(index: Index, target: Target, filters: Filters) -> Result:
     params: dict[str, Any] = {}
     source, where = backlinks_where(index, target, filters, params)
     sql = f"""
-        SELECT tupleElement(latest, 'anchor') AS anchor, count() AS links,
+        SELECT {latest("anchor")} AS anchor, count() AS links,
                uniqExact(source_domain) AS refdomains,
-               countIf(NOT tupleElement(latest, 'nofollow')) AS dofollow_links,
+               countIf({DOFOLLOW}) AS dofollow_links,
                min(first_seen) AS first_seen, max(last_seen) AS last_seen
         FROM {source}
         WHERE {where} AND kind = 'a'
@@ -496,14 +430,14 @@ def export(
     ``hosts``/``domains``: the host or domain graph, one row per (source,
     target) pair with link counts as weights for downstream scoring.
     """
-    where = "1" if include_internal else "source_domain != target_domain"
+    where = "1" if include_internal else EXTERNAL
     if what == "edges":
-        sql = f"SELECT {_EDGE_SELECT} FROM {index.db}.edges FINAL WHERE {where}"
+        sql = f"SELECT {EDGE_SELECT} FROM {index.db}.edges FINAL WHERE {where}"
     elif what in GRAPH_FIELDS:
         level = "host" if what == "hosts" else "domain"
         sql = f"""
             SELECT source_{level}, target_{level}, count() AS links,
-                   countIf(NOT tupleElement(latest, 'nofollow')) AS dofollow_links,
+                   countIf({DOFOLLOW}) AS dofollow_links,
                    min(first_seen) AS first_seen, max(last_seen) AS last_seen
             FROM {index.db}.edges FINAL
             WHERE {where}
@@ -521,7 +455,7 @@ def stats(index: Index) -> Result:
     sql = f"""
         SELECT
           (SELECT count() FROM {db}.edges FINAL) AS edges,
-          (SELECT countIf(source_domain != target_domain) FROM {db}.edges FINAL)
+          (SELECT countIf({EXTERNAL}) FROM {db}.edges FINAL)
               AS external_edges,
           (SELECT count() FROM {db}.pages FINAL) AS pages,
           (SELECT countIf(status BETWEEN 200 AND 299) FROM {db}.pages FINAL) AS pages_2xx,

@@ -40,7 +40,7 @@ import pyarrow as pa
 
 from linkcore.errors import ConfigError, IndexError_, LinkgraphError, UsageError
 from linkindex.client import Index
-from linkindex.queries import RANK_TABLE
+from linkindex.sqlparts import DOFOLLOW, EXTERNAL, RANK_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +65,15 @@ _INSERT_ROWS = 1_000_000
 # Salts tried before giving up on a collision-free hash of the domain names.
 _HASH_SALTS = 3
 
-# The dofollow external domain graph (SPEC §2): `latest` is read with
-# tupleElement(), never `latest.nofollow`, which FINAL would merge on its own.
+# The dofollow external domain graph (SPEC §2), in the words of sqlparts.
 # Domains are hashed inside the index so that only integers reach Python;
 # ORDER BY the source hash makes the rows arrive in CSR order of node ids,
 # which are the ranks of the hashes.
-_GRAPH_SQL: Final = """
-SELECT sipHash64({salt}, source_domain) AS s, sipHash64({salt}, target_domain) AS t
-FROM {db}.edges FINAL
-WHERE source_domain != target_domain
-  AND NOT tupleElement(latest, 'nofollow')
+_GRAPH_SQL: Final = f"""
+SELECT sipHash64({{salt}}, source_domain) AS s, sipHash64({{salt}}, target_domain) AS t
+FROM {{db}}.edges FINAL
+WHERE {EXTERNAL}
+  AND {DOFOLLOW}
   AND kind = 'a'
 GROUP BY s, t
 ORDER BY s, t
@@ -83,14 +82,14 @@ ORDER BY s, t
 # The names behind the hashes. Without FINAL this reads every unmerged row,
 # a superset of the graph's domains (an edge whose merged latest sighting is
 # dofollow has at least one such row), at a fraction of the cost of FINAL.
-_NAMES_SQL: Final = """
-SELECT sipHash64({salt}, domain) AS h, domain
+_NAMES_SQL: Final = f"""
+SELECT sipHash64({{salt}}, domain) AS h, domain
 FROM
 (
     SELECT arrayJoin([source_domain, target_domain]) AS domain
-    FROM {db}.edges
-    WHERE source_domain != target_domain
-      AND NOT tupleElement(latest, 'nofollow')
+    FROM {{db}}.edges
+    WHERE {EXTERNAL}
+      AND {DOFOLLOW}
       AND kind = 'a'
 )
 GROUP BY domain

@@ -35,6 +35,8 @@ from typing import Any, Final
 
 from linkcore.errors import LinkgraphError
 from linkindex.client import Index
+from linkindex.filters import Filters
+from linkindex.sqlparts import REFDOMAIN_FIGURES, TOTAL_NAMES, edges_where, report_sql
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +92,6 @@ def refresh(
     """
     if settle_seconds is None:
         settle_seconds = default_settle_seconds(index)
-    # Imported here: reports and queries read rollups through this module.
-    from linkindex.filters import Filters
-    from linkindex.queries import REFDOMAIN_FIGURES
-    from linkindex.reports import TOTALS, report_sql
-    from linkindex.sqlparts import filter_where
-
     started = time.monotonic()
     db = index.db
     _, now = index.query(
@@ -110,8 +106,8 @@ def refresh(
         domains = stale_domains(index)
     params: dict[str, Any] = {"stamp": stamp}
     # The default selection, exactly as the queries write it.
-    default = filter_where(Filters(), params)
-    names = ", ".join(name for name, _ in TOTALS)
+    source, default = edges_where(index, "edges", Filters(), params)
+    names = ", ".join(TOTAL_NAMES)
     for start in range(0, len(domains), chunk_domains):
         chunk: Sequence[str] = domains[start : start + chunk_domains]
         params.update(chunk=list(chunk), lo=chunk[0], hi=chunk[-1])
@@ -120,7 +116,6 @@ def refresh(
             "target_domain BETWEEN {lo:String} AND {hi:String} "
             f"AND has({{chunk:Array(String)}}, target_domain) AND {default}"
         )
-        source = f"{db}.edges AS e FINAL"
         index.command(
             f"""
             INSERT INTO {db}.domain_refdomains

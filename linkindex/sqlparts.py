@@ -1,25 +1,92 @@
-"""The parts of the index's SQL that every query shares (docs/queries.md).
+"""The parts of the index's SQL that every question shares (docs/queries.md).
 
-Scopes (:func:`scope_where`), filters (:func:`filter_where`), live and lost
-links (:data:`LIVE`, :data:`LOST`, :func:`edges_from`) and the FROM/WHERE of a
-target's backlinks (:func:`backlinks_where`). Every value from a user reaches
-ClickHouse as a bound parameter (``{name:Type}``), collected in ``params``;
-only identifiers chosen here are formatted into SQL.
+- what a query selects: the scope of a target (:func:`scope_where`), the SQL
+  condition of each query option (:data:`CONDITIONS`, keyed by the option's
+  name in :data:`linkindex.filters.OPTIONS`) put together by
+  :func:`filter_where` and :func:`edges_from`, live and lost links
+  (:data:`LIVE`, :data:`LOST`), a disavow file (:func:`disavow_where`), and
+  the FROM/WHERE of a target's backlinks (:func:`backlinks_where`);
+- what it counts: the figures of a referring domain
+  (:data:`REFDOMAIN_FIGURES`) and of a report (:data:`TOTALS`,
+  :func:`report_sql`), which the domain rollups store as they are;
+- the record fields of an edge (:data:`EDGE_FIELDS`, :data:`EDGE_SELECT`).
+
+Every value from a user reaches ClickHouse as a bound parameter
+(``{name:Type}``), collected in ``params``; only identifiers chosen here are
+formatted into SQL. Fields of ``latest`` are read with
+``tupleElement(latest, 'x')`` (:func:`latest`), never the subcolumn syntax
+``latest.x``: under FINAL the engine merges a subcolumn on its own (taking the
+max anchor, not the anchor of the max tuple).
+
+This module is the bottom of the query layer: it imports the option
+declarations and the target, and nothing that runs a query.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from linkcore.errors import UsageError
-from linkindex.filters import Filters
+from linkcore.records import KINDS
+from linkindex.filters import OPTIONS, REL_FLAGS, STATUSES, Filters
+from linkindex.targets import Target
 
 if TYPE_CHECKING:
     from linkindex.client import Index
-    from linkindex.queries import Target
+
+#: The authority scores table (sql/002_rank.sql, written by ``linkgraph rank``).
+RANK_TABLE: Final = "domain_rank"
+
+
+def latest(field: str) -> str:
+    """The field ``field`` of an edge's latest sighting (see module doc)."""
+    return f"tupleElement(latest, '{field}')"
+
+
+#: A link that passes authority: no nofollow.
+DOFOLLOW: Final = f"NOT {latest('nofollow')}"
+#: A link between two registered domains (what queries count unless asked
+#: for internal links too).
+EXTERNAL: Final = "source_domain != target_domain"
+
+#: An edge (``e``) is lost while its ``lost_at`` (written when a conclusive
+#: re-fetch of its source page no longer carried it) is after its
+#: ``last_seen``, and live otherwise (001_init.sql). Qualified: queries alias
+#: max(last_seen) AS last_seen.
+LOST: Final = "e.lost_at > e.last_seen"
+LIVE: Final = "e.lost_at <= e.last_seen"
+
+#: Record fields of an edge, in SPEC §4 order.
+EDGE_FIELDS: Final = (
+    "source_url",
+    "source_host",
+    "source_domain",
+    "target_url",
+    "target_host",
+    "target_domain",
+    "kind",
+    "anchor",
+    "image",
+    *REL_FLAGS,
+    "link_count",
+    "first_seen",
+    "last_seen",
+)
+#: The record fields read from an edge's latest sighting.
+LATEST_FIELDS: Final = frozenset(("anchor", "image", *REL_FLAGS, "link_count"))
+#: The SELECT list of :data:`EDGE_FIELDS`.
+EDGE_SELECT: Final = ", ".join(
+    f"{latest(name)} AS {name}" if name in LATEST_FIELDS else name for name in EDGE_FIELDS
+)
+
+
+# -- what a query selects ------------------------------------------------------
 
 
 def scope_where(target: Target, side: Literal["target", "source"], params: dict[str, Any]) -> str:
+    """The edges whose ``side`` (target or source) lies in ``target``'s scope."""
     params.update(t_domain=target.domain, t_rev=target.rev_host, t_url=target.url)
     clauses = [f"{side}_domain = {{t_domain:String}}"]
     if target.scope in ("host", "url", "prefix"):
@@ -31,39 +98,107 @@ def scope_where(target: Target, side: Literal["target", "source"], params: dict[
     return " AND ".join(clauses)
 
 
+#: The SQL condition of one option's value: the clauses it adds to a WHERE
+#: ("" when the value selects every row), its user values bound in ``params``.
+#: Raises :class:`UsageError` for a value the option does not take.
+Condition = Callable[[Any, dict[str, Any]], str]
+
+
+def _external_unless(include_internal: bool, params: dict[str, Any]) -> str:
+    return "" if include_internal else EXTERNAL
+
+
+def _dofollow(dofollow_only: bool, params: dict[str, Any]) -> str:
+    return DOFOLLOW if dofollow_only else ""
+
+
+def _kinds(kinds: Any, params: dict[str, Any]) -> str:
+    if not kinds:
+        return ""
+    params["kinds"] = list(kinds)
+    return "toString(kind) IN {kinds:Array(String)}"
+
+
+def _rel(flags: Any, params: dict[str, Any]) -> str:
+    for flag in flags:
+        if flag not in REL_FLAGS:
+            known = f"{', '.join(REL_FLAGS[:-1])} or {REL_FLAGS[-1]}"
+            raise UsageError(f"unknown rel flag {flag!r} ({known})")
+    return " AND ".join(latest(flag) for flag in flags)
+
+
+def _anchor(text: str | None, params: dict[str, Any]) -> str:
+    if not text:
+        return ""
+    params["anchor_text"] = text
+    return f"positionCaseInsensitiveUTF8({latest('anchor')}, {{anchor_text:String}}) > 0"
+
+
+def _from_domain(domain: str | None, params: dict[str, Any]) -> str:
+    if not domain:
+        return ""
+    params["ref_domain"] = domain.strip().lower().rstrip(".")
+    return "source_domain = {ref_domain:String}"
+
+
+def _seen(name: str) -> Condition:
+    """The condition of ``first_seen_from`` and its kin: the column, then the bound."""
+    column, bound = name.rsplit("_", 1)
+    operator = ">=" if bound == "from" else "<="
+
+    def condition(text: str | None, params: dict[str, Any]) -> str:
+        if not text:
+            return ""
+        params[name] = moment(text, name, end=operator == "<=")
+        return f"{column} {operator} {{{name}:DateTime64(3, 'UTC')}}"
+
+    return condition
+
+
+def _status(status: str | None, params: dict[str, Any]) -> str:
+    if status is None:
+        return ""
+    if status not in STATUSES:
+        raise UsageError(f"unknown link status {status!r} ({' or '.join(STATUSES)})")
+    return LIVE if status == "live" else LOST
+
+
+#: The SQL condition of every option that filters rows, by option name. An
+#: option's ``sql`` (:class:`linkindex.filters.Option`) says where it goes.
+CONDITIONS: Final[Mapping[str, Condition]] = {
+    "include_internal": _external_unless,
+    "dofollow_only": _dofollow,
+    "kind": _kinds,
+    "status": _status,
+    "rel": _rel,
+    "anchor": _anchor,
+    "from_domain": _from_domain,
+    "first_seen_from": _seen("first_seen_from"),
+    "first_seen_to": _seen("first_seen_to"),
+    "last_seen_from": _seen("last_seen_from"),
+    "last_seen_to": _seen("last_seen_to"),
+}
+# The table and the declarations agree: a new filter cannot go without its SQL.
+if list(CONDITIONS) != [option.name for option in OPTIONS if option.sql is not None]:
+    raise TypeError("every filtering option in linkindex.filters.OPTIONS needs a condition here")
+
+
+def _conditions(filters: Filters, where: str, params: dict[str, Any]) -> list[str]:
+    """The conditions of the options whose SQL goes to ``where``, in declaration order."""
+    clauses = (
+        CONDITIONS[option.name](getattr(filters, option.name), params)
+        for option in OPTIONS
+        if option.sql == where
+    )
+    return [clause for clause in clauses if clause]
+
+
 def filter_where(filters: Filters, params: dict[str, Any]) -> str:
-    clauses = []
-    if not filters.include_internal:
-        clauses.append("source_domain != target_domain")
-    if filters.dofollow_only:
-        clauses.append("NOT tupleElement(latest, 'nofollow')")
-    if filters.kind:
-        params["kinds"] = list(filters.kind)
-        clauses.append("toString(kind) IN {kinds:Array(String)}")
-    for flag in filters.rel:
-        if flag not in ("nofollow", "ugc", "sponsored"):
-            raise UsageError(f"unknown rel flag {flag!r} (nofollow, ugc or sponsored)")
-        clauses.append(f"tupleElement(latest, '{flag}')")
-    if filters.anchor:
-        params["anchor_text"] = filters.anchor
-        clauses.append(
-            "positionCaseInsensitiveUTF8(tupleElement(latest, 'anchor'), {anchor_text:String}) > 0"
-        )
-    if filters.from_domain:
-        params["ref_domain"] = filters.from_domain.strip().lower().rstrip(".")
-        clauses.append("source_domain = {ref_domain:String}")
+    """The conditions of every row filter of ``filters`` (options whose ``sql`` is
+    ``where``) and of its disavow file; ``1`` when nothing is left out."""
+    clauses = _conditions(filters, "where", params)
     if filters.disavow:
         clauses.append(disavow_where(filters.disavow, params))
-    for name, column, operator in (
-        ("first_seen_from", "first_seen", ">="),
-        ("first_seen_to", "first_seen", "<="),
-        ("last_seen_from", "last_seen", ">="),
-        ("last_seen_to", "last_seen", "<="),
-    ):
-        value = getattr(filters, name)
-        if value:
-            params[name] = moment(value, name, end=operator == "<=")
-            clauses.append(f"{column} {operator} {{{name}:DateTime64(3, 'UTC')}}")
     return " AND ".join(clauses) if clauses else "1"
 
 
@@ -90,8 +225,6 @@ def moment(text: str, name: str, *, end: bool) -> str:
 
     A bare date means its first millisecond, or its last one for an upper bound.
     """
-    from datetime import UTC, datetime, timedelta
-
     raw = text.strip()
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
@@ -105,26 +238,24 @@ def moment(text: str, name: str, *, end: bool) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-#: An edge (``e``) is lost while its ``lost_at`` is after its ``last_seen``, and
-#: live otherwise (001_init.sql). Qualified: queries alias max(last_seen) AS
-#: last_seen.
-LOST: Final = "e.lost_at > e.last_seen"
-LIVE: Final = "e.lost_at <= e.last_seen"
-
-
-def edges_from(index: Index, table: str, filters: Filters) -> tuple[str, str]:
-    """FROM clause over ``table`` (merged), and the live/lost condition if asked.
-
-    An edge is lost while its ``lost_at`` (written when a conclusive re-fetch
-    of its source page no longer carried it) is after its ``last_seen``, live
-    otherwise (001_init.sql).
-    """
+def edges_from(
+    index: Index, table: str, filters: Filters, params: dict[str, Any]
+) -> tuple[str, str]:
+    """FROM clause over ``table`` (merged, as ``e``), and the conditions on an
+    edge's state that ``filters`` ask for (options whose ``sql`` is ``state``:
+    live or lost; ``1`` for none)."""
     source = f"{index.db}.{table} AS e FINAL"
-    if filters.status is None:
-        return source, "1"
-    if filters.status not in ("live", "lost"):
-        raise UsageError(f"unknown link status {filters.status!r} (live or lost)")
-    return source, LIVE if filters.status == "live" else LOST
+    clauses = _conditions(filters, "state", params)
+    return source, " AND ".join(clauses) if clauses else "1"
+
+
+def edges_where(
+    index: Index, table: str, filters: Filters, params: dict[str, Any]
+) -> tuple[str, str]:
+    """FROM ``table`` (merged, as ``e``) and the WHERE of every condition of
+    ``filters``: :func:`filter_where` and the edge state of :func:`edges_from`."""
+    source, state = edges_from(index, table, filters, params)
+    return source, f"{filter_where(filters, params)} AND {state}"
 
 
 def backlinks_where(
@@ -132,5 +263,100 @@ def backlinks_where(
 ) -> tuple[str, str]:
     """FROM and WHERE of the edges pointing at ``target`` under ``filters``."""
     scope = scope_where(target, "target", params)
-    source, status = edges_from(index, "edges", filters)
-    return source, f"{scope} AND {filter_where(filters, params)} AND {status}"
+    source, where = edges_where(index, "edges", filters, params)
+    return source, f"{scope} AND {where}"
+
+
+def default_selection(filters: Filters) -> bool:
+    """True if ``filters`` select the default set of links: external ones, every
+    kind, live or lost, all referrers (paging, sorting and authority columns
+    change no figure; one link per domain does).
+
+    Each option's condition is compared with its default's: a filter added to
+    :data:`CONDITIONS` can never be missed here.
+    """
+    default = Filters()
+    return (
+        not filters.one_per_domain
+        and not filters.disavow
+        and all(
+            CONDITIONS[option.name](getattr(filters, option.name), {})
+            == CONDITIONS[option.name](getattr(default, option.name), {})
+            for option in OPTIONS
+            if option.sql is not None
+        )
+    )
+
+
+# -- what a query counts -------------------------------------------------------
+
+#: The figures of ``refdomains`` per referring domain, over merged edges.
+#: The domain rollup (linkindex/rollups.py) stores exactly these.
+REFDOMAIN_FIGURES: Final = f"""count() AS links,
+               countIf({DOFOLLOW}) AS dofollow_links,
+               uniqExact(target_url) AS target_urls,
+               min(first_seen) AS first_seen, max(last_seen) AS last_seen"""
+
+# The public suffix of a registered domain: everything after its first label.
+_SUFFIX: Final = "substring(source_domain, position(source_domain, '.') + 1)"
+# Government and education domains (linkindex/reports.py says which).
+_GOV: Final = (
+    f"(splitByChar('.', {_SUFFIX})[1] IN ('gov', 'gouv', 'gob', 'govt', 'mil') "
+    f"OR {_SUFFIX} IN ('gov', 'mil'))"
+)
+_EDU: Final = f"(splitByChar('.', {_SUFFIX})[1] IN ('edu', 'ac'))"
+
+#: The report's totals: (name, aggregate over the target's merged edges ``e``).
+#: The domain rollup (linkindex/rollups.py) stores the same figures per target
+#: domain, in columns of these names.
+TOTALS: Final[tuple[tuple[str, str], ...]] = (
+    ("backlinks", "count()"),
+    ("referring_domains", "uniqExact(source_domain)"),
+    ("referring_hosts", "uniqExact(source_host)"),
+    ("target_urls", "uniqExact(target_url)"),
+    ("dofollow", f"countIf({DOFOLLOW})"),
+    *((flag, f"countIf({latest(flag)})") for flag in REL_FLAGS),
+    ("image", f"countIf({latest('image')})"),
+    *((f"kind_{kind}", f"countIf(kind = '{kind}')") for kind in KINDS),
+    ("dofollow_referring_domains", f"uniqExactIf(source_domain, {DOFOLLOW})"),
+    ("first_seen", "min(first_seen)"),
+    ("last_seen", "max(last_seen)"),
+    ("lost", f"countIf({LOST})"),
+    ("gov_referring_domains", f"uniqExactIf(source_domain, {_GOV})"),
+    ("edu_referring_domains", f"uniqExactIf(source_domain, {_EDU})"),
+)
+#: The names of :data:`TOTALS`, in order.
+TOTAL_NAMES: Final = tuple(name for name, _ in TOTALS)
+#: The top-level domains of the referring domains (the 20 with most), and the
+#: new and lost links per UTC day, each as one array per ``{group}``.
+TLDS: Final = """
+    SELECT {group}, arraySlice(arraySort(x -> (-x.2, x.1), groupArray((tld, domains))), 1, 20)
+           AS tlds
+    FROM (SELECT {group}, splitByChar('.', source_domain)[-1] AS tld,
+                 uniqExact(source_domain) AS domains
+          FROM {source} WHERE {where} GROUP BY {group}, tld)
+    GROUP BY {group}"""
+HISTORY: Final = """
+    SELECT {group}, arraySort(groupArray((day, new, lost))) AS history
+    FROM (SELECT {group}, day, sum(new) AS new, sum(lost) AS lost
+          FROM (SELECT {group}, toDate(first_seen, 'UTC') AS day, count() AS new, 0 AS lost
+                FROM {source} WHERE {where} GROUP BY {group}, day
+                UNION ALL
+                SELECT {group}, toDate(e.lost_at, 'UTC') AS day, 0 AS new, count() AS lost
+                FROM {source} WHERE {where} AND {lost} GROUP BY {group}, day)
+          GROUP BY {group}, day)
+    GROUP BY {group}"""
+
+
+def report_sql(source: str, where: str, group: str) -> str:
+    """One SELECT of every report figure, one row per ``group`` (an expression
+    over the edges, e.g. ``target_domain``, or a constant for one target):
+    ``group``, :data:`TOTALS`, ``tlds`` and ``history``."""
+    totals = ",\n               ".join(f"{expr} AS {name}" for name, expr in TOTALS)
+    names = ", ".join(TOTAL_NAMES)
+    parts = {"group": group, "source": source, "where": where, "lost": LOST}
+    return f"""
+        SELECT {group}, {names}, tlds, history
+        FROM (SELECT {group}, {totals} FROM {source} WHERE {where} GROUP BY {group}) AS t
+        LEFT JOIN ({TLDS.format(**parts)}) AS tl USING {group}
+        LEFT JOIN ({HISTORY.format(**parts)}) AS h USING {group}"""

@@ -158,7 +158,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from linkgraph import api
     from linkindex import queries
-    from linkindex.output import _plain
+    from linkindex.output import plain
     from linkindex.reports import report
 
     target = queries.Target.parse(args.target, args.scope)
@@ -172,23 +172,23 @@ def cmd_report(args: argparse.Namespace) -> int:
         return api.remote_document(server.url, "report", pairs, server.token)
 
     summary = with_index(args, lambda index: report(index, target, filters), remote)
-    plain = {key: _plain(value) for key, value in summary.items()}
+    document = {key: plain(value) for key, value in summary.items()}
     if fmt == "json":
-        text = json.dumps(plain, ensure_ascii=False, indent=2) + "\n"
+        text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
     elif fmt == "jsonl":
-        text = json.dumps(plain, ensure_ascii=False) + "\n"
+        text = json.dumps(document, ensure_ascii=False) + "\n"
     else:
         lines = [f"{target.text} ({target.scope})"]
-        for key, value in plain.items():
+        for key, value in document.items():
             if key in ("target", "scope", "tlds", "history"):
                 continue
             if isinstance(value, dict):
                 value = ", ".join(f"{name} {count}" for name, count in value.items())
             lines.append(f"  {key:<28} {value}")
         lines.append("  top-level domains of referring domains:")
-        lines += [f"    .{t['tld']:<12} {t['referring_domains']}" for t in plain["tlds"]]
+        lines += [f"    .{t['tld']:<12} {t['referring_domains']}" for t in document["tlds"]]
         lines.append("  new and lost links per day:")
-        lines += [f"    {h['day']}  +{h['new']:<6} -{h['lost']}" for h in plain["history"]]
+        lines += [f"    {h['day']}  +{h['new']:<6} -{h['lost']}" for h in document["history"]]
         text = "\n".join(lines) + "\n"
     with output_stream(args.output, fmt) as stream:
         stream.write(text.encode("utf-8"))

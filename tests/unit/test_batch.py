@@ -17,7 +17,7 @@ import pytest
 from linkcore.errors import IndexError_, UsageError
 from linkcore.records import Link
 from linkindex import batch, queries
-from linkindex.output import _plain
+from linkindex.output import plain
 from linkindex.queries import Filters, Target
 from linkindex.reports import report
 from tests.unit.test_index import T0, WEB, page, write
@@ -57,7 +57,7 @@ def targets_file(tmp_path: Path, text: str = TARGETS) -> Path:
 
 
 def rows_of(path: Path) -> list[dict[str, Any]]:
-    return [{k: _plain(v) for k, v in row.items()} for row in pq.read_table(path).to_pylist()]
+    return [{k: plain(v) for k, v in row.items()} for row in pq.read_table(path).to_pylist()]
 
 
 def expected_rows(index, name: str, targets: list[Target], filters: Filters) -> list[dict]:
@@ -65,7 +65,7 @@ def expected_rows(index, name: str, targets: list[Target], filters: Filters) -> 
     for target in targets:
         result = getattr(queries, name)(index, target, filters)
         rows += [
-            {"target": target.text, **dict(zip(result.columns, map(_plain, row), strict=True))}
+            {"target": target.text, **dict(zip(result.columns, map(plain, row), strict=True))}
             for row in result.rows
         ]
     return rows
@@ -110,7 +110,7 @@ def test_every_report_holds_each_targets_own_answer(web, tmp_path: Path) -> None
     tlds = rows_of(out / "report_tlds.parquet")
     assert [row["target"] for row in summaries] == [t.text for t in targets]
     for target, row in zip(targets, summaries, strict=True):
-        document = {k: _plain(v) for k, v in report(web, target, Filters()).items()}
+        document = {k: plain(v) for k, v in report(web, target, Filters()).items()}
         for key, value in document.items():
             if key in ("rel", "kinds"):
                 for name, count in value.items():
