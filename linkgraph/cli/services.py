@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from typing import Any
 
@@ -16,7 +15,6 @@ from linkgraph.cli.options import (
     add_kafka_options,
     add_redis_options,
     add_verbose,
-    env_flag,
     kafka_settings,
     nonnegative,
     open_index_of,
@@ -71,8 +69,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
             "CONCURRENT_REQUESTS": args.concurrency,
             "CONCURRENT_REQUESTS_PER_DOMAIN": args.per_host,
             "DOWNLOAD_TIMEOUT": args.timeout,
-            "LINKGRAPH_ALLOW_PRIVATE_NETWORKS": args.allow_private_networks
-            or env_flag("LINKGRAPH_ALLOW_PRIVATE_NETWORKS"),
+            "LINKGRAPH_ALLOW_PRIVATE_NETWORKS": config.ALLOW_PRIVATE_NETWORKS.resolve(
+                args.allow_private_networks
+            ),
             "LOG_LEVEL": "DEBUG" if args.verbose > 1 else "INFO" if args.verbose else "WARNING",
         },
         priority="cmdline",
@@ -121,7 +120,9 @@ def cmd_consume(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from linkgraph import api
 
-    token = args.token or os.environ.get("LINKGRAPH_API_TOKEN") or None
+    token = config.API_TOKEN.resolve(args.token) or None
+    host = config.API_HOST.resolve(args.host)
+    port = config.API_PORT.resolve(args.port)
     index = open_index_of(args, create=False)
 
     def ready(server: Any) -> None:
@@ -133,7 +134,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
 
     try:
-        api.serve(index, args.host, args.port, token=token, on_ready=ready)
+        api.serve(index, host, port, token=token, on_ready=ready)
     finally:
         index.close()
     return 0
@@ -172,7 +173,7 @@ def register_worker(commands: Any) -> None:
     worker.add_argument(
         "--lease",
         type=seconds,
-        default=120.0,
+        default=config.LINKGRAPH_LEASE_SECONDS,
         metavar="S",
         help="seconds before a request taken by a silent worker is handed "
         "out again (default: %(default)s)",
@@ -180,7 +181,7 @@ def register_worker(commands: Any) -> None:
     worker.add_argument(
         "--metrics-port",
         type=nonnegative,
-        default=0,
+        default=config.LINKGRAPH_METRICS_PORT,
         metavar="PORT",
         help="serve Prometheus metrics on PORT, 0 = off (default: %(default)s)",
     )
@@ -206,7 +207,7 @@ def register_consume(commands: Any) -> None:
         "run (one process per data directory); use --clickhouse for several.",
     )
     consume.add_argument(
-        "--group", default="linkgraph-index", help="consumer group id (default: %(default)s)"
+        "--group", default=config.KAFKA_GROUP, help="consumer group id (default: %(default)s)"
     )
     consume.add_argument(
         "--dlq-topic", metavar="NAME", help="dead-letter topic (default: TOPIC.dlq)"
@@ -228,7 +229,7 @@ def register_consume(commands: Any) -> None:
     consume.add_argument(
         "--metrics-port",
         type=nonnegative,
-        default=0,
+        default=config.LINKGRAPH_METRICS_PORT,
         metavar="PORT",
         help="serve Prometheus metrics on PORT, 0 = off (default: %(default)s)",
     )
@@ -249,14 +250,12 @@ def register_serve(commands: Any) -> None:
     )
     serve.add_argument(
         "--host",
-        default=os.environ.get("LINKGRAPH_API_HOST") or config.LINKGRAPH_API_HOST,
-        help="address to listen on (env LINKGRAPH_API_HOST; default: %(default)s)",
+        help=f"address to listen on (env LINKGRAPH_API_HOST; default: {config.API_HOST.now()})",
     )
     serve.add_argument(
         "--port",
         type=port,
-        default=int(os.environ.get("LINKGRAPH_API_PORT") or config.LINKGRAPH_API_PORT),
-        help="port, 0 = any free one (env LINKGRAPH_API_PORT; default: %(default)s)",
+        help=f"port, 0 = any free one (env LINKGRAPH_API_PORT; default: {config.API_PORT.now()})",
     )
     serve.add_argument(
         "--token",
