@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
+from types import FrameType
 from typing import Any
 
 from linkcore import config
@@ -30,7 +33,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from scrapy.core.engine import ExecutionEngine
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
-    from scrapy.utils.ossignal import install_shutdown_handlers
 
     from crawler.frontier.connection import connect, redis_url
     from crawler.spiders.worker import WorkerSpider
@@ -77,25 +79,62 @@ def cmd_worker(args: argparse.Namespace) -> int:
         priority="cmdline",
     )
     # Work arrives in Redis, not through this process: look for it twice a
-    # second instead of the engine's default five.
+    # second instead of every five. Scrapy has no public setting for how often
+    # its engine asks an idle scheduler again; this private class attribute is
+    # why pyproject.toml pins Scrapy to the versions it was tested on (2.19).
     ExecutionEngine._SLOT_HEARTBEAT_INTERVAL = 0.5
     process = CrawlerProcess(settings, install_root_handler=False)
     crawler = process.create_crawler(WorkerSpider)
     collect_less()
     process.crawl(crawler)
-    # Scrapy installs its graceful SIGTERM handler only once the reactor has
-    # started, and the crawl already runs before that (downloads, handler
-    # loading). A SIGTERM in between must reach the same graceful stop, not
-    # the start-up handler: install Scrapy's own now.
-    install_shutdown_handlers(process._signal_shutdown)
+    # The crawl already runs before the reactor starts (downloads, handler
+    # loading), and Scrapy would install its SIGTERM handler only after: the
+    # worker installs its own graceful stop now and keeps it to the end.
+    stop_gracefully_on_signals(process)
     log.warning(
         "worker started: Redis %s, Kafka %s, topic %s", redis_url(args.redis), bootstrap, topic
     )
-    process.start()
+    process.start(install_signal_handlers=False)
     error = getattr(crawler, "linkgraph_error", None)
     if error is not None:
         raise error
     return 0
+
+
+def stop_gracefully_on_signals(process: Any) -> None:
+    """SIGTERM or SIGINT stops ``process`` (a CrawlerProcess) gracefully; a second, at once.
+
+    Graceful is Scrapy's ``CrawlerProcess.stop()``: the engine finishes the
+    requests in flight and closes the spider, whose close hands unfinished
+    leases back to the frontier; the reactor stops when the crawl has ended.
+    The handlers call into the reactor only through ``callFromThread``, which
+    also holds a signal that arrives before the reactor runs until it does.
+    """
+    from twisted.internet import reactor as twisted_reactor
+
+    reactor: Any = twisted_reactor
+
+    def halt(_: object = None) -> None:
+        with contextlib.suppress(RuntimeError):  # the reactor is already stopping
+            reactor.stop()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        for each in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(each, stop_now)
+        reactor.callFromThread(
+            log.info,
+            "%s: finishing the pages in flight (send it again to stop at once)",
+            signal.Signals(signum).name,
+        )
+        reactor.callFromThread(lambda: process.stop().addBoth(halt))
+
+    def stop_now(signum: int, frame: FrameType | None) -> None:
+        for each in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(each, signal.SIG_IGN)
+        reactor.callFromThread(halt)
+
+    for each in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(each, stop)
 
 
 def cmd_consume(args: argparse.Namespace) -> int:
