@@ -28,6 +28,7 @@ from bench.common import Figure, Note, Result, cpu_seconds, linkgraph_cli, media
 from bench.consumer import delete_topics
 from bench.crawl import CONCURRENCY, PER_HOST, Server, crawl_env, serve
 from bench.web import build_bench_web
+from linkcore import config
 
 __all__ = ["run"]
 
@@ -106,8 +107,8 @@ def _crawl(server: Server, seeds: Path, root: Path, workers: int, redis: Any) ->
     run_id = uuid.uuid4().hex[:10]
     env = crawl_env(server)
     env.update(
-        LINKGRAPH_REDIS=os.environ.get("LINKGRAPH_REDIS", "redis://127.0.0.1:6379/0"),
-        LINKGRAPH_KAFKA=os.environ.get("LINKGRAPH_KAFKA", "127.0.0.1:9092"),
+        LINKGRAPH_REDIS=config.REDIS.resolve(),
+        LINKGRAPH_KAFKA=config.KAFKA.resolve(),
         LINKGRAPH_TOPIC=f"bench.{run_id}",
         LINKGRAPH_REDIS_PREFIX=f"linkgraph-bench:{run_id}:",
     )
@@ -198,7 +199,7 @@ def run(*, quick: bool = False) -> Result:
     root = Path(tempfile.mkdtemp(prefix="linkgraph-bench-distributed-"))
     seeds = root / "seeds.txt"
     seeds.write_text(bench.seeds_text, encoding="utf-8")
-    redis = connect(os.environ.get("LINKGRAPH_REDIS"))
+    redis = connect()
     runs: dict[int, list[Run]] = {1: [], 2: []}
     try:
         with serve(pages, root) as server:

@@ -91,7 +91,7 @@ from linkindex.writer import EdgeWriter, insert_tables, prepare_arrow
 log = logging.getLogger(__name__)
 
 #: Consumer group of ``linkgraph consume`` unless told otherwise.
-DEFAULT_GROUP_ID: Final = "linkgraph-index"
+DEFAULT_GROUP_ID: Final = config.KAFKA_GROUP
 #: Seconds between two consumer lag measurements.
 LAG_INTERVAL: Final = 5.0
 # Longest single poll; bounds how late a due batch or a stop request is noticed.

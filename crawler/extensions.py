@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Sized
 
 from scrapy import signals
 from scrapy.crawler import Crawler
@@ -51,8 +52,10 @@ class Progress:
         errors = stats.get_value("linkgraph/errors", 0)
         engine = self.crawler.engine
         queued = in_flight = 0
-        if engine is not None and engine._slot is not None:
-            queued = len(engine._slot.scheduler)  # type: ignore[arg-type]
+        # ExecutionEngine.scheduler is public from Scrapy 2.19 (pyproject.toml pins it).
+        scheduler = engine.scheduler if engine is not None else None
+        if engine is not None and scheduler is not None:
+            queued = len(scheduler) if isinstance(scheduler, Sized) else 0
             in_flight = len(engine.downloader.active)
         rate = pages / max(time.monotonic() - self.started, 1e-6)
         return (

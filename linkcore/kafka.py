@@ -43,32 +43,25 @@ import contextlib
 import json
 import logging
 import math
-import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from linkcore import config
+
+# The Kafka defaults are declared in linkcore.config; their names stay importable here.
+from linkcore.config import KAFKA_COMPRESSION as KAFKA_COMPRESSION
+from linkcore.config import KAFKA_CONNECT_TIMEOUT as KAFKA_CONNECT_TIMEOUT
+from linkcore.config import KAFKA_LINGER_MS as KAFKA_LINGER_MS
+from linkcore.config import KAFKA_MAX_MESSAGE_BYTES as KAFKA_MAX_MESSAGE_BYTES
+from linkcore.config import KAFKA_PARTITIONS as KAFKA_PARTITIONS
+from linkcore.config import KAFKA_REPLICATION_FACTOR as KAFKA_REPLICATION_FACTOR
 from linkcore.errors import ConfigError, LinkgraphError, ServiceUnavailable
 from linkcore.records import MalformedRecord, PageRecord
 from linkcore.urls import host_of, normalize
 
 log = logging.getLogger(__name__)
-
-# -- KAFKA_*: defaults of this module (candidates for linkcore.config) ------
-# Partitions of the page topic when linkgraph creates it; bounds the consumers that share work.
-KAFKA_PARTITIONS: Final = 8
-# Replicas of each partition when linkgraph creates a topic (1 = single broker).
-KAFKA_REPLICATION_FACTOR: Final = 1
-# Batch compression of produced messages: zstd if the zstandard package is installed, else gzip.
-KAFKA_COMPRESSION: Final = "auto"
-# Milliseconds the producer waits to fill a batch before sending it.
-KAFKA_LINGER_MS: Final = 20
-# Largest page message (bytes of JSON); also the topics' max.message.bytes.
-KAFKA_MAX_MESSAGE_BYTES: Final = 8 * 1024 * 1024
-# Seconds to reach a broker before giving up with "cannot reach Kafka".
-KAFKA_CONNECT_TIMEOUT: Final = 10.0
 
 #: Header that names the message format, and its one value today.
 SCHEMA_HEADER: Final = "schema"
@@ -178,8 +171,8 @@ def resolve_kafka(
     defaults (SPEC §5). ``options`` are the other :class:`KafkaSettings` fields.
     """
     return KafkaSettings(
-        bootstrap=bootstrap or os.environ.get("LINKGRAPH_KAFKA") or config.KAFKA_BOOTSTRAP,
-        topic=topic or os.environ.get("LINKGRAPH_TOPIC") or config.KAFKA_TOPIC,
+        bootstrap=config.KAFKA.resolve(bootstrap),
+        topic=config.TOPIC.resolve(topic),
         **options,
     )
 

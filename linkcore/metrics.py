@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from linkcore import config
 from linkcore.errors import ConfigError
 
 PAGES: Final = Counter("linkgraph_pages", "Page records handled, by stage.", ["stage"])
@@ -111,6 +111,6 @@ def log_formatter(
     text_format: str = "%(asctime)s %(levelname)s %(name)s: %(message)s",
 ) -> logging.Formatter:
     """:class:`JsonFormatter` when ``LINKGRAPH_LOG_FORMAT=json``, else a text formatter."""
-    if os.environ.get("LINKGRAPH_LOG_FORMAT", "").strip().lower() == "json":
+    if config.LOG_FORMAT.resolve() == "json":
         return JsonFormatter()
     return logging.Formatter(text_format)

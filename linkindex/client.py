@@ -82,7 +82,7 @@ def resolve_location(
     Flags win over ``LINKGRAPH_CLICKHOUSE`` / ``LINKGRAPH_DATA_DIR``. A server URL
     may name its database in its path (``http://host:8123/mydb``).
     """
-    url = clickhouse_url or os.environ.get("LINKGRAPH_CLICKHOUSE") or config.CLICKHOUSE_URL
+    url = config.CLICKHOUSE.resolve(clickhouse_url)
     if url and not data_dir:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
@@ -91,7 +91,7 @@ def resolve_location(
         if not _IDENTIFIER.match(database):
             raise ConfigError(f"bad ClickHouse database name {database!r} in {url!r}")
         return IndexLocation(clickhouse_url=url, database=database)
-    directory = data_dir or os.environ.get("LINKGRAPH_DATA_DIR") or config.LINKGRAPH_DATA_DIR
+    directory = config.DATA_DIR.resolve(data_dir)
     return IndexLocation(data_dir=str(Path(directory).expanduser().resolve()))
 
 

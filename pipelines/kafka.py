@@ -42,6 +42,7 @@ from scrapy.crawler import Crawler
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.defer import DeferredLock
 
+from linkcore import config
 from linkcore import kafka as lgkafka
 from linkcore.errors import LinkgraphError, ServiceUnavailable
 from linkcore.metrics import ERRORS, LINKS, PAGES
@@ -50,9 +51,9 @@ from linkcore.records import PageRecord
 log = logging.getLogger(__name__)
 
 #: Seconds ``close_spider`` waits for outstanding deliveries.
-KAFKA_FLUSH_TIMEOUT: Final = 30.0
+KAFKA_FLUSH_TIMEOUT: Final = config.KAFKA_FLUSH_TIMEOUT
 #: Seconds a page waits for an unavailable broker (no metadata) before it is failed.
-KAFKA_OUTAGE_SECONDS: Final = 60.0
+KAFKA_OUTAGE_SECONDS: Final = config.KAFKA_OUTAGE_SECONDS
 
 
 def settings_from_crawler(crawler: Crawler) -> lgkafka.KafkaSettings:

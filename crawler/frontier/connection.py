@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -20,7 +19,7 @@ T = TypeVar("T")
 
 def redis_url(url: str | None = None) -> str:
     """The flag, else ``LINKGRAPH_REDIS``, else the default URL."""
-    return url or os.environ.get("LINKGRAPH_REDIS") or config.REDIS_URL
+    return config.REDIS.resolve(url)
 
 
 def connect(url: str | None = None, *, check: bool = True) -> redis.Redis:
@@ -74,7 +73,7 @@ class RedisOutage:
     gets one line when an outage starts and one when it ends.
     """
 
-    def __init__(self, retry_seconds: float = 60.0) -> None:
+    def __init__(self, retry_seconds: float = config.LINKGRAPH_REDIS_RETRY_SECONDS) -> None:
         self.retry_seconds = retry_seconds
         self.down_since: float | None = None
         self._backlog: deque[Callable[[], Any]] = deque()

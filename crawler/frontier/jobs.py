@@ -24,14 +24,15 @@ from crawler.frontier.bloom import RedisBloom
 from crawler.frontier.connection import server_time, unavailable
 from crawler.frontier.keys import Keys
 from crawler.frontier.queue import encode_entry
+from linkcore import config
 from linkcore.errors import UsageError
 from linkcore.urls import host_of, registered_domain
 
 JOB_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 #: Requests per second per host when a job does not say.
-DEFAULT_RATE: Final = 1.0
+DEFAULT_RATE: Final = config.LINKGRAPH_RATE
 #: URLs a job's Bloom filter is sized for when a job does not say.
-DEFAULT_BLOOM_CAPACITY: Final = 1_000_000
+DEFAULT_BLOOM_CAPACITY: Final = config.LINKGRAPH_EXPECTED_URLS
 BLOOM_ERROR_RATE: Final = 0.001
 _COUNTERS: Final = ("pages", "links", "errors", "produced", "dropped")
 

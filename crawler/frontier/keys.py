@@ -3,10 +3,11 @@ default ``lg:``) so that several deployments, or test runs, can share a server."
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-DEFAULT_PREFIX = "lg:"
+from linkcore import config
+
+DEFAULT_PREFIX = config.REDIS_KEY_PREFIX
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +18,7 @@ class Keys:
 
     @classmethod
     def from_env(cls, prefix: str | None = None) -> Keys:
-        return cls(prefix or os.environ.get("LINKGRAPH_REDIS_PREFIX") or DEFAULT_PREFIX)
+        return cls(config.REDIS_PREFIX.resolve(prefix))
 
     @property
     def jobs(self) -> str:

@@ -53,7 +53,7 @@ class WorkerSpider(scrapy.Spider):
         super().__init__(**kwargs)
         self.store: JobStore
         self.rate_limiter: RateLimiter
-        self.lease_seconds = 120.0
+        self.lease_seconds = config.LINKGRAPH_LEASE_SECONDS
         self.max_links = config.LINKGRAPH_MAX_LINKS_PER_PAGE
         self.max_url_length = config.LINKGRAPH_MAX_URL_LENGTH
         # Leases this process holds: (job, url) -> queue entry. Touched by the
@@ -70,10 +70,14 @@ class WorkerSpider(scrapy.Spider):
         server = connect(settings.get("REDIS_URL"))
         spider.store = JobStore(server, Keys.from_env(settings.get("LINKGRAPH_REDIS_PREFIX")))
         spider.rate_limiter = RateLimiter(server, spider.store.keys)
-        spider.lease_seconds = settings.getfloat("LINKGRAPH_LEASE_SECONDS", 120.0)
+        spider.lease_seconds = settings.getfloat(
+            "LINKGRAPH_LEASE_SECONDS", config.LINKGRAPH_LEASE_SECONDS
+        )
         spider.max_links = settings.getint("LINKGRAPH_MAX_LINKS_PER_PAGE", spider.max_links)
         spider.max_url_length = settings.getint("LINKGRAPH_MAX_URL_LENGTH", spider.max_url_length)
-        spider.outage = RedisOutage(settings.getfloat("LINKGRAPH_REDIS_RETRY_SECONDS", 60.0))
+        spider.outage = RedisOutage(
+            settings.getfloat("LINKGRAPH_REDIS_RETRY_SECONDS", config.LINKGRAPH_REDIS_RETRY_SECONDS)
+        )
         crawler.signals.connect(spider.opened, signal=signals.spider_opened)
         crawler.signals.connect(spider.idle, signal=signals.spider_idle)
         crawler.signals.connect(spider.closed_release, signal=signals.spider_closed)

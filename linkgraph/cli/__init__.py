@@ -16,10 +16,11 @@ import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
+from linkcore import config
 from linkcore.errors import LinkgraphError
 from linkgraph import __version__
 from linkgraph.cli import admin, crawl, job, query, services
-from linkgraph.cli.options import PROG, Parser, env_flag
+from linkgraph.cli.options import PROG, Parser
 
 log = logging.getLogger("linkgraph")
 
@@ -71,7 +72,7 @@ class _OneLine(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
-        if record.exc_info and record.exc_info[1] is not None and not env_flag("LINKGRAPH_DEBUG"):
+        if record.exc_info and record.exc_info[1] is not None and not config.DEBUG.resolve():
             error = record.exc_info[1]
             message = f"{message}: {type(error).__name__}: {error}"
             record.exc_info = None
@@ -94,7 +95,7 @@ def _setup_logging(verbose: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         _OneLine()
-        if not env_flag("LINKGRAPH_DEBUG")
+        if not config.DEBUG.resolve()
         else logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
     )
     # The level sits on the handler: Scrapy resets the root logger's level when
@@ -138,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.handler(args)
         return status
     except LinkgraphError as error:
-        if env_flag("LINKGRAPH_DEBUG"):
+        if config.DEBUG.resolve():
             raise
         message = " ".join(str(error).split())
         print(message if message.startswith(PROG) else f"{PROG}: error: {message}", file=sys.stderr)
@@ -157,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:
         return int(exit_.code or 0) if not isinstance(exit_.code, str) else 1
     except Exception as error:  # a bug: say so in one line, keep the details for -v
-        if env_flag("LINKGRAPH_DEBUG"):
+        if config.DEBUG.resolve():
             raise
         print(
             f"{PROG}: internal error: {type(error).__name__}: "

@@ -16,7 +16,6 @@ from linkgraph.cli.options import (
     add_index_options,
     add_verbose,
     depth,
-    env_flag,
     nonnegative,
     open_index_of,
     positive,
@@ -71,8 +70,9 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         "LINKGRAPH_MAX_PAGES": args.max_pages,
         "LINKGRAPH_MAX_DEPTH": args.max_depth,
         "LINKGRAPH_MAX_PAGES_PER_HOST": args.max_pages_per_host,
-        "LINKGRAPH_ALLOW_PRIVATE_NETWORKS": args.allow_private_networks
-        or env_flag("LINKGRAPH_ALLOW_PRIVATE_NETWORKS"),
+        "LINKGRAPH_ALLOW_PRIVATE_NETWORKS": config.ALLOW_PRIVATE_NETWORKS.resolve(
+            args.allow_private_networks
+        ),
         "LINKGRAPH_PROGRESS": not args.quiet,
         "CONCURRENT_REQUESTS": args.concurrency,
         "CONCURRENT_REQUESTS_PER_DOMAIN": args.per_host,
@@ -209,8 +209,7 @@ def register(commands: Any) -> None:
         "--allow-private-networks",
         action="store_true",
         help="allow loopback/private/link-local targets (env "
-        f"LINKGRAPH_ALLOW_PRIVATE_NETWORKS; now: "
-        f"{'on' if env_flag('LINKGRAPH_ALLOW_PRIVATE_NETWORKS') else 'off'})",
+        f"LINKGRAPH_ALLOW_PRIVATE_NETWORKS; now: {config.ALLOW_PRIVATE_NETWORKS.now()})",
     )
     crawl.add_argument("--job", default="", metavar="NAME", help="job name stored with pages")
     crawl.add_argument(

@@ -132,14 +132,14 @@ def register(commands: Any) -> None:
     start.add_argument(
         "--max-pages",
         type=nonnegative,
-        default=0,
+        default=config.LINKGRAPH_MAX_PAGES,
         metavar="N",
         help="stop after N pages, 0 = no limit (default: %(default)s)",
     )
     start.add_argument(
         "--max-depth",
         type=depth,
-        default=-1,
+        default=config.LINKGRAPH_MAX_DEPTH,
         metavar="D",
         help="at most D hops from a seed, -1 = no limit (default: %(default)s)",
     )
@@ -154,14 +154,14 @@ def register(commands: Any) -> None:
     start.add_argument(
         "--rate",
         type=float,
-        default=1.0,
+        default=config.LINKGRAPH_RATE,
         metavar="R",
         help="requests per second per host, all workers together (default: %(default)s)",
     )
     start.add_argument(
         "--expected-urls",
         type=positive,
-        default=1_000_000,
+        default=config.LINKGRAPH_EXPECTED_URLS,
         metavar="N",
         help="URLs the job's Bloom filter is sized for, at 0.1%% false "
         "positives (default: %(default)s)",
@@ -187,7 +187,7 @@ def register(commands: Any) -> None:
             )
             sub.add_argument(
                 "--group",
-                default="linkgraph-index",
+                default=config.KAFKA_GROUP,
                 help="consumer group that writes the index (default: %(default)s)",
             )
             sub.add_argument("--quiet", "-q", action="store_true")

@@ -30,10 +30,6 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def nonnegative(text: str) -> int:
     try:
         value = int(text)
@@ -92,19 +88,17 @@ def positive(text: str) -> int:
 
 
 def add_index_options(parser: argparse.ArgumentParser) -> None:
-    data_dir = os.environ.get("LINKGRAPH_DATA_DIR") or config.LINKGRAPH_DATA_DIR
-    clickhouse = os.environ.get("LINKGRAPH_CLICKHOUSE") or ""
     group = parser.add_argument_group("index")
     group.add_argument(
         "--data-dir",
         metavar="DIR",
-        help=f"embedded index directory (env LINKGRAPH_DATA_DIR; now: {data_dir})",
+        help=f"embedded index directory (env LINKGRAPH_DATA_DIR; now: {config.DATA_DIR.now()})",
     )
     group.add_argument(
         "--clickhouse",
         metavar="URL",
         help="ClickHouse server, http://HOST:8123/DB, instead of the embedded index "
-        f"(env LINKGRAPH_CLICKHOUSE; now: {clickhouse or 'unset, embedded'})",
+        f"(env LINKGRAPH_CLICKHOUSE; now: {config.CLICKHOUSE.now()})",
     )
 
 
@@ -138,36 +132,34 @@ def add_output_options(parser: argparse.ArgumentParser, formats: Sequence[str]) 
 
 
 def add_redis_options(parser: argparse.ArgumentParser) -> None:
-    url = os.environ.get("LINKGRAPH_REDIS") or config.REDIS_URL
     group = parser.add_argument_group("redis")
     group.add_argument(
-        "--redis", metavar="URL", help=f"Redis URL (env LINKGRAPH_REDIS; now: {url})"
+        "--redis", metavar="URL", help=f"Redis URL (env LINKGRAPH_REDIS; now: {config.REDIS.now()})"
     )
     group.add_argument(
         "--redis-prefix",
         metavar="PREFIX",
-        help="key prefix, to share one Redis (env LINKGRAPH_REDIS_PREFIX; default: lg:)",
+        help="key prefix, to share one Redis (env LINKGRAPH_REDIS_PREFIX; "
+        f"default: {config.REDIS_KEY_PREFIX})",
     )
 
 
 def add_kafka_options(parser: argparse.ArgumentParser) -> None:
-    bootstrap = os.environ.get("LINKGRAPH_KAFKA") or config.KAFKA_BOOTSTRAP
-    topic = os.environ.get("LINKGRAPH_TOPIC") or config.KAFKA_TOPIC
     group = parser.add_argument_group("kafka")
     group.add_argument(
         "--kafka",
         metavar="HOST:PORT",
-        help=f"Kafka bootstrap servers (env LINKGRAPH_KAFKA; now: {bootstrap})",
+        help=f"Kafka bootstrap servers (env LINKGRAPH_KAFKA; now: {config.KAFKA.now()})",
     )
     group.add_argument(
-        "--topic", metavar="NAME", help=f"topic of page records (env LINKGRAPH_TOPIC; now: {topic})"
+        "--topic",
+        metavar="NAME",
+        help=f"topic of page records (env LINKGRAPH_TOPIC; now: {config.TOPIC.now()})",
     )
 
 
 def kafka_settings(args: argparse.Namespace) -> tuple[str, str]:
-    bootstrap = args.kafka or os.environ.get("LINKGRAPH_KAFKA") or config.KAFKA_BOOTSTRAP
-    topic = args.topic or os.environ.get("LINKGRAPH_TOPIC") or config.KAFKA_TOPIC
-    return bootstrap, topic
+    return config.KAFKA.resolve(args.kafka), config.TOPIC.resolve(args.topic)
 
 
 def add_verbose(parser: argparse.ArgumentParser) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
-import os
+import signal
 import sys
+from types import FrameType
 from typing import Any
 
 from linkcore import config
@@ -16,7 +18,6 @@ from linkgraph.cli.options import (
     add_kafka_options,
     add_redis_options,
     add_verbose,
-    env_flag,
     kafka_settings,
     nonnegative,
     open_index_of,
@@ -32,7 +33,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from scrapy.core.engine import ExecutionEngine
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
-    from scrapy.utils.ossignal import install_shutdown_handlers
 
     from crawler.frontier.connection import connect, redis_url
     from crawler.spiders.worker import WorkerSpider
@@ -71,32 +71,70 @@ def cmd_worker(args: argparse.Namespace) -> int:
             "CONCURRENT_REQUESTS": args.concurrency,
             "CONCURRENT_REQUESTS_PER_DOMAIN": args.per_host,
             "DOWNLOAD_TIMEOUT": args.timeout,
-            "LINKGRAPH_ALLOW_PRIVATE_NETWORKS": args.allow_private_networks
-            or env_flag("LINKGRAPH_ALLOW_PRIVATE_NETWORKS"),
+            "LINKGRAPH_ALLOW_PRIVATE_NETWORKS": config.ALLOW_PRIVATE_NETWORKS.resolve(
+                args.allow_private_networks
+            ),
             "LOG_LEVEL": "DEBUG" if args.verbose > 1 else "INFO" if args.verbose else "WARNING",
         },
         priority="cmdline",
     )
     # Work arrives in Redis, not through this process: look for it twice a
-    # second instead of the engine's default five.
+    # second instead of every five. Scrapy has no public setting for how often
+    # its engine asks an idle scheduler again; this private class attribute is
+    # why pyproject.toml pins Scrapy to the versions it was tested on (2.19).
     ExecutionEngine._SLOT_HEARTBEAT_INTERVAL = 0.5
     process = CrawlerProcess(settings, install_root_handler=False)
     crawler = process.create_crawler(WorkerSpider)
     collect_less()
     process.crawl(crawler)
-    # Scrapy installs its graceful SIGTERM handler only once the reactor has
-    # started, and the crawl already runs before that (downloads, handler
-    # loading). A SIGTERM in between must reach the same graceful stop, not
-    # the start-up handler: install Scrapy's own now.
-    install_shutdown_handlers(process._signal_shutdown)
+    # The crawl already runs before the reactor starts (downloads, handler
+    # loading), and Scrapy would install its SIGTERM handler only after: the
+    # worker installs its own graceful stop now and keeps it to the end.
+    stop_gracefully_on_signals(process)
     log.warning(
         "worker started: Redis %s, Kafka %s, topic %s", redis_url(args.redis), bootstrap, topic
     )
-    process.start()
+    process.start(install_signal_handlers=False)
     error = getattr(crawler, "linkgraph_error", None)
     if error is not None:
         raise error
     return 0
+
+
+def stop_gracefully_on_signals(process: Any) -> None:
+    """SIGTERM or SIGINT stops ``process`` (a CrawlerProcess) gracefully; a second, at once.
+
+    Graceful is Scrapy's ``CrawlerProcess.stop()``: the engine finishes the
+    requests in flight and closes the spider, whose close hands unfinished
+    leases back to the frontier; the reactor stops when the crawl has ended.
+    The handlers call into the reactor only through ``callFromThread``, which
+    also holds a signal that arrives before the reactor runs until it does.
+    """
+    from twisted.internet import reactor as twisted_reactor
+
+    reactor: Any = twisted_reactor
+
+    def halt(_: object = None) -> None:
+        with contextlib.suppress(RuntimeError):  # the reactor is already stopping
+            reactor.stop()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        for each in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(each, stop_now)
+        reactor.callFromThread(
+            log.info,
+            "%s: finishing the pages in flight (send it again to stop at once)",
+            signal.Signals(signum).name,
+        )
+        reactor.callFromThread(lambda: process.stop().addBoth(halt))
+
+    def stop_now(signum: int, frame: FrameType | None) -> None:
+        for each in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(each, signal.SIG_IGN)
+        reactor.callFromThread(halt)
+
+    for each in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(each, stop)
 
 
 def cmd_consume(args: argparse.Namespace) -> int:
@@ -121,7 +159,9 @@ def cmd_consume(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from linkgraph import api
 
-    token = args.token or os.environ.get("LINKGRAPH_API_TOKEN") or None
+    token = config.API_TOKEN.resolve(args.token) or None
+    host = config.API_HOST.resolve(args.host)
+    port = config.API_PORT.resolve(args.port)
     index = open_index_of(args, create=False)
 
     def ready(server: Any) -> None:
@@ -133,7 +173,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
 
     try:
-        api.serve(index, args.host, args.port, token=token, on_ready=ready)
+        api.serve(index, host, port, token=token, on_ready=ready)
     finally:
         index.close()
     return 0
@@ -172,7 +212,7 @@ def register_worker(commands: Any) -> None:
     worker.add_argument(
         "--lease",
         type=seconds,
-        default=120.0,
+        default=config.LINKGRAPH_LEASE_SECONDS,
         metavar="S",
         help="seconds before a request taken by a silent worker is handed "
         "out again (default: %(default)s)",
@@ -180,7 +220,7 @@ def register_worker(commands: Any) -> None:
     worker.add_argument(
         "--metrics-port",
         type=nonnegative,
-        default=0,
+        default=config.LINKGRAPH_METRICS_PORT,
         metavar="PORT",
         help="serve Prometheus metrics on PORT, 0 = off (default: %(default)s)",
     )
@@ -206,7 +246,7 @@ def register_consume(commands: Any) -> None:
         "run (one process per data directory); use --clickhouse for several.",
     )
     consume.add_argument(
-        "--group", default="linkgraph-index", help="consumer group id (default: %(default)s)"
+        "--group", default=config.KAFKA_GROUP, help="consumer group id (default: %(default)s)"
     )
     consume.add_argument(
         "--dlq-topic", metavar="NAME", help="dead-letter topic (default: TOPIC.dlq)"
@@ -228,7 +268,7 @@ def register_consume(commands: Any) -> None:
     consume.add_argument(
         "--metrics-port",
         type=nonnegative,
-        default=0,
+        default=config.LINKGRAPH_METRICS_PORT,
         metavar="PORT",
         help="serve Prometheus metrics on PORT, 0 = off (default: %(default)s)",
     )
@@ -249,14 +289,12 @@ def register_serve(commands: Any) -> None:
     )
     serve.add_argument(
         "--host",
-        default=os.environ.get("LINKGRAPH_API_HOST") or config.LINKGRAPH_API_HOST,
-        help="address to listen on (env LINKGRAPH_API_HOST; default: %(default)s)",
+        help=f"address to listen on (env LINKGRAPH_API_HOST; default: {config.API_HOST.now()})",
     )
     serve.add_argument(
         "--port",
         type=port,
-        default=int(os.environ.get("LINKGRAPH_API_PORT") or config.LINKGRAPH_API_PORT),
-        help="port, 0 = any free one (env LINKGRAPH_API_PORT; default: %(default)s)",
+        help=f"port, 0 = any free one (env LINKGRAPH_API_PORT; default: {config.API_PORT.now()})",
     )
     serve.add_argument(
         "--token",

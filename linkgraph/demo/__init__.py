@@ -21,6 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from linkcore import config
 from linkgraph.demo.server import ProxyServer
 from linkgraph.demo.web import DEMO_SEEDS, DEMO_TARGET, build_demo_web
 
@@ -36,7 +37,7 @@ def _run(args: list[str], env: dict[str, str]) -> None:
 
 def main() -> int:
     """Serve the demo web, crawl it, print backlinks; returns the exit status."""
-    root = Path(os.environ.get("LINKGRAPH_DEMO_DIR", ".run/demo"))
+    root = Path(config.DEMO_DIR.resolve())
     data = root / "data"
     if data.exists():
         shutil.rmtree(data)
