@@ -56,6 +56,8 @@ CLICKHOUSE_BATCH_PAGES = 500
 CLICKHOUSE_BATCH_SECONDS = 2.0
 # Seconds a one-process crawl keeps retrying an unavailable index before it stops.
 CLICKHOUSE_RETRY_SECONDS = 60.0
+# Longest wait, in seconds, between two attempts at a write the index could not take.
+CLICKHOUSE_MAX_BACKOFF = 10.0
 
 # -- REDIS_* / KAFKA_*: distributed mode --------------------------------------
 # Redis URL (env LINKGRAPH_REDIS).
