@@ -67,12 +67,12 @@ from typing import Any, Final, NoReturn
 from kafka import AsyncConsumerRebalanceListener, OffsetAndMetadata
 
 from consumers.dlq import DeadLetters
+from consumers.lag import ConsumerLag
 from linkcore import config
 from linkcore import kafka as lgkafka
 from linkcore.errors import ConfigError, IndexLocked, LinkgraphError, ServiceUnavailable
 from linkcore.metrics import (
     BATCH_INSERT_SECONDS,
-    CONSUMER_LAG,
     ERRORS,
     LINKS,
     PAGES,
@@ -88,8 +88,6 @@ log = logging.getLogger(__name__)
 
 #: Consumer group of ``linkgraph consume`` unless told otherwise.
 DEFAULT_GROUP_ID: Final = "linkgraph-index"
-#: Seconds between two consumer lag measurements.
-LAG_INTERVAL: Final = 5.0
 # Longest single poll; bounds how late a due batch or a stop request is noticed.
 _POLL_MS: Final = 500
 # Longest poll while a batch is in flight: bounds how late its commit comes.
@@ -285,8 +283,7 @@ class ConsumerService:
         self.pages_written = 0
         self.edges_written = 0
         self.dead_lettered = 0
-        self._lag_due = 0.0
-        self._lag_partitions: set[Any] = set()
+        self._lag = ConsumerLag()
         # Bumped whenever buffered state is dropped or partitions change hands:
         # records of an earlier poll are then no longer ours to take.
         self._epoch = 0
@@ -324,7 +321,7 @@ class ConsumerService:
                     self._hand_off()
                 elif not polled and not len(self.writer) and self._in_flight is None:
                     self._refresh_when_caught_up()
-                self._measure_lag()
+                self._lag.measure(self.consumer)
             self._hand_off()
             self._settle_in_flight(wait=True)
         except _Stop:
@@ -672,10 +669,7 @@ class ConsumerService:
         self._epoch += 1
         for tp in partitions:
             self._pending.pop(tp, None)
-            if tp in self._lag_partitions:
-                self._lag_partitions.discard(tp)
-                with contextlib.suppress(KeyError):
-                    CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+        self._lag.forget(partitions)
         if not self._pending:
             self._pending_since = None
 
@@ -716,26 +710,6 @@ class ConsumerService:
             return False
         self._rewind = False
         return True
-
-    # -- metrics ----------------------------------------------------------------------------
-    def _measure_lag(self) -> None:
-        now = time.monotonic()
-        if now < self._lag_due:
-            return
-        self._lag_due = now + LAG_INTERVAL
-        try:
-            assigned = list(self.consumer.assignment())
-            if not assigned:
-                return
-            ends = self.consumer.end_offsets(assigned, timeout_ms=2000)
-            for tp in assigned:
-                position = self.consumer.position(tp, timeout_ms=1000)
-                if position is None or tp not in ends:
-                    continue
-                CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(ends[tp] - position, 0))
-                self._lag_partitions.add(tp)
-        except Exception as error:  # lag is best effort; consuming goes on
-            log.debug("lag measurement failed: %s", error)
 
 
 @contextlib.contextmanager
