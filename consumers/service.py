@@ -26,9 +26,10 @@ Guarantees:
   validation, larger than ``max_message_bytes``) is copied with its original
   bytes to the dead-letter topic (see :mod:`consumers.dlq`) and skipped.
 * **Index unavailable** (a retriable error): the *same* batch is retried with
-  exponential back-off capped at ``max_backoff`` seconds; nothing is skipped,
-  nothing committed past it. Partitions are paused meanwhile, so the member
-  stays in its group.
+  exponential back-off capped at ``max_backoff`` seconds (by the index's
+  writer thread, :class:`~linkindex.writing.WriterThread`); nothing is
+  skipped, nothing committed past it. Partitions are paused meanwhile, so the
+  member stays in its group.
 * **Kafka unavailable** (a broker restarting): polling goes on, with one
   warning when it goes and one when it is back; nothing is taken in meanwhile.
 * **Index refuses the write** (not retriable: disk full, schema mismatch):
@@ -57,27 +58,21 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
 from types import FrameType
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 from kafka import AsyncConsumerRebalanceListener, OffsetAndMetadata
 
 from consumers.dlq import DeadLetters
+from consumers.lag import ConsumerLag
 from linkcore import config
 from linkcore import kafka as lgkafka
-from linkcore.errors import (
-    ConfigError,
-    IndexError_,
-    IndexLocked,
-    LinkgraphError,
-    ServiceUnavailable,
-)
+from linkcore.errors import ConfigError, IndexLocked, LinkgraphError, ServiceUnavailable
 from linkcore.metrics import (
     BATCH_INSERT_SECONDS,
-    CONSUMER_LAG,
     ERRORS,
     LINKS,
     PAGES,
@@ -87,13 +82,12 @@ from linkcore.records import PageRecord
 from linkindex import rollups
 from linkindex.client import Index, IndexLocation, open_index
 from linkindex.writer import EdgeWriter, insert_tables, prepare_arrow
+from linkindex.writing import Write, WriterThread, write_failure
 
 log = logging.getLogger(__name__)
 
 #: Consumer group of ``linkgraph consume`` unless told otherwise.
 DEFAULT_GROUP_ID: Final = config.KAFKA_GROUP
-#: Seconds between two consumer lag measurements.
-LAG_INTERVAL: Final = 5.0
 # Longest single poll; bounds how late a due batch or a stop request is noticed.
 _POLL_MS: Final = 500
 # Longest poll while a batch is in flight: bounds how late its commit comes.
@@ -124,7 +118,7 @@ class ConsumerConfig:
     max_message_bytes: int = lgkafka.KAFKA_MAX_MESSAGE_BYTES
     partitions: int = lgkafka.KAFKA_PARTITIONS
     replication_factor: int = lgkafka.KAFKA_REPLICATION_FACTOR
-    max_backoff: float = 30.0
+    max_backoff: float = config.CLICKHOUSE_MAX_BACKOFF
     shutdown_timeout: float = 60.0
     connect_timeout: float = lgkafka.KAFKA_CONNECT_TIMEOUT
 
@@ -167,20 +161,29 @@ class _Job:
 
     ``offsets`` are the next offsets per partition of everything taken in up
     to the end of the batch (pages and dead letters): committed once the batch
-    is stored. ``future`` is the attempt under way, or the last one.
+    is stored. ``write`` is its write on the writer thread, once handed over.
     """
 
     work: Callable[[], None]
     offsets: dict[Any, int]
     pages: int = 0
     edges: int = 0
-    future: Future[tuple[float, float]] | None = None
-    attempt: int = 0
-    stop_deadline: float | None = None
+    write: Write[tuple[float, float]] | None = None
 
 
 def _build_and_insert(index: Index, pages: list[PageRecord]) -> None:
     insert_tables(index, EdgeWriter.tables(pages))
+
+
+def _retrying(job: _Job, error: LinkgraphError, delay: float) -> None:
+    """Tell of a retry of ``job`` (on the writer thread)."""
+    ERRORS.labels("index_retry").inc()
+    log.warning(
+        "%s; retrying the same batch (%d pages) in %.1f s, offsets not committed",
+        error,
+        job.pages,
+        delay,
+    )
 
 
 def _timed(work: Callable[[], None]) -> tuple[float, float]:
@@ -265,8 +268,10 @@ class ConsumerService:
         # next one, built while it is written and not yet handed over.
         self._in_flight: _Job | None = None
         self._ready: _Job | None = None
-        self._index_thread = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="linkgraph-index-writer"
+        self._writer_thread = WriterThread(
+            max_backoff=self.config.max_backoff,
+            stop=self.stop,
+            stop_timeout=self.config.shutdown_timeout,
         )
         self._rewind = False
         self._frozen = False
@@ -278,8 +283,7 @@ class ConsumerService:
         self.pages_written = 0
         self.edges_written = 0
         self.dead_lettered = 0
-        self._lag_due = 0.0
-        self._lag_partitions: set[Any] = set()
+        self._lag = ConsumerLag()
         # Bumped whenever buffered state is dropped or partitions change hands:
         # records of an earlier poll are then no longer ours to take.
         self._epoch = 0
@@ -317,7 +321,7 @@ class ConsumerService:
                     self._hand_off()
                 elif not polled and not len(self.writer) and self._in_flight is None:
                     self._refresh_when_caught_up()
-                self._measure_lag()
+                self._lag.measure(self.consumer)
             self._hand_off()
             self._settle_in_flight(wait=True)
         except _Stop:
@@ -325,7 +329,7 @@ class ConsumerService:
         finally:
             # On a clean stop nothing runs any more; after abort an attempt may
             # still, and ends on its own (nothing of it is committed).
-            self._index_thread.shutdown(wait=False, cancel_futures=True)
+            self._writer_thread.close(wait=False)
             gc.unfreeze()
         self._frozen = True
         log.info(
@@ -491,40 +495,38 @@ class ConsumerService:
         )
 
     def _submit(self, job: _Job) -> None:
-        """Start an attempt at ``job`` on the writer thread; it is the job in flight."""
+        """Hand ``job`` to the writer thread; it is the job in flight."""
         # One writer thread: an attempt of a job a rebalance dropped while it
         # ran finishes before this one starts.
-        job.future = self._index_thread.submit(_timed, job.work)
+        job.write = self._writer_thread.submit(partial(_timed, job.work), partial(_retrying, job))
         self._in_flight = job
 
     def _settle_in_flight(self, *, wait: bool) -> None:
         """Commit the job in flight once it is done; with ``wait``, until it is.
 
-        Dead letters are confirmed before the commit. A batch the index could
-        not take for now (a retriable error) is written again after a back-off,
-        for as long as it takes. Raises :class:`_Stop`, committing nothing, when
-        the index refused it, when a stop request ran out of
-        ``shutdown_timeout``, or on abort.
+        Dead letters are confirmed before the commit; if they cannot be, the
+        job is written again after a back-off, as a failed write is. Raises
+        :class:`_Stop`, committing nothing, when the index refused it, when a
+        stop request ran out of ``shutdown_timeout``, or on abort.
         """
         while (job := self._in_flight) is not None:
-            future = job.future
-            assert future is not None
-            if not future.done():
+            write = job.write
+            assert write is not None
+            if not write.done():
                 if not wait:
                     return
-                self._wait_for(future)
+                self._wait_for(write.future)
                 continue  # a rebalance may have settled the job meanwhile
-            error = future.exception()
-            if error is None:
-                try:
-                    self.dead_letters.confirm()
-                except LinkgraphError as failure:
-                    error = failure
+            error = write.future.exception()
             if error is not None:
-                self._retry_later(job, error)
+                self._give_up(error)
+            try:
+                self.dead_letters.confirm()
+            except LinkgraphError as failure:
+                job.write = self._writer_thread.retry(write, failure)
                 continue
             self._in_flight = None
-            self._stored(job, *future.result())
+            self._stored(job, *write.future.result())
             self._commit(job.offsets)
 
     def _wait_for(self, future: Future[Any]) -> None:
@@ -543,37 +545,13 @@ class ConsumerService:
                 self._wait_paused(0.1)
                 next_poll = time.monotonic() + _GROUP_POLL_SECONDS
 
-    def _retry_later(self, job: _Job, error: BaseException) -> None:
-        """Judge a failed attempt at ``job``: raise :class:`_Stop` or, for a
-        retriable error, submit it again after a back-off (partitions paused)."""
-        if not isinstance(error, LinkgraphError):  # a row the index cannot hold, or a bug
-            self.fatal = IndexError_(
-                f"index write failed: {type(error).__name__}: {' '.join(str(error).split())}"
-            )
-            raise _Stop from error
-        if not error.retriable:
-            self.fatal = error
-            raise _Stop from error
-        ERRORS.labels("index_retry").inc()
-        if self.stop.is_set() and job.stop_deadline is None:
-            job.stop_deadline = time.monotonic() + self.config.shutdown_timeout
-        if self.abort.is_set() or (
-            job.stop_deadline is not None and time.monotonic() >= job.stop_deadline
-        ):
-            raise _Stop
-        delay = min(self.config.max_backoff, 0.5 * 2**job.attempt)
-        log.warning(
-            "%s; retrying the same batch (%d pages) in %.1f s, offsets not committed",
-            error,
-            job.pages,
-            delay,
-        )
-        self._wait_paused(delay)
-        if self.abort.is_set():
-            raise _Stop
-        job.attempt += 1
-        if self._in_flight is job:  # not settled or dropped by a rebalance meanwhile
-            self._submit(job)
+    def _give_up(self, error: BaseException) -> NoReturn:
+        """Stop for a write the writer thread gave up: fatal unless it was retriable
+        (a stop request ran out of ``shutdown_timeout``)."""
+        failure = write_failure(error)
+        if not failure.retriable:
+            self.fatal = failure
+        raise _Stop from error
 
     def _stored(self, job: _Job, seconds: float, ended: float) -> None:
         """Count a job the writer thread finished."""
@@ -659,15 +637,13 @@ class ConsumerService:
             self._ready = None
             if len(self.writer):
                 self._store_now(self._job_of_buffer())
-        except LinkgraphError as error:
-            if not error.retriable:
-                self.fatal = error
+        except Exception as error:
+            failure = write_failure(error)
+            if failure.retriable:
+                self.drop_buffer(f"the batch could not be written before a rebalance: {failure}")
+            else:  # as in _give_up: stop, do not commit
+                self.fatal = failure
                 self._frozen = True
-            self.drop_buffer(f"the batch could not be written before a rebalance: {error}")
-            return {}
-        except Exception as error:  # as in _retry_later: stop, do not commit
-            self.fatal = IndexError_(f"index write failed: {type(error).__name__}: {error}")
-            self._frozen = True
             return {}
         return self._offsets(revoked)
 
@@ -679,13 +655,12 @@ class ConsumerService:
 
     def _store_now(self, job: _Job) -> None:
         """Finish ``job`` on the writer thread and wait for it: its attempt under
-        way, or one more if the last failed. Raises what the attempt raised."""
-        future = job.future
-        if future is None or (future.done() and future.exception() is not None):
+        way, or else one more, without back-off. Raises what the write gave up with."""
+        if job.write is None:
             self._submit(job)
-            future = job.future
-            assert future is not None
-        seconds, ended = future.result()
+        assert job.write is not None
+        job.write.hurry()
+        seconds, ended = job.write.future.result()
         self._in_flight = None
         self._stored(job, seconds, ended)
 
@@ -694,10 +669,7 @@ class ConsumerService:
         self._epoch += 1
         for tp in partitions:
             self._pending.pop(tp, None)
-            if tp in self._lag_partitions:
-                self._lag_partitions.discard(tp)
-                with contextlib.suppress(KeyError):
-                    CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+        self._lag.forget(partitions)
         if not self._pending:
             self._pending_since = None
 
@@ -713,6 +685,9 @@ class ConsumerService:
                 self._uncommitted_pages(),
             )
         # An attempt still running ends on its own; nothing of it is committed.
+        for job in (self._in_flight, self._ready):
+            if job is not None and job.write is not None:
+                job.write.abandon()
         self._in_flight = self._ready = None
         self.writer = self._new_writer()
         self._pending.clear()
@@ -735,26 +710,6 @@ class ConsumerService:
             return False
         self._rewind = False
         return True
-
-    # -- metrics ----------------------------------------------------------------------------
-    def _measure_lag(self) -> None:
-        now = time.monotonic()
-        if now < self._lag_due:
-            return
-        self._lag_due = now + LAG_INTERVAL
-        try:
-            assigned = list(self.consumer.assignment())
-            if not assigned:
-                return
-            ends = self.consumer.end_offsets(assigned, timeout_ms=2000)
-            for tp in assigned:
-                position = self.consumer.position(tp, timeout_ms=1000)
-                if position is None or tp not in ends:
-                    continue
-                CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(ends[tp] - position, 0))
-                self._lag_partitions.add(tp)
-        except Exception as error:  # lag is best effort; consuming goes on
-            log.debug("lag measurement failed: %s", error)
 
 
 @contextlib.contextmanager

@@ -310,6 +310,11 @@ CLICKHOUSE_RETRY_SECONDS: Final = _declare(
     60.0,
     "seconds a one-process crawl keeps retrying an unavailable index before it stops",
 )
+CLICKHOUSE_MAX_BACKOFF: Final = _declare(
+    "CLICKHOUSE_MAX_BACKOFF",
+    10.0,
+    "longest wait, in seconds, between two attempts at a write the index could not take",
+)
 
 # -- REDIS_*: the distributed frontier ---------------------------------------------
 REDIS_URL: Final = _declare(

@@ -9,22 +9,31 @@ the same file twice, or a file that overlaps the index, changes nothing twice.
 
 A bad record stops the import with its line (or row) number; batches written
 before it stay (they are valid, and a re-run after fixing the file is harmless).
+Batches go through the index's writer thread (:mod:`linkindex.writing`), one at
+a time: an unavailable index is retried for ``CLICKHOUSE_RETRY_SECONDS``, as a
+crawl does.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from linkcore.errors import UsageError
+from linkcore import config
+from linkcore.errors import LinkgraphError, UsageError
 from linkcore.records import KINDS, Link
 from linkcore.urls import host_of, normalize, registered_domain, reverse_host
 from linkindex.client import Index
 from linkindex.writer import Batch, write_batch
+from linkindex.writing import WriterThread
+
+log = logging.getLogger(__name__)
 
 #: Records per insert.
 IMPORT_BATCH = 100_000
@@ -95,6 +104,16 @@ def import_edges(index: Index, path: str, fmt: str | None = None) -> int:
     }.get(file.suffix.lower(), "")
     if not fmt:
         raise UsageError(f"cannot tell the format of {path}: give --format jsonl|csv|parquet")
+    with WriterThread(retry_for=config.CLICKHOUSE_RETRY_SECONDS) as writer:
+        return _import(index, writer, path, file, fmt)
+
+
+def _import(index: Index, writer: WriterThread, path: str, file: Path, fmt: str) -> int:
+    """Check, normalize and write the records of ``file`` (``path`` as given), batch by batch."""
+
+    def retrying(error: LinkgraphError, delay: float) -> None:
+        log.warning("index write failed (%s); retrying the same batch in %.1f s", error, delay)
+
     written = 0
     batch = Batch.empty(with_last_seen=True)
     for number, record in _records(file, fmt):
@@ -144,10 +163,10 @@ def import_edges(index: Index, path: str, fmt: str | None = None) -> int:
             last,
         )
         if batch.edges_out >= IMPORT_BATCH:
-            write_batch(index, batch)
+            writer.write(partial(write_batch, index, batch), retrying)
             written += batch.edges_out
             batch = Batch.empty(with_last_seen=True)
     if batch.edges_out:
-        write_batch(index, batch)
+        writer.write(partial(write_batch, index, batch), retrying)
         written += batch.edges_out
     return written

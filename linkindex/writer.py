@@ -44,7 +44,6 @@ _LATEST = pa.struct(
         ("link_count", pa.uint32()),
     ]
 )
-_KIND_CODES = {"a": 1, "canonical": 2, "redirect": 3}
 
 
 @dataclass(slots=True)

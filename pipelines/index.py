@@ -1,14 +1,14 @@
 """Hands page records straight to the index, in-process (``linkgraph crawl``).
 
 Uses the consumers' :class:`~linkindex.writer.EdgeWriter`, so a one-process
-crawl stores exactly what the Kafka path stores. The index comes from the
-``LINKGRAPH_INDEX`` setting (an open :class:`~linkindex.client.Index`, as the
-CLI passes it) or is opened from ``LINKGRAPH_CLICKHOUSE`` / ``LINKGRAPH_DATA_DIR``.
+crawl stores exactly what the Kafka path stores. The index is opened from
+``LINKGRAPH_CLICKHOUSE`` / ``LINKGRAPH_DATA_DIR``.
 
-Batches are inserted by a thread of their own: the embedded engine (and the
-HTTP client of a server) releases the GIL while it inserts, so the reactor
-goes on fetching and extracting pages meanwhile. Their rows and Arrow tables
-are built on the reactor thread (see ``_write``).
+Batches are inserted by the index's writer thread
+(:class:`~linkindex.writing.WriterThread`): the embedded engine (and the HTTP
+client of a server) releases the GIL while it inserts, so the reactor goes on
+fetching and extracting pages meanwhile. Their rows and Arrow tables are built
+on the reactor thread (see ``_write``).
 
 Guarantees:
 
@@ -20,8 +20,9 @@ Guarantees:
   back within bounds, and new pages queue behind it (Scrapy's item
   back-pressure).
 * **An unavailable index** (a retriable error) is retried with exponential
-  back-off (``CLICKHOUSE_RETRY_SECONDS`` in all, default 60 s). The wait is a
-  timer on the reactor, never a sleep in it: downloads go on.
+  back-off (capped at ``CLICKHOUSE_MAX_BACKOFF``, ``CLICKHOUSE_RETRY_SECONDS`` in
+  all, default 60 s). The wait is on the writer thread, never on the reactor:
+  downloads go on.
 * **An index that refuses the write** (not retriable: disk full, schema
   mismatch), or an outage that outlasts the retry budget, closes the spider
   with reason ``index_error``; the error is kept on the crawler as
@@ -34,29 +35,28 @@ Guarantees:
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
-from typing import Any
+from concurrent.futures import Future
+from functools import partial
+from typing import Any, TypeVar
 
 from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
-from twisted.internet.defer import Deferred
-from twisted.internet.task import deferLater
-from twisted.internet.threads import deferToThreadPool
-from twisted.python.threadpool import ThreadPool
+from twisted.internet.defer import CancelledError, Deferred
 
 from linkcore import config
-from linkcore.errors import IndexError_, LinkgraphError
+from linkcore.errors import LinkgraphError
 from linkcore.records import PageRecord
 from linkindex import rollups
 from linkindex.client import Index, open_index, resolve_location
-from linkindex.writer import EdgeWriter, Tables
+from linkindex.writer import EdgeWriter
+from linkindex.writing import WriterThread, write_failure
 
 log = logging.getLogger(__name__)
 
-#: Longest single wait between two attempts, seconds.
-_MAX_BACKOFF = 10.0
+T = TypeVar("T")
+
 #: Full batches queued before the items that fill more wait, the one being
 #: written included: one more fills while one is written.
 _QUEUED_BATCHES = 2
@@ -68,14 +68,12 @@ class IndexPipeline:
     def __init__(
         self,
         crawler: Crawler,
-        index: Index | None,
         batch_pages: int,
         batch_seconds: float,
         retry_seconds: float = config.CLICKHOUSE_RETRY_SECONDS,
     ) -> None:
         self.crawler = crawler
-        self.index = index
-        self.owns_index = index is None
+        self.index: Index | None = None
         self.batch_pages = batch_pages
         self.batch_seconds = batch_seconds
         self.retry_seconds = retry_seconds
@@ -83,8 +81,8 @@ class IndexPipeline:
         self.failed: LinkgraphError | None = None
         # Full batches, oldest first; the first is being written.
         self._queue: deque[list[PageRecord]] = deque()
-        self._threads: ThreadPool | None = None
-        self._stop_threads: Any = None
+        self._thread: WriterThread | None = None
+        self._stop_thread: Any = None
         self._draining: Deferred[None] | None = None
         # Items waiting for room in the queue.
         self._waiting: list[Deferred[None]] = []
@@ -94,31 +92,28 @@ class IndexPipeline:
         settings = crawler.settings
         return cls(
             crawler,
-            settings.get("LINKGRAPH_INDEX"),
             settings.getint("CLICKHOUSE_BATCH_PAGES", config.CLICKHOUSE_BATCH_PAGES),
             settings.getfloat("CLICKHOUSE_BATCH_SECONDS", config.CLICKHOUSE_BATCH_SECONDS),
             settings.getfloat("CLICKHOUSE_RETRY_SECONDS", config.CLICKHOUSE_RETRY_SECONDS),
         )
 
     def open_spider(self, spider: Spider | None = None) -> None:
-        if self.index is None:
-            settings = self.crawler.settings
-            location = resolve_location(
-                settings.get("LINKGRAPH_DATA_DIR") or None,
-                settings.get("LINKGRAPH_CLICKHOUSE") or None,
-            )
-            try:
-                self.index = open_index(location)
-            except LinkgraphError as error:
-                self.crawler.linkgraph_error = error  # type: ignore[attr-defined]
-                raise
+        settings = self.crawler.settings
+        location = resolve_location(
+            settings.get("LINKGRAPH_DATA_DIR") or None,
+            settings.get("LINKGRAPH_CLICKHOUSE") or None,
+        )
+        try:
+            self.index = open_index(location)
+        except LinkgraphError as error:
+            self.crawler.linkgraph_error = error  # type: ignore[attr-defined]
+            raise
         self.writer = EdgeWriter(self.index, self.batch_pages, self.batch_seconds)
-        self._threads = ThreadPool(minthreads=1, maxthreads=1, name="linkgraph-index-writer")
-        self._threads.start()
+        self._thread = WriterThread(retry_for=self.retry_seconds)
         # A reactor stopped without closing the spider (a second SIGINT) must
         # not leave the process waiting for the thread.
-        self._stop_threads = self._reactor().addSystemEventTrigger(
-            "during", "shutdown", self._threads.stop
+        self._stop_thread = self._reactor().addSystemEventTrigger(
+            "during", "shutdown", partial(self._thread.close, wait=False)
         )
 
     @staticmethod
@@ -129,8 +124,20 @@ class IndexPipeline:
 
         return reactor
 
-    async def _sleep(self, seconds: float) -> None:
-        await maybe_deferred_to_future(deferLater(self._reactor(), seconds, lambda: None))
+    def _on_reactor(self, future: Future[T]) -> Deferred[T]:
+        """The outcome of ``future`` (of the writer thread), delivered on the reactor thread."""
+        deferred: Deferred[T] = Deferred()
+
+        def settle(done: Future[T]) -> None:
+            if done.cancelled():
+                deferred.errback(CancelledError())
+            elif (error := done.exception()) is not None:
+                deferred.errback(error)
+            else:
+                deferred.callback(done.result())
+
+        future.add_done_callback(lambda done: self._reactor().callFromThread(settle, done))
+        return deferred
 
     async def _enqueue(self, pages: list[PageRecord]) -> None:
         """Queue a full batch for the writer thread; return once the queue is within bounds."""
@@ -162,44 +169,30 @@ class IndexPipeline:
             self._wake()
 
     async def _write(self, pages: list[PageRecord]) -> bool:
-        """Write one batch, retrying while the index is unavailable.
+        """Write one batch, retried on the writer thread while the index is unavailable.
 
         Its rows are built here: Python that would hold the GIL on the writer
         thread too, and hold up the reactor thread longer there, waiting for
         the GIL between its network reads. The writer thread only inserts.
         False when the crawl has to stop (see module doc).
         """
-        assert self.writer is not None and self._threads is not None
-        deadline = time.monotonic() + self.retry_seconds
-        attempt = 0
-        tables: Tables | None = None
-        while True:
-            try:
-                if tables is None:
-                    tables = self.writer.tables(pages)
-                await maybe_deferred_to_future(
-                    deferToThreadPool(self._reactor(), self._threads, self.writer.insert, tables)
-                )
-                return True
-            except LinkgraphError as error:
-                failure: LinkgraphError = error
-            except Exception as error:  # a row the index cannot hold, or a bug
-                failure = IndexError_(
-                    f"index write failed: {type(error).__name__}: "
-                    f"{' '.join(str(error).split())[:300]}"
-                )
-            delay = min(_MAX_BACKOFF, 0.5 * 2**attempt)
-            if not failure.retriable or time.monotonic() + delay > deadline:
-                self._fail(failure)
-                return False
-            log.warning(
-                "index write failed (%s); retrying the same %d pages in %.1f s",
-                failure,
-                len(pages),
-                delay,
+        assert self.writer is not None and self._thread is not None
+        try:
+            tables = self.writer.tables(pages)
+            write = self._thread.submit(
+                partial(self.writer.insert, tables), partial(self._retrying, len(pages))
             )
-            await self._sleep(delay)
-            attempt += 1
+            await maybe_deferred_to_future(self._on_reactor(write.future))
+        except Exception as error:
+            self._fail(write_failure(error))
+            return False
+        return True
+
+    @staticmethod
+    def _retrying(pages: int, error: LinkgraphError, delay: float) -> None:
+        log.warning(
+            "index write failed (%s); retrying the same %d pages in %.1f s", error, pages, delay
+        )
 
     def _fail(self, error: LinkgraphError) -> None:
         self.failed = error
@@ -230,9 +223,9 @@ class IndexPipeline:
                 await self._enqueue(pages)
         if self._draining is not None:
             await maybe_deferred_to_future(self._draining)
-        if self._threads is not None:
-            self._reactor().removeSystemEventTrigger(self._stop_threads)
-            self._threads.stop()
+        if self._thread is not None:
+            self._reactor().removeSystemEventTrigger(self._stop_thread)
+            self._thread.close()
         if self.writer is not None and self.failed is None and self.writer.pages_written:
             assert self.index is not None
             rollups.refresh_after_writing(self.index)
@@ -240,5 +233,5 @@ class IndexPipeline:
         if self.writer is not None and stats is not None:
             stats.set_value("linkgraph/pages_written", self.writer.pages_written)
             stats.set_value("linkgraph/edges_written", self.writer.edges_written)
-        if self.owns_index and self.index is not None:
+        if self.index is not None:
             self.index.close()

@@ -23,8 +23,7 @@ Settings: ``LINKGRAPH_KAFKA`` (bootstrap servers), ``LINKGRAPH_TOPIC``,
 created on first use), ``KAFKA_COMPRESSION``, ``KAFKA_LINGER_MS``,
 ``KAFKA_MAX_MESSAGE_BYTES``, ``KAFKA_FLUSH_TIMEOUT``; an empty setting falls
 back to the environment (``LINKGRAPH_KAFKA``, ``LINKGRAPH_TOPIC``) and then to
-the defaults. ``LINKGRAPH_KAFKA_PRODUCER`` may hand in a ready producer (the
-CLI builds it before the crawl so that an unreachable broker is one line).
+the defaults.
 """
 
 from __future__ import annotations
@@ -114,11 +113,9 @@ class KafkaPipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> KafkaPipeline:
-        producer = crawler.settings.get("LINKGRAPH_KAFKA_PRODUCER")
         try:
             settings = settings_from_crawler(crawler)
-            if producer is None:
-                producer = lgkafka.make_producer(settings, client_id="linkgraph-worker")
+            producer = lgkafka.make_producer(settings, client_id="linkgraph-worker")
         except LinkgraphError as error:
             crawler.linkgraph_error = error  # type: ignore[attr-defined]
             raise
