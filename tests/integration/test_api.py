@@ -42,6 +42,7 @@ from linkcore.errors import (
 from linkcore.records import Link, PageRecord
 from linkcore.urls import host_of, registered_domain
 from linkgraph import api
+from linkgraph.api import client as api_client
 from linkindex import queries
 from linkindex.client import Index, IndexLocation, open_index
 from linkindex.queries import Filters, Target
@@ -247,10 +248,8 @@ class Running:
     """An API server serving in a thread, and a urllib client for it (no proxy)."""
 
     def __init__(self, server: api.ApiServer) -> None:
-        self.server = server
+        self.server = server.start()
         self.url = server.url
-        self.thread = threading.Thread(target=server.serve_forever, daemon=True)
-        self.thread.start()
         self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def request(
@@ -294,9 +293,7 @@ class Running:
         return self.request("/api/v1/sql", token=token, method="POST", body=body)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
+        self.server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -911,7 +908,7 @@ def test_remote_query_answers_what_the_local_query_does(
     served: Running, web_index: Index, monkeypatch: pytest.MonkeyPatch, query: str, limit: int
 ) -> None:
     # Pages of two rows, so that "all" and "3" take several requests.
-    monkeypatch.setattr(api, "MAX_LIMIT", 2)
+    monkeypatch.setattr(api_client, "MAX_LIMIT", 2)
     target = Target.parse("beta.org" if query == "outlinks" else "target.co.uk")
     filters = Filters(include_internal=True, limit=limit)
     local = getattr(queries, query)(web_index, target, filters)
