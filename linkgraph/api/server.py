@@ -80,7 +80,8 @@ class _Protocol(H11Protocol):
             ("Connection", "close"),
         ]
         with contextlib.suppress(h11.LocalProtocolError):
-            self.transport.write(self.conn.send(h11.Response(status_code=400, headers=headers)))
+            response = h11.Response(status_code=400, headers=headers, reason=b"Bad Request")
+            self.transport.write(self.conn.send(response))
             self.transport.write(self.conn.send(h11.Data(data=body)))
             self.transport.write(self.conn.send(h11.EndOfMessage()))
         self.transport.close()

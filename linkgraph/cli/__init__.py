@@ -82,7 +82,7 @@ class _OneLine(logging.Formatter):
 class _QuietLibraries(logging.Filter):
     """Drops library log records below CRITICAL (see ``_setup_logging``)."""
 
-    _NAMES = ("scrapy", "kafka", "twisted", "py.warnings", "protego", "filelock")
+    _NAMES = ("scrapy", "kafka", "twisted", "py.warnings", "protego", "filelock", "uvicorn")
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.CRITICAL:
