@@ -77,7 +77,7 @@ WEB_FILES: Final = {
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
 }
-# The methods http.server dispatched; any other is not implemented (501).
+# The methods this server tells apart (405 with Allow); any other is not implemented (501).
 _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"})
 _BEARER: Final = HTTPBearer(auto_error=False, scheme_name="bearerAuth")
 

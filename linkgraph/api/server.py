@@ -52,7 +52,8 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT: Final = 60
 # Seconds a stopping server waits for the answers in flight.
 SHUTDOWN_TIMEOUT: Final = 5
-# Bytes of a request line and its headers (as http.server allowed: 64 KiB a line).
+# Bytes of a request line and its headers: room for every parameter at its longest,
+# percent-encoded.
 MAX_HEAD_BYTES: Final = 256 * 1024
 # Seconds a started server may take to accept connections.
 START_TIMEOUT: Final = 30.0

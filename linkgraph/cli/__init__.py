@@ -107,8 +107,9 @@ def _setup_logging(verbose: int) -> None:
         warnings.simplefilter("ignore")
         # Scrapy reports every fetch error and component it disables, and
         # kafka-python every reconnect attempt; linkgraph counts those and reports
-        # the outcome, so their lines show only with -v. A filter on the handler,
-        # because Scrapy's logging set-up resets its loggers' levels.
+        # the outcome, so their lines show only with -v (as do uvicorn's, which
+        # the API answers itself). A filter on the handler, because Scrapy's
+        # logging set-up resets its loggers' levels.
         handler.addFilter(_QuietLibraries())
         logging.getLogger("py.warnings").setLevel(logging.ERROR)
 
