@@ -83,7 +83,7 @@ class _OneLine(logging.Formatter):
 class _QuietLibraries(logging.Filter):
     """Drops library log records below CRITICAL (see ``_setup_logging``)."""
 
-    _NAMES = ("scrapy", "kafka", "twisted", "py.warnings", "protego", "filelock")
+    _NAMES = ("scrapy", "kafka", "twisted", "py.warnings", "protego", "filelock", "uvicorn")
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.CRITICAL:
@@ -108,8 +108,9 @@ def _setup_logging(verbose: int) -> None:
         warnings.simplefilter("ignore")
         # Scrapy reports every fetch error and component it disables, and
         # kafka-python every reconnect attempt; linkgraph counts those and reports
-        # the outcome, so their lines show only with -v. A filter on the handler,
-        # because Scrapy's logging set-up resets its loggers' levels.
+        # the outcome, so their lines show only with -v (as do uvicorn's, which
+        # the API answers itself). A filter on the handler, because Scrapy's
+        # logging set-up resets its loggers' levels.
         handler.addFilter(_QuietLibraries())
         logging.getLogger("py.warnings").setLevel(logging.ERROR)
 

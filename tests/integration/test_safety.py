@@ -29,9 +29,9 @@ import pytest
 
 from crawler.middlewares import PrivateNetworkMiddleware, is_public_address
 from linkgraph.demo.model import host_of
+from tests.integration.api_web import INJECTIONS
 from tests.integration.conftest import Cli
 from tests.integration.crawls import CRAWL_FLAGS, crawl_web
-from tests.integration.test_api import INJECTIONS
 from tests.synthweb import ProxyServer, SyntheticWeb, expect
 from tests.synthweb.oracle import EDGE_FIELDS, describe_edge_diff, edge_key
 from tests.synthweb.safetyweb import INWARD_NAMES, build_safety_web

@@ -34,7 +34,7 @@ from linkcore.records import Link, PageRecord
 from linkgraph import api
 from linkindex import queries, rank
 from linkindex.client import Index, IndexLocation, open_index
-from tests.integration.test_api import (
+from tests.integration.api_web import (
     DAY,
     HOSTILE_ANCHOR,
     T0,
