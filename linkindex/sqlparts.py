@@ -150,7 +150,9 @@ def _seen(name: str) -> Condition:
         if not text:
             return ""
         params[name] = moment(text, name, end=operator == "<=")
-        return f"{column} {operator} {{{name}:DateTime64(3, 'UTC')}}"
+        # The edge's own column: the aggregating questions alias min(first_seen)
+        # AS first_seen, which an unqualified name would mean here.
+        return f"e.{column} {operator} {{{name}:DateTime64(3, 'UTC')}}"
 
     return condition
 

@@ -411,6 +411,24 @@ def test_backlink_filters_sorts_and_one_link_per_domain(index) -> None:
     first_day = datetime.fromtimestamp(T0, UTC).date().isoformat()
     assert pairs(first_seen_to=first_day) == [("http://a.org/1", "http://t.net/x")]
     assert len(pairs(first_seen_from=first_day)) == 4
+    # The aggregating questions take the same date bounds (their own first_seen
+    # and last_seen columns are aggregates of the edges').
+    later = {"first_seen_from": datetime.fromtimestamp(T0 + day, UTC).date().isoformat()}
+    assert [r[0] for r in queries.refdomains(index, target, Filters(**later)).rows] == [
+        "b.org",
+        "a.org",
+    ]
+    assert sorted(r[0] for r in queries.anchors(index, target, Filters(**later)).rows) == [
+        "home",
+        "more shoes",
+        "shoes review",
+    ]
+    assert [r[0] for r in queries.top_pages(index, target, Filters(**later)).rows] == [
+        "http://t.net/x",
+        "http://t.net/y",
+        "http://t.net/z",
+    ]
+    assert reports.report(index, target, Filters(last_seen_to=first_day))["backlinks"] == 1
     # Newest first.
     assert [p[0] for p in pairs(sort="first_seen")] == [
         "http://b.org/",
