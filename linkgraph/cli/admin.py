@@ -16,8 +16,8 @@ from linkgraph.cli.options import (
     add_verbose,
     emit,
     format_and_limit,
+    index_of,
     nonnegative,
-    open_index_of,
     output_stream,
     positive,
     positive_float,
@@ -35,8 +35,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     fmt = args.format or "jsonl"
     if fmt == "table":
         raise UsageError(f"{PROG} export: --format must be jsonl, csv or parquet")
-    index = open_index_of(args, create=False)
-    try:
+    with index_of(args, create=False) as index:
         blocks = queries.export(index, args.what, include_internal=not args.external_only)
         with output_stream(args.output, fmt) as stream:
             writer: Writer | None = None
@@ -47,8 +46,6 @@ def cmd_export(args: argparse.Namespace) -> int:
             if writer is None:
                 writer = Writer(fmt, stream, queries.export_columns(args.what))
             writer.close()
-    finally:
-        index.close()
     if args.output:
         print(
             f"{PROG}: exported {writer.count} {args.what} records to {args.output}", file=sys.stderr
@@ -59,11 +56,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from linkindex.importer import import_edges
 
-    index = open_index_of(args, create=True)
-    try:
+    with index_of(args, create=True) as index:
         count = import_edges(index, args.file, args.format)
-    finally:
-        index.close()
     print(f"{PROG}: imported {count} edges from {args.file}", file=sys.stderr)
     return 0
 
@@ -80,9 +74,8 @@ def cmd_query_job(args: argparse.Namespace) -> int:
         )
     targets = read_targets(args.targets, args.scope)
     filters = filters_of(args, args.limit)
-    index = open_index_of(args, create=False)
     started = time.monotonic()
-    try:
+    with index_of(args, create=False) as index:
         counts = run_query_job(
             index,
             targets,
@@ -92,8 +85,6 @@ def cmd_query_job(args: argparse.Namespace) -> int:
             fmt=args.format,
             progress=None if args.quiet else (lambda line: log.info("query-job: %s", line)),
         )
-    finally:
-        index.close()
     if not args.quiet:
         files = ", ".join(f"{name} {count}" for name, count in counts.items())
         print(
@@ -107,11 +98,8 @@ def cmd_query_job(args: argparse.Namespace) -> int:
 def cmd_rollup(args: argparse.Namespace) -> int:
     from linkindex import rollups
 
-    index = open_index_of(args, create=False)
-    try:
+    with index_of(args, create=False) as index:
         done = rollups.refresh(index, all_domains=args.all, settle_seconds=args.settle)
-    finally:
-        index.close()
     print(
         f"{PROG}: refreshed the rollups of {done.domains} domains in {done.seconds:.1f} s",
         file=sys.stderr,
@@ -124,8 +112,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
     from linkindex.rank import compute_ranks
 
-    index = open_index_of(args, create=False)
-    try:
+    with index_of(args, create=False) as index:
         summary = compute_ranks(
             index,
             damping=args.damping,
@@ -135,8 +122,6 @@ def cmd_rank(args: argparse.Namespace) -> int:
             harmonic_sources=args.harmonic_sources,
             seed=args.seed,
         )
-    finally:
-        index.close()
     seconds = ", ".join(f"{phase} {value:.2f} s" for phase, value in summary.seconds.items())
     if args.format == "json":
         print(

@@ -7,7 +7,7 @@ import gc
 import logging
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from linkcore import config
 from linkcore.errors import LinkgraphError, UsageError
@@ -16,11 +16,16 @@ from linkgraph.cli.options import (
     add_index_options,
     add_verbose,
     depth,
+    index_of,
     nonnegative,
-    open_index_of,
     positive,
     seconds,
 )
+
+if TYPE_CHECKING:
+    from scrapy.settings import Settings
+
+    from linkindex.client import IndexLocation
 
 log = logging.getLogger("linkgraph")
 
@@ -44,23 +49,9 @@ def collect_less() -> None:
     gc.set_threshold(*CRAWL_GC_THRESHOLDS)
 
 
-def cmd_crawl(args: argparse.Namespace) -> int:
-    from scrapy.crawler import CrawlerProcess
+def crawl_settings(args: argparse.Namespace, location: IndexLocation) -> Settings:
+    """The Scrapy settings of ``linkgraph crawl``: crawler/settings.py, then the flags."""
     from scrapy.settings import Settings
-
-    from crawler.spiders.outlinks import OutlinksSpider
-    from linkcore.seeds import parse_seeds, read_seeds_file
-    from linkindex.client import resolve_location
-
-    seeds = parse_seeds(args.seed) if args.seed else []
-    if args.seeds:
-        seeds.extend(s for s in read_seeds_file(args.seeds) if s not in seeds)
-    if not seeds:
-        raise UsageError(f"{PROG} crawl: no seeds: give SEED arguments or --seeds FILE")
-    location = resolve_location(args.data_dir, args.clickhouse)
-    # Open (and migrate) the index before crawling: a locked or unreachable
-    # index is reported now, not after the first batch of pages.
-    index = open_index_of(args, create=True)
 
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
@@ -85,29 +76,52 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     if args.user_agent:
         overrides["USER_AGENT"] = args.user_agent
     settings.setdict(overrides, priority="cmdline")
+    return settings
 
-    process = CrawlerProcess(settings, install_root_handler=False)
-    crawler = process.create_crawler(OutlinksSpider)
-    collect_less()
-    started = time.monotonic()
-    process.crawl(
-        crawler, seed_urls=seeds, max_pages=args.max_pages, max_depth=args.max_depth, job=args.job
-    )
-    process.start()
-    elapsed = time.monotonic() - started
-    error = getattr(crawler, "linkgraph_error", None)
-    if error is not None:
-        raise error
-    stats = crawler.stats.get_stats() if crawler.stats else {}
-    if "finish_reason" not in stats:
-        raise LinkgraphError(f"{PROG} crawl: the crawl could not start (run with -v for details)")
-    pages = int(stats.get("linkgraph/pages_written", 0))
-    edges = int(stats.get("linkgraph/edges_written", 0))
-    errors = int(stats.get("linkgraph/errors", 0))
-    refused = int(stats.get("linkgraph/refused_private", 0))
-    robots = int(stats.get("robotstxt/forbidden", 0))
-    reason = stats.get("finish_reason", "finished")
-    index.close()
+
+def cmd_crawl(args: argparse.Namespace) -> int:
+    from scrapy.crawler import CrawlerProcess
+
+    from crawler.spiders.outlinks import OutlinksSpider
+    from linkcore.seeds import parse_seeds, read_seeds_file
+    from linkindex.client import resolve_location
+
+    seeds = parse_seeds(args.seed) if args.seed else []
+    if args.seeds:
+        seeds.extend(s for s in read_seeds_file(args.seeds) if s not in seeds)
+    if not seeds:
+        raise UsageError(f"{PROG} crawl: no seeds: give SEED arguments or --seeds FILE")
+    location = resolve_location(args.data_dir, args.clickhouse)
+    # Open (and migrate) the index before crawling: a locked or unreachable
+    # index is reported now, not after the first batch of pages.
+    with index_of(args, create=True):
+        process = CrawlerProcess(crawl_settings(args, location), install_root_handler=False)
+        crawler = process.create_crawler(OutlinksSpider)
+        collect_less()
+        started = time.monotonic()
+        process.crawl(
+            crawler,
+            seed_urls=seeds,
+            max_pages=args.max_pages,
+            max_depth=args.max_depth,
+            job=args.job,
+        )
+        process.start()
+        elapsed = time.monotonic() - started
+        error = getattr(crawler, "linkgraph_error", None)
+        if error is not None:
+            raise error
+        stats = crawler.stats.get_stats() if crawler.stats else {}
+        if "finish_reason" not in stats:
+            raise LinkgraphError(
+                f"{PROG} crawl: the crawl could not start (run with -v for details)"
+            )
+        pages = int(stats.get("linkgraph/pages_written", 0))
+        edges = int(stats.get("linkgraph/edges_written", 0))
+        errors = int(stats.get("linkgraph/errors", 0))
+        refused = int(stats.get("linkgraph/refused_private", 0))
+        robots = int(stats.get("robotstxt/forbidden", 0))
+        reason = stats.get("finish_reason", "finished")
     if not args.quiet or args.verbose:
         print(
             f"{PROG}: crawled {pages} pages, stored {edges} edges in {elapsed:.1f} s "

@@ -13,10 +13,13 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from linkcore import config
 from linkcore.errors import UsageError
+
+if TYPE_CHECKING:
+    from linkindex.client import Index
 
 log = logging.getLogger("linkgraph")
 
@@ -176,11 +179,22 @@ def add_verbose(parser: argparse.ArgumentParser) -> None:
 # -- helpers ---------------------------------------------------------------------
 
 
-def open_index_of(args: argparse.Namespace, *, create: bool) -> Any:
+@contextlib.contextmanager
+def index_of(args: argparse.Namespace, *, create: bool) -> Iterator[Index]:
+    """The index that ``--data-dir`` / ``--clickhouse`` (or their environment) name,
+    open for the block and closed after it: the one way a command opens the index.
+
+    ``create`` makes an embedded index that does not exist yet; every index is
+    migrated to the current schema on opening. Raises the index's one-line
+    :class:`~linkcore.errors.LinkgraphError` (locked, unreachable, missing).
+    """
     from linkindex.client import open_index, resolve_location
 
-    location = resolve_location(args.data_dir, args.clickhouse)
-    return open_index(location, create=create)
+    index = open_index(resolve_location(args.data_dir, args.clickhouse), create=create)
+    try:
+        yield index
+    finally:
+        index.close()
 
 
 @contextlib.contextmanager

@@ -4,6 +4,7 @@ report, intersect and disavow."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from linkgraph.cli.options import (
     add_verbose,
     emit,
     format_and_limit,
-    open_index_of,
+    index_of,
     output_stream,
     positive,
 )
@@ -67,27 +68,25 @@ def with_index(
     embedded index (a :class:`linkgraph.api.RunningServer`)."""
     from linkcore.errors import IndexLocked
 
-    try:
-        index = open_index_of(args, create=False)
-    except IndexLocked:
-        from linkgraph import api
-        from linkindex.client import resolve_location
+    with contextlib.ExitStack() as opened:
+        try:
+            index = opened.enter_context(index_of(args, create=False))
+        except IndexLocked:
+            from linkgraph import api
+            from linkindex.client import resolve_location
 
-        data_dir = resolve_location(args.data_dir, args.clickhouse).data_dir
-        server = api.running_server(data_dir) if data_dir else None
-        if server is None:
-            raise
-        if getattr(args, "disavow", None):
-            raise UsageError(
-                f"{PROG}: --disavow cannot be sent to the running `linkgraph serve` (pid "
-                f"{server.pid}); stop it to use the file"
-            ) from None
-        log.info("%s is held by linkgraph serve (pid %s): asking it", data_dir, server.pid)
-        return remote(server)
-    try:
+            data_dir = resolve_location(args.data_dir, args.clickhouse).data_dir
+            server = api.running_server(data_dir) if data_dir else None
+            if server is None:
+                raise
+            if getattr(args, "disavow", None):
+                raise UsageError(
+                    f"{PROG}: --disavow cannot be sent to the running `linkgraph serve` (pid "
+                    f"{server.pid}); stop it to use the file"
+                ) from None
+            log.info("%s is held by linkgraph serve (pid %s): asking it", data_dir, server.pid)
+            return remote(server)
         return local(index)
-    finally:
-        index.close()
 
 
 def run_query(
@@ -200,8 +199,7 @@ def cmd_disavow(args: argparse.Namespace) -> int:
     from linkindex.disavow import propose, render
 
     target = queries.Target.parse(args.target, args.scope)
-    index = open_index_of(args, create=False)
-    try:
+    with index_of(args, create=False) as index:
         proposal = propose(
             index,
             target,
@@ -209,8 +207,6 @@ def cmd_disavow(args: argparse.Namespace) -> int:
             sitewide_pages=args.sitewide,
             no_authority=not args.keep_unranked,
         )
-    finally:
-        index.close()
     with output_stream(args.output, "text") as stream:
         stream.write(render(proposal, target).encode("utf-8"))
     print(

@@ -18,9 +18,9 @@ from linkgraph.cli.options import (
     add_kafka_options,
     add_redis_options,
     add_verbose,
+    index_of,
     kafka_settings,
     nonnegative,
-    open_index_of,
     port,
     positive,
     seconds,
@@ -162,20 +162,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     token = config.API_TOKEN.resolve(args.token) or None
     host = config.API_HOST.resolve(args.host)
     port = config.API_PORT.resolve(args.port)
-    index = open_index_of(args, create=False)
+    with index_of(args, create=False) as index:
 
-    def ready(server: Any) -> None:
-        print(
-            f"{PROG}: serving {server.url}/ (API: {server.url}/openapi.json) over "
-            f"{index.location.describe()}; Ctrl-C stops",
-            file=sys.stderr,
-            flush=True,
-        )
+        def ready(server: Any) -> None:
+            print(
+                f"{PROG}: serving {server.url}/ (API: {server.url}/openapi.json) over "
+                f"{index.location.describe()}; Ctrl-C stops",
+                file=sys.stderr,
+                flush=True,
+            )
 
-    try:
         api.serve(index, host, port, token=token, on_ready=ready)
-    finally:
-        index.close()
     return 0
 
 
