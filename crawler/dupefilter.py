@@ -1,7 +1,7 @@
 """Request deduplication by normalized URL.
 
 Scrapy's default fingerprint canonicalizes URLs its own way; linkgraph's rule
-is SPEC §3 normalization, which the spider puts in ``request.meta["lg_url"]``.
+is the normalization of docs/urls.md, which the spider puts in ``request.meta["lg_url"]``.
 """
 
 from __future__ import annotations

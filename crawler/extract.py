@@ -1,4 +1,4 @@
-"""Link extraction: one HTML page in, its edges out (SPEC §2).
+"""Link extraction: one HTML page in, its edges out (docs/edges.md).
 
 The page is parsed the way a browser parses it (HTML5 tree construction, by
 lexbor through selectolax), so malformed markup yields the links a user sees:
@@ -392,7 +392,7 @@ def extract_links(
     robots_nofollow: bool = False,
     max_links: int = LINKGRAPH_MAX_LINKS_PER_PAGE,
 ) -> Extraction:
-    """Extract the ``a`` and ``canonical`` edges of an HTML page (SPEC §2).
+    """Extract the ``a`` and ``canonical`` edges of an HTML page (docs/edges.md).
 
     ``response_url`` is the URL that answered (after redirects), the fallback
     base URL; ``source_url`` is its normalized form, and an edge whose

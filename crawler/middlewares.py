@@ -3,7 +3,8 @@
 :class:`PrivateNetworkMiddleware` refuses requests to loopback, private,
 link-local (cloud metadata included), multicast, reserved and unspecified
 addresses — by IP literal, by ``localhost`` names, and by what a host name
-resolves to — unless ``LINKGRAPH_ALLOW_PRIVATE_NETWORKS`` is set (SPEC §1).
+resolves to — unless
+``LINKGRAPH_ALLOW_PRIVATE_NETWORKS`` is set (docs/crawling.md#the-private-network-guard).
 Redirect targets and robots.txt requests pass through it like any request;
 ``linkgraph/refused_private`` counts the refused page requests (a refused
 robots.txt stands for its host's pages: see :mod:`crawler.robots`).

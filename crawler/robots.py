@@ -1,4 +1,4 @@
-"""robots.txt as RFC 9309 says, for the token ``linkgraph`` (SPEC §1).
+"""robots.txt as RFC 9309 says, for the token ``linkgraph`` (docs/crawling.md#robotstxt).
 
 Scrapy's RobotsTxtMiddleware parses whatever body comes back and allows
 everything when the download fails. A polite crawler must not: per RFC 9309

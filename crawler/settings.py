@@ -49,7 +49,7 @@ DEPTH_PRIORITY = 1
 SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
 SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
 SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.DownloaderAwarePriorityQueue"
-# Dedupe by normalized URL (SPEC §1: each normalized URL fetched once per crawl).
+# Dedupe by normalized URL: each is fetched once per crawl (docs/crawling.md#each-url-once).
 DUPEFILTER_CLASS = "crawler.dupefilter.URLDupeFilter"
 
 SPIDER_MIDDLEWARES = {

@@ -168,7 +168,7 @@ def resolve_kafka(
     """Combine flags and environment into :class:`KafkaSettings`.
 
     Flags win over ``LINKGRAPH_KAFKA`` / ``LINKGRAPH_TOPIC``, which win over the
-    defaults (SPEC §5). ``options`` are the other :class:`KafkaSettings` fields.
+    defaults (docs/storage.md). ``options`` are the other :class:`KafkaSettings` fields.
     """
     return KafkaSettings(
         bootstrap=config.KAFKA.resolve(bootstrap),

@@ -1,7 +1,7 @@
 """Page records: what the crawler hands on for every fetched URL.
 
 One :class:`PageRecord` per fetched URL (any status), carrying every link the
-page yielded (SPEC §2) already resolved, normalized and merged per
+page yielded (docs/edges.md) already resolved, normalized and merged per
 ``(target_url, kind)``. Pipelines ship page records (in-process, or over
 Kafka); consumers turn them into index rows. ``to_dict``/``from_dict`` give the
 JSON-compatible form; ``from_dict`` validates, so a consumer can trust what it
@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from linkcore.errors import LinkgraphError
 
-#: Edge kinds (SPEC §2).
+#: Edge kinds (docs/edges.md#the-three-kinds).
 KINDS: Final = ("a", "canonical", "redirect")
 
 #: Version of the page record layout; bumped on any incompatible change.
@@ -30,7 +30,7 @@ class MalformedRecord(LinkgraphError):
 class Link:
     """One edge out of a page, before the index adds hosts and domains.
 
-    ``target_url`` is normalized (SPEC §3). ``anchor``/``image``/rel flags are
+    ``target_url`` is normalized (docs/urls.md). ``anchor``/``image``/rel flags are
     those of the first occurrence in document order; ``link_count`` counts the
     occurrences of ``(target_url, kind)`` on the page.
     """

@@ -1,4 +1,4 @@
-"""Seeds: URLs, or bare domains meaning ``http://DOMAIN/`` (SPEC §1).
+"""Seeds: URLs, or bare domains meaning ``http://DOMAIN/`` (docs/crawling.md#seeds).
 
 International names are allowed (they become punycode). A seeds file holds one
 seed per line; blank lines and lines starting with ``#`` are ignored. Invalid

@@ -1,4 +1,4 @@
-"""The one definition of a URL in linkgraph (SPEC §3).
+"""The one definition of a URL in linkgraph (docs/urls.md).
 
 Crawler, pipelines, consumers and queries all import this module; nothing else
 parses or rewrites URLs. Every function is pure and never raises on junk input:
@@ -7,7 +7,7 @@ what cannot be an edge endpoint comes back as ``None``.
 Parsing and serialization follow the WHATWG URL Standard through ada (the
 ``ada-url`` package), which lowercases scheme and host, converts international
 hosts to punycode, drops default ports, resolves ``.``/``..`` segments and gives
-an empty path as ``/``. On top of that :func:`normalize` applies SPEC §3 steps
+an empty path as ``/``. On top of that :func:`normalize` applies docs/urls.md steps
 2-4: drop the fragment, drop the host's trailing dot, drop tracking parameters.
 
 Steps 2-4 work on the WHATWG serialization as a string, which is safe because
@@ -74,7 +74,8 @@ _PSL = tldextract.TLDExtract(suffix_list_urls=(), include_psl_private_domains=Tr
 
 
 def _is_tracking(parameter: str) -> bool:
-    # A parameter's name is the text before its first "=", not decoded (SPEC §3.4).
+    # A parameter's name is the text before its first "=", not decoded
+    # (docs/urls.md#step-4-drop-tracking-parameters).
     name = parameter.split("=", 1)[0].lower()
     return name.startswith("utm_") or name in TRACKING_PARAMETERS
 
@@ -109,7 +110,7 @@ def strip_tracking(search: str) -> str:
 
 
 def _without_tracking(href: str) -> str:
-    """SPEC §3 step 4 on a WHATWG serialization without a fragment."""
+    """docs/urls.md step 4 on a WHATWG serialization without a fragment."""
     query_at = href.find("?")
     if query_at < 0:
         return href
@@ -119,7 +120,7 @@ def _without_tracking(href: str) -> str:
 
 
 def _normalize_serialized(href: str) -> str | None:
-    """SPEC §3 steps 2-4 on a WHATWG serialization; ``None`` unless http(s)."""
+    """docs/urls.md steps 2-4 on a WHATWG serialization; ``None`` unless http(s)."""
     if href.startswith("https://"):
         authority_at = 8
     elif href.startswith("http://"):
@@ -209,7 +210,7 @@ def _normalize_unparsed(url: str) -> tuple[str, str] | None:
 
 
 def normalize(url: str) -> str | None:
-    """Normalize an absolute URL per SPEC §3, or ``None`` if it is not one.
+    """Normalize an absolute URL per docs/urls.md, or ``None`` if it is not one.
 
     ``None`` means: unparsable, or a scheme other than http/https.
     The result is idempotent: ``normalize(normalize(u)) == normalize(u)``.
@@ -277,7 +278,7 @@ def resolve(href: str, base: str | None = None) -> str | None:
 
 
 def resolve_and_normalize(href: str, base: str | None = None) -> str | None:
-    """Resolve ``href`` against ``base`` and normalize the result (SPEC §2, §3).
+    """Resolve ``href`` against ``base`` and normalize the result (docs/edges.md, urls.md).
 
     ``None`` when the result is unparsable or not http(s): such hrefs are
     dropped and counted by the extractor. Costs one parse.

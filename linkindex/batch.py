@@ -7,7 +7,7 @@ into one file per report, each row led by the ``target`` it answers (the
 target's text as given in the targets file):
 
 =====================  ===================================================
-``backlinks``          SPEC §4 edge records (plus ``source_authority`` with
+``backlinks``          edge records of docs/queries.md#records (plus ``source_authority`` with
                        ``--with-authority``)
 ``refdomains``         referring domains with counts and authority
 ``anchors``            anchor texts with link and referring-domain counts

@@ -1,6 +1,6 @@
 """``linkgraph import edges FILE``: load edge records exported elsewhere.
 
-Reads the SPEC §4 record fields from JSON Lines, CSV or Parquet (by the file's
+Reads the record fields (docs/queries.md#records) from JSON Lines, CSV or Parquet (by the file's
 extension, or ``--format``). Every record is checked and its URLs normalized
 again; hosts, registered domains and reversed hosts are recomputed by
 :mod:`linkcore.urls` rather than trusted. ``first_seen``/``last_seen`` keep
@@ -141,7 +141,7 @@ def _import(index: Index, writer: WriterThread, path: str, file: Path, fmt: str)
         if link_count < 1:
             raise UsageError(f"{where}: link_count must be 1 or more")
         if source == target:
-            continue  # not an edge (SPEC §2)
+            continue  # not an edge (docs/edges.md)
         source_host = host_of(source)
         link = Link(
             target,

@@ -1,4 +1,4 @@
-"""Writing query results as table, json, jsonl, csv or parquet (SPEC §4).
+"""Writing query results as table, json, jsonl, csv or parquet (docs/queries.md#output-formats).
 
 Timestamps are UTC ISO-8601 strings (``2026-11-21T08:15:02.123Z``) in every
 text format and UTC timestamps in Parquet. Booleans are JSON ``true``/``false``

@@ -1,9 +1,9 @@
-"""The questions users ask of the index (SPEC §4).
+"""The questions users ask of the index (docs/queries.md).
 
 Every value from a user reaches ClickHouse as a bound parameter
 (``{name:Type}``); only identifiers chosen by this module are formatted into
 SQL. Each query returns a :class:`Result` (column names and rows) whose columns
-use the record field names of SPEC §4.
+use the record field names of docs/queries.md#records.
 
 Reads use ``FINAL`` so that rows of one edge inserted by several crawls (or
 replays) are merged before they are counted or shown. The SQL these queries
@@ -316,7 +316,7 @@ def lost_per_day(index: Index, target: Target, filters: Filters) -> list[tuple[A
 
 
 def backlinks(index: Index, target: Target, filters: Filters) -> Result:
-    """One record per edge whose target matches ``target`` (SPEC §4)."""
+    """One record per edge whose target matches ``target`` (docs/queries.md)."""
     return _edges(index, target, filters, "target")
 
 
@@ -426,7 +426,7 @@ def export(
 ) -> Iterator[tuple[list[str], Sequence[Sequence[Any]]]]:
     """Stream the whole index as blocks of rows.
 
-    ``edges``: every edge with SPEC §4 record fields, in the table's key order.
+    ``edges``: every edge with record fields (docs/queries.md#records), in the table's key order.
     ``hosts``/``domains``: the host or domain graph, one row per (source,
     target) pair with link counts as weights for downstream scoring.
     """

@@ -65,7 +65,7 @@ _INSERT_ROWS = 1_000_000
 # Salts tried before giving up on a collision-free hash of the domain names.
 _HASH_SALTS = 3
 
-# The dofollow external domain graph (SPEC §2), in the words of sqlparts.
+# The dofollow external domain graph (docs/authority.md#the-graph), in the words of sqlparts.
 # Domains are hashed inside the index so that only integers reach Python;
 # ORDER BY the source hash makes the rows arrive in CSR order of node ids,
 # which are the ranks of the hashes.

@@ -58,7 +58,7 @@ EXTERNAL: Final = "source_domain != target_domain"
 LOST: Final = "e.lost_at > e.last_seen"
 LIVE: Final = "e.lost_at <= e.last_seen"
 
-#: Record fields of an edge, in SPEC §4 order.
+#: Record fields of an edge, in the order of docs/queries.md#records.
 EDGE_FIELDS: Final = (
     "source_url",
     "source_host",

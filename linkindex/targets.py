@@ -29,7 +29,8 @@ class Target:
         """Parse TARGET as a URL (``http://…``) or a bare domain/host.
 
         A bare name (no scheme, no path) defaults to ``domain`` scope, anything
-        else to ``url`` (SPEC §4). Raises :class:`UsageError` for what is not
+        else to ``url`` (docs/queries.md#targets-and-scopes).
+        Raises :class:`UsageError` for what is not
         an http(s) URL or a host name.
         """
         raw = text.strip()

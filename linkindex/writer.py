@@ -1,7 +1,7 @@
 """Page records in, index rows out.
 
 :func:`build_batch` turns page records into the rows of ``pages``, ``edges``
-and ``edges_by_source`` (SPEC §2): it re-normalizes every URL with
+and ``edges_by_source`` (docs/edges.md): it re-normalizes every URL with
 :mod:`linkcore.urls` (records may come from any producer), drops self-edges
 and what is not http(s), merges duplicates per ``(source_url, target_url,
 kind)`` and adds hosts, registered domains and reversed hosts.

@@ -22,7 +22,7 @@ gives the same index on every machine. Its shape:
   links were seen both times, 12 % only the first time (lost since), 15 % only
   the second (new).
 
-URLs are generated in their SPEC §3 normal form (lower-case hosts, a path,
+URLs are generated in their normal form (docs/urls.md: lower-case hosts, a path,
 no fragment, no tracking parameters); the tests check a sample against
 :mod:`linkcore.urls`.
 """
@@ -364,7 +364,7 @@ class GraphSql:
             )
             ARRAY JOIN range(links) AS j
         )
-        -- A link from a page to itself is no edge (SPEC §2).
+        -- A link from a page to itself is no edge (docs/edges.md#self-links).
         WHERE NOT (td = sd AND tp = s + 1)
         GROUP BY s, sd, td, tp, kind
         ORDER BY s, j

@@ -1,4 +1,4 @@
-"""The one factory for Redis clients (SPEC §5: ``--redis``, ``LINKGRAPH_REDIS``)."""
+"""The one factory for Redis clients (docs/storage.md: ``--redis``, ``LINKGRAPH_REDIS``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Crawl jobs kept in Redis: settings, state, counters, frontier (SPEC §7 ``job``).
+"""Crawl jobs kept in Redis: settings, state, counters, frontier (``job`` in docs/commands.md).
 
 A job is a hash (``Keys.job``) with its settings (seeds' registered domains as
 scope, max_pages, max_depth, rate, Bloom capacity), its state and counters; a
@@ -74,7 +74,7 @@ class Job:
     counters: dict[str, int] = field(default_factory=dict)
 
     def in_scope(self, url: str) -> bool:
-        """True when ``url``'s registered domain is one of the seeds' (SPEC §1)."""
+        """True when ``url``'s registered domain is one of the seeds' (docs/crawling.md#scope)."""
         return registered_domain(host_of(url)) in self.scope
 
     @classmethod

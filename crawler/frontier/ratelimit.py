@@ -1,4 +1,4 @@
-"""A per-host request rate that holds across every worker (SPEC §1 politeness).
+"""A per-host request rate that holds across every worker (docs/crawling.md#politeness-and-caps).
 
 Each request to a host reserves the host's next free slot in Redis, one Lua
 script on the server's clock: ``slot = max(now, next); next = slot + 1/rate``.

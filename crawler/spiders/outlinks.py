@@ -1,9 +1,10 @@
 """The ``outlinks`` spider: crawl seed domains, emit every page's links.
 
 Per fetched URL it yields one :class:`~linkcore.records.PageRecord` carrying
-its status, fetch time, robots flags and every edge (SPEC §2); it follows
+its status, fetch time, robots flags and every edge (docs/edges.md); it follows
 in-scope targets of ``a`` edges (unless the page says nofollow) and of
-redirects (SPEC §1). Redirects are handled here, not by Scrapy, so that every
+redirects (docs/crawling.md#what-is-followed).
+Redirects are handled here, not by Scrapy, so that every
 3xx becomes a ``redirect`` edge even when its target was crawled already.
 
 Arguments (``-a`` on the scrapy command line, keywords from the CLI):
@@ -49,7 +50,7 @@ def page_from_response(
     """The page record of one response, and the (url, depth) pairs it asks to follow.
 
     3xx with a Location: one ``redirect`` edge, followed at the same depth.
-    2xx HTML: every edge of SPEC §2; ``a`` targets are followed one level deeper
+    2xx HTML: every edge of docs/edges.md; ``a`` targets are followed one level deeper
     unless the page says nofollow. Anything else: a record without links.
     Scope, depth and budget are the caller's to apply.
     """
@@ -170,7 +171,7 @@ class OutlinksSpider(scrapy.Spider):
 
     # -- requests -----------------------------------------------------------
     def in_scope(self, url: str) -> bool:
-        """True when ``url``'s registered domain is one of the seeds' (SPEC §1).
+        """True when ``url``'s registered domain is one of the seeds' (docs/crawling.md#scope).
 
         ``url`` is normalized, so its authority decides: the answer is kept per
         authority (a page's links go to few hosts, again and again).

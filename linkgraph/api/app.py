@@ -167,7 +167,7 @@ ENDPOINTS: Final = {
     for e in (
         Endpoint(
             "backlinks",
-            "Who links to the target: one record per edge (SPEC §4 record fields).",
+            "Who links to the target: one record per edge (record fields: docs/queries.md).",
             (TARGET, *QUERY_PARAMS),
             _scoped("backlinks"),
         ),

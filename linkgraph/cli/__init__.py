@@ -1,4 +1,4 @@
-"""``linkgraph``: the command line (SPEC §7).
+"""``linkgraph``: the command line (docs/commands.md).
 
 Every command validates its input first and reports a bad input as one line
 on stderr with a non-zero exit (2 for usage errors, 1 for runtime failures),

@@ -206,8 +206,8 @@ def register(commands: Any) -> None:
     export = commands.add_parser(
         "export",
         help="export the whole index (edges) or its host/domain graph",
-        description="Stream the whole index: edges with SPEC §4 record fields, or the host or "
-        "domain graph with link counts as weights.",
+        description="Stream the whole index: edges with the record fields of docs/queries.md, "
+        "or the host or domain graph with link counts as weights.",
     )
     export.add_argument("what", choices=("edges", "hosts", "domains"))
     export.add_argument(
@@ -226,7 +226,7 @@ def register(commands: Any) -> None:
     importing = commands.add_parser(
         "import",
         help="load edges exported elsewhere (backfills, migrations)",
-        description="Load edge records (SPEC §4 fields) from JSON Lines, CSV or Parquet. URLs "
+        description="Load edge records (docs/queries.md) from JSON Lines, CSV or Parquet. URLs "
         "are normalized again and hosts/domains recomputed; first/last seen merge with what "
         "the index holds, so a repeated import changes nothing.",
     )

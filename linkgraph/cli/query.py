@@ -244,7 +244,7 @@ def register(commands: Any) -> None:
     query_help = {
         "backlinks": (
             "who links to TARGET: one record per edge",
-            "One record per edge whose target matches TARGET (SPEC §4).",
+            "One record per edge whose target matches TARGET (docs/queries.md).",
         ),
         "refdomains": (
             "referring domains of TARGET with link counts",

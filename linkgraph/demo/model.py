@@ -1,7 +1,7 @@
 """The site model: a synthetic web held in memory, with its expected links.
 
 A :class:`SyntheticWeb` maps absolute URLs (``http://host/path?query``, in the
-normalized form of SPEC §3) to pre-rendered :class:`Resource` objects. Each
+normalized form of docs/urls.md) to pre-rendered :class:`Resource` objects. Each
 resource carries, next to its bytes, what a correct crawler must extract from
 it: its links in document order as :class:`ExpectedLink` values (the
 normalized target written down by whoever built the page, or ``None`` for an
@@ -44,7 +44,7 @@ HTML_UTF8: Final = "text/html; charset=utf-8"
 
 @dataclass(frozen=True, slots=True)
 class ExpectedLink:
-    """One link occurrence as a correct extractor must see it (SPEC §2).
+    """One link occurrence as a correct extractor must see it (docs/edges.md).
 
     ``target_url`` is the normalized target, written by hand, or ``None`` when
     the href must be dropped (not http(s), unparsable). ``kind`` is ``"a"`` or

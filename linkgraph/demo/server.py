@@ -49,7 +49,8 @@ def request_key(url: str) -> str:
     Deliberately lenient, so that the proxy does not dictate which of several
     equivalent spellings a crawler sends: the scheme and host are lower-cased,
     a trailing dot on the host, a default port, the fragment and tracking
-    parameters (SPEC §3.4) are dropped, and an empty path becomes ``/``. The
+    parameters (docs/urls.md#step-4-drop-tracking-parameters)
+    are dropped, and an empty path becomes ``/``. The
     rest is kept byte for byte.
     """
     parts = urlsplit(url)

@@ -129,7 +129,7 @@ ENGINE = ReplacingMergeTree(fetched_at)
 ORDER BY (rev_host, url);
 
 -- Edges as SQL users want them: merged (FINAL), one row per edge, with the
--- fields of `latest` flattened to SPEC §4 record fields, and whether the link
+-- fields of `latest` flattened to the record fields of docs/queries.md#records, and whether the link
 -- is lost (with the date a re-fetch of its source page no longer carried it).
 -- Query this rather than `edges`: under FINAL, the subcolumn syntax
 -- `latest.anchor` is merged on its own (max anchor) instead of being taken

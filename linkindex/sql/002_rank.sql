@@ -27,7 +27,7 @@
 
 CREATE TABLE IF NOT EXISTS {db}.domain_rank
 (
-    -- Registered domain (SPEC §3), a node of the dofollow external domain graph.
+    -- Registered domain (docs/urls.md#registered-domain), a node of the dofollow external domain graph.
     domain      String CODEC(ZSTD(1)),
     -- PageRank, damping 0.85 by default; sums to 1 over the table.
     pagerank    Float64,

@@ -30,7 +30,7 @@ from tests.synthweb.oracle import EDGE_FIELDS, describe_edge_diff, edge_key
 Edge = dict[str, Any]
 Key = tuple[str, str, str]
 
-#: SPEC §4 record fields, in order.
+#: Record fields (docs/queries.md#records), in order.
 RECORD_FIELDS = (*EDGE_FIELDS, "first_seen", "last_seen")
 KIND_ORDER = {"a": 1, "canonical": 2, "redirect": 3}
 REL_FLAGS = ("nofollow", "ugc", "sponsored")

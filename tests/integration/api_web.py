@@ -2,7 +2,8 @@
 
 Page records written straight into an embedded index (no crawl); the oracle
 derives every answer from the records themselves (merging several crawls of one
-page by first and last sighting, as SPEC §4 says). :class:`Running` serves an
+page by first and last sighting, as docs/queries.md#first-and-last-seen says).
+:class:`Running` serves an
 index's API in a thread on a free loopback port and asks it over urllib.
 """
 
@@ -89,7 +90,7 @@ def iso_at(seconds: float) -> str:
 
 
 def oracle_edges(pages: list[PageRecord] = WEB) -> list[dict[str, Any]]:
-    """Every edge with SPEC §4 record fields, merged across crawls."""
+    """Every edge with record fields (docs/queries.md#records), merged across crawls."""
     merged: dict[tuple[str, str, str], dict[str, Any]] = {}
     for record in pages:
         for link in record.links:

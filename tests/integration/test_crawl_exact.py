@@ -1,4 +1,4 @@
-"""End to end: ``linkgraph crawl`` over the test web stores exactly what SPEC §1-4 say.
+"""End to end: ``linkgraph crawl`` over the test web stores exactly what the docs/ pages say.
 
 The real CLI crawls the synthetic test web through its loopback proxy into an
 embedded index; ``linkgraph export edges`` must then give exactly the edges the

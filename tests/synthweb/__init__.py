@@ -3,7 +3,8 @@
 - :mod:`~linkgraph.demo.model`: the site model, pages with their expected links;
 - :mod:`~linkgraph.demo.server`: an HTTP proxy on loopback that serves it
   and logs every request;
-- :mod:`~tests.synthweb.testweb`: the test web, every SPEC §1-3 case;
+- :mod:`~tests.synthweb.testweb`: the test web,
+  every case of docs/crawling.md, edges.md and urls.md;
 - :mod:`~tests.synthweb.testsites`: its hosts, seeds and hand-written pages;
 - :mod:`~linkgraph.demo.web`: a small, realistic web for demos;
 - :mod:`~tests.synthweb.oracle`: what a correct crawl of a web must fetch

@@ -1,11 +1,11 @@
-"""What a correct crawl of a synthetic web must fetch and store (SPEC §1, §2, §4).
+"""What a correct crawl of a synthetic web must fetch and store (the docs/ pages).
 
 :func:`expect` simulates a crawl job over a :class:`SyntheticWeb` from its
 declarations alone (hand-written normalized targets, hand-declared registered
 domains, robots rules as prefixes): it never parses HTML and never calls
 ``linkcore.urls``, so it can judge the code that does.
 
-The simulated crawl, per SPEC §1:
+The simulated crawl, per docs/crawling.md:
 
 - seeds are depth 0; an ``a`` link adds one hop, a redirect hop adds none;
   with ``max_depth >= 0`` nothing deeper than ``max_depth`` is fetched;
@@ -40,7 +40,8 @@ __all__ = [
     "page_edges",
 ]
 
-#: Fields of an expected edge, in SPEC §4 order (``first_seen``/``last_seen`` aside).
+#: Fields of an expected edge, in the order of docs/queries.md#records
+#: (``first_seen``/``last_seen`` aside).
 EDGE_FIELDS: Final = (
     "source_url",
     "source_host",
@@ -69,8 +70,9 @@ class Expectation:
     ``never_fetch``: every URL the web mentions that must not be requested.
     ``robots_blocked``: reached, in scope, but disallowed by robots.txt.
     ``canonical_only``: in-scope, allowed canonical targets reached by nothing
-    else; SPEC §1 lets a crawler fetch them or not, so a web meant for exact
-    comparison has none. ``edges``: the stored edges, sorted by
+    else; they are not followed (docs/crawling.md#what-is-followed), but a
+    web meant for exact comparison has none, so as not to depend on that.
+    ``edges``: the stored edges, sorted by
     :func:`edge_key`. ``exact`` is false when ``max_pages`` cut the crawl short:
     which pages a real crawler picks first is then its own business.
     """
@@ -146,7 +148,7 @@ def _page_edges(web: SyntheticWeb, url: str, resource: Resource | None) -> list[
 
 
 def page_edges(web: SyntheticWeb, url: str) -> list[Edge]:
-    """The edges a correct crawler stores for ``url`` once it fetched it (SPEC §2).
+    """The edges a correct crawler stores for ``url`` once it fetched it (docs/edges.md).
 
     For webs without a finite oracle (spider traps): whichever pages a crawl
     fetched, each must yield exactly these edges.
@@ -250,7 +252,7 @@ def expected_backlinks(
     include_internal: bool = False,
     dofollow_only: bool = False,
 ) -> list[Edge]:
-    """The edges ``linkgraph backlinks`` must answer with (SPEC §4).
+    """The edges ``linkgraph backlinks`` must answer with (docs/queries.md).
 
     Give exactly one of ``url``/``host``/``domain``/``prefix`` (already
     normalized: the query's ``--scope``). Internal edges (source and target in

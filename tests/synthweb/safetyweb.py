@@ -12,7 +12,7 @@ inwards:
   wants them) that its DNS answers with such addresses: :data:`INWARD_NAMES`,
   one of them (``rebind``) answering one public and one private address;
 - a ``<meta http-equiv="refresh">`` to one of those names, which is no edge
-  (SPEC §2) and is not followed;
+  (docs/edges.md) and is not followed;
 - ``docs.pivot-site.com``, linked from the home page, whose robots.txt
   redirects to the metadata address: that host is not crawled (its rules are
   declared as "disallow all", what a correct crawler must conclude).
@@ -20,7 +20,7 @@ inwards:
 ``PORT`` is the ``loopback_port`` the builder is given: a test listens there
 and records any connection. The inward names are never served; only a test
 resolver knows their addresses (:data:`INWARD_NAMES`). Every redirect and link
-is still an edge (SPEC §2), so :func:`~tests.synthweb.oracle.expect`
+is still an edge (docs/edges.md), so :func:`~tests.synthweb.oracle.expect`
 gives the edges a correct crawl stores: its ``fetched`` less the inward URLs
 is what must reach the network.
 """

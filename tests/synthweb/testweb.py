@@ -1,4 +1,4 @@
-"""The test web: a dozen domains, a few hundred pages, every SPEC §1-3 case.
+"""The test web: a dozen domains, a few hundred pages, every case of the docs/ pages.
 
 :func:`build_test_web` is deterministic for a given ``seed`` (the random part is
 only the link structure of the bulk pages). Every link written into a page

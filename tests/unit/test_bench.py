@@ -173,7 +173,8 @@ def test_links_have_a_realistic_mix(generated) -> None:
             WHERE kind = 'a' GROUP BY anchor ORDER BY count() DESC LIMIT 20"""
     )
     assert "click here" in {anchor for (anchor,) in anchors}
-    # Canonical and redirect edges carry no anchor, image or repeat count (SPEC §2).
+    # Canonical and redirect edges carry
+    # no anchor, image or repeat count (docs/edges.md#anchor-text).
     assert (
         scalar(
             index,

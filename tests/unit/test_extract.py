@@ -1,6 +1,6 @@
-"""Which links are edges (SPEC §2): extraction from HTML, by hand-written cases.
+"""Which links are edges (docs/edges.md): extraction from HTML, by hand-written cases.
 
-Every expected value here is written out by hand from the SPEC and the HTML and
+Every expected value here is written out by hand from docs/edges.md and the HTML and
 URL standards; none is computed with the code under test.
 """
 

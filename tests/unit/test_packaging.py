@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -15,10 +16,20 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def wheel_files(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     out = tmp_path_factory.mktemp("wheel")
+    # Built from a copy of the sources: setuptools leaves its build/ folder
+    # behind, and a stale one would put removed modules into the wheel.
+    source = tmp_path_factory.mktemp("source") / "linkgraph"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", ".run", ".bench", "build", "*.egg-info", "__pycache__", "*-data"
+        ),
+    )
     build = tmp_path_factory.mktemp("build")
     subprocess.run(
         [
-            *(sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps"),
+            *(sys.executable, "-m", "pip", "wheel", str(source), "--no-deps"),
             *("--no-build-isolation", "--quiet", "--wheel-dir", str(out)),
         ],
         check=True,

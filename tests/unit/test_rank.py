@@ -380,7 +380,7 @@ def test_authority_lookup_and_refdomains(index) -> None:
     assert refdomains() == [("a.com", 0), ("b.com", 37), ("nofollow.org", 0)]
     assert refdomains(sort="authority", limit=1) == [("b.com", 37)]
     assert refdomains(sort="authority", limit=1, offset=1) == [("a.com", 0)]
-    # Backlinks: SPEC fields only, unless asked; then the referrer's authority.
+    # Backlinks: record fields only, unless asked; then the referrer's authority.
     plain = queries.backlinks(index, target, queries.Filters())
     assert plain.columns == list(queries.EDGE_FIELDS)
     ranked = queries.backlinks(index, target, queries.Filters(with_authority=True))

@@ -469,7 +469,8 @@ def test_test_web_is_deterministic() -> None:
 
 
 def test_test_web_domains_agree_with_the_public_suffix_list() -> None:
-    # tldextract's bundled snapshot is the list SPEC §3 names; the hand-written
+    # tldextract's bundled snapshot is the list docs/urls.md#registered-domain names;
+    # the hand-written
     # table must agree with it (an IP or a dotless host is its own domain).
     extract = tldextract.TLDExtract(
         suffix_list_urls=(), include_psl_private_domains=True, cache_dir=None

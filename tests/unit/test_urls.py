@@ -1,4 +1,4 @@
-"""URL normalization, registered domains and reversed hosts (SPEC §3).
+"""URL normalization, registered domains and reversed hosts (docs/urls.md).
 
 Hand-written cases for each normalization step, then properties that must hold
 for any input at all: normalize() never raises, is idempotent, and only ever

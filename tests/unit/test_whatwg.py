@@ -3,7 +3,7 @@
 The cases are web-platform-tests' ``urltestdata.json`` (shared/testdata). Each
 case that concerns http(s) links is checked twice: ``resolve()`` must give the
 standard's serialization (or fail where the standard fails), and normalization
-must give that serialization with SPEC §3 steps 2-4 applied, rebuilt here from
+must give that serialization with docs/urls.md steps 2-4 applied, rebuilt here from
 the case's own URL components.
 """
 
@@ -77,7 +77,7 @@ _DOTS_KEPT = {"foo.09.."}
 
 
 def _expected_normalized(case: dict[str, Any]) -> str | None:
-    """SPEC §3 applied to a case's expected components, independently of linkcore.urls."""
+    """docs/urls.md applied to a case's expected components, independently of linkcore.urls."""
     if case.get("failure") or case["protocol"] not in ("http:", "https:"):
         return None
     if case["hostname"] in _DOTS_KEPT:
@@ -87,7 +87,8 @@ def _expected_normalized(case: dict[str, Any]) -> str | None:
         userinfo = case["username"] + (":" + case["password"] if case["password"] else "") + "@"
     hostname = case["hostname"].rstrip(".") or case["hostname"]
     port = ":" + case["port"] if case["port"] else ""
-    # The URL API's "search" is "" for an empty query, so a bare "?" goes, as in SPEC §3.4.
+    # The URL API's "search" is "" for an empty query, so a bare "?" goes, as in
+    # docs/urls.md#step-4-drop-tracking-parameters.
     search = case["search"]
     if search:
         kept = [
