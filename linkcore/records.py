@@ -30,9 +30,11 @@ class MalformedRecord(LinkgraphError):
 class Link:
     """One edge out of a page, before the index adds hosts and domains.
 
-    ``target_url`` is normalized (docs/urls.md). ``anchor``/``image``/rel flags are
-    those of the first occurrence in document order; ``link_count`` counts the
-    occurrences of ``(target_url, kind)`` on the page.
+    ``target_url`` is normalized (docs/urls.md). ``anchor``/``image``/rel flags,
+    ``location`` and the surrounding texts are those of the first occurrence in
+    document order; ``link_count`` counts the occurrences of ``(target_url,
+    kind)`` on the page. ``location`` is one of :data:`LOCATIONS`
+    (docs/edges.md#where-a-link-sits).
     """
 
     target_url: str
@@ -43,6 +45,9 @@ class Link:
     ugc: bool = False
     sponsored: bool = False
     link_count: int = 1
+    location: str = "other"
+    text_before: str = ""
+    text_after: str = ""
 
 
 @dataclass(slots=True)
