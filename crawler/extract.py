@@ -350,7 +350,7 @@ def _first_image(node: LexborNode, budget: list[int]) -> LexborNode | None:
     return None
 
 
-def _anchors_by_text(pending: list[tuple[LexborNode, Link]], size: int) -> None:
+def _anchors_by_text(pending: list[tuple[LexborNode, Link]], size: int = 0) -> None:
     """Set anchors from each link's own text, right when links do not nest, and
     place each link as :func:`_place` does (one loop: this is the hot path)."""
     budget = [_IMAGE_SEARCH_BUDGET]

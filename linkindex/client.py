@@ -235,6 +235,7 @@ class Index:
             for name, due in (
                 ("upgrade_lost_at.sql", bool(columns) and "lost_at" not in columns),
                 ("upgrade_compact.sql", bool(stored)),
+                ("upgrade_context.sql", bool(columns) and "lost_reason" not in columns),
             )
             if due
         ]
@@ -246,11 +247,14 @@ class Index:
             check_upgradable(engines[0][0] if engines else "", needed)
         # An index from before lost_at: the column first (the links view reads
         # it), the backfill from the fetch history once every table exists.
-        upgrade = (
-            schema_statements("upgrade_lost_at.sql", self.db)
-            if "upgrade_lost_at.sql" in needed
-            else []
-        )
+        # So is an index from before edges' context: its columns first, its
+        # lost reasons once the lost markers exist.
+        upgrade = [
+            statement
+            for name in ("upgrade_lost_at.sql", "upgrade_context.sql")
+            if name in needed
+            for statement in schema_statements(name, self.db)
+        ]
         for statement in upgrade:
             if statement.startswith("ALTER"):
                 self.command(statement)

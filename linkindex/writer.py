@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from linkcore import config
 from linkcore.records import Link, PageRecord
@@ -42,8 +43,13 @@ _LATEST = pa.struct(
         ("ugc", pa.bool_()),
         ("sponsored", pa.bool_()),
         ("link_count", pa.uint32()),
+        # Enum8 elements accept their names as strings.
+        ("location", pa.string()),
+        ("text_before", pa.string()),
+        ("text_after", pa.string()),
     ]
 )
+_LOST_REASON = pa.struct([("at", _TIMESTAMP), ("reason", pa.string())])
 
 
 @dataclass(slots=True)
@@ -100,13 +106,16 @@ class Batch:
         ugc = edges["ugc"]
         sponsored = edges["sponsored"]
         link_count = edges["link_count"]
+        location = edges["location"]
+        text_before = edges["text_before"]
+        text_after = edges["text_after"]
         page_nofollow = page.robots_nofollow
         first = len(target_url)
         # The page's "a" edges by target_url (a repeat only adds to link_count);
         # its canonical and redirect edges are kept once each.
         rows: dict[str, int] = {}
         others: set[tuple[str, str]] = set()
-        dropped = 0
+        dropped = internal = 0
         for link in page.links:
             target, host, domain, rev = urls.get(link.target_url) or _url_facts(
                 urls, link.target_url
@@ -124,6 +133,10 @@ class Batch:
                 anchor.append(link.anchor[:512])
                 image.append(link.image)
                 link_count.append(link.link_count)
+                location.append(link.location)
+                text_before.append(link.text_before[:_CONTEXT_MAX_CHARS])
+                text_after.append(link.text_after[:_CONTEXT_MAX_CHARS])
+                internal += domain == source_domain
             else:
                 if (target, kind) in others:
                     continue
@@ -131,6 +144,9 @@ class Batch:
                 anchor.append("")
                 image.append(False)
                 link_count.append(1)
+                location.append("other")
+                text_before.append("")
+                text_after.append("")
             target_url.append(target)
             target_domain.append(domain)
             target_rev_host.append(rev)
@@ -162,6 +178,13 @@ class Batch:
         columns["dropped_links"].append(page.dropped_links + dropped)
         columns["job"].append(page.job)
         columns["fetched_at"].append(seen)
+        columns["robots_noindex"].append(page.robots_noindex)
+        columns["title"].append(page.title[:512])
+        columns["lang"].append(page.lang[:35])
+        columns["words"].append(min(max(page.words, 0), _UINT32))
+        columns["internal_links"].append(internal)
+        columns["external_links"].append(len(rows) - internal)
+        columns["ip"].append(page.ip[:45])
 
     def add_edge(
         self,
@@ -194,6 +217,9 @@ class Batch:
         columns["ugc"].append(link.ugc)
         columns["sponsored"].append(link.sponsored)
         columns["link_count"].append(link.link_count)
+        columns["location"].append(link.location)
+        columns["text_before"].append(link.text_before)
+        columns["text_after"].append(link.text_after)
         self.edges_out += 1
 
 
@@ -214,6 +240,9 @@ _EDGE_COLUMNS = (
     "ugc",
     "sponsored",
     "link_count",
+    "location",
+    "text_before",
+    "text_after",
 )
 _PAGE_COLUMNS = (
     "rev_host",
@@ -228,7 +257,16 @@ _PAGE_COLUMNS = (
     "dropped_links",
     "job",
     "fetched_at",
+    "robots_noindex",
+    "title",
+    "lang",
+    "words",
+    "internal_links",
+    "external_links",
+    "ip",
 )
+_CONTEXT_MAX_CHARS = 100
+_UINT32 = 0xFFFF_FFFF
 
 
 def build_batch(pages: Iterable[PageRecord]) -> Batch:
@@ -269,6 +307,9 @@ def _edge_tables(edges: dict[str, list[Any]]) -> tuple[pa.Table, pa.Table]:
             pa.array(edges["ugc"], pa.bool_()),
             pa.array(edges["sponsored"], pa.bool_()),
             pa.array(edges["link_count"], pa.uint32()),
+            pa.array(edges["location"], pa.string()),
+            pa.array(edges["text_before"], pa.string()),
+            pa.array(edges["text_after"], pa.string()),
         ],
         fields=list(_LATEST),
     )
@@ -299,6 +340,10 @@ def _page_table(pages: dict[str, list[Any]]) -> pa.Table:
         "outlinks": pa.uint32(),
         "dropped_links": pa.uint32(),
         "fetched_at": _TIMESTAMP,
+        "robots_noindex": pa.bool_(),
+        "words": pa.uint32(),
+        "internal_links": pa.uint32(),
+        "external_links": pa.uint32(),
     }
     return pa.table(
         {name: pa.array(values, types.get(name, pa.string())) for name, values in pages.items()}
@@ -331,7 +376,7 @@ def batch_tables(batch: Batch) -> Tables:
         inserts += [("edges", by_target), ("edges_by_source", by_source)]
     if batch.pages_in:
         pages = _page_table(batch.pages)
-        fetches = pages.select(["rev_host", "url", "fetched_at", "status", "job"])
+        fetches = pages.select(["rev_host", "url", "fetched_at", "status", "job", "robots_noindex"])
         inserts += [("fetches", fetches), ("pages", pages)]
     return Tables(inserts, batch.pages, batch.pages_in, batch.edges_out, batch.links_dropped)
 
@@ -343,11 +388,58 @@ def insert_tables(index: Index, tables: Tables) -> None:
     Every step is idempotent, so a batch that fails part-way is written again
     whole: a replay re-inserts the same rows, and marks nothing twice (an edge
     already lost keeps its first ``lost_at``).
+
+    The links of a page that turned noindex (:func:`turned_noindex`) are not
+    inserted: they are lost, with the reason ``page_noindex``.
     """
+    unindexed = turned_noindex(index, tables.page_columns) if tables.pages_in else set()
     for table, rows in tables.inserts:
+        if unindexed and table in ("edges", "edges_by_source"):
+            carried = pc.invert(pc.is_in(rows["source_url"], pa.array(sorted(unindexed))))
+            rows = rows.filter(carried)
         index.insert_arrow(table, rows)
     if tables.pages_in:
-        mark_lost(index, tables.page_columns)
+        mark_lost(index, tables.page_columns, unindexed)
+
+
+def turned_noindex(index: Index, pages: dict[str, list[Any]]) -> set[str]:
+    """The URLs among ``pages`` (a batch's page columns) fetched with noindex
+    (2xx, meta robots or X-Robots-Tag ``noindex``/``none``) after an earlier
+    2xx fetch without it: pages that turned noindex, whose links count as lost
+    (docs/queries.md#lost-links). A page noindex from its first fetch on
+    keeps its links, as before this rule. The same batch gives the same
+    answer when replayed (its own fetches say noindex)."""
+    wanted = {
+        url: fetched
+        for url, status, noindex, fetched in zip(
+            pages["url"],
+            pages["status"],
+            pages["robots_noindex"],
+            pages["fetched_at"],
+            strict=True,
+        )
+        if noindex and 200 <= status < 300
+    }
+    if not wanted:
+        return set()
+    revs = sorted(
+        {rev for rev, url in zip(pages["rev_host"], pages["url"], strict=True) if url in wanted}
+    )
+    _, rows = index.query(
+        f"""
+        SELECT url, toUnixTimestamp64Milli(min(fetched_at)) FROM {index.db}.fetches
+        WHERE rev_host IN {{revs:Array(String)}} AND url IN {{urls:Array(String)}}
+          AND status BETWEEN 200 AND 299 AND NOT robots_noindex
+        GROUP BY url""",
+        {"revs": revs, "urls": sorted(wanted)},
+    )
+    return {str(url) for url, first in rows if int(first) < _millis(wanted[str(url)])}
+
+
+def _millis(moment: Any) -> int:
+    if isinstance(moment, datetime):
+        return (moment - _EPOCH) // _MILLISECOND
+    return int(moment)
 
 
 def write_batch(index: Index, batch: Batch) -> None:
@@ -367,9 +459,12 @@ def prepare_arrow() -> None:
 _NEVER = datetime(2299, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
 
 
-def mark_lost(index: Index, pages: dict[str, list[Any]]) -> int:
+def mark_lost(index: Index, pages: dict[str, list[Any]], unindexed: set[str] | None = None) -> int:
     """Write ``lost_at`` on the live edges that the latest conclusive fetch of
-    a re-fetched page (in ``pages``, a batch's page columns) no longer carries.
+    a re-fetched page (in ``pages``, a batch's page columns) no longer carries,
+    and ``lost_reason``: ``page_redirected`` for a 3xx fetch, ``page_gone``
+    for a 4xx, ``page_noindex`` for the pages of ``unindexed`` (turned noindex,
+    :func:`turned_noindex`), else ``link_removed``.
 
     The page's earlier outlinks are its rows in ``edges_by_source``, one key
     range per page. An edge whose ``last_seen`` is older than the page's latest
@@ -389,9 +484,11 @@ def mark_lost(index: Index, pages: dict[str, list[Any]]) -> int:
     _, rows = index.query(
         f"""
         SELECT e.source_domain, e.source_rev_host, e.source_url, e.target_url,
-               toString(e.kind), e.source_host, e.target_host, e.target_domain, f.refetched
+               toString(e.kind), e.source_host, e.target_host, e.target_domain, f.refetched,
+               f.last_status
         FROM {db}.edges_by_source AS e FINAL
-        INNER JOIN (SELECT url, max(fetched_at) AS refetched FROM {db}.fetches
+        INNER JOIN (SELECT url, max(fetched_at) AS refetched,
+                           argMax(status, fetched_at) AS last_status FROM {db}.fetches
                     WHERE rev_host IN {{revs:Array(String)}} AND url IN {{urls:Array(String)}}
                       AND status < 500
                     GROUP BY url HAVING count() > 1) AS f ON f.url = e.source_url
@@ -428,12 +525,37 @@ def mark_lost(index: Index, pages: dict[str, list[Any]]) -> int:
             "ugc": flags,
             "sponsored": flags,
             "link_count": [0] * n,
+            "location": ["other"] * n,
+            "text_before": [""] * n,
+            "text_after": [""] * n,
         }
     )
     lost_at = pa.array(columns[8], _TIMESTAMP)
-    index.insert_arrow("edges", by_target.append_column("lost_at", lost_at))
-    index.insert_arrow("edges_by_source", by_source.append_column("lost_at", lost_at))
+    unindexed = unindexed or set()
+    reasons = [
+        lost_reason(int(status), str(url) in unindexed)
+        for url, status in zip(columns[2], columns[9], strict=True)
+    ]
+    why = pa.StructArray.from_arrays(
+        [lost_at, pa.array(reasons, pa.string())], fields=list(_LOST_REASON)
+    )
+    for table, rows in (("edges", by_target), ("edges_by_source", by_source)):
+        rows = rows.append_column("lost_at", lost_at).append_column("lost_reason", why)
+        index.insert_arrow(table, rows)
     return n
+
+
+#: Why a link was lost (docs/queries.md#lost-links).
+LOST_REASONS = ("link_removed", "page_gone", "page_redirected", "page_noindex")
+
+
+def lost_reason(status: int, turned_noindex: bool) -> str:
+    """The reason a conclusive fetch answering ``status`` lost a page's links."""
+    if 300 <= status < 400:
+        return "page_redirected"
+    if 400 <= status < 500:
+        return "page_gone"
+    return "page_noindex" if turned_noindex else "link_removed"
 
 
 class EdgeWriter:

@@ -27,7 +27,7 @@ from scrapy.exceptions import CloseSpider, IgnoreRequest
 from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
-from crawler.extract import extract_links, robots_header_nofollow
+from crawler.extract import extract_links, robots_header_noindex, robots_header_nofollow
 from linkcore import config
 from linkcore.records import Link, PageRecord
 from linkcore.seeds import parse_seeds, read_seeds_file
@@ -42,6 +42,20 @@ _SCOPE_CACHE_SIZE = 100_000
 
 def _header(response: Response, name: str) -> list[str]:
     return [v.decode("utf-8", "replace") for v in response.headers.getlist(name)]
+
+
+def fetched_from(response: Response) -> str:
+    """The address the response came from, when the crawler resolved the host
+    itself; "" behind a proxy (the address would be the proxy's) or when unknown."""
+    try:
+        if response.meta.get("proxy"):
+            return ""
+    except AttributeError:  # a response built without a request
+        return ""
+    address = getattr(response, "ip_address", None)
+    if address is None:
+        return ""
+    return str(address)
 
 
 def page_from_response(
@@ -59,7 +73,8 @@ def page_from_response(
     status = response.status
     content_type = _header(response, "Content-Type")
     content_type_value = content_type[0].split(";", 1)[0].strip().lower() if content_type else ""
-    page_nofollow = robots_header_nofollow(_header(response, "X-Robots-Tag"))
+    robots_header = _header(response, "X-Robots-Tag")
+    page_nofollow = robots_header_nofollow(robots_header)
     page = PageRecord(
         url=source_url,
         status=status,
@@ -68,6 +83,8 @@ def page_from_response(
         robots_nofollow=page_nofollow,
         depth=depth,
         job=job,
+        robots_noindex=robots_header_noindex(robots_header),
+        ip=fetched_from(response),
     )
     follow: list[tuple[str, int]] = []
     if 300 <= status < 400:
@@ -90,9 +107,14 @@ def page_from_response(
             response.url,
             source_url,
             robots_nofollow=page_nofollow,
+            robots_noindex=page.robots_noindex,
             max_links=max_links,
         )
         page.links = extraction.links
+        page.robots_noindex = extraction.robots_noindex
+        page.title = extraction.title
+        page.lang = extraction.lang
+        page.words = extraction.words
         page.dropped_links = extraction.dropped + extraction.truncated
         page.robots_nofollow = extraction.robots_nofollow
         if not extraction.robots_nofollow:

@@ -339,13 +339,13 @@ def test_refdomains_view_fills_the_local_table_as_on_one_server(
     values = """
         ('example.com', 'com.example', 'https://example.com/', 'https://a.org/1', 'a',
          'example.com', 'a.org', 'a.org', '2026-01-01 00:00:00',
-         ('2026-01-02 00:00:00', 'home', false, false, false, false, 1)),
+         ('2026-01-02 00:00:00', 'home', false, false, false, false, 1, 'other', '', '')),
         ('example.com', 'com.example.www', 'https://www.example.com/x', 'https://a.org/2',
          'a', 'www.example.com', 'a.org', 'a.org', '2025-06-01 00:00:00',
-         ('2025-06-01 00:00:00', 'x', false, true, false, false, 2)),
+         ('2025-06-01 00:00:00', 'x', false, true, false, false, 2, 'other', '', '')),
         ('example.com', 'com.example', 'https://example.com/', 'https://b.net/', 'canonical',
          'example.com', 'b.net', 'b.net', '2026-03-01 00:00:00',
-         ('2026-03-01 00:00:00', '', false, false, false, false, 1))"""
+         ('2026-03-01 00:00:00', '', false, false, false, false, 1, 'other', '', ''))"""
     index.command(f"INSERT INTO {index.db}.edges ({columns}) VALUES {values}")
     index.command(f"INSERT INTO {cluster_db}.edges_local ({columns}) VALUES {values}")
     query = (
@@ -379,7 +379,7 @@ def test_the_comparison_notices_a_column_added_on_one_side(
     assert any(d.startswith("edges vs edges_local: columns differ") for d in differences)
 
 
-UPGRADES = ("upgrade_lost_at.sql", "upgrade_compact.sql")
+UPGRADES = ("upgrade_lost_at.sql", "upgrade_compact.sql", "upgrade_context.sql")
 
 
 def upgrade_statements(name: str, database: str) -> list[str]:
