@@ -51,11 +51,11 @@ __all__ = [
     "LOCATIONS",
     "Extraction",
     "extract_links",
-    "meta_robots_noindex",
     "meta_robots_nofollow",
+    "meta_robots_noindex",
     "parse_rel",
-    "robots_header_noindex",
     "robots_header_nofollow",
+    "robots_header_noindex",
 ]
 
 log = logging.getLogger(__name__)
@@ -522,10 +522,7 @@ def extract_links(
             # Those of the head hold no body text (the head's children are its content).
             if node.parent is not None and node.parent.tag != "head":
                 hidden.append(node)
-        elif (
-            tag == "meta"
-            and (attributes.get("name") or "").strip().lower() in _META_ROBOTS_NAMES
-        ):
+        elif tag == "meta" and (attributes.get("name") or "").strip().lower() in _META_ROBOTS_NAMES:
             content = attributes.get("content") or ""
             page_nofollow = page_nofollow or meta_robots_nofollow(content)
             page_noindex = page_noindex or meta_robots_noindex(content)

@@ -27,7 +27,7 @@ from scrapy.exceptions import CloseSpider, IgnoreRequest
 from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
-from crawler.extract import extract_links, robots_header_noindex, robots_header_nofollow
+from crawler.extract import extract_links, robots_header_nofollow, robots_header_noindex
 from linkcore import config
 from linkcore.records import Link, PageRecord
 from linkcore.seeds import parse_seeds, read_seeds_file
