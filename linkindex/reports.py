@@ -13,21 +13,137 @@ after the same filters as ``backlinks``, from the merged edges:
 - new links per day (by first_seen) and lost links per day (the first
   conclusive fetch of the source page after the link's last_seen).
 
+- where the links sit (docs/queries.md#report): backlinks per location and
+  their shares, sitewide backlinks and their share, broken backlinks (the
+  target's latest fetch answered 4xx or 5xx), lost backlinks per reason, and
+  the referring IP addresses and subnets (IPv4 /24, IPv6 /48) of the source
+  pages whose address is known (``pages.ip``).
+
 With ``--live`` or ``--lost`` (``filters.status``) every figure counts only
 those links. The SQL of the figures is :func:`linkindex.sqlparts.report_sql`,
-which the domain rollup shares.
+which the domain rollup shares; the figures of where links sit are always
+read from the edges (:func:`context_figures`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import ipaddress
+from typing import Any, Final
 
-from linkcore.records import KINDS
+from linkcore.records import KINDS, LOCATIONS
 from linkindex import rollups
 from linkindex.client import Index
 from linkindex.filters import REL_FLAGS, Filters
-from linkindex.sqlparts import TOTAL_NAMES, backlinks_where, default_selection, report_sql
+from linkindex.sqlparts import (
+    LOST,
+    TOTAL_NAMES,
+    backlinks_where,
+    broken_sql,
+    default_selection,
+    latest,
+    report_sql,
+    rev_host,
+    scope_where,
+    sitewide_sql,
+)
 from linkindex.targets import Target
+from linkindex.writer import LOST_REASONS
+
+#: Subnets a report lists (the most referring domains first).
+TOP_SUBNETS: Final = 20
+#: The prefix length of a subnet: the usual block of one host or network.
+SUBNET_BITS: Final = {4: 24, 6: 48}
+
+
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+def context_figures(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
+    """Where ``target``'s backlinks sit, as report fields (see module doc)."""
+    params: dict[str, Any] = {}
+    source, where = backlinks_where(index, target, filters, params)
+    scope = scope_where(target, "target", params)
+    db = index.db
+    counts = [f"countIf(toString({latest('location')}) = '{loc}') AS loc_{loc}" for loc in LOCATIONS]
+    counts += [
+        f"countIf({LOST} AND toString(tupleElement(e.lost_reason, 'reason')) = '{reason}') "
+        f"AS lost_{reason}"
+        for reason in LOST_REASONS
+    ]
+    columns, rows = index.query(
+        f"""
+        SELECT count() AS backlinks, {", ".join(counts)},
+               countIf(kind = 'a' AND (source_host, target_url)
+                       IN ({sitewide_sql(db, "edges", scope)})) AS sitewide,
+               countIf(target_url IN ({broken_sql(db, "edges", scope)})) AS broken
+        FROM {source} WHERE {where}""",
+        params,
+    )
+    figures = dict(zip(columns, rows[0], strict=True))
+    backlinks = int(figures["backlinks"])
+    located = {loc: int(figures[f"loc_{loc}"]) for loc in LOCATIONS}
+    sitewide = int(figures["sitewide"])
+    _, by_ip = index.query(
+        f"""
+        SELECT p.ip, b.source_domain, count() AS backlinks
+        FROM (SELECT source_url, source_domain FROM {source} WHERE {where}) AS b
+        INNER JOIN (SELECT url, ip FROM {db}.pages FINAL
+                    WHERE ip != '' AND rev_host IN (SELECT {rev_host("source_host")}
+                                                    FROM {source} WHERE {where})) AS p
+            ON p.url = b.source_url
+        GROUP BY p.ip, b.source_domain""",
+        params,
+    )
+    return {
+        "locations": located,
+        "location_shares": {loc: _share(n, backlinks) for loc, n in located.items()},
+        "content_share": _share(located["content"], backlinks),
+        "sitewide_backlinks": sitewide,
+        "sitewide_share": _share(sitewide, backlinks),
+        "broken_backlinks": int(figures["broken"]),
+        "lost_reasons": {reason: int(figures[f"lost_{reason}"]) for reason in LOST_REASONS},
+        **addresses(by_ip),
+    }
+
+
+def addresses(rows: Any) -> dict[str, Any]:
+    """The referring IP figures from ``(ip, source_domain, backlinks)`` rows:
+    distinct addresses and subnets, the backlinks whose source page's address
+    is known, and the :data:`TOP_SUBNETS` subnets with most referring domains.
+    An address that does not parse is left out."""
+    ips: set[str] = set()
+    subnets: dict[str, dict[str, Any]] = {}
+    known = 0
+    for ip, domain, backlinks in rows:
+        try:
+            address = ipaddress.ip_address(str(ip).strip("[]"))
+        except ValueError:
+            continue
+        network = ipaddress.ip_network(
+            f"{address}/{SUBNET_BITS[address.version]}", strict=False
+        ).with_prefixlen
+        ips.add(str(address))
+        known += int(backlinks)
+        entry = subnets.setdefault(network, {"ips": set(), "domains": set(), "backlinks": 0})
+        entry["ips"].add(str(address))
+        entry["domains"].add(str(domain))
+        entry["backlinks"] += int(backlinks)
+    ranked = sorted(subnets.items(), key=lambda item: (-len(item[1]["domains"]), item[0]))
+    return {
+        "backlinks_with_ip": known,
+        "referring_ips": len(ips),
+        "referring_subnets": len(subnets),
+        "subnets": [
+            {
+                "subnet": network,
+                "referring_domains": len(entry["domains"]),
+                "referring_ips": len(entry["ips"]),
+                "backlinks": entry["backlinks"],
+            }
+            for network, entry in ranked[:TOP_SUBNETS]
+        ],
+    }
 
 
 def document(target: Target, figures: dict[str, Any]) -> dict[str, Any]:
@@ -77,6 +193,10 @@ def report(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
     rollup when it is fresh (linkindex/rollups.py); anything else, and a
     stale rollup, from the edges.
     """
+    return {**_profile(index, target, filters), **context_figures(index, target, filters)}
+
+
+def _profile(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
     if target.scope == "domain" and default_selection(filters):
         figures = rollups.report_figures(index, target.domain)
         if figures is not None:

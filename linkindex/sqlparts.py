@@ -9,7 +9,10 @@
 - what it counts: the figures of a referring domain
   (:data:`REFDOMAIN_FIGURES`) and of a report (:data:`TOTALS`,
   :func:`report_sql`), which the domain rollups store as they are;
-- the record fields of an edge (:data:`EDGE_FIELDS`, :data:`EDGE_SELECT`).
+- the record fields of an edge (:data:`EDGE_FIELDS`, :func:`edge_select`),
+  and the facts derived from other rows that records carry and filters test:
+  whether a link is sitewide (:func:`sitewide_sql`) and the status of its
+  target (:func:`broken_sql`).
 
 Every value from a user reaches ClickHouse as a bound parameter
 (``{name:Type}``), collected in ``params``; only identifiers chosen here are
@@ -25,11 +28,12 @@ declarations and the target, and nothing that runs a query.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from linkcore.errors import UsageError
-from linkcore.records import KINDS
+from linkcore.records import KINDS, LOCATIONS
 from linkindex.filters import OPTIONS, REL_FLAGS, STATUSES, Filters
 from linkindex.targets import Target
 
@@ -73,13 +77,132 @@ EDGE_FIELDS: Final = (
     "link_count",
     "first_seen",
     "last_seen",
+    "location",
+    "text_before",
+    "text_after",
+    "sitewide",
+    "target_status",
+    "lost_reason",
 )
 #: The record fields read from an edge's latest sighting.
-LATEST_FIELDS: Final = frozenset(("anchor", "image", *REL_FLAGS, "link_count"))
-#: The SELECT list of :data:`EDGE_FIELDS`.
-EDGE_SELECT: Final = ", ".join(
-    f"{latest(name)} AS {name}" if name in LATEST_FIELDS else name for name in EDGE_FIELDS
+LATEST_FIELDS: Final = frozenset(
+    ("anchor", "image", *REL_FLAGS, "link_count", "text_before", "text_after")
 )
+#: The texts around a link: stored in ``edges`` only, so outlinks (read from
+#: ``edges_by_source``) look them up there by key (linkindex/queries.py).
+TEXT_FIELDS: Final = ("text_before", "text_after")
+#: Record fields derived from other rows at query time, for the rows answered
+#: (linkindex/queries.py, ``_derive``): null in the SELECT, filled in after.
+DERIVED_FIELDS: Final = ("sitewide", "target_status")
+#: Why a lost link was lost (docs/queries.md#lost-links); null for a live one.
+LOST_REASON: Final = (
+    "if(e.lost_at > e.last_seen, "
+    "nullIf(toString(tupleElement(e.lost_reason, 'reason')), ''), NULL)"
+)
+
+
+def edge_select(table: str = "edges") -> str:
+    """The SELECT list of :data:`EDGE_FIELDS` over ``table`` (as ``e``).
+
+    ``edges_by_source`` leaves the texts empty (:data:`TEXT_FIELDS`) and
+    every table the derived fields null (:data:`DERIVED_FIELDS`): the query
+    fills them in for the rows it answers.
+    """
+    parts = []
+    for name in EDGE_FIELDS:
+        if name in DERIVED_FIELDS:
+            parts.append(f"NULL AS {name}")
+        elif name in TEXT_FIELDS and table != "edges":
+            parts.append(f"'' AS {name}")
+        elif name in LATEST_FIELDS:
+            parts.append(f"{latest(name)} AS {name}")
+        elif name == "location":
+            parts.append(f"toString({latest(name)}) AS {name}")
+        elif name == "lost_reason":
+            parts.append(f"{LOST_REASON} AS {name}")
+        else:
+            parts.append(name)
+    return ", ".join(parts)
+
+
+#: The SELECT list of :data:`EDGE_FIELDS` over ``edges``.
+EDGE_SELECT: Final = edge_select()
+
+
+# -- facts derived from other rows (docs/queries.md#sitewide-and-broken-links) ---
+
+#: A sitewide link comes from at least this many fetched HTML pages of its host…
+SITEWIDE_MIN_PAGES: Final = 5
+#: …and from at least this share of them.
+SITEWIDE_MIN_SHARE: Final = 0.5
+#: A page of ``pages`` whose latest fetch answered 2xx with an HTML type.
+HTML_PAGE: Final = (
+    "status BETWEEN 200 AND 299 AND (startsWith(content_type, 'text/html') "
+    "OR startsWith(content_type, 'application/xhtml+xml'))"
+)
+#: A target is broken when its latest fetch answered 4xx or 5xx.
+BROKEN_STATUS: Final = "status BETWEEN 400 AND 599"
+
+
+def rev_host(host: str) -> str:
+    """SQL of ``linkcore.urls.reverse_host`` of the host expression ``host``:
+    its labels reversed, an IP address unchanged (``pages`` is keyed by it)."""
+    return (
+        f"if(isIPv4String({host}) OR startsWith({host}, '['), {host}, "
+        f"arrayStringConcat(arrayReverse(splitByChar('.', {host})), '.'))"
+    )
+
+
+def sitewide_sql(db: str, table: str, where: str) -> str:
+    """``(source_host, target_url)`` of every sitewide pair among the edges of
+    ``table`` that ``where`` selects.
+
+    A pair is sitewide when the host's pages that carry a live ``a`` link to
+    the URL number at least :data:`SITEWIDE_MIN_PAGES` and at least
+    :data:`SITEWIDE_MIN_SHARE` of the host's fetched HTML pages
+    (:data:`HTML_PAGE`), of which there must be as many. ``where`` must
+    select every edge from the host to the URL (a target scope does; on the
+    source side, the scope widened to whole hosts: :func:`sitewide_scope`).
+    The host's pages are read by key (``pages`` is ordered by reversed host),
+    only for hosts that link to one URL from enough pages.
+    """
+    linking = f"""
+        SELECT source_host, target_url, uniqExact(source_url) AS linking
+        FROM {db}.{table} AS s FINAL
+        WHERE ({where}) AND s.kind = 'a' AND s.lost_at <= s.last_seen
+        GROUP BY source_host, target_url
+        HAVING linking >= {SITEWIDE_MIN_PAGES}"""
+    return f"""
+        SELECT l.source_host, l.target_url
+        FROM ({linking}) AS l
+        INNER JOIN (SELECT host, count() AS pages
+                    FROM {db}.pages FINAL
+                    WHERE {HTML_PAGE}
+                      AND rev_host IN (SELECT {rev_host("source_host")} FROM ({linking}))
+                    GROUP BY host) AS p ON p.host = l.source_host
+        WHERE p.pages >= {SITEWIDE_MIN_PAGES} AND l.linking >= p.pages * {SITEWIDE_MIN_SHARE}"""
+
+
+def broken_sql(db: str, table: str, where: str) -> str:
+    """The broken target URLs among the edges of ``table`` that ``where``
+    selects (their latest fetch in ``pages``, read by key)."""
+    return f"""
+        SELECT url FROM {db}.pages FINAL
+        WHERE {BROKEN_STATUS}
+          AND (rev_host, url) IN (SELECT {rev_host("target_host")}, target_url
+                                  FROM {db}.{table} WHERE {where})"""
+
+
+def sitewide_scope(target: Target, side: Literal["target", "source"], params: dict[str, Any]) -> str:
+    """The edges :func:`sitewide_sql` reads for the edges in ``target``'s scope:
+    the scope itself on the target side (every edge to a URL in scope is in
+    it); on the source side, every edge out of the scope's hosts."""
+    if side == "target":
+        return scope_where(target, side, params)
+    params.update(t_domain=target.domain, t_rev=target.rev_host)
+    if target.scope == "domain":
+        return "source_domain = {t_domain:String}"
+    return "source_domain = {t_domain:String} AND source_rev_host = {t_rev:String}"
 
 
 # -- what a query selects ------------------------------------------------------
@@ -125,6 +248,16 @@ def _rel(flags: Any, params: dict[str, Any]) -> str:
             known = f"{', '.join(REL_FLAGS[:-1])} or {REL_FLAGS[-1]}"
             raise UsageError(f"unknown rel flag {flag!r} ({known})")
     return " AND ".join(latest(flag) for flag in flags)
+
+
+def _location(locations: Any, params: dict[str, Any]) -> str:
+    if not locations:
+        return ""
+    for location in locations:
+        if location not in LOCATIONS:
+            raise UsageError(f"unknown location {location!r} (choose from {', '.join(LOCATIONS)})")
+    params["locations"] = list(locations)
+    return f"toString({latest('location')}) IN {{locations:Array(String)}}"
 
 
 def _anchor(text: str | None, params: dict[str, Any]) -> str:
@@ -173,6 +306,7 @@ CONDITIONS: Final[Mapping[str, Condition]] = {
     "kind": _kinds,
     "status": _status,
     "rel": _rel,
+    "location": _location,
     "anchor": _anchor,
     "from_domain": _from_domain,
     "first_seen_from": _seen("first_seen_from"),
@@ -180,9 +314,53 @@ CONDITIONS: Final[Mapping[str, Condition]] = {
     "last_seen_from": _seen("last_seen_from"),
     "last_seen_to": _seen("last_seen_to"),
 }
-# The table and the declarations agree: a new filter cannot go without its SQL.
-if list(CONDITIONS) != [option.name for option in OPTIONS if option.sql is not None]:
+
+
+@dataclass(frozen=True, slots=True)
+class Derivation:
+    """What a condition on a derived fact reads: the index's database, the
+    edge table of the query (``edges`` or ``edges_by_source``), the SQL of the
+    query's scope on it, and the edges :func:`sitewide_sql` needs for that
+    scope (:func:`sitewide_scope`). Bounding the subqueries by the scope keeps
+    them to the rows the query reads anyway."""
+
+    db: str
+    table: str
+    scope: str = "1"
+    sitewide_scope: str = "1"
+
+
+#: The SQL condition of an option on a derived fact (``sql="derived"``).
+DerivedCondition = Callable[[Any, Derivation, dict[str, Any]], str]
+
+
+def _broken(broken: bool, at: Derivation, params: dict[str, Any]) -> str:
+    if not broken:
+        return ""
+    return f"target_url IN ({broken_sql(at.db, at.table, at.scope)})"
+
+
+def _sitewide(sitewide: bool | None, at: Derivation, params: dict[str, Any]) -> str:
+    if sitewide is None:
+        return ""
+    if not isinstance(sitewide, bool):
+        raise UsageError(f"sitewide must be true or false, got {sitewide!r}")
+    pairs = sitewide_sql(at.db, at.table, at.sitewide_scope)
+    # Only `a` links are sitewide: a canonical or redirect edge never is.
+    clause = f"(kind = 'a' AND (source_host, target_url) IN ({pairs}))"
+    return clause if sitewide else f"NOT {clause}"
+
+
+#: The SQL condition of every option on a derived fact, by option name.
+DERIVED_CONDITIONS: Final[Mapping[str, DerivedCondition]] = {
+    "broken": _broken,
+    "sitewide": _sitewide,
+}
+# The tables and the declarations agree: a new filter cannot go without its SQL.
+if list(CONDITIONS) != [o.name for o in OPTIONS if o.sql in ("where", "state")]:
     raise TypeError("every filtering option in linkindex.filters.OPTIONS needs a condition here")
+if list(DERIVED_CONDITIONS) != [o.name for o in OPTIONS if o.sql == "derived"]:
+    raise TypeError("every derived option in linkindex.filters.OPTIONS needs a condition here")
 
 
 def _conditions(filters: Filters, where: str, params: dict[str, Any]) -> list[str]:
@@ -195,10 +373,20 @@ def _conditions(filters: Filters, where: str, params: dict[str, Any]) -> list[st
     return [clause for clause in clauses if clause]
 
 
-def filter_where(filters: Filters, params: dict[str, Any]) -> str:
+def filter_where(
+    filters: Filters, params: dict[str, Any], derivation: Derivation | None = None
+) -> str:
     """The conditions of every row filter of ``filters`` (options whose ``sql`` is
-    ``where``) and of its disavow file; ``1`` when nothing is left out."""
+    ``where``, and ``derived`` ones when a ``derivation`` says what they read)
+    and of its disavow file; ``1`` when nothing is left out."""
     clauses = _conditions(filters, "where", params)
+    if derivation is not None:
+        derived = (
+            DERIVED_CONDITIONS[option.name](getattr(filters, option.name), derivation, params)
+            for option in OPTIONS
+            if option.sql == "derived"
+        )
+        clauses += [clause for clause in derived if clause]
     if filters.disavow:
         clauses.append(disavow_where(filters.disavow, params))
     return " AND ".join(clauses) if clauses else "1"
@@ -252,12 +440,21 @@ def edges_from(
 
 
 def edges_where(
-    index: Index, table: str, filters: Filters, params: dict[str, Any]
+    index: Index,
+    table: str,
+    filters: Filters,
+    params: dict[str, Any],
+    scope: tuple[str, str] = ("1", "1"),
 ) -> tuple[str, str]:
     """FROM ``table`` (merged, as ``e``) and the WHERE of every condition of
-    ``filters``: :func:`filter_where` and the edge state of :func:`edges_from`."""
+    ``filters``: :func:`filter_where` and the edge state of :func:`edges_from`.
+
+    ``scope`` is the SQL of the query's scope and of its :func:`sitewide_scope`,
+    which bound the conditions on derived facts (the whole table by default).
+    """
     source, state = edges_from(index, table, filters, params)
-    return source, f"{filter_where(filters, params)} AND {state}"
+    derivation = Derivation(index.db, table, *scope)
+    return source, f"{filter_where(filters, params, derivation)} AND {state}"
 
 
 def backlinks_where(
@@ -265,7 +462,7 @@ def backlinks_where(
 ) -> tuple[str, str]:
     """FROM and WHERE of the edges pointing at ``target`` under ``filters``."""
     scope = scope_where(target, "target", params)
-    source, where = edges_where(index, "edges", filters, params)
+    source, where = edges_where(index, "edges", filters, params, (scope, scope))
     return source, f"{scope} AND {where}"
 
 
@@ -282,10 +479,15 @@ def default_selection(filters: Filters) -> bool:
         not filters.one_per_domain
         and not filters.disavow
         and all(
+            getattr(filters, option.name) == getattr(default, option.name)
+            for option in OPTIONS
+            if option.sql == "derived"
+        )
+        and all(
             CONDITIONS[option.name](getattr(filters, option.name), {})
             == CONDITIONS[option.name](getattr(default, option.name), {})
             for option in OPTIONS
-            if option.sql is not None
+            if option.sql in ("where", "state")
         )
     )
 
