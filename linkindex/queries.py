@@ -177,10 +177,11 @@ def _edges_by_key(
 
 #: Rows completed per lookup: bounds the IN lists of one statement.
 LOOKUP_ROWS: Final = 2_000
-#: Up to this many source hosts, the sitewide lookup also narrows the source
-#: URLs to the hosts' URL prefixes, so that the index reads only the key
-#: ranges of those hosts' pages within each target URL.
-PREFIX_HOSTS: Final = 16
+#: Up to this many source hosts (a page of answers has a few hundred at most),
+#: the sitewide lookup also narrows the source URLs to the hosts' URL prefixes,
+#: so that the index reads only those hosts' key ranges within each target URL
+#: (a home page with a million backlinks is not read whole for a page of 100).
+PREFIX_HOSTS: Final = 256
 
 
 def complete(index: Index, result: Result, *, texts: bool) -> Result:

@@ -89,8 +89,9 @@ def context_figures(index: Index, target: Target, filters: Filters) -> dict[str,
         SELECT p.ip, b.source_domain, count() AS backlinks
         FROM (SELECT source_url, source_domain FROM {source} WHERE {where}) AS b
         INNER JOIN (SELECT url, ip FROM {db}.pages FINAL
-                    WHERE ip != '' AND rev_host IN (SELECT {rev_host("source_host")}
-                                                    FROM {source} WHERE {where})) AS p
+                    WHERE ip != ''
+                      AND (rev_host, url) IN (SELECT {rev_host("source_host")}, source_url
+                                              FROM {source} WHERE {where})) AS p
             ON p.url = b.source_url
         GROUP BY p.ip, b.source_domain""",
         params,

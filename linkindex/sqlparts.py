@@ -92,7 +92,7 @@ LATEST_FIELDS: Final = frozenset(
 #: ``edges_by_source``) look them up there by key (linkindex/queries.py).
 TEXT_FIELDS: Final = ("text_before", "text_after")
 #: Record fields derived from other rows at query time, for the rows answered
-#: (linkindex/queries.py, ``_derive``): null in the SELECT, filled in after.
+#: (linkindex/queries.py, ``complete``): null in the SELECT, filled in after.
 DERIVED_FIELDS: Final = ("sitewide", "target_status")
 #: Why a lost link was lost (docs/queries.md#lost-links); null for a live one.
 LOST_REASON: Final = (
