@@ -345,7 +345,8 @@ def test_an_index_that_stores_last_seen_is_upgraded_to_the_compact_schema(index,
         for table, extra in (("edges", "target_rev_host"), ("edges_by_source", "source_rev_host")):
             columns = (
                 f"{extra}, target_url, source_url, kind, target_host, source_host, "
-                "source_domain, target_domain, first_seen, last_seen, latest, lost_at"
+                "source_domain, target_domain, first_seen, last_seen, latest, lost_at, "
+                "lost_reason"
             )
             index.command(
                 f"INSERT INTO {earlier}.{table} ({columns}) "
