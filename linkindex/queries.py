@@ -177,11 +177,13 @@ def _edges_by_key(
 
 #: Rows completed per lookup: bounds the IN lists of one statement.
 LOOKUP_ROWS: Final = 2_000
-#: Up to this many source hosts (a page of answers has a few hundred at most),
-#: the sitewide lookup also narrows the source URLs to the hosts' URL prefixes,
-#: so that the index reads only those hosts' key ranges within each target URL
-#: (a home page with a million backlinks is not read whole for a page of 100).
-PREFIX_HOSTS: Final = 256
+#: Up to this many source hosts (an outlinks page has one or a few), the
+#: sitewide lookup narrows the edges to the page's target URLs further, to the
+#: hosts' URL prefixes, so that a home page with a million backlinks is not
+#: read whole for one host's links. Past a few hosts (a backlinks page), a
+#: prefix per host costs the key analysis more than it saves (measured:
+#: docs/queries.md#sitewide-and-broken-links).
+PREFIX_HOSTS: Final = 8
 
 
 def complete(index: Index, result: Result, *, texts: bool) -> Result:
@@ -246,7 +248,8 @@ def sitewide_pairs(
 ) -> set[tuple[str, str]]:
     """The sitewide ones of ``pairs``: ``(source_host, target_url)`` ->
     ``(target_domain, target_host)``, by :func:`linkindex.sqlparts.sitewide_sql`
-    over the edges to those URLs (read by key)."""
+    over the edges from those hosts to those URLs, read by key (see
+    :data:`PREFIX_HOSTS`)."""
     if not pairs:
         return set()
     hosts = sorted({host for host, _ in pairs})
@@ -271,7 +274,9 @@ def sitewide_pairs(
                     params[name] = f"{scheme}://{host}{end}"
                     prefixes.append(f"startsWith(source_url, {{{name}:String}})")
         where += f" AND ({' OR '.join(prefixes)})"
-    _, rows = index.query(sitewide_sql(index.db, "edges", where), params)
+    params["sw_host_revs"] = sorted({reverse_host(host) for host in hosts})
+    sql = sitewide_sql(index.db, "edges", where, "{sw_host_revs:Array(String)}")
+    _, rows = index.query(sql, params)
     return {(str(host), str(url)) for host, url in rows} & set(pairs)
 
 

@@ -153,7 +153,7 @@ def rev_host(host: str) -> str:
     )
 
 
-def sitewide_sql(db: str, table: str, where: str) -> str:
+def sitewide_sql(db: str, table: str, where: str, hosts: str | None = None) -> str:
     """``(source_host, target_url)`` of every sitewide pair among the edges of
     ``table`` that ``where`` selects.
 
@@ -163,8 +163,9 @@ def sitewide_sql(db: str, table: str, where: str) -> str:
     (:data:`HTML_PAGE`), of which there must be as many. ``where`` must
     select every edge from the host to the URL (a target scope does; on the
     source side, the scope widened to whole hosts: :func:`sitewide_scope`).
-    The host's pages are read by key (``pages`` is ordered by reversed host),
-    only for hosts that link to one URL from enough pages.
+    The host's pages are read by key (``pages`` is ordered by reversed host):
+    those of ``hosts``, SQL of their reversed names (a lookup knows them), or
+    else of the hosts that link to one URL from enough pages.
     """
     linking = f"""
         SELECT source_host, target_url, uniqExact(source_url) AS linking
@@ -172,13 +173,14 @@ def sitewide_sql(db: str, table: str, where: str) -> str:
         WHERE ({where}) AND s.kind = 'a' AND s.lost_at <= s.last_seen
         GROUP BY source_host, target_url
         HAVING linking >= {SITEWIDE_MIN_PAGES}"""
+    linking_hosts = f"(SELECT {rev_host('source_host')} FROM ({linking}))"
     return f"""
         SELECT l.source_host, l.target_url
         FROM ({linking}) AS l
         INNER JOIN (SELECT host, count() AS pages
                     FROM {db}.pages FINAL
                     WHERE {HTML_PAGE}
-                      AND rev_host IN (SELECT {rev_host("source_host")} FROM ({linking}))
+                      AND rev_host IN {hosts or linking_hosts}
                     GROUP BY host) AS p ON p.host = l.source_host
         WHERE p.pages >= {SITEWIDE_MIN_PAGES} AND l.linking >= p.pages * {SITEWIDE_MIN_SHARE}"""
 
