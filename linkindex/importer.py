@@ -1,14 +1,15 @@
 """``linkgraph import edges FILE``: load edge records exported elsewhere.
 
-Reads the record fields (docs/queries.md#records) from JSON Lines, CSV or Parquet (by the file's
-extension, or ``--format``): the stored ones, where a link sits and the texts
-around it included. The fields an index derives from its own pages
-(``sitewide``, ``target_status``) and the lost state are not imported: the
-index that imports the edges answers them from what it holds. Every record is checked and its URLs normalized
-again; hosts, registered domains and reversed hosts are recomputed by
-:mod:`linkcore.urls` rather than trusted. ``first_seen``/``last_seen`` keep
-their values, and merge with what the index holds by min/max, so importing
-the same file twice, or a file that overlaps the index, changes nothing twice.
+Reads the record fields (docs/queries.md#records) from JSON Lines, CSV or
+Parquet (by the file's extension, or ``--format``): the stored ones, where a
+link sits and the texts around it included. The fields an index derives from
+its own pages (``sitewide``, ``target_status``) and the lost state are not
+imported: the index that imports the edges answers them from what it holds.
+Every record is checked and its URLs normalized again; hosts, registered
+domains and reversed hosts are recomputed by :mod:`linkcore.urls` rather than
+trusted. ``first_seen``/``last_seen`` keep their values, and merge with what
+the index holds by min/max, so importing the same file twice, or a file that
+overlaps the index, changes nothing twice.
 
 A bad record stops the import with its line (or row) number; batches written
 before it stay (they are valid, and a re-run after fixing the file is harmless).
@@ -163,7 +164,9 @@ def _import(index: Index, writer: WriterThread, path: str, file: Path, fmt: str)
             sponsored=_boolean(record.get("sponsored", False), "sponsored", where),
             link_count=link_count,
             location=location,
-            text_before=str(record.get("text_before") or "")[:_CONTEXT_CHARS] if kind == "a" else "",
+            text_before=str(record.get("text_before") or "")[:_CONTEXT_CHARS]
+            if kind == "a"
+            else "",
             text_after=str(record.get("text_after") or "")[:_CONTEXT_CHARS] if kind == "a" else "",
         )
         batch.add_edge(

@@ -21,10 +21,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
 from linkcore.errors import UsageError
+from linkcore.urls import reverse_host
 from linkindex import rollups
 from linkindex.client import Index
 from linkindex.filters import SCOPES, Filters
-from linkcore.urls import reverse_host
 from linkindex.sqlparts import (
     DOFOLLOW,
     EDGE_FIELDS,
@@ -199,7 +199,9 @@ def complete(index: Index, result: Result, *, texts: bool) -> Result:
     done: list[tuple[Any, ...]] = []
     for start in range(0, len(result.rows), LOOKUP_ROWS):
         rows = [list(row) for row in result.rows[start : start + LOOKUP_ROWS]]
-        statuses = target_statuses(index, [(str(r[at["target_host"]]), str(r[at["target_url"]])) for r in rows])
+        statuses = target_statuses(
+            index, [(str(r[at["target_host"]]), str(r[at["target_url"]])) for r in rows]
+        )
         linked = [r for r in rows if r[at["kind"]] == "a"]
         pairs = sitewide_pairs(
             index,

@@ -65,7 +65,9 @@ def context_figures(index: Index, target: Target, filters: Filters) -> dict[str,
     source, where = backlinks_where(index, target, filters, params)
     scope = scope_where(target, "target", params)
     db = index.db
-    counts = [f"countIf(toString({latest('location')}) = '{loc}') AS loc_{loc}" for loc in LOCATIONS]
+    counts = [
+        f"countIf(toString({latest('location')}) = '{loc}') AS loc_{loc}" for loc in LOCATIONS
+    ]
     counts += [
         f"countIf({LOST} AND toString(tupleElement(e.lost_reason, 'reason')) = '{reason}') "
         f"AS lost_{reason}"

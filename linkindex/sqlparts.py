@@ -96,8 +96,7 @@ TEXT_FIELDS: Final = ("text_before", "text_after")
 DERIVED_FIELDS: Final = ("sitewide", "target_status")
 #: Why a lost link was lost (docs/queries.md#lost-links); null for a live one.
 LOST_REASON: Final = (
-    "if(e.lost_at > e.last_seen, "
-    "nullIf(toString(tupleElement(e.lost_reason, 'reason')), ''), NULL)"
+    "if(e.lost_at > e.last_seen, nullIf(toString(tupleElement(e.lost_reason, 'reason')), ''), NULL)"
 )
 
 
@@ -195,7 +194,9 @@ def broken_sql(db: str, table: str, where: str) -> str:
                                   FROM {db}.{table} WHERE {where})"""
 
 
-def sitewide_scope(target: Target, side: Literal["target", "source"], params: dict[str, Any]) -> str:
+def sitewide_scope(
+    target: Target, side: Literal["target", "source"], params: dict[str, Any]
+) -> str:
     """The edges :func:`sitewide_sql` reads for the edges in ``target``'s scope:
     the scope itself on the target side (every edge to a URL in scope is in
     it); on the source side, every edge out of the scope's hosts."""

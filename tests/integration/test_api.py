@@ -162,9 +162,10 @@ def test_where_links_sit_over_http(served: Running) -> None:
     assert served.ok("backlinks", target="target.co.uk", sitewide="true")["rows"] == []
     others = served.ok("backlinks", target="target.co.uk", sitewide="false")
     assert edge_keys(others["rows"]) == edge_keys(edges)
-    assert served.ok("refdomains", target="target.co.uk", location="nav")["rows"][0][
-        "source_domain"
-    ] == "gamma.net"
+    assert (
+        served.ok("refdomains", target="target.co.uk", location="nav")["rows"][0]["source_domain"]
+        == "gamma.net"
+    )
     summary = served.ok("summary", target="target.co.uk")
     located: dict[str, int] = defaultdict(int)
     for edge in edges:

@@ -83,7 +83,9 @@ def build() -> tuple[SyntheticWeb, list[Placed]]:
                 " and it was <em>great</em>.</p></article>"
             )
             article_links = [f"{TARGET}/page"]
-            placed.append(Placed(url, f"{TARGET}/page", "content", "I bought it at", "and it was great."))
+            placed.append(
+                Placed(url, f"{TARGET}/page", "content", "I bought it at", "and it was great.")
+            )
         body = (
             f"<header>{link(f'{BLOG}/', 'The blog')}</header>\n"
             f"<nav>{nav}</nav>\n{article}\n"
@@ -97,7 +99,7 @@ def build() -> tuple[SyntheticWeb, list[Placed]]:
         placed.append(Placed(url, f"{TARGET}/gone", "footer", "Hosted by", "."))
     # A newspaper: a main text with a link, and a conventional footer div.
     body = (
-        f'<main><p>As {link(f"{TARGET}/page", "reported")} last week, prices rose.</p></main>\n'
+        f"<main><p>As {link(f'{TARGET}/page', 'reported')} last week, prices rose.</p></main>\n"
         f'<div id="site-footer"><span>Ads: {link(f"{TARGET}/", "target")}</span></div>\n'
     )
     web.add(page(f"{PAPER}/", body, [f"{TARGET}/page", f"{TARGET}/"]))
@@ -171,14 +173,13 @@ def test_backlinks_say_where_each_link_sits(crawled: tuple[Crawl, list[Placed], 
     }
     assert {k: r["sitewide"] for k, r in found.items()} == sitewide
     statuses = {url: crawl.web.resources[url].status for _, url in found}
-    assert {k: r["target_status"] for k, r in found.items()} == {
-        k: statuses[k[1]] for k in found
-    }
+    assert {k: r["target_status"] for k, r in found.items()} == {k: statuses[k[1]] for k in found}
     # The export holds what the query answers.
     exported = {
         (r["source_url"], r["target_url"]): r
         for r in crawl.records
-        if r["kind"] == "a" and r["target_url"].startswith(TARGET)
+        if r["kind"] == "a"
+        and r["target_url"].startswith(TARGET)
         and not r["source_url"].startswith(TARGET)
     }
     assert exported == found

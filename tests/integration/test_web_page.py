@@ -556,7 +556,9 @@ def test_backlinks_show_where_they_sit_and_the_broken_ones(
     edges, where = expected(), placed()
 
     def location(edge: dict[str, Any]) -> str:
-        return where[(edge["source_url"], edge["target_url"])][0] if edge["kind"] == "a" else "other"
+        return (
+            where[(edge["source_url"], edge["target_url"])][0] if edge["kind"] == "a" else "other"
+        )
 
     # The breakdown: backlinks per location, every location listed.
     counts = browser.evaluate(

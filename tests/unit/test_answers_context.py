@@ -186,9 +186,10 @@ def test_outlinks_read_the_texts_from_edges_and_widen_sitewide_to_the_host(web: 
     assert one[("http://farm.com/p2", HOME)]["text_before"] == "Powered by"
     only = queries.outlinks(web, Target.parse("http://farm.com/p2"), Filters(sitewide=True))
     assert len(only.rows) == 1
-    assert queries.outlinks(
-        web, Target.parse("http://farm.com/p2"), Filters(sitewide=False)
-    ).rows == []
+    assert (
+        queries.outlinks(web, Target.parse("http://farm.com/p2"), Filters(sitewide=False)).rows
+        == []
+    )
     # A host scope of outlinks, sorted: the same fields as by key.
     keyed = by_edge(queries.outlinks(web, Target.parse("farm.com"), Filters()))
     ordered = by_edge(queries.outlinks(web, Target.parse("farm.com"), Filters(sort="last_seen")))
