@@ -186,19 +186,19 @@ LOOKUP_ROWS: Final = 2_000
 PREFIX_HOSTS: Final = 8
 
 
-def complete(index: Index, result: Result, *, texts: bool) -> Result:
+def complete(index: Index, result: Result, *, texts: bool, chunk: int = LOOKUP_ROWS) -> Result:
     """``result``'s edge records with the fields read from other rows filled in:
     ``sitewide`` and ``target_status`` (docs/queries.md#sitewide-and-broken-links)
     and, with ``texts`` (records read from ``edges_by_source``), the texts
     around each link from ``edges``. Keyed lookups for the answered rows only,
-    :data:`LOOKUP_ROWS` at a time: a page of 100 costs a few small reads,
-    whatever the size of the scope."""
+    ``chunk`` rows at a time: a page of 100 costs a few small reads, whatever
+    the size of the scope."""
     if not result.rows or "sitewide" not in result.columns:
         return result
     at = {name: i for i, name in enumerate(result.columns)}
     done: list[tuple[Any, ...]] = []
-    for start in range(0, len(result.rows), LOOKUP_ROWS):
-        rows = [list(row) for row in result.rows[start : start + LOOKUP_ROWS]]
+    for start in range(0, len(result.rows), chunk):
+        rows = [list(row) for row in result.rows[start : start + chunk]]
         statuses = target_statuses(
             index, [(str(r[at["target_host"]]), str(r[at["target_url"]])) for r in rows]
         )
@@ -624,7 +624,13 @@ def _export_edges(index: Index, where: str) -> Iterator[tuple[list[str], Sequenc
             f" AND ({_EDGES_KEY}) > ({{k0:String}}, {{k1:String}}, {{k2:String}}, "
             "{k3:String}, {k4:Int8})"
         )
-        page = complete(index, Result(columns[:fields], [r[:fields] for r in rows]), texts=False)
+        # One lookup per page: the page is one range of target URLs, read again.
+        page = complete(
+            index,
+            Result(columns[:fields], [r[:fields] for r in rows]),
+            texts=False,
+            chunk=EXPORT_PAGE,
+        )
         yield page.columns, page.rows
         if len(rows) < EXPORT_PAGE:
             return
