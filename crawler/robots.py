@@ -22,6 +22,12 @@ A robots.txt request waits at most ``LINKGRAPH_ROBOTS_TIMEOUT`` seconds (10;
 a timeout counts as "unreachable"), and in a distributed crawl it takes a slot
 of the host's job rate like any request (it carries the job's ``rate``).
 
+``Crawl-delay`` for the ``linkgraph`` token (or ``*``) raises the host's
+download delay in a one-process crawl to that value, capped by
+``LINKGRAPH_MAX_CRAWL_DELAY`` (30 s), without jitter and out of AutoThrottle's
+reach (docs/crawling.md#crawl-delay). Requests of a distributed job (they
+carry the job's ``rate``) are paced by the job's rate limiter instead.
+
 Parsing and matching stay Scrapy's (Protego), so group matching for the
 ``linkgraph`` token is unchanged. It also fixes a race in Scrapy's version:
 requests that arrive while a host's robots.txt is being fetched all wait on
@@ -67,6 +73,11 @@ class RFC9309RobotsMiddleware(RobotsTxtMiddleware):
         self.timeout = crawler.settings.getfloat(
             "LINKGRAPH_ROBOTS_TIMEOUT", config.LINKGRAPH_ROBOTS_TIMEOUT
         )
+        self.max_crawl_delay = crawler.settings.getfloat(
+            "LINKGRAPH_MAX_CRAWL_DELAY", config.LINKGRAPH_MAX_CRAWL_DELAY
+        )
+        # Crawl-delay by netloc, capped; 0 for none.
+        self._crawl_delays: dict[str, float] = {}
         self._received: WeakKeyDictionary[Request, int] = WeakKeyDictionary()
         # Hosts (netlocs) whose own address the private network guard refused.
         self._refused: dict[str, PrivateAddressRefused] = {}
@@ -87,6 +98,38 @@ class RFC9309RobotsMiddleware(RobotsTxtMiddleware):
             count_refusal(self.crawler, request, refusal)
             raise PrivateAddressRefused(refusal.host, refusal.why)
         super().process_request_2(rp, request)
+        if rp is not None and request.meta.get("rate") is None:
+            self._apply_crawl_delay(rp, request)
+
+    def _apply_crawl_delay(self, rp: RobotParser, request: Request) -> None:
+        """Raise the download slot's delay of ``request`` to its host's Crawl-delay."""
+        netloc = urlparse_cached(request).netloc
+        delay = self._crawl_delays.get(netloc)
+        if delay is None:
+            try:
+                declared = rp.crawl_delay(self._robotstxt_useragent or "linkgraph")
+            except (TypeError, ValueError):
+                declared = None
+            delay = min(max(float(declared or 0.0), 0.0), self.max_crawl_delay)
+            self._crawl_delays[netloc] = delay
+            if delay:
+                self._stats.inc_value("robotstxt/crawl_delay_hosts")
+                log.info("%s asks for a Crawl-delay: %.1f s between requests", netloc, delay)
+        if not delay or self.crawler.engine is None:
+            return
+        request.meta["autothrottle_dont_adjust_delay"] = True
+        # Through Scrapy's public downloader: a slot made later takes its delay
+        # from the per-slot settings (DOWNLOAD_SLOTS), one that exists (the
+        # robots.txt request made it) is raised here.
+        downloader = self.crawler.engine.downloader
+        key = downloader.get_slot_key(request)
+        settings = downloader.per_slot_settings.setdefault(key, {})
+        settings.update(delay=max(float(settings.get("delay", 0.0)), delay), jitter=0.0)
+        slot = downloader.slots.get(key)
+        if slot is not None:
+            slot.delay = max(slot.delay, delay)
+            # Random variation could go below the asked delay.
+            slot.jitter = 0.0
 
     async def robot_parser(self, request: Request) -> RobotParser | None:
         netloc = urlparse_cached(request).netloc

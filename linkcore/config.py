@@ -194,6 +194,12 @@ LINKGRAPH_ROBOTS_TIMEOUT: Final = _declare(
     10.0,
     "seconds before a robots.txt request is abandoned (the host is then not crawled)",
 )
+LINKGRAPH_MAX_CRAWL_DELAY: Final = _declare(
+    "LINKGRAPH_MAX_CRAWL_DELAY",
+    30.0,
+    "the most seconds a robots.txt Crawl-delay may set between requests to one host",
+    flags=("--max-crawl-delay",),
+)
 LINKGRAPH_ALLOW_PRIVATE_NETWORKS: Final = _declare(
     "LINKGRAPH_ALLOW_PRIVATE_NETWORKS",
     False,

@@ -68,6 +68,7 @@ def crawl_settings(args: argparse.Namespace, location: IndexLocation) -> Setting
         "CONCURRENT_REQUESTS": args.concurrency,
         "CONCURRENT_REQUESTS_PER_DOMAIN": args.per_host,
         "DOWNLOAD_DELAY": args.delay,
+        "LINKGRAPH_MAX_CRAWL_DELAY": args.max_crawl_delay,
         "AUTOTHROTTLE_START_DELAY": max(args.delay, 0.01),
         "AUTOTHROTTLE_ENABLED": not args.no_autothrottle,
         "DOWNLOAD_TIMEOUT": args.timeout,
@@ -187,6 +188,13 @@ def register(commands: Any) -> None:
         default=config.LINKGRAPH_DOWNLOAD_DELAY,
         metavar="S",
         help="seconds between requests to one host (default: %(default)s)",
+    )
+    crawl.add_argument(
+        "--max-crawl-delay",
+        type=seconds,
+        default=config.LINKGRAPH_MAX_CRAWL_DELAY,
+        metavar="S",
+        help="obey a robots.txt Crawl-delay up to S seconds (default: %(default)s)",
     )
     crawl.add_argument(
         "--per-host",
