@@ -1,0 +1,202 @@
+"""The frontier's scripts against a real Redis: Bloom pushes, batched pops,
+lease renewal, the per-host admission, the outbox, and a job over two shards.
+
+Single-shard cases use the shared Redis (``deploy/local/up``) under a random
+prefix; two-shard cases add a redis-server of their own on a free port.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from crawler.frontier.bloom import RedisBloom, positions
+from crawler.frontier.jobs import JobStore
+from crawler.frontier.keys import Keys
+from crawler.frontier.outbox import Outbox
+from crawler.frontier.queue import decode_entry, encode_entry, pop_entries, renew_leases
+from crawler.frontier.ratelimit import RateLimiter
+from crawler.frontier.shards import Shards
+from tests.integration.cluster import REDIS, require_services
+from tests.integration.redis_servers import RedisServers
+
+pytestmark = [pytest.mark.integration]
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[redis.Redis]:
+    require_services()
+    client = redis.Redis.from_url(REDIS)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def prefix(shared: redis.Redis) -> Iterator[str]:
+    prefix = f"lgtest:{uuid.uuid4().hex[:10]}:"
+    yield prefix
+    for key in shared.scan_iter(match=f"{prefix}*", count=1000):
+        shared.unlink(key)
+
+
+@pytest.fixture(scope="module")
+def second(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Redis]:
+    servers = RedisServers(tmp_path_factory.mktemp("shards"), 1).start()
+    client = redis.Redis.from_url(servers.urls[0])
+    yield client
+    client.close()
+    servers.stop()
+
+
+def test_one_call_marks_and_queues_like_one_setbit_after_another(
+    shared: redis.Redis, prefix: str
+) -> None:
+    bloom = RedisBloom(shared, prefix + "bloom", 10_000, pushed_key=prefix + "pushed")
+    urls = [f"http://a.example/{n}" for n in range(300)]
+    items = [(url, encode_entry(url, 1)) for url in urls]
+    # A URL twice in one call is queued once; every bit of every URL is set,
+    # at the positions the reference computes.
+    assert bloom.add_and_push_many([*items, items[0]], prefix + "queue") == 300
+    pipe = shared.pipeline(transaction=False)
+    for url in urls:
+        for position in positions(url, bloom.bits, bloom.hashes):
+            pipe.getbit(prefix + "bloom", position)
+    assert all(pipe.execute())
+    queued = [decode_entry(e)[0] for e in shared.lrange(prefix + "queue", 0, -1)]
+    assert queued == list(reversed(urls))  # LPUSH in order: the first is popped first
+    assert int(shared.get(prefix + "pushed") or 0) == 300
+    assert bloom.add_and_push_many(items, prefix + "queue") == 0
+    assert bloom.add(urls[5]) is True
+    assert bloom.add("http://a.example/new") is False
+    assert bloom.add("http://a.example/new") is True
+    assert shared.llen(prefix + "queue") == 300
+
+
+def test_large_batches_cross_the_script_chunks(shared: redis.Redis, prefix: str) -> None:
+    bloom = RedisBloom(shared, prefix + "bloom", 1_000_000)
+    items = [(f"http://b.example/{n}", f"e{n}") for n in range(5_000)]
+    assert bloom.add_and_push_many(items, prefix + "queue") == 5_000
+    assert bloom.add_and_push_many(items[::7], prefix + "queue") == 0
+
+
+def _store(clients: list[redis.Redis], prefix: str) -> JobStore:
+    return JobStore(Shards(clients), Keys(prefix))
+
+
+def test_pop_leases_a_batch_and_renewal_keeps_it(shared: redis.Redis, prefix: str) -> None:
+    store = _store([shared], prefix)
+    seeds = [f"http://c{n}.example/" for n in range(12)]
+    store.start("pop", seeds)
+    popped = pop_entries(store, "pop", 0, 0.5, 8)
+    assert len(popped) == 8
+    assert store.status("pop")["in_flight"] == 8 and store.status("pop")["queued"] == 4
+    held = {("pop", decode_entry(e)[0]): e for e in popped[:4]}
+    time.sleep(0.3)
+    assert renew_leases(store, held, 30) == 4
+    time.sleep(0.4)
+    # The four unrenewed leases expired and come back first; the renewed stay.
+    again = pop_entries(store, "pop", 0, 30, 20)
+    assert set(popped[4:]) <= set(again)
+    assert not set(popped[:4]) & set(again)
+    # An acked lease is not renewed back into existence.
+    store.ack("pop", popped[0])
+    assert renew_leases(store, {("pop", "x"): popped[0]}, 30) == 0
+    assert shared.zscore(store.keys.leases("pop"), popped[0]) is None
+
+
+def test_admit_counts_the_host_and_reserves_its_slot(shared: redis.Redis, prefix: str) -> None:
+    limiter = RateLimiter(shared, Keys(prefix))
+    count, wait = limiter.admit("h.example", 10.0, "job", 2)
+    assert count == 1 and wait == 0.0
+    count, wait = limiter.admit("h.example", 10.0, "job", 2)
+    assert count == 2 and 0.05 < wait <= 0.1
+    # Over the cap: counted, no slot taken (the next request's wait did not grow).
+    count, wait = limiter.admit("h.example", 10.0, "job", 2)
+    assert count == 3 and wait == 0.0
+    assert 0.1 < limiter.reserve("h.example", 10.0) <= 0.2
+
+
+def test_outbox_acks_a_page_only_after_its_links_are_queued(
+    shared: redis.Redis, second: redis.Redis, prefix: str
+) -> None:
+    store = _store([shared, second], prefix)
+    seeds = [f"http://d{n}.example/" for n in range(6)]
+    store.start("out", seeds)
+    acked: list[str] = []
+    outbox = Outbox(store, on_acked=lambda job, url: acked.append(url))
+    entries = [e for shard in (0, 1) for e in pop_entries(store, "out", shard, 30, 10)]
+    assert len(entries) == 6
+    parent = entries[0]
+    url = decode_entry(parent)[0]
+    children = [
+        (f"http://d{n}.example/x", encode_entry(f"http://d{n}.example/x", 1)) for n in range(6)
+    ]
+    assert {store.shards.of_url(c) for c, _ in children} == {0, 1}
+    outbox.links("out", url, children)
+    outbox.count("out", pages=1, links=6)
+    outbox.ack("out", url, parent)
+    for other in entries[1:]:
+        outbox.ack("out", decode_entry(other)[0], other)
+    assert outbox.flush() is False  # the parent's ack waits for its links
+    assert url not in acked and len(acked) == 5
+    assert outbox.flush() is True
+    assert url in acked and outbox.queued == 6
+    status = store.status("out")
+    assert status["in_flight"] == 0 and status["queued"] == 6 and status["pages"] == 1
+    assert status["state"] == "running"
+
+
+def test_outbox_keeps_what_a_dead_shard_is_owed(
+    shared: redis.Redis, tmp_path: Path, prefix: str
+) -> None:
+    servers = RedisServers(tmp_path, 1).start()
+    other = redis.Redis.from_url(servers.urls[0], socket_timeout=2)
+    store = _store([shared, other], prefix)
+    store.start("dead", [f"http://e{n}.example/" for n in range(6)])
+    outbox = Outbox(store)
+    entries = [e for shard in (0, 1) for e in pop_entries(store, "dead", shard, 30, 10)]
+    on_zero = next(e for e in entries if store.shards.of_url(decode_entry(e)[0]) == 0)
+    url = decode_entry(on_zero)[0]
+    children = [
+        (f"http://e{n}.example/y", encode_entry(f"http://e{n}.example/y", 1)) for n in range(6)
+    ]
+    outbox.links("dead", url, children)
+    outbox.ack("dead", url, on_zero)
+    servers.stop()
+    with pytest.raises(redis.RedisError):
+        outbox.flush()
+    with pytest.raises(redis.RedisError):
+        outbox.flush()
+    # The first shard got its links, but the page's lease stays: its links on
+    # the dead shard are not queued.
+    assert shared.zscore(store.keys.leases("dead"), on_zero) is not None
+    assert len(outbox) > 0
+
+
+def test_a_job_over_two_shards_finishes_only_when_both_are_empty(
+    shared: redis.Redis, second: redis.Redis, prefix: str
+) -> None:
+    store = _store([shared, second], prefix)
+    seeds = [f"http://f{n}.example/" for n in range(10)]
+    job = store.start("two", seeds)
+    assert job.shards == 2
+    on_second = [decode_entry(e)[0] for e in second.lrange(store.keys.queue("two"), 0, -1)]
+    assert on_second and all(store.shards.of_url(u) == 1 for u in on_second)
+    assert store.status("two")["queued"] == 10
+    first = pop_entries(store, "two", 0, 30, 20)
+    for entry in first:
+        store.ack("two", entry)
+    assert not store.finish_if_done("two")  # the second shard still has work
+    rest = pop_entries(store, "two", 1, 30, 20)
+    assert not store.finish_if_done("two")  # leased
+    for entry in rest:
+        store.ack("two", entry)
+    assert store.finish_if_done("two")
+    assert store.status("two")["state"] == "finished"
+    # A store over one shard leaves the job alone.
+    assert not _store([shared], prefix).serves("two")
