@@ -21,6 +21,14 @@ What it keeps of the frontier's guarantees:
 - a shard that does not answer keeps its share for the next flush (the
   others' go out), nothing is dropped; links are pushed again only through
   the Bloom filter, so nothing is queued twice.
+
+Redis's cost is per URL it checks (ten bits of the filter each), so the
+outbox sends each URL once: a link already waiting for the next flush is not
+added again (the page that added it holds its lease until it is queued), and
+a link this worker has already had checked — a site's navigation, on every
+one of its pages — is known to be in the filter and not sent at all. The
+worker remembers the last :data:`KNOWN_URLS` or so; the filter stays the
+judge of everything else.
 """
 
 from __future__ import annotations
@@ -36,6 +44,30 @@ from crawler.frontier.connection import REDIS_ERRORS
 #: (job, url): a page of a job, by its normalized URL.
 PageKey = tuple[str, str]
 
+#: URLs a worker remembers as checked (two generations of half as many).
+KNOWN_URLS = 200_000
+
+
+class Known:
+    """URLs known to be in a job's filter, the most recent ``size`` or so.
+
+    Two generations: when the current one is full it becomes the old one and
+    the one before is forgotten, which costs nothing per lookup.
+    """
+
+    def __init__(self, size: int = KNOWN_URLS) -> None:
+        self.half = max(1, size // 2)
+        self._current: set[tuple[str, str]] = set()
+        self._old: set[tuple[str, str]] = set()
+
+    def __contains__(self, item: tuple[str, str]) -> bool:
+        return item in self._current or item in self._old
+
+    def add(self, item: tuple[str, str]) -> None:
+        if len(self._current) >= self.half:
+            self._old, self._current = self._current, set()
+        self._current.add(item)
+
 
 class Outbox:
     """Links, counters and lease acks of a worker's pages, until :meth:`flush`.
@@ -44,13 +76,20 @@ class Outbox:
     Redis. Methods may be called from any thread.
     """
 
-    def __init__(self, store: Any, on_acked: Callable[[str, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: Any,
+        on_acked: Callable[[str, str], None] | None = None,
+        known: int = KNOWN_URLS,
+    ) -> None:
         self.store = store
         self.on_acked = on_acked
         self._lock = threading.Lock()
         shards = range(len(store.shards))
-        # shard -> job -> [(url, entry)] of links to check and queue.
-        self._links: dict[int, dict[str, list[tuple[str, str]]]] = {s: {} for s in shards}
+        # shard -> job -> {url: entry} of links to check and queue.
+        self._links: dict[int, dict[str, dict[str, str]]] = {s: {} for s in shards}
+        # (job, url) of links this worker had checked.
+        self._known = Known(known)
         # shard -> the pages whose links wait in _links[shard].
         self._pages: dict[int, set[PageKey]] = {s: set() for s in shards}
         # page -> shards its links still wait for.
@@ -60,8 +99,9 @@ class Outbox:
         # shard -> job -> [(url, entry)] of leases to acknowledge.
         self._acks: dict[int, dict[str, list[tuple[str, str]]]] = {s: {} for s in shards}
         self._counters: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        #: Links queued new by this outbox so far.
+        #: Links queued new by this outbox so far, and links sent to be checked.
         self.queued = 0
+        self.checked = 0
 
     def links(self, job: str, url: str, children: list[tuple[str, str]]) -> None:
         """Queue ``children`` ((url, entry) pairs) of page ``url`` unless the job saw them."""
@@ -69,12 +109,21 @@ class Outbox:
             return
         shards = self.store.shards
         with self._lock:
-            waiting = self._outstanding.setdefault((job, url), set())
+            waiting: set[int] = set()
             for target, entry in children:
+                if (job, target) in self._known:
+                    continue
                 shard = shards.of_url(target)
-                self._links[shard].setdefault(job, []).append((target, entry))
-                self._pages[shard].add((job, url))
+                pending = self._links[shard].setdefault(job, {})
+                if target in pending:
+                    # Another page's link, queued before that page's lease goes.
+                    continue
+                pending[target] = entry
                 waiting.add(shard)
+            if waiting:
+                self._outstanding.setdefault((job, url), set()).update(waiting)
+                for shard in waiting:
+                    self._pages[shard].add((job, url))
 
     def count(self, job: str, **amounts: int) -> None:
         """Add ``amounts`` to the job's counters."""
@@ -143,7 +192,7 @@ class Outbox:
             pipe.zrem(keys.leases(job), *(entry for _, entry in entries))
         for job, items in links.items():
             bloom = self.store.bloom(job, shard)
-            script_keys, args = bloom.push_call(items, keys.queue(job))
+            script_keys, args = bloom.push_call(list(items.items()), keys.queue(job))
             pipe.eval(ADD_AND_PUSH_MANY, len(script_keys), *script_keys, *args)
         for job, amounts in counters.items():
             for name, amount in amounts.items():
@@ -158,6 +207,10 @@ class Outbox:
         acked = [(job, url) for job, entries in acks.items() for url, _ in entries]
         with self._lock:
             self.queued += queued
+            for job, items in links.items():
+                self.checked += len(items)
+                for target in items:
+                    self._known.add((job, target))
             for page in pages:
                 waiting = self._outstanding.get(page)
                 if waiting is None:
@@ -176,13 +229,17 @@ class Outbox:
     def _restore(
         self,
         shard: int,
-        links: dict[str, list[tuple[str, str]]],
+        links: dict[str, dict[str, str]],
         pages: set[PageKey],
         acks: dict[str, list[tuple[str, str]]],
         counters: dict[str, dict[str, int]],
     ) -> None:
         for job, items in links.items():
-            self._links[shard].setdefault(job, [])[:0] = items
+            # What came in meanwhile goes after what was there.
+            merged = dict(items)
+            for target, entry in self._links[shard].get(job, {}).items():
+                merged.setdefault(target, entry)
+            self._links[shard][job] = merged
         self._pages[shard] |= pages
         for job, entries in acks.items():
             self._acks[shard].setdefault(job, [])[:0] = entries

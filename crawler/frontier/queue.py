@@ -91,7 +91,7 @@ return 0
 """
 
 #: Entries one pop takes from a queue: the round trip is shared by that many pages.
-POP_BATCH = 8
+POP_BATCH = 16
 
 
 def encode_entry(url: str, depth: int, retries: int = 0) -> str:

@@ -14,7 +14,7 @@ be looked for on the wrong servers).
 
 from __future__ import annotations
 
-import zlib
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,10 +26,15 @@ def split_urls(text: str) -> list[str]:
 
 
 def shard_of(host: str, count: int) -> int:
-    """The shard (0 to ``count`` - 1) of ``host``: CRC-32 of its lower-case name."""
+    """The shard (0 to ``count`` - 1) of ``host``: a BLAKE2b hash of its lower-case name.
+
+    (Not CRC-32: it is linear, and names that differ in one character, such
+    as ``site-1`` … ``site-8``, can all land on one shard.)
+    """
     if count <= 1:
         return 0
-    return zlib.crc32(host.lower().encode("utf-8")) % count
+    digest = hashlib.blake2b(host.lower().encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % count
 
 
 def host_key(url: str) -> str:

@@ -25,13 +25,15 @@ def test_the_flag_and_the_environment_give_the_shards(monkeypatch: pytest.Monkey
 
 
 def test_a_host_has_one_shard_for_good() -> None:
-    # CRC-32 of the lower-case host: the same on every machine and in every run.
-    assert [shard_of("example.com", 4), shard_of("EXAMPLE.com", 4)] == [1, 1]
+    # A hash of the lower-case host: the same on every machine and in every run,
+    # and spread evenly over names that differ in one character only.
+    assert [shard_of("example.com", 4), shard_of("EXAMPLE.com", 4)] == [3, 3]
     assert shard_of("example.com", 1) == 0
     counts = [0] * 4
     for n in range(4000):
         counts[shard_of(f"host-{n}.example", 4)] += 1
     assert min(counts) > 800, counts
+    assert len({shard_of(f"www.site-{n}.com", 4) for n in range(8)}) > 1
 
 
 def test_every_url_of_a_host_goes_where_its_host_goes() -> None:
