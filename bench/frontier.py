@@ -1,8 +1,9 @@
 """The frontier alone: pages/s, Redis CPU and round trips per page, over 1, 2 and 4 shards.
 
 Simulated workers drive the frontier as ``linkgraph worker`` does, without
-fetching or parsing: pop a batch of leased requests, admit each (the host's
-rate slot and page count), hand the page's in-scope links, its counters and
+fetching or parsing: pop a batch of leased requests, admit them (each
+request's host rate slot and page count, one pipeline, as the worker's
+engine starts a popped batch in one turn), hand the page's in-scope links, its counters and
 its lease's ack to the :class:`~crawler.frontier.outbox.Outbox` (flushed every
 0.1 s, as in the worker), renew held leases every third of the lease. Each
 page links like a page of the benchmark web (:mod:`bench.web`): 12 navigation
@@ -136,6 +137,8 @@ class Run:
     round_trips: int = 0
     commands: int = 0
     checked: int = 0
+    #: Redis CPU seconds inside the Bloom scripts (``INFO commandstats`` of EVAL).
+    bloom: float = 0.0
     cpu: list[float] = field(default_factory=list)
 
     @property
@@ -148,8 +151,14 @@ class Run:
 
     @property
     def us_per_url(self) -> float:
-        """Redis CPU per URL checked against the Bloom filter (everything else included)."""
-        return sum(self.cpu) / self.checked * 1e6 if self.checked else 0.0
+        """Redis CPU per URL checked, in the Bloom scripts."""
+        return self.bloom / self.checked * 1e6 if self.checked else 0.0
+
+    @property
+    def us_per_page_besides(self) -> float:
+        """Redis CPU per page outside the Bloom scripts (pops, admissions, acks, counters,
+        renewals, and the network)."""
+        return (sum(self.cpu) - self.bloom) / self.pages * 1e6 if self.pages else 0.0
 
     @property
     def busiest_us_per_page(self) -> float:
@@ -214,8 +223,11 @@ def _cpu(client: Any) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def _commands(client: Any) -> int:
-    return sum(int(stat["calls"]) for stat in client.info("commandstats").values())
+def _commands(client: Any) -> tuple[int, float]:
+    """Commands run so far, and seconds spent in EVAL (the outbox's Bloom scripts)."""
+    stats = client.info("commandstats")
+    calls = sum(int(stat["calls"]) for stat in stats.values())
+    return calls, float(stats.get("cmdstat_eval", {}).get("usec", 0)) / 1e6
 
 
 def _store(urls: list[str], prefix: str, counting: bool) -> Any:
@@ -276,12 +288,15 @@ def _crawl(store: Any, job: str, per_site: int) -> tuple[int, int]:
             outbox.flush()
             if store.finish_if_done(job) or store.get(job).state != "running":
                 return pages, outbox.checked
-            time.sleep(0.005)
+            # An idle worker looks again twice a second; this one sooner.
+            time.sleep(0.05)
             continue
-        for entry in entries:
-            url, depth, _ = decode_entry(entry)
+        # The engine starts a popped batch's requests in one turn: their
+        # admissions go together (crawler.frontier.ratelimit.Admissions).
+        decoded = [decode_entry(entry) for entry in entries]
+        limiter.admit_many([(host_key(url), RATE, job, HOST_CAP) for url, _, _ in decoded])
+        for entry, (url, depth, _) in zip(entries, decoded, strict=True):
             held[(job, url)] = entry
-            limiter.admit(host_key(url), RATE, job, HOST_CAP)
             children = [(t, encode_entry(t, depth + 1)) for t in links(url, per_site)]
             outbox.links(job, url, children)
             outbox.count(job, pages=1, links=len(children) + OUT_OF_SCOPE, produced=1)
@@ -312,7 +327,7 @@ def _legacy_crawl(store: Any, job: str, per_site: int) -> tuple[int, int]:
         if not entries:
             if store.finish_if_done(job) or store.get(job).state != "running":
                 return pages, checked
-            time.sleep(0.005)
+            time.sleep(0.05)
             continue
         entry = entries[0]
         url, depth, _ = decode_entry(entry)
@@ -346,7 +361,7 @@ def _run(urls: list[str], pages: int, workers: int, legacy: bool) -> Run:
     seeds = [f"http://{_site(site)}/" for site in range(SITES)]
     store.start(job, seeds, rate=RATE, max_pages_per_host=HOST_CAP, bloom_capacity=pages * 2)
     before = [_cpu(client) for client in clients]
-    commands_before = sum(_commands(client) for client in clients)
+    commands_before = [_commands(client) for client in clients]
     context = multiprocessing.get_context("fork")
     out = context.Queue()
     started = time.monotonic()
@@ -365,7 +380,12 @@ def _run(urls: list[str], pages: int, workers: int, legacy: bool) -> Run:
     result.round_trips = sum(sent for _, sent, _ in reports)
     result.checked = sum(checked for _, _, checked in reports)
     result.cpu = [_cpu(client) - b for client, b in zip(clients, before, strict=True)]
-    result.commands = sum(_commands(client) for client in clients) - commands_before
+    commands_after = [_commands(client) for client in clients]
+    result.commands = sum(a[0] - b[0] for a, b in zip(commands_after, commands_before, strict=True))
+    if not legacy:
+        result.bloom = sum(
+            a[1] - b[1] for a, b in zip(commands_after, commands_before, strict=True)
+        )
     crawled = sum(n for n, _, _ in reports)
     if crawled != result.pages or result.pages != per_site * SITES:
         raise RuntimeError(
@@ -443,8 +463,9 @@ def run(*, quick: bool = False) -> Result:
             f"{r.pages} simulated pages, {r.workers} simulated workers; Redis CPU "
             f"{r.cpu_us_per_page:.1f} µs per page in all (per shard: "
             + ", ".join(f"{c / r.pages * 1e6:.1f}" for c in r.cpu)
-            + f"), {r.checked / r.pages:.1f} URLs checked per page at {r.us_per_url:.2f} µs "
-            f"each, {r.round_trips / r.pages:.2f} round trips and "
+            + f"): {r.checked / r.pages:.1f} URLs checked per page at {r.us_per_url:.1f} µs "
+            f"each in the Bloom script, {r.us_per_page_besides:.0f} µs per page besides; "
+            f"{r.round_trips / r.pages:.2f} round trips and "
             f"{r.commands / r.pages:.1f} Redis commands per page; busiest shard's ceiling "
             f"{r.ceiling:,.0f} pages/s per core",
         )
@@ -456,8 +477,8 @@ def run(*, quick: bool = False) -> Result:
             legacy.pages_per_second,
             "pages/s",
             f"{legacy.pages} simulated pages; Redis CPU {legacy.cpu_us_per_page:.0f} µs per "
-            f"page ({legacy.checked / legacy.pages:.0f} URLs checked per page at "
-            f"{legacy.us_per_url:.1f} µs each), "
+            f"page ({legacy.checked / legacy.pages:.0f} URLs checked per page, "
+            f"{sum(legacy.cpu) / legacy.checked * 1e6:.1f} µs of it per URL), "
             f"{legacy.round_trips / legacy.pages:.1f} round trips and "
             f"{legacy.commands / legacy.pages:.0f} Redis commands per page; ceiling "
             f"{legacy.ceiling:,.0f} pages/s",

@@ -10,6 +10,8 @@ The same script counts the request against the job's per-host page cap
 (:class:`~crawler.middlewares.HostPageCapMiddleware` reads the count from
 ``request.meta["lg_host_count"]``), so a request costs one round trip to Redis,
 on its host's shard, before it goes out; a request over the cap reserves no slot.
+A worker sends the admissions of the requests it starts together in one
+pipeline (:class:`Admissions`).
 """
 
 from __future__ import annotations
@@ -18,15 +20,21 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
 
+from crawler.frontier.connection import REDIS_ERRORS
 from crawler.frontier.shards import Shards
 
 log = logging.getLogger(__name__)
+
+#: A request to admit: (host, requests per second, job or "", the job's per-host cap or 0).
+Admission = tuple[str, float, str, int]
 
 # KEYS: the host's rate key[, the job's host counts]. ARGV: interval seconds (0:
 # no rate), host, the job's per-host cap (0: none). Returns {count, seconds to
@@ -74,11 +82,84 @@ class RateLimiter:
         count, wait = self._admit[shard](keys=keys, args=[interval, host, cap])
         return int(count), float(wait)
 
+    def admit_many(self, requests: list[Admission]) -> list[tuple[int, float]]:
+        """:meth:`admit` for each ``(host, rate, job, cap)``, in order: one round trip
+        per shard concerned (a pipeline of script calls)."""
+        by_shard: dict[int, list[int]] = {}
+        for index, (host, _, _, _) in enumerate(requests):
+            by_shard.setdefault(self.shards.of_host(host), []).append(index)
+        results: list[tuple[int, float]] = [(0, 0.0)] * len(requests)
+        for shard, indexes in by_shard.items():
+            script = self._admit[shard]
+            for attempt in (1, 2):
+                pipe = self.shards[shard].pipeline(transaction=False)
+                for index in indexes:
+                    host, rate, job, cap = requests[index]
+                    keys = [self.keys.rate(host), *([self.keys.hosts(job)] if job else [])]
+                    interval = 1.0 / rate if rate > 0 else 0.0
+                    pipe.evalsha(script.sha, len(keys), *keys, interval, host, cap)
+                try:
+                    replies = pipe.execute()
+                except redis.exceptions.NoScriptError:
+                    # A restarted Redis has no scripts: every call of the batch
+                    # failed alike, so none ran; load the script and send again.
+                    if attempt == 2:
+                        raise
+                    script.sha = self.shards[shard].script_load(_ADMIT)
+                    continue
+                for index, (count, wait) in zip(indexes, replies, strict=True):
+                    results[index] = (int(count), float(wait))
+                break
+        return results
+
     def reserve(self, host: str, rate: float) -> float:
         """Seconds to wait before requesting ``host`` (0 when its slot is now)."""
         if rate <= 0:
             return 0.0
         return self.admit(host, rate)[1]
+
+
+class Admissions:
+    """Admits requests in batches: every :meth:`admit` asked for in one turn of the
+    reactor goes to Redis together (:meth:`RateLimiter.admit_many`).
+
+    The engine hands the downloader the requests it takes from the scheduler
+    one after the other in one turn, so a worker's admissions of a batch of
+    popped requests cost one round trip per shard, not one each; each request
+    still reserves its slot just before it goes out.
+    """
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+        self._pending: list[tuple[Admission, Deferred[tuple[int, float]]]] = []
+        #: Admissions sent, and the batches they went in.
+        self.admitted = 0
+        self.batches = 0
+
+    def admit(self, host: str, rate: float, job: str, cap: int) -> Deferred[tuple[int, float]]:
+        """The result of :meth:`RateLimiter.admit`, once this turn's batch is answered
+        (or its Redis error)."""
+        from twisted.internet import reactor as twisted_reactor
+
+        reactor: Any = twisted_reactor
+        answer: Deferred[tuple[int, float]] = Deferred()
+        if not self._pending:
+            reactor.callLater(0, self._send)
+        self._pending.append(((host, rate, job, cap), answer))
+        return answer
+
+    def _send(self) -> None:
+        pending, self._pending = self._pending, []
+        try:
+            results = self.limiter.admit_many([request for request, _ in pending])
+        except REDIS_ERRORS as error:
+            for _, answer in pending:
+                answer.errback(error)
+            return
+        self.admitted += len(pending)
+        self.batches += 1
+        for (_, answer), result in zip(pending, results, strict=True):
+            answer.callback(result)
 
 
 class RateLimitMiddleware:
@@ -122,10 +203,22 @@ class RateLimitMiddleware:
             return admitted
 
         outage = getattr(self.crawler.spider, "outage", None)
-        if outage is not None:
+        admissions = getattr(self.crawler.spider, "admissions", None)
+        answered = False
+        if admissions is not None:
+            try:
+                count, wait = await maybe_deferred_to_future(
+                    admissions.admit(host, rate, job if counted else "", cap if counted else 0)
+                )
+                answered = True
+            except REDIS_ERRORS as error:
+                if outage is None:
+                    raise
+                outage.noticed(error)
+        if not answered and outage is not None:
             # Redis away: wait for it rather than fail the request or skip the rate.
             count, wait = await outage.call(admit)
-        else:
+        elif not answered:
             count, wait = admit()
         if counted:
             request.meta["lg_host_count"] = count

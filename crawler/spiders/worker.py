@@ -10,11 +10,13 @@ loses nothing: its leases expire and other workers take the requests.
 Extraction is the one-process spider's (:func:`page_from_response`); only
 scope, depth and budget come from each job's settings in Redis.
 
-A page costs Redis about two round trips: its request's rate slot and host
-count (one script on the host's shard), and its share of a batch (the
+A page costs Redis at most one round trip and a share of three batched ones:
+its admission (its request's rate slot and host count, one script on the
+host's shard), sent with the other requests the engine starts in the same
+turn (:class:`~crawler.frontier.ratelimit.Admissions`); an outbox flush (the
 :class:`~crawler.frontier.outbox.Outbox`: the page's links, the job's
-counters and its lease's ack, sent a few times a second to each shard) and
-of a pop (up to eight requests at once). A job with ``--max-pages`` adds one
+counters and its lease's ack, sent ten times a second to each shard); a pop
+(up to sixteen requests at once). A job with ``--max-pages`` adds one
 for its page budget. While the worker lives, a thread renews the leases it
 holds every third of the lease, so only a dead worker's requests go to others.
 
@@ -45,7 +47,7 @@ from crawler.frontier.jobs import JobStore
 from crawler.frontier.keys import Keys
 from crawler.frontier.outbox import Outbox
 from crawler.frontier.queue import encode_entry, renew_leases
-from crawler.frontier.ratelimit import RateLimiter
+from crawler.frontier.ratelimit import Admissions, RateLimiter
 from crawler.spiders.outlinks import count_page, page_from_response
 from linkcore import config
 from linkcore.records import PageRecord
@@ -62,6 +64,7 @@ class WorkerSpider(scrapy.Spider):
         super().__init__(**kwargs)
         self.store: JobStore
         self.rate_limiter: RateLimiter
+        self.admissions: Admissions
         self.lease_seconds = config.LINKGRAPH_LEASE_SECONDS
         self.max_links = config.LINKGRAPH_MAX_LINKS_PER_PAGE
         self.max_url_length = config.LINKGRAPH_MAX_URL_LENGTH
@@ -83,6 +86,7 @@ class WorkerSpider(scrapy.Spider):
         shards = connect_shards(settings.get("LINKGRAPH_REDIS_SHARDS") or settings.get("REDIS_URL"))
         spider.store = JobStore(shards, Keys.from_env(settings.get("LINKGRAPH_REDIS_PREFIX")))
         spider.rate_limiter = RateLimiter(shards, spider.store.keys)
+        spider.admissions = Admissions(spider.rate_limiter)
         spider.outbox = Outbox(spider.store, on_acked=spider._acked)
         spider.lease_seconds = settings.getfloat(
             "LINKGRAPH_LEASE_SECONDS", config.LINKGRAPH_LEASE_SECONDS
@@ -219,6 +223,14 @@ class WorkerSpider(scrapy.Spider):
             )
         if held:
             log.info("returned %d unfinished requests to the frontier", len(held))
+        if self.admissions.batches:
+            log.info(
+                "admitted %d requests in %d round trips; %d links checked, %d queued",
+                self.admissions.admitted,
+                self.admissions.batches,
+                self.outbox.checked,
+                self.outbox.queued,
+            )
 
     def idle(self, spider: scrapy.Spider) -> None:
         """Never close for lack of work; settle jobs whose frontier has run dry."""
