@@ -200,3 +200,23 @@ def test_a_job_over_two_shards_finishes_only_when_both_are_empty(
     assert store.status("two")["state"] == "finished"
     # A store over one shard leaves the job alone.
     assert not _store([shared], prefix).serves("two")
+
+
+def test_admissions_in_one_pipeline_match_one_by_one(
+    shared: redis.Redis, second: redis.Redis, prefix: str
+) -> None:
+    limiter = RateLimiter(Shards([shared, second]), Keys(prefix))
+    hosts = [f"g{n}.example" for n in range(6)]
+    assert {limiter.shards.of_host(h) for h in hosts} == {0, 1}
+    batch = [(host, 10.0, "job", 3) for host in hosts for _ in range(4)]
+    results = limiter.admit_many(batch)
+    for n, host in enumerate(hosts):
+        mine = results[4 * n : 4 * n + 4]
+        # Counted 1..4; slots 0.1 s apart; the fourth is over the cap: no slot.
+        assert [count for count, _ in mine] == [1, 2, 3, 4], (host, mine)
+        assert mine[0][1] == 0.0 and 0.05 < mine[1][1] <= 0.1 and 0.15 < mine[2][1] <= 0.2
+        assert mine[3][1] == 0.0
+    # A Redis that lost its scripts (a restart) gets them again.
+    second.script_flush()
+    again = limiter.admit_many([(h, 10.0, "job", 3) for h in hosts])
+    assert [count for count, _ in again] == [5] * 6
