@@ -514,7 +514,8 @@ def run(*, quick: bool = False) -> Result:
             seen,
             "bytes",
             "a job's Bloom filter sized for 10M URLs at 0.1 % false positives, allocated "
-            "whole, per shard (each shard's filter is sized for the whole job)",
+            "whole (over several shards each filter is sized for twice its shard's share: "
+            "twice this per URL in all)",
         )
     )
     return Result(

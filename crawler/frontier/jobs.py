@@ -301,11 +301,18 @@ class JobStore:
         return False
 
     def bloom(self, name: str, shard: int = 0) -> RedisBloom:
-        """Job ``name``'s filter on ``shard`` (each is sized for the whole job)."""
+        """Job ``name``'s filter on ``shard``.
+
+        Over several shards each filter is sized for twice its shard's share
+        of the job's expected URLs: hosts hash unevenly, and a shard may get
+        up to twice its share before its false-positive rate rises above 0.1 %.
+        """
         bloom = self._blooms.get((name, shard))
         if bloom is None:
             raw = self.server.hget(self.keys.job(name), "bloom_capacity")
             capacity = int(raw) if raw else DEFAULT_BLOOM_CAPACITY
+            if len(self.shards) > 1:
+                capacity = -(-2 * capacity // len(self.shards))
             bloom = RedisBloom(
                 self.shards[shard],
                 self.keys.bloom(name),
