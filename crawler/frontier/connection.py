@@ -93,6 +93,8 @@ class RedisOutage:
     def __init__(self, retry_seconds: float = config.LINKGRAPH_REDIS_RETRY_SECONDS) -> None:
         self.retry_seconds = retry_seconds
         self.down_since: float | None = None
+        #: Outages noticed so far.
+        self.outages = 0
         self._backlog: deque[Callable[[], Any]] = deque()
         self._next_try = 0.0
 
@@ -100,6 +102,7 @@ class RedisOutage:
         """Note that a Redis call failed with ``error`` (logs the start of an outage)."""
         if self.down_since is None:
             self.down_since = time.monotonic()
+            self.outages += 1
             log.warning(
                 "Redis is unavailable (%s); waiting for it, nothing is dropped",
                 " ".join(str(error).split())[:200],

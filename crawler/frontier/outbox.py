@@ -141,6 +141,13 @@ class Outbox:
                 shard = self.store.shards.of_url(url)
                 self._acks[shard].setdefault(job, []).append((url, entry))
 
+    def forget(self) -> None:
+        """Forget which URLs this worker had checked: after Redis was away, it may have
+        come back without the last writes it had acknowledged (an append-only file
+        is synced once a second), Bloom filter bits included."""
+        with self._lock:
+            self._known = Known(self._known.half * 2)
+
     def __len__(self) -> int:
         """Writes waiting: links, acks and jobs with counters."""
         with self._lock:
@@ -187,17 +194,18 @@ class Outbox:
                 )
         if not (links or acks or counters):
             return
-        pipe = self.store.shards[shard].pipeline(transaction=True)
-        for job, entries in acks.items():
-            pipe.zrem(keys.leases(job), *(entry for _, entry in entries))
-        for job, items in links.items():
-            bloom = self.store.bloom(job, shard)
-            script_keys, args = bloom.push_call(list(items.items()), keys.queue(job))
-            pipe.eval(ADD_AND_PUSH_MANY, len(script_keys), *script_keys, *args)
-        for job, amounts in counters.items():
-            for name, amount in amounts.items():
-                pipe.hincrby(keys.job(job), name, amount)
         try:
+            pipe = self.store.shards[shard].pipeline(transaction=True)
+            for job, entries in acks.items():
+                pipe.zrem(keys.leases(job), *(entry for _, entry in entries))
+            for job, items in links.items():
+                # Reads the job's filter size from Redis the first time.
+                bloom = self.store.bloom(job, shard)
+                script_keys, args = bloom.push_call(list(items.items()), keys.queue(job))
+                pipe.eval(ADD_AND_PUSH_MANY, len(script_keys), *script_keys, *args)
+            for job, amounts in counters.items():
+                for name, amount in amounts.items():
+                    pipe.hincrby(keys.job(job), name, amount)
             results = pipe.execute()
         except REDIS_ERRORS:
             with self._lock:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -54,6 +55,10 @@ from linkcore.records import PageRecord
 
 log = logging.getLogger(__name__)
 
+#: Longest a worker renews the lease of one request (download timeout, Kafka and
+#: Redis outages and the wait for a host's slot are far shorter).
+MAX_HOLD_SECONDS = 900
+
 
 class WorkerSpider(scrapy.Spider):
     """Crawls whatever the running jobs' frontiers hold (see module doc)."""
@@ -71,6 +76,7 @@ class WorkerSpider(scrapy.Spider):
         # Leases this process holds: (job, url) -> queue entry. Touched by the
         # reactor thread and Kafka's delivery thread.
         self._held: dict[tuple[str, str], str] = {}
+        self._held_since: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
         self.outage = RedisOutage()
         self.outbox: Outbox
@@ -78,6 +84,7 @@ class WorkerSpider(scrapy.Spider):
         self._heartbeat: threading.Thread | None = None
         self._stopping = threading.Event()
         self._queued_seen = 0
+        self._outages_seen = 0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> WorkerSpider:
@@ -112,6 +119,9 @@ class WorkerSpider(scrapy.Spider):
 
     def flush(self) -> bool:
         """Send the outbox (and anything backlogged); False while Redis is away."""
+        if self.outage.outages != self._outages_seen:
+            self._outages_seen = self.outage.outages
+            self.outbox.forget()
         try:
             done = self.outbox.flush()
         except REDIS_ERRORS as error:
@@ -129,8 +139,27 @@ class WorkerSpider(scrapy.Spider):
         # killed worker's leases run out.
         interval = max(self.lease_seconds / 3, 0.05)
         while not self._stopping.wait(interval):
+            now = time.monotonic()
             with self._lock:
-                held = dict(self._held)
+                held = {
+                    key: entry
+                    for key, entry in self._held.items()
+                    if now - self._held_since.get(key, now) < MAX_HOLD_SECONDS
+                }
+                stale = [key for key in self._held if key not in held]
+                for key in stale:
+                    # A request no outcome reached in this long is lost inside
+                    # this worker: its lease is left to run out, so that another
+                    # worker takes it, rather than keep the job from finishing.
+                    del self._held[key]
+                    self._held_since.pop(key, None)
+            for job, url in stale:
+                log.warning(
+                    "%s (job %s) held for %d s without an outcome: leaving it to its lease",
+                    url,
+                    job,
+                    MAX_HOLD_SECONDS,
+                )
             if not held:
                 continue
             try:
@@ -169,8 +198,10 @@ class WorkerSpider(scrapy.Spider):
         """Remember the lease of a request this worker popped (called by the queue)."""
         entry = request.meta.get("lease")
         if entry:
+            key = (request.meta["job"], request.meta["lg_url"])
             with self._lock:
-                self._held[(request.meta["job"], request.meta["lg_url"])] = entry
+                self._held[key] = entry
+                self._held_since[key] = time.monotonic()
 
     def _done(self, job: str, url: str) -> None:
         # The lease stays held (and renewed) until the outbox has acknowledged it.
@@ -182,6 +213,7 @@ class WorkerSpider(scrapy.Spider):
     def _acked(self, job: str, url: str) -> None:
         with self._lock:
             self._held.pop((job, url), None)
+            self._held_since.pop((job, url), None)
 
     def page_delivered(self, page: PageRecord) -> None:
         """Kafka has the page: its lease is done (called on the reactor thread)."""
@@ -192,6 +224,7 @@ class WorkerSpider(scrapy.Spider):
         """Kafka refused the page: keep the lease, so the request is retried on expiry."""
         with self._lock:
             self._held.pop((page.job, page.url), None)
+            self._held_since.pop((page.job, page.url), None)
         self.outbox.count(page.job, errors=1)
 
     def closed_release(self, spider: scrapy.Spider, reason: str) -> None:
@@ -204,6 +237,7 @@ class WorkerSpider(scrapy.Spider):
         self.flush()
         with self._lock:
             held, self._held = self._held, {}
+            self._held_since.clear()
         try:
             for (job, _url), entry in held.items():
                 self.store.release(job, entry)
@@ -299,6 +333,7 @@ class WorkerSpider(scrapy.Spider):
             # so the request is crawled again once it expires.
             with self._lock:
                 self._held.pop((job, url), None)
+            self._held_since.pop((job, url), None)
             log.warning("%s: left to its lease (%s)", url, failure.getErrorMessage())
             return
         if isinstance(failure.value, IgnoreRequest):

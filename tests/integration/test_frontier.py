@@ -23,6 +23,7 @@ from crawler.frontier.queue import decode_entry, encode_entry, pop_entries, rene
 from crawler.frontier.ratelimit import RateLimiter
 from crawler.frontier.shards import Shards
 from tests.integration.cluster import REDIS, require_services
+from tests.integration.private_services import free_port
 from tests.integration.redis_servers import RedisServers
 
 pytestmark = [pytest.mark.integration]
@@ -220,3 +221,26 @@ def test_admissions_in_one_pipeline_match_one_by_one(
     second.script_flush()
     again = limiter.admit_many([(h, 10.0, "job", 3) for h in hosts])
     assert [count for count, _ in again] == [5] * 6
+
+
+def test_outbox_keeps_everything_when_redis_fails_before_the_pipeline(
+    shared: redis.Redis, prefix: str
+) -> None:
+    # The first flush of a job reads its filter's size from Redis: Redis away
+    # then must not lose the links gathered meanwhile.
+    _store([shared], prefix).start("early", ["http://h1.example/"])
+    dead = redis.Redis(port=free_port(), socket_connect_timeout=1)
+    outbox = Outbox(_store([dead], prefix))
+    links = [
+        (f"http://h1.example/{n}", encode_entry(f"http://h1.example/{n}", 1)) for n in range(5)
+    ]
+    outbox.links("early", "http://h1.example/", links)
+    lease = encode_entry("http://h1.example/", 0)
+    outbox.ack("early", "http://h1.example/", lease)
+    outbox.count("early", pages=1)
+    before = len(outbox)
+    with pytest.raises(redis.RedisError):
+        outbox.flush()
+    assert len(outbox) == before
+    # The page's ack still waits for its links.
+    assert outbox._deferred == {("early", "http://h1.example/"): lease}
