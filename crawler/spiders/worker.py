@@ -127,6 +127,11 @@ class WorkerSpider(scrapy.Spider):
         except REDIS_ERRORS as error:
             self.outage.noticed(error)
             return False
+        except Exception:
+            # Whatever it was, the loop that flushes must go on: a lease is
+            # acknowledged only by a flush.
+            log.exception("sending the frontier's batch failed; trying again")
+            return False
         queued = self.outbox.queued
         if queued != self._queued_seen and self.crawler.stats is not None:
             self.crawler.stats.inc_value("scheduler/enqueued/redis", queued - self._queued_seen)
