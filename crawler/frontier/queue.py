@@ -20,6 +20,7 @@ crawls all jobs at once.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import deque
 from typing import Any
@@ -28,6 +29,8 @@ import scrapy
 from scrapy_redis.scheduler import Scheduler
 
 from crawler.frontier.connection import REDIS_ERRORS
+
+log = logging.getLogger(__name__)
 
 # KEYS: queue, leases. ARGV: lease seconds, max entries to reclaim, max
 # entries to pop. Returns the popped entries (maybe none), each leased until
@@ -153,7 +156,8 @@ class JobsQueue:
     Built by scrapy-redis's Scheduler as ``JobsQueue(server, spider, key,
     serializer)``; ``spider`` must provide ``store`` (a JobStore),
     ``lease_seconds`` and ``make_request(url, depth, job)``, and may provide
-    ``hold(request)`` to track the leases it takes.
+    ``hold(request)`` to track the leases it takes and ``let_go(request)``,
+    called when a request's lease is handed back with its retry.
 
     A pop takes up to :data:`POP_BATCH` entries of one job on one shard in one
     round trip (all leased at once) and hands them out one by one; jobs and
@@ -215,12 +219,26 @@ class JobsQueue:
         keys = self.store.keys
         shard = self.store.shards.of_url(url)
         lease = request.meta.get("lease")
-        if lease:
+        if not lease:
+            self.store.shards[shard].lpush(keys.queue(job), entry)
+            return
+        try:
             self.store.script(shard, _REQUEUE)(
                 keys=[keys.queue(job), keys.leases(job)], args=[entry, lease]
             )
-        else:
-            self.store.shards[shard].lpush(keys.queue(job), entry)
+        except REDIS_ERRORS as error:
+            # Scrapy's engine would drop the request without an outcome. Its
+            # lease is still in Redis: left to run out, it hands the request
+            # to a worker again.
+            self._unavailable(error)
+            log.warning("%s: retry left to its lease (%s)", url, " ".join(str(error).split()))
+        finally:
+            # Requeued or not, the old lease is no longer this worker's to
+            # renew: renewed, a lease that Redis kept (or got back with its
+            # append-only file's last second) would outlive every outcome.
+            let_go = getattr(self.spider, "let_go", None)
+            if let_go is not None:
+                let_go(request)
 
     def push_new(self, request: scrapy.Request) -> bool:
         """Queue ``request`` unless its job has seen its URL (one atomic step).

@@ -208,6 +208,16 @@ class WorkerSpider(scrapy.Spider):
                 self._held[key] = entry
                 self._held_since[key] = time.monotonic()
 
+    def let_go(self, request: scrapy.Request) -> None:
+        """Stop renewing the lease of a request handed back to the queue (a retry;
+        called by the queue): it now runs out unless acknowledged."""
+        key = (request.meta["job"], request.meta["lg_url"])
+        with self._lock:
+            # The request may hold a newer lease by now (popped again).
+            if self._held.get(key) == request.meta.get("lease"):
+                del self._held[key]
+                self._held_since.pop(key, None)
+
     def _done(self, job: str, url: str) -> None:
         # The lease stays held (and renewed) until the outbox has acknowledged it.
         with self._lock:
@@ -338,7 +348,7 @@ class WorkerSpider(scrapy.Spider):
             # so the request is crawled again once it expires.
             with self._lock:
                 self._held.pop((job, url), None)
-            self._held_since.pop((job, url), None)
+                self._held_since.pop((job, url), None)
             log.warning("%s: left to its lease (%s)", url, failure.getErrorMessage())
             return
         if isinstance(failure.value, IgnoreRequest):

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -19,9 +20,16 @@ from crawler.frontier.bloom import RedisBloom, positions
 from crawler.frontier.jobs import JobStore
 from crawler.frontier.keys import Keys
 from crawler.frontier.outbox import Outbox
-from crawler.frontier.queue import decode_entry, encode_entry, pop_entries, renew_leases
+from crawler.frontier.queue import (
+    JobsQueue,
+    decode_entry,
+    encode_entry,
+    pop_entries,
+    renew_leases,
+)
 from crawler.frontier.ratelimit import RateLimiter
 from crawler.frontier.shards import Shards
+from crawler.spiders.worker import WorkerSpider
 from tests.integration.cluster import REDIS, require_services
 from tests.integration.private_services import free_port
 from tests.integration.redis_servers import RedisServers
@@ -244,3 +252,49 @@ def test_outbox_keeps_everything_when_redis_fails_before_the_pipeline(
     assert len(outbox) == before
     # The page's ack still waits for its links.
     assert outbox._deferred == {("early", "http://h1.example/"): lease}
+
+
+def _retry_of_a_popped_request(store: JobStore, job: str) -> tuple[WorkerSpider, Any, str]:
+    spider = WorkerSpider()
+    spider.store = store
+    spider.lease_seconds = 30
+    queue = JobsQueue(store.server, spider, "unused")
+    request = queue.pop()
+    assert request is not None
+    entry = request.meta["lease"]
+    assert spider._held == {(job, request.meta["lg_url"]): entry}
+    # What Scrapy's RetryMiddleware hands the scheduler after a 5xx.
+    retry = request.replace(dont_filter=True)
+    retry.meta["retry_times"] = 1
+    return spider, retry, entry
+
+
+def test_a_retry_goes_back_to_the_queue_and_its_old_lease_is_no_longer_held(
+    shared: redis.Redis, prefix: str
+) -> None:
+    store = _store([shared], prefix)
+    store.start("retry", ["http://r1.example/"])
+    spider, retry, entry = _retry_of_a_popped_request(store, "retry")
+    JobsQueue(shared, spider, "unused").push(retry)
+    assert shared.zscore(store.keys.leases("retry"), entry) is None
+    assert shared.lrange(store.keys.queue("retry"), 0, -1) == [
+        encode_entry("http://r1.example/", 0, 1).encode()
+    ]
+    # Were Redis to come back without the requeue (its last second lost), the
+    # old lease must run out rather than be renewed by this worker for good.
+    assert spider._held == {}
+
+
+def test_a_retry_redis_refuses_is_left_to_its_lease(shared: redis.Redis, prefix: str) -> None:
+    store = _store([shared], prefix)
+    store.start("refused", ["http://r2.example/"])
+    spider, retry, entry = _retry_of_a_popped_request(store, "refused")
+    dead = redis.Redis(port=free_port(), socket_connect_timeout=1)
+    queue = JobsQueue(shared, spider, "unused")
+    queue.store = _store([dead], prefix)
+    # Scrapy's engine drops a request whose scheduling raised: the lease is
+    # then the request's only way back, so it must not be renewed.
+    queue.push(retry)
+    assert spider._held == {}
+    assert shared.zscore(store.keys.leases("refused"), entry) is not None
+    assert spider.outage.down_since is not None
