@@ -10,7 +10,10 @@ One module per benchmark, each returning rows for one table:
   bare ``insert_arrow`` of the same rows, and Kafka bytes per link;
 - :mod:`~bench.dupefilter`: Redis bytes per URL of the job Bloom
   filter against scrapy-redis's ``RFPDupeFilter``;
-- :mod:`~bench.distributed`: two workers against one.
+- :mod:`~bench.frontier`: the frontier alone over 1, 2 and 4 Redis
+  shards of its own (simulated pages): pages/s, Redis CPU and round trips
+  per page, against the frontier as it was;
+- :mod:`~bench.distributed`: two workers against one, and Redis CPU per page.
 
 Every figure is a ratio against a baseline run beside it on the same
 workload (:mod:`~bench.web`), medians of alternating runs, because
@@ -37,4 +40,4 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 #: Benchmarks in the order they run (cheap and service-free first).
-BENCHMARKS = ("extraction", "crawl", "consumer", "dupefilter", "distributed")
+BENCHMARKS = ("extraction", "crawl", "consumer", "dupefilter", "frontier", "distributed")

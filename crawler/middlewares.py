@@ -128,7 +128,9 @@ class HostPageCapMiddleware:
     A bound on spider traps within a crawl's scope: endless calendars, session
     ids in paths, generated pages. robots.txt requests do not count. In a
     distributed crawl the count is the job's, across every worker
-    (``spider.host_budget(job, host)`` in Redis) and the cap is the job's
+    (in Redis: counted with the request's rate slot by
+    :class:`~crawler.frontier.ratelimit.RateLimitMiddleware`, else
+    ``spider.host_budget(job, host)``) and the cap is the job's
     (``request.meta["host_cap"]``); otherwise it is this process's. Refused
     requests are counted as ``linkgraph/host_cap`` in the crawl stats.
     """
@@ -150,7 +152,10 @@ class HostPageCapMiddleware:
             return None
         host = (urlsplit(request.url).hostname or "").lower()
         budget = getattr(self.crawler.spider, "host_budget", None)
-        if budget is not None and request.meta.get("job"):
+        if "lg_host_count" in request.meta:
+            # Counted in Redis with the request's rate slot (RateLimitMiddleware).
+            count = int(request.meta["lg_host_count"])
+        elif budget is not None and request.meta.get("job"):
             count = int(await budget(request.meta["job"], host))
         else:
             count = self.counts.get(host, 0) + 1

@@ -231,8 +231,9 @@ LINKGRAPH_EXPECTED_URLS: Final = _declare(
 )
 LINKGRAPH_LEASE_SECONDS: Final = _declare(
     "LINKGRAPH_LEASE_SECONDS",
-    120.0,
-    "seconds before a request taken by a silent worker is handed out again",
+    15.0,
+    "seconds before a request taken by a dead worker is handed out again (live workers renew"
+    " their leases every third of it)",
     flags=("--lease",),
 )
 LINKGRAPH_REDIS_RETRY_SECONDS: Final = _declare(
@@ -326,7 +327,8 @@ CLICKHOUSE_MAX_BACKOFF: Final = _declare(
 REDIS_URL: Final = _declare(
     "REDIS_URL",
     "redis://127.0.0.1:6379/0",
-    "Redis, which holds jobs and their frontiers",
+    "Redis, which holds jobs and their frontiers; several URLs, comma-separated, shard the"
+    " frontier by host (the first also holds the jobs)",
     env="LINKGRAPH_REDIS",
     flags=("--redis",),
 )

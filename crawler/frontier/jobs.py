@@ -3,6 +3,8 @@
 A job is a hash (``Keys.job``) with its settings (seeds' registered domains as
 scope, max_pages, max_depth, rate, Bloom capacity), its state and counters; a
 FIFO queue and a lease set (:mod:`.queue`); a Bloom filter (:mod:`.bloom`).
+Over several shards (:mod:`.shards`) the hash is on the first, and each shard
+has the queue, lease set and Bloom filter of its hosts.
 
 States: ``running`` → ``finished`` (frontier empty and nothing leased, or
 max_pages reached) or ``stopped`` (``job stop``). A job is done crawling when
@@ -13,6 +15,7 @@ leases are acknowledged only after Kafka's acknowledgement.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -23,10 +26,13 @@ import redis
 from crawler.frontier.bloom import RedisBloom
 from crawler.frontier.connection import server_time, unavailable
 from crawler.frontier.keys import Keys
-from crawler.frontier.queue import encode_entry
+from crawler.frontier.queue import decode_entry, encode_entry
+from crawler.frontier.shards import Shards
 from linkcore import config
 from linkcore.errors import UsageError
 from linkcore.urls import host_of, registered_domain
+
+log = logging.getLogger(__name__)
 
 JOB_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 #: Requests per second per host when a job does not say.
@@ -69,6 +75,8 @@ class Job:
     bloom_capacity: int
     state: str
     created_at: float
+    #: Redis shards the job's frontier is spread over (see :mod:`.shards`).
+    shards: int = 1
     finished_at: float = 0.0
     finish_reason: str = ""
     counters: dict[str, int] = field(default_factory=dict)
@@ -90,6 +98,7 @@ class Job:
             rate=float(text.get("rate", DEFAULT_RATE)),
             bloom_capacity=int(text.get("bloom_capacity", DEFAULT_BLOOM_CAPACITY)),
             state=text.get("state", "unknown"),
+            shards=int(text.get("shards", 1)),
             created_at=float(text.get("created_at", 0)),
             finished_at=float(text.get("finished_at", 0) or 0),
             finish_reason=text.get("finish_reason", ""),
@@ -98,15 +107,28 @@ class Job:
 
 
 class JobStore:
-    """Jobs in one Redis under one key prefix. Every Redis failure becomes a
-    one-line, retriable :class:`~linkcore.errors.ServiceUnavailable`."""
+    """Jobs in one Redis, or over :class:`~crawler.frontier.shards.Shards`, under one
+    key prefix. Every Redis failure of an operator command becomes a one-line,
+    retriable :class:`~linkcore.errors.ServiceUnavailable`."""
 
-    def __init__(self, server: redis.Redis, keys: Keys | None = None) -> None:
-        self.server = server
+    def __init__(self, server: redis.Redis | Shards, keys: Keys | None = None) -> None:
+        self.shards = server if isinstance(server, Shards) else Shards([server])
+        #: The shard that holds the jobs.
+        self.server = self.shards.first
         self.keys = keys or Keys.from_env()
-        self._finish = server.register_script(_FINISH)
-        self._blooms: dict[str, RedisBloom] = {}
+        self._finish = self.server.register_script(_FINISH)
+        self._scripts: dict[tuple[int, str], Any] = {}
+        self._blooms: dict[tuple[str, int], RedisBloom] = {}
         self._cache: dict[str, tuple[float, Job | None]] = {}
+        self._refused: set[str] = set()
+
+    def script(self, shard: int, text: str) -> Any:
+        """The Lua script ``text`` registered with ``shard``'s client."""
+        script = self._scripts.get((shard, text))
+        if script is None:
+            script = self.shards[shard].register_script(text)
+            self._scripts[(shard, text)] = script
+        return script
 
     # -- operator commands ----------------------------------------------------
     def start(
@@ -147,13 +169,16 @@ class JobStore:
                     "max_pages_per_host": max_pages_per_host,
                     "rate": rate,
                     "bloom_capacity": bloom_capacity,
+                    "shards": len(self.shards),
                     "created_at": server_time(self.server),
                     **{counter: 0 for counter in _COUNTERS},
                 },
             )
-            bloom = self.bloom(name)
+            by_shard: dict[int, list[tuple[str, str]]] = {}
             for url in seeds:
-                bloom.add_and_push(url, self.keys.queue(name), encode_entry(url, 0))
+                by_shard.setdefault(self.shards.of_url(url), []).append((url, encode_entry(url, 0)))
+            for shard, items in by_shard.items():
+                self.bloom(name, shard).add_and_push_many(items, self.keys.queue(name))
             self.server.sadd(self.keys.jobs, name)
             self.server.hset(self.keys.job(name), "state", "running")
             self.server.sadd(self.keys.running, name)
@@ -198,19 +223,32 @@ class JobStore:
         self.require(name)
         try:
             self.finish(name, "stopped", force=True)
-            self.server.delete(self.keys.queue(name))
+            for client in self.shards.clients:
+                client.delete(self.keys.queue(name))
         except redis.RedisError as error:
             raise unavailable(error) from None
         return self.require(name)
+
+    def _sizes(self, name: str) -> list[tuple[int, int, int]]:
+        """(queued, leased, ever pushed) of the job on each shard."""
+        sizes = []
+        for client in self.shards.clients:
+            pipe = client.pipeline(transaction=False)
+            pipe.llen(self.keys.queue(name))
+            pipe.zcard(self.keys.leases(name))
+            pipe.get(self.keys.pushed(name))
+            queued, leased, pushed = pipe.execute()
+            sizes.append((int(queued), int(leased), int(pushed or 0)))
+        return sizes
 
     def status(self, name: str) -> dict[str, Any]:
         """State, counters, frontier sizes and rate of one job."""
         self.finish_if_done(name)
         job = self.require(name)
         try:
-            queued = int(self.server.llen(self.keys.queue(name)))
-            in_flight = int(self.server.zcard(self.keys.leases(name)))
+            sizes = self._sizes(name)
             now = server_time(self.server)
+            fill = max(self.bloom(name, shard).fill_ratio() for shard in range(len(self.shards)))
         except redis.RedisError as error:
             raise unavailable(error) from None
         end = job.finished_at or now
@@ -220,8 +258,8 @@ class JobStore:
             "state": job.state,
             "finish_reason": job.finish_reason,
             "pages": job.counters["pages"],
-            "queued": queued,
-            "in_flight": in_flight,
+            "queued": sum(queued for queued, _, _ in sizes),
+            "in_flight": sum(leased for _, leased, _ in sizes),
             "links": job.counters["links"],
             "errors": job.counters["errors"],
             "produced": job.counters["produced"],
@@ -231,7 +269,8 @@ class JobStore:
             "max_pages_per_host": job.max_pages_per_host,
             "rate": job.rate,
             # About 0.5 at the filter's capacity; past it, false positives rise.
-            "bloom_fill": round(self.bloom(name).fill_ratio(), 4),
+            # Of several shards' filters, the fullest.
+            "bloom_fill": round(fill, 4),
             "scope": job.scope,
             "elapsed_seconds": round(elapsed, 1),
         }
@@ -246,13 +285,42 @@ class JobStore:
             self._cache[name] = hit
         return hit[1]
 
-    def bloom(self, name: str) -> RedisBloom:
-        bloom = self._blooms.get(name)
+    def serves(self, name: str) -> bool:
+        """Whether this store's shards are the ones job ``name`` was started over."""
+        job = self.cached(name, ttl=30.0)
+        if job is None or job.shards == len(self.shards):
+            return True
+        if name not in self._refused:
+            self._refused.add(name)
+            log.error(
+                "job %s was started over %d Redis shards, this worker has %d: leaving it alone",
+                name,
+                job.shards,
+                len(self.shards),
+            )
+        return False
+
+    def bloom(self, name: str, shard: int = 0) -> RedisBloom:
+        """Job ``name``'s filter on ``shard``.
+
+        Over several shards each filter is sized for twice its shard's share
+        of the job's expected URLs: hosts hash unevenly, and a shard may get
+        up to twice its share before its false-positive rate rises above 0.1 %.
+        """
+        bloom = self._blooms.get((name, shard))
         if bloom is None:
             raw = self.server.hget(self.keys.job(name), "bloom_capacity")
             capacity = int(raw) if raw else DEFAULT_BLOOM_CAPACITY
-            bloom = RedisBloom(self.server, self.keys.bloom(name), capacity, BLOOM_ERROR_RATE)
-            self._blooms[name] = bloom
+            if len(self.shards) > 1:
+                capacity = -(-2 * capacity // len(self.shards))
+            bloom = RedisBloom(
+                self.shards[shard],
+                self.keys.bloom(name),
+                capacity,
+                BLOOM_ERROR_RATE,
+                pushed_key=self.keys.pushed(name),
+            )
+            self._blooms[(name, shard)] = bloom
         return bloom
 
     def count(self, name: str, **amounts: int) -> dict[str, int]:
@@ -265,19 +333,41 @@ class JobStore:
 
     def host_count(self, name: str, host: str) -> int:
         """Count one more request of job ``name`` to ``host``; the new count."""
-        return int(self.server.hincrby(self.keys.hosts(name), host, 1))
+        client = self.shards[self.shards.of_host(host)]
+        return int(client.hincrby(self.keys.hosts(name), host, 1))
+
+    def _entry_shard(self, entry: str) -> Any:
+        return self.shards[self.shards.of_url(decode_entry(entry)[0])]
 
     def ack(self, name: str, entry: str) -> None:
         """A leased entry's work is done."""
-        self.server.zrem(self.keys.leases(name), entry)
+        self._entry_shard(entry).zrem(self.keys.leases(name), entry)
 
-    def release(self, name: str, entry: str) -> None:
+    def release(self, name: str, entry: str) -> bool:
         """Give a leased entry back to the front of the queue (graceful shutdown)."""
-        if self.server.zrem(self.keys.leases(name), entry):
-            self.server.rpush(self.keys.queue(name), entry)
+        client = self._entry_shard(entry)
+        if client.zrem(self.keys.leases(name), entry):
+            client.rpush(self.keys.queue(name), entry)
+            return True
+        return False
 
     def finish(self, name: str, reason: str, *, force: bool = False) -> bool:
+        """Mark a running job finished (``reason``): unconditionally with ``force``, else
+        only if its frontier is empty and nothing is leased, on every shard."""
         keys = self.keys
+        if not force and len(self.shards) > 1:
+            # Shards are read one after the other, while work may move between
+            # them (a page on one shard queues its links on another before its
+            # lease goes). Two rounds that find every shard empty, with no
+            # entry queued on any in between, show a moment when there was no
+            # work anywhere: an entry that came and went in between would have
+            # counted in its shard's pushed counter.
+            first = self._sizes(name)
+            if any(queued or leased for queued, leased, _ in first):
+                return False
+            if self._sizes(name) != first:
+                return False
+            force = True
         return bool(
             self._finish(
                 keys=[keys.job(name), keys.queue(name), keys.leases(name), keys.running],

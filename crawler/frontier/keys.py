@@ -1,5 +1,9 @@
 """Redis key names. Everything lives under one prefix (``LINKGRAPH_REDIS_PREFIX``,
-default ``lg:``) so that several deployments, or test runs, can share a server."""
+default ``lg:``) so that several deployments, or test runs, can share a server.
+
+With several shards (:mod:`.shards`), ``jobs``, ``running`` and ``job`` live on
+the first; a job's ``queue``, ``leases``, ``bloom``, ``hosts`` and ``pushed``,
+and ``rate``, exist on every shard, each holding that shard's hosts."""
 
 from __future__ import annotations
 
@@ -45,6 +49,11 @@ class Keys:
     def bloom(self, name: str) -> str:
         """Bitmap: the job's Bloom filter of normalized URLs."""
         return f"{self.prefix}job:{name}:bloom"
+
+    def pushed(self, name: str) -> str:
+        """Integer: entries ever queued new on this shard (how a finished job is told
+        from one whose work moved between shards while they were checked)."""
+        return f"{self.prefix}job:{name}:pushed"
 
     def hosts(self, name: str) -> str:
         """Hash: host -> pages the job requested from it (the per-host page cap)."""

@@ -23,11 +23,11 @@ from linkgraph.cli.options import (
 
 
 def _job_store(args: argparse.Namespace) -> Any:
-    from crawler.frontier.connection import connect
+    from crawler.frontier.connection import connect_shards
     from crawler.frontier.jobs import JobStore
     from crawler.frontier.keys import Keys
 
-    return JobStore(connect(args.redis), Keys.from_env(args.redis_prefix))
+    return JobStore(connect_shards(args.redis), Keys.from_env(args.redis_prefix))
 
 
 def cmd_job_start(args: argparse.Namespace) -> int:

@@ -137,7 +137,10 @@ def add_output_options(parser: argparse.ArgumentParser, formats: Sequence[str]) 
 def add_redis_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("redis")
     group.add_argument(
-        "--redis", metavar="URL", help=f"Redis URL (env LINKGRAPH_REDIS; now: {config.REDIS.now()})"
+        "--redis",
+        metavar="URL[,URL…]",
+        help="Redis URL; several, comma-separated, shard the frontier by host (env "
+        f"LINKGRAPH_REDIS; now: {config.REDIS.now()})",
     )
     group.add_argument(
         "--redis-prefix",

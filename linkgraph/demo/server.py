@@ -171,6 +171,9 @@ class _Handler(BaseHTTPRequestHandler):
         key = request_key(url)
         resource = self.server.lookup(key)
         self._log(arrived, url, key, resource.status)
+        delay = self.server.delays.get(key)
+        if delay:
+            time.sleep(delay)
         self._send(resource.status, resource.headers, resource.body, send_body=send_body)
 
     def _log(self, arrived: float, url: str, key: str, status: int) -> None:
@@ -213,6 +216,8 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], web: SyntheticWeb, log: RequestLog) -> None:
         self.web = web
         self.log = log
+        #: Model URL -> seconds its answer is held back (a slow page).
+        self.delays: dict[str, float] = {}
         super().__init__(address, _Handler)
 
     def lookup(self, key: str) -> Resource:
@@ -246,6 +251,17 @@ class ProxyServer:
         self.log = log if log is not None else RequestLog()
         self._server = _Server((host, port), web, self.log)
         self._thread: threading.Thread | None = None
+
+    def delay(self, url: str, seconds: float) -> None:
+        """Hold back the answer to ``url`` by ``seconds`` (0: answer at once again).
+
+        The request is logged when it arrives, before the wait.
+        """
+        key = request_key(url)
+        if seconds > 0:
+            self._server.delays[key] = seconds
+        else:
+            self._server.delays.pop(key, None)
 
     @property
     def host(self) -> str:

@@ -42,9 +42,10 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     report = json.loads(output.read_text(encoding="utf-8"))
     figures = report["figures"]
     names = " ".join(figure["name"] for figure in figures)
-    for word in ("extraction", "crawl", "consumer", "Kafka", "dupefilter", "distributed"):
+    words = ("extraction", "crawl", "consumer", "Kafka", "dupefilter", "frontier", "distributed")
+    for word in words:
         assert word in names, (word, names)
-    assert len(BENCHMARKS) == 5
+    assert len(BENCHMARKS) == 6
     for figure in figures:
         assert math.isfinite(figure["ours"]) and figure["ours"] > 0, figure
         if figure["baseline"] is not None:

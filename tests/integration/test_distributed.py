@@ -49,7 +49,8 @@ def _crawl(
     term_one: bool = False,
 ) -> None:
     cluster.start_consumer()
-    cluster.start_workers(3, *(["--lease", "5"] if kill_one else []))
+    lease = ["--lease", "5"] if kill_one else ["--lease", "120"] if term_one else []
+    cluster.start_workers(3, *lease)
     cluster.start_job(web, job, "--rate", rate)
     timeout = "240"
     if kill_one or term_one:
