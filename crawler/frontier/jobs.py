@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import redis
 
+from crawler.frontier.bloom import HASHES as BLOOM_HASHES
 from crawler.frontier.bloom import RedisBloom
 from crawler.frontier.connection import server_time, unavailable
 from crawler.frontier.keys import Keys
@@ -169,6 +170,7 @@ class JobStore:
                     "max_pages_per_host": max_pages_per_host,
                     "rate": rate,
                     "bloom_capacity": bloom_capacity,
+                    "bloom_hashes": BLOOM_HASHES,
                     "shards": len(self.shards),
                     "created_at": server_time(self.server),
                     **{counter: 0 for counter in _COUNTERS},
@@ -309,8 +311,12 @@ class JobStore:
         """
         bloom = self._blooms.get((name, shard))
         if bloom is None:
-            raw = self.server.hget(self.keys.job(name), "bloom_capacity")
+            raw, raw_hashes = self.server.hmget(
+                self.keys.job(name), ["bloom_capacity", "bloom_hashes"]
+            )
             capacity = int(raw) if raw else DEFAULT_BLOOM_CAPACITY
+            # Jobs started by an older version keep the filter they were sized with.
+            hashes = int(raw_hashes) if raw_hashes else None
             if len(self.shards) > 1:
                 capacity = -(-2 * capacity // len(self.shards))
             bloom = RedisBloom(
@@ -318,6 +324,7 @@ class JobStore:
                 self.keys.bloom(name),
                 capacity,
                 BLOOM_ERROR_RATE,
+                hashes=hashes,
                 pushed_key=self.keys.pushed(name),
             )
             self._blooms[(name, shard)] = bloom
@@ -334,7 +341,7 @@ class JobStore:
     def host_count(self, name: str, host: str) -> int:
         """Count one more request of job ``name`` to ``host``; the new count."""
         client = self.shards[self.shards.of_host(host)]
-        return int(client.hincrby(self.keys.hosts(name), host, 1))
+        return int(client.incr(self.keys.host(name, host)))
 
     def _entry_shard(self, entry: str) -> Any:
         return self.shards[self.shards.of_url(decode_entry(entry)[0])]

@@ -2,7 +2,7 @@
 default ``lg:``) so that several deployments, or test runs, can share a server.
 
 With several shards (:mod:`.shards`), ``jobs``, ``running`` and ``job`` live on
-the first; a job's ``queue``, ``leases``, ``bloom``, ``hosts`` and ``pushed``,
+the first; a job's ``queue``, ``leases``, ``bloom``, ``host`` counts and ``pushed``,
 and ``rate``, exist on every shard, each holding that shard's hosts."""
 
 from __future__ import annotations
@@ -55,9 +55,13 @@ class Keys:
         from one whose work moved between shards while they were checked)."""
         return f"{self.prefix}job:{name}:pushed"
 
-    def hosts(self, name: str) -> str:
-        """Hash: host -> pages the job requested from it (the per-host page cap)."""
-        return f"{self.prefix}job:{name}:hosts"
+    def host(self, name: str, host: str) -> str:
+        """Integer: pages the job requested from ``host`` (the per-host page cap).
+
+        A key per host rather than one hash of hosts: a hash of a few hundred
+        hosts is kept as a list that every increment scans, several times the
+        cost of a key's increment."""
+        return f"{self.prefix}job:{name}:host:{host}"
 
     def rate(self, host: str) -> str:
         """String: the next free request slot of a host (server time, seconds)."""

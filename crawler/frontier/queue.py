@@ -44,17 +44,15 @@ for _, entry in ipairs(expired) do
   redis.call('ZREM', KEYS[2], entry)
   redis.call('RPUSH', KEYS[1], entry)
 end
-local popped = {}
+local popped = redis.call('RPOP', KEYS[1], tonumber(ARGV[3]))
+if not popped then return {} end
 local leases = {}
 local deadline = now + tonumber(ARGV[1])
-for i = 1, tonumber(ARGV[3]) do
-  local entry = redis.call('RPOP', KEYS[1])
-  if not entry then break end
-  popped[i] = entry
+for i, entry in ipairs(popped) do
   leases[2 * i - 1] = deadline
   leases[2 * i] = entry
 end
-if #popped > 0 then redis.call('ZADD', KEYS[2], unpack(leases)) end
+redis.call('ZADD', KEYS[2], unpack(leases))
 return popped
 """
 

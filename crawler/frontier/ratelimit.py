@@ -8,10 +8,9 @@ together, not each.
 
 The same script counts the request against the job's per-host page cap
 (:class:`~crawler.middlewares.HostPageCapMiddleware` reads the count from
-``request.meta["lg_host_count"]``), so a request costs one round trip to Redis,
-on its host's shard, before it goes out; a request over the cap reserves no slot.
-A worker sends the admissions of the requests it starts together in one
-pipeline (:class:`Admissions`).
+``request.meta["lg_host_count"]``); a request over the cap reserves no slot.
+A worker sends the admissions of the requests it starts together
+(:class:`Admissions`): one script call per shard for the whole batch.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-import redis
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
@@ -36,26 +34,36 @@ log = logging.getLogger(__name__)
 #: A request to admit: (host, requests per second, job or "", the job's per-host cap or 0).
 Admission = tuple[str, float, str, int]
 
-# KEYS: the host's rate key[, the job's host counts]. ARGV: interval seconds (0:
-# no rate), host, the job's per-host cap (0: none). Returns {count, seconds to
-# wait as a string}: the host's request count in the job (0 when not counted),
-# and no wait (no slot taken) when the count is over the cap.
+# KEYS: per request, the host's rate key and the job's count of the host (any
+# key when the request is not counted). ARGV: per request, interval seconds
+# (0: no rate), the job's per-host cap (0: none), 1 when counted else 0.
+# Returns per request its count and its seconds to wait (as a string): the
+# host's request count in the job (0 when not counted), and no wait (no slot
+# taken) when the count is over the cap. One call admits a whole batch, on one
+# clock reading: Redis's cost per request is then a few commands, not a script
+# call each.
 _ADMIT = """
-local count = 0
-if #KEYS > 1 then
-  count = redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
-  local cap = tonumber(ARGV[3])
-  if cap > 0 and count > cap then return {count, '0'} end
-end
-local interval = tonumber(ARGV[1])
-if interval <= 0 then return {count, '0'} end
 local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local nxt = tonumber(redis.call('GET', KEYS[1]) or '0')
-local slot = math.max(now, nxt)
-redis.call('SET', KEYS[1], string.format('%.6f', slot + interval),
-           'PX', math.ceil((slot - now + interval) * 1000) + 60000)
-return {count, string.format('%.6f', slot - now)}
+local now = t[1] + t[2] / 1000000
+local out = {}
+for i = 1, #KEYS / 2 do
+  local a = 3 * i
+  local count = 0
+  local wait = '0'
+  if ARGV[a] == '1' then count = redis.call('INCR', KEYS[2 * i]) end
+  local cap = ARGV[a - 1] + 0
+  local interval = ARGV[a - 2] + 0
+  if interval > 0 and (cap <= 0 or count <= cap) then
+    local key = KEYS[2 * i - 1]
+    local slot = math.max(now, (redis.call('GET', key) or 0) + 0)
+    redis.call('SET', key, string.format('%.6f', slot + interval),
+               'PX', math.ceil((slot - now + interval) * 1000) + 60000)
+    if slot > now then wait = string.format('%.6f', slot - now) end
+  end
+  out[2 * i - 1] = count
+  out[2 * i] = wait
+end
+return out
 """
 
 
@@ -74,42 +82,27 @@ class RateLimiter:
     def admit(self, host: str, rate: float, job: str = "", cap: int = 0) -> tuple[int, float]:
         """Count a request of ``job`` to ``host`` (when ``job`` is given) and reserve its
         slot: ``(the host's count in the job, 0 if not counted; seconds to wait)``."""
-        shard = self.shards.of_host(host)
-        keys = [self.keys.rate(host)]
-        if job:
-            keys.append(self.keys.hosts(job))
-        interval = 1.0 / rate if rate > 0 else 0.0
-        count, wait = self._admit[shard](keys=keys, args=[interval, host, cap])
-        return int(count), float(wait)
+        return self.admit_many([(host, rate, job, cap)])[0]
 
     def admit_many(self, requests: list[Admission]) -> list[tuple[int, float]]:
-        """:meth:`admit` for each ``(host, rate, job, cap)``, in order: one round trip
-        per shard concerned (a pipeline of script calls)."""
+        """:meth:`admit` for each ``(host, rate, job, cap)``, in order: one script call
+        per shard concerned."""
         by_shard: dict[int, list[int]] = {}
         for index, (host, _, _, _) in enumerate(requests):
             by_shard.setdefault(self.shards.of_host(host), []).append(index)
         results: list[tuple[int, float]] = [(0, 0.0)] * len(requests)
         for shard, indexes in by_shard.items():
-            script = self._admit[shard]
-            for attempt in (1, 2):
-                pipe = self.shards[shard].pipeline(transaction=False)
-                for index in indexes:
-                    host, rate, job, cap = requests[index]
-                    keys = [self.keys.rate(host), *([self.keys.hosts(job)] if job else [])]
-                    interval = 1.0 / rate if rate > 0 else 0.0
-                    pipe.evalsha(script.sha, len(keys), *keys, interval, host, cap)
-                try:
-                    replies = pipe.execute()
-                except redis.exceptions.NoScriptError:
-                    # A restarted Redis has no scripts: every call of the batch
-                    # failed alike, so none ran; load the script and send again.
-                    if attempt == 2:
-                        raise
-                    script.sha = self.shards[shard].script_load(_ADMIT)
-                    continue
-                for index, (count, wait) in zip(indexes, replies, strict=True):
-                    results[index] = (int(count), float(wait))
-                break
+            keys: list[str] = []
+            args: list[Any] = []
+            for index in indexes:
+                host, rate, job, cap = requests[index]
+                rate_key = self.keys.rate(host)
+                keys += (rate_key, self.keys.host(job, host) if job else rate_key)
+                args += (1.0 / rate if rate > 0 else 0.0, cap, 1 if job else 0)
+            # The Script object loads the script again if Redis restarted without it.
+            replies = self._admit[shard](keys=keys, args=args)
+            for position, index in enumerate(indexes):
+                results[index] = (int(replies[2 * position]), float(replies[2 * position + 1]))
         return results
 
     def reserve(self, host: str, rate: float) -> float:

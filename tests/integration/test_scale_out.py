@@ -56,7 +56,8 @@ def _job_on_shard(url: str, cluster: Cluster, job: str) -> tuple[int, int]:
     client = redis.Redis.from_url(url)
     keys = Keys(cluster.prefix)
     pushed = int(client.get(keys.pushed(job)) or 0)
-    hosts = sum(int(n) for n in client.hvals(keys.hosts(job)))
+    counted = client.scan_iter(match=keys.host(job, "*"), count=1000)
+    hosts = sum(int(client.get(key) or 0) for key in counted)
     client.close()
     return pushed, hosts
 
