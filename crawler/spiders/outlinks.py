@@ -11,7 +11,9 @@ Arguments (``-a`` on the scrapy command line, keywords from the CLI):
 ``seeds`` (a seeds file path) or ``seed_urls`` (a list), ``max_pages``,
 ``max_depth``, ``job``. Settings: ``LINKGRAPH_MAX_PAGES``,
 ``LINKGRAPH_MAX_DEPTH``, ``LINKGRAPH_MAX_URL_LENGTH``,
-``LINKGRAPH_MAX_LINKS_PER_PAGE``.
+``LINKGRAPH_MAX_LINKS_PER_PAGE`` and the trap rules' ``LINKGRAPH_TRAP_*``
+(crawler/traps.py; docs/crawling.md#spider-traps): an in-scope link the rules
+decline is not followed, and counted as ``linkgraph/trap/RULE``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
 from crawler.extract import extract_links, robots_header_nofollow
+from crawler.traps import TrapLimits, TrapRules
 from linkcore import config
 from linkcore.records import Link, PageRecord
 from linkcore.seeds import parse_seeds, read_seeds_file
@@ -146,6 +149,7 @@ class OutlinksSpider(scrapy.Spider):
         self.max_depth = -1
         self.max_url_length = config.LINKGRAPH_MAX_URL_LENGTH
         self.max_links = config.LINKGRAPH_MAX_LINKS_PER_PAGE
+        self.traps = TrapRules()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> OutlinksSpider:
@@ -166,6 +170,22 @@ class OutlinksSpider(scrapy.Spider):
         )
         spider.max_links = settings.getint(
             "LINKGRAPH_MAX_LINKS_PER_PAGE", config.LINKGRAPH_MAX_LINKS_PER_PAGE
+        )
+        spider.traps = TrapRules(
+            TrapLimits(
+                near_duplicates=settings.getint(
+                    "LINKGRAPH_TRAP_NEAR_DUPLICATES", config.LINKGRAPH_TRAP_NEAR_DUPLICATES
+                ),
+                pattern_budget=settings.getint(
+                    "LINKGRAPH_TRAP_PATTERN_BUDGET", config.LINKGRAPH_TRAP_PATTERN_BUDGET
+                ),
+                repeats=settings.getint(
+                    "LINKGRAPH_TRAP_REPEATED_SEGMENTS", config.LINKGRAPH_TRAP_REPEATED_SEGMENTS
+                ),
+                query_params=settings.getint(
+                    "LINKGRAPH_TRAP_QUERY_PARAMS", config.LINKGRAPH_TRAP_QUERY_PARAMS
+                ),
+            )
         )
         return spider
 
@@ -203,11 +223,41 @@ class OutlinksSpider(scrapy.Spider):
         return not self.max_pages or self.pages < self.max_pages
 
     def _wanted(self, url: str, depth: int) -> bool:
-        return (
+        if not (
             url not in self.requested
             and (self.max_depth < 0 or depth <= self.max_depth)
             and len(url) <= self.max_url_length
             and self.in_scope(url)
+        ):
+            return False
+        rule = self.traps.admit(url)
+        if rule is None:
+            return True
+        # Declined once: a later link to it is not counted again.
+        self.requested.add(url)
+        stats = self.crawler.stats
+        assert stats is not None
+        stats.inc_value(f"linkgraph/trap/{rule}")
+        return False
+
+    def _observe(self, response: Response, page: PageRecord) -> None:
+        """Show a fetched HTML page to the near-duplicate rule."""
+        if (
+            200 <= page.status < 300
+            and page.content_type in _HTML_TYPES
+            and isinstance(response, TextResponse)
+        ):
+            rule = self.traps.observe(page.url, response.text)
+            if rule is not None:
+                template = self.traps.closed[-1][0] if self.traps.closed else page.url
+                log.warning("declining URLs like %s as a trap: %s", template, rule)
+
+    def closed(self, reason: str) -> None:
+        stats = self.crawler.stats
+        assert stats is not None
+        stats.set_value(
+            "linkgraph/trap_declined",
+            [[count, host, rule] for count, host, rule in self.traps.summary()],
         )
 
     # -- responses ----------------------------------------------------------
@@ -217,6 +267,7 @@ class OutlinksSpider(scrapy.Spider):
         self.pages += 1
         page, follow = page_from_response(response, self.job, self.max_links)
         count_page(self.crawler, page)
+        self._observe(response, page)
         yield page
         if not self._budget_left():
             log.info("max_pages (%d) reached; stopping", self.max_pages)

@@ -65,6 +65,12 @@ def crawl_settings(args: argparse.Namespace, location: IndexLocation) -> Setting
             args.allow_private_networks
         ),
         "LINKGRAPH_PROGRESS": not args.quiet,
+        "LINKGRAPH_TRAP_NEAR_DUPLICATES": 0 if args.no_trap_rules else args.trap_near_duplicates,
+        "LINKGRAPH_TRAP_PATTERN_BUDGET": 0 if args.no_trap_rules else args.trap_pattern_budget,
+        "LINKGRAPH_TRAP_REPEATED_SEGMENTS": (
+            0 if args.no_trap_rules else args.trap_repeated_segments
+        ),
+        "LINKGRAPH_TRAP_QUERY_PARAMS": 0 if args.no_trap_rules else args.trap_query_params,
         "CONCURRENT_REQUESTS": args.concurrency,
         "CONCURRENT_REQUESTS_PER_DOMAIN": args.per_host,
         "DOWNLOAD_DELAY": args.delay,
@@ -123,6 +129,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         refused = int(stats.get("linkgraph/refused_private", 0))
         robots = int(stats.get("robotstxt/forbidden", 0))
         reason = stats.get("finish_reason", "finished")
+        traps = list(stats.get("linkgraph/trap_declined", []))
     if not args.quiet or args.verbose:
         print(
             f"{PROG}: crawled {pages} pages, stored {edges} edges in {elapsed:.1f} s "
@@ -131,6 +138,8 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             f"finish: {reason}; index: {location.describe()}",
             file=sys.stderr,
         )
+        for count, host, rule in traps:
+            print(f"{PROG}: {count} URLs declined as a trap on {host}: {rule}", file=sys.stderr)
     if reason not in ("finished", "max_pages"):
         print(f"{PROG}: crawl ended early: {reason}", file=sys.stderr)
         return 1
@@ -142,6 +151,49 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def add_trap_options(parser: argparse.ArgumentParser) -> None:
+    """The trap rules' flags (docs/crawling.md#spider-traps); 0 turns a rule off."""
+    traps = parser.add_argument_group(
+        "spider traps", "rules that decline endless in-scope URL spaces; 0 turns a rule off"
+    )
+    traps.add_argument(
+        "--trap-near-duplicates",
+        type=nonnegative,
+        default=config.LINKGRAPH_TRAP_NEAR_DUPLICATES,
+        metavar="N",
+        help="decline a URL template after N near-identical pages, more than its distinct "
+        "ones (default: %(default)s)",
+    )
+    traps.add_argument(
+        "--trap-pattern-budget",
+        type=nonnegative,
+        default=config.LINKGRAPH_TRAP_PATTERN_BUDGET,
+        metavar="N",
+        help="admit at most N URLs per URL template, numbers and tokens masked "
+        "(default: %(default)s)",
+    )
+    traps.add_argument(
+        "--trap-repeated-segments",
+        type=nonnegative,
+        default=config.LINKGRAPH_TRAP_REPEATED_SEGMENTS,
+        metavar="N",
+        help="decline paths repeating a run of segments N times in a row (default: %(default)s)",
+    )
+    traps.add_argument(
+        "--trap-query-params",
+        type=nonnegative,
+        default=config.LINKGRAPH_TRAP_QUERY_PARAMS,
+        metavar="N",
+        help="decline URLs with more than N query parameters, or a path's parameter set past "
+        "8 N variants (default: %(default)s)",
+    )
+    traps.add_argument(
+        "--no-trap-rules",
+        action="store_true",
+        help="turn every trap rule off (the per-host page cap still holds)",
+    )
 
 
 def register(commands: Any) -> None:
@@ -182,6 +234,7 @@ def register(commands: Any) -> None:
         help="fetch at most N pages from one host, a bound on spider traps; 0 = no limit "
         "(default: %(default)s)",
     )
+    add_trap_options(crawl)
     crawl.add_argument(
         "--delay",
         type=seconds,
