@@ -176,8 +176,8 @@ class TrapDeclined(IgnoreRequest):
 class TrapMiddleware:
     """Declines queued requests whose URL template became a trap after they were queued.
 
-    The spider's ``traps`` (a :class:`crawler.traps.TrapRules`) decides; a
-    spider without one is not checked. Before robots.txt (so a declined URL
+    The spider's ``traps_for(job)`` (a :class:`crawler.traps.TrapRules`, or
+    None) decides; a spider without it is not checked. Before robots.txt (so a declined URL
     costs no robots.txt fetch on a new host) and before the host page cap.
     """
 
@@ -189,8 +189,11 @@ class TrapMiddleware:
         return cls(crawler)
 
     def process_request(self, request: Request, spider: Spider | None = None) -> Any:
-        traps = getattr(self.crawler.spider, "traps", None)
-        if traps is None or request.meta.get("lg_robots"):
+        traps_for = getattr(self.crawler.spider, "traps_for", None)
+        if traps_for is None or request.meta.get("lg_robots"):
+            return None
+        traps = traps_for(request.meta.get("job") or "")
+        if traps is None:
             return None
         rule = traps.still_wanted(request.meta.get("lg_url") or request.url)
         if rule is not None:

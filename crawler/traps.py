@@ -37,13 +37,18 @@ declined too. A declined URL is counted once, by host and rule
 
 from __future__ import annotations
 
-import hashlib
 import re
+import zlib
 from collections import Counter, OrderedDict
-from dataclasses import dataclass, field
-from typing import Final
+from collections.abc import Iterable, Mapping
+from dataclasses import astuple, dataclass, field
+from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
+import numpy as np
+import numpy.typing as npt
+
+from linkcore import config
 from linkcore.urls import registered_domain
 
 __all__ = [
@@ -51,6 +56,7 @@ __all__ = [
     "PATTERN_BUDGET",
     "QUERY_EXPLOSION",
     "REPEATED_SEGMENTS",
+    "TrapLimits",
     "TrapRules",
     "hamming",
     "page_simhash",
@@ -79,15 +85,30 @@ OTHER_HOSTS: Final = "other hosts"
 
 _DIGITS = re.compile(r"\d+")
 # Session ids, hashes, UUIDs: long runs of letters and digits (or hex with dashes).
-_TOKEN = re.compile(r"(?=[0-9a-zA-Z_-]*\d)(?=[0-9a-zA-Z_-]*[a-zA-Z])[0-9a-zA-Z_-]{16,}")
-_SKIPPED = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->", re.S | re.I)
-_TAG = re.compile(r"<[^>]*>")
-_HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
-_WORD = re.compile(r"\w+")
+# Session ids, hashes, UUIDs: long runs of letters and digits (or hex with
+# dashes) holding at least one digit and one letter (checked on the match:
+# lookaheads that scan ahead from every position cost quadratic time).
+_RUN = re.compile(r"[0-9a-zA-Z_-]{16,}")
+_HAS_DIGIT = re.compile(r"\d")
+_HAS_LETTER = re.compile(r"[a-zA-Z]")
+#: Words of a page's text a fingerprint reads: a trap's pages are alike from
+#: the start, and a long page costs no more than this.
+FINGERPRINT_WORDS: Final = 2000
+# Odd 64-bit constants: shingle mixing and SplitMix64's finalizer.
+_K1 = np.uint64(0x9E3779B97F4A7C15)
+_K2 = np.uint64(0xC2B2AE3D27D4EB4F)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_LINK = np.uint64(0xD6E8FEB86659FD93)
+
+
+def _token(match: re.Match[str]) -> str:
+    run = match.group(0)
+    return "*" if _HAS_DIGIT.search(run) and _HAS_LETTER.search(run) else run
 
 
 def _mask(text: str) -> str:
-    return _DIGITS.sub("#", _TOKEN.sub("*", text))
+    return _DIGITS.sub("#", _RUN.sub(_token, text))
 
 
 def _template_host(host: str) -> str:
@@ -123,31 +144,42 @@ def repeated_run(path: str, repeats: int) -> bool:
     return False
 
 
-def _feature_hash(feature: str) -> int:
-    return int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "big")
+def _ids(items: list[str]) -> npt.NDArray[np.uint64]:
+    return np.fromiter(
+        (zlib.crc32(item.encode()) for item in items), dtype=np.uint64, count=len(items)
+    )
 
 
-def page_simhash(html: str) -> int:
-    """64-bit SimHash of a page's distinct words and links' templates, digits masked.
+def _mix(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    # SplitMix64's finalizer: every input bit moves every output bit.
+    values = values ^ (values >> np.uint64(30))
+    values = values * _M1
+    values = values ^ (values >> np.uint64(27))
+    values = values * _M2
+    return values ^ (values >> np.uint64(31))
+
+
+def page_simhash(text: str, links: Iterable[str]) -> int:
+    """64-bit SimHash of a page: its text's word 3-grams and its links, numbers masked.
 
     Two pages that differ only in numbers (dates, ids, counters) get the same
-    hash; pages with different words or differently shaped links are far apart.
+    hash; pages whose text says different things, even in the same few words,
+    or whose links are shaped differently, are far apart. Each feature counts
+    once: counted by occurrence, a page's commonest words would decide every
+    bit and distinct pages of one site would look alike.
     """
-    # Each feature counts once: counted by occurrence, a page's commonest
-    # tokens (a masked number, a path word every link shares) would decide
-    # every bit, and distinct pages of one site would look alike.
-    features: set[str] = set()
-    for match in _HREF.finditer(html):
-        href = match.group(1) or match.group(2) or match.group(3) or ""
-        features.add("link:" + _mask(href.strip()))
-    text = _TAG.sub(" ", _SKIPPED.sub(" ", html))
-    features.update(_mask(word) for word in _WORD.findall(text.lower()))
-    weights = [0] * 64
-    for feature in features:
-        bits = _feature_hash(feature)
-        for bit in range(64):
-            weights[bit] += 1 if bits >> bit & 1 else -1
-    return sum(1 << bit for bit, weight in enumerate(weights) if weight > 0)
+    words = _DIGITS.sub("#", text.lower()).split()[:FINGERPRINT_WORDS]
+    ids = _ids(words)
+    parts = [ids[:-2] * _K1 ^ ids[1:-1] * _K2 ^ ids[2:] if len(ids) >= 3 else ids]
+    masked = sorted({_mask(link) for link in links})
+    if masked:
+        parts.append(_ids(masked) ^ _LINK)
+    features = np.unique(np.concatenate(parts))
+    if not len(features):
+        return 0
+    bits = np.unpackbits(_mix(features).view(np.uint8)).reshape(-1, 64)
+    majority = bits.sum(axis=0, dtype=np.int64) * 2 > len(features)
+    return int.from_bytes(np.packbits(majority).tobytes(), "big")
 
 
 def hamming(a: int, b: int) -> int:
@@ -166,6 +198,15 @@ class _Template:
     declined: str = ""
 
 
+#: Each TrapLimits field's setting (linkcore/config.py), in field order.
+TRAP_SETTINGS: Final = (
+    "LINKGRAPH_TRAP_NEAR_DUPLICATES",
+    "LINKGRAPH_TRAP_PATTERN_BUDGET",
+    "LINKGRAPH_TRAP_REPEATED_SEGMENTS",
+    "LINKGRAPH_TRAP_QUERY_PARAMS",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class TrapLimits:
     """The rules' thresholds; 0 turns a rule off (see module doc)."""
@@ -174,6 +215,29 @@ class TrapLimits:
     pattern_budget: int = 10_000
     repeats: int = 3
     query_params: int = 12
+
+    @classmethod
+    def defaults(cls) -> TrapLimits:
+        """The limits the environment (or the built-in defaults) give."""
+        return cls(*(int(getattr(config, name)) for name in TRAP_SETTINGS))
+
+    @classmethod
+    def off(cls) -> TrapLimits:
+        """Every rule turned off."""
+        return cls(0, 0, 0, 0)
+
+    def as_settings(self) -> dict[str, int]:
+        """``{setting: value}``, as Scrapy settings or a job's hash carry them."""
+        return dict(zip(TRAP_SETTINGS, astuple(self), strict=True))
+
+    @classmethod
+    def from_settings(cls, values: Mapping[str, Any]) -> TrapLimits:
+        """The limits in ``values`` (settings or a job's hash); defaults for those missing."""
+        limits = []
+        for name, fallback in zip(TRAP_SETTINGS, astuple(cls.defaults()), strict=True):
+            value = values.get(name)
+            limits.append(int(value) if value not in (None, "") else int(fallback))
+        return cls(*limits)
 
 
 class TrapRules:
@@ -258,14 +322,24 @@ class TrapRules:
             return None
         return self._decline(host, state.declined)
 
-    def observe(self, url: str, html: str) -> str | None:
-        """Compare a fetched HTML page with its template's; the rule if that closed it."""
+    def wants_fingerprint(self, url: str) -> bool:
+        """True when a fetched ``url`` should be shown to :meth:`observe`: the
+        near-duplicate rule is on and its template repeats (a template of one
+        URL, ``/wiki/Paris``, cannot be a trap of near-identical pages)."""
+        if not self.limits.near_duplicates:
+            return False
+        state = self._templates.get(url_template(url)[1])
+        return state is not None and not state.declined and state.admitted + state.distinct > 1
+
+    def observe(self, url: str, text: str, links: Iterable[str]) -> str | None:
+        """Compare a fetched HTML page (its text and links' targets) with its
+        template's; the rule if that closed the template."""
         limit = self.limits.near_duplicates
         if not limit:
             return None
         _, template = url_template(url)
         state = self._template(template)
-        simhash = page_simhash(html)
+        simhash = page_simhash(text, links)
         if any(hamming(simhash, known) <= NEAR_DUPLICATE_BITS for known in state.simhashes):
             state.duplicates += 1
         else:
@@ -276,6 +350,12 @@ class TrapRules:
             self._close(state, template, NEAR_DUPLICATES)
             return NEAR_DUPLICATES
         return None
+
+    def adopt(self, template: str, rule: str) -> None:
+        """Take a verdict reached elsewhere (another worker of the job): ``template``'s
+        URLs are declined by ``rule`` from now on."""
+        state = self._template(template)
+        state.declined = state.declined or rule
 
     def summary(self) -> list[tuple[int, str, str]]:
         """(declined URLs, host, rule), most declined first."""

@@ -30,7 +30,7 @@ from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
 from crawler.extract import extract_links, robots_header_nofollow
-from crawler.traps import TrapLimits, TrapRules
+from crawler.traps import TrapLimits, TrapRules, url_template
 from linkcore import config
 from linkcore.records import Link, PageRecord
 from linkcore.seeds import parse_seeds, read_seeds_file
@@ -48,9 +48,10 @@ def _header(response: Response, name: str) -> list[str]:
 
 
 def page_from_response(
-    response: Response, job: str, max_links: int
-) -> tuple[PageRecord, list[tuple[str, int]]]:
-    """The page record of one response, and the (url, depth) pairs it asks to follow.
+    response: Response, job: str, max_links: int, *, with_text: bool = False
+) -> tuple[PageRecord, list[tuple[str, int]], str]:
+    """The page record of one response, the (url, depth) pairs it asks to follow,
+    and, ``with_text``, an HTML page's text (else "").
 
     3xx with a Location: one ``redirect`` edge, followed at the same depth.
     2xx HTML: every edge of docs/edges.md; ``a`` targets are followed one level deeper
@@ -73,6 +74,7 @@ def page_from_response(
         job=job,
     )
     follow: list[tuple[str, int]] = []
+    text = ""
     if 300 <= status < 400:
         location = response.headers.get("Location")
         if location:
@@ -94,7 +96,9 @@ def page_from_response(
             source_url,
             robots_nofollow=page_nofollow,
             max_links=max_links,
+            with_text=with_text,
         )
+        text = extraction.text
         page.links = extraction.links
         page.dropped_links = extraction.dropped + extraction.truncated
         page.robots_nofollow = extraction.robots_nofollow
@@ -102,7 +106,7 @@ def page_from_response(
             follow.extend(
                 (link.target_url, depth + 1) for link in extraction.links if link.kind == "a"
             )
-    return page, follow
+    return page, follow, text
 
 
 def count_page(crawler: Crawler, page: PageRecord) -> None:
@@ -171,22 +175,7 @@ class OutlinksSpider(scrapy.Spider):
         spider.max_links = settings.getint(
             "LINKGRAPH_MAX_LINKS_PER_PAGE", config.LINKGRAPH_MAX_LINKS_PER_PAGE
         )
-        spider.traps = TrapRules(
-            TrapLimits(
-                near_duplicates=settings.getint(
-                    "LINKGRAPH_TRAP_NEAR_DUPLICATES", config.LINKGRAPH_TRAP_NEAR_DUPLICATES
-                ),
-                pattern_budget=settings.getint(
-                    "LINKGRAPH_TRAP_PATTERN_BUDGET", config.LINKGRAPH_TRAP_PATTERN_BUDGET
-                ),
-                repeats=settings.getint(
-                    "LINKGRAPH_TRAP_REPEATED_SEGMENTS", config.LINKGRAPH_TRAP_REPEATED_SEGMENTS
-                ),
-                query_params=settings.getint(
-                    "LINKGRAPH_TRAP_QUERY_PARAMS", config.LINKGRAPH_TRAP_QUERY_PARAMS
-                ),
-            )
-        )
+        spider.traps = TrapRules(TrapLimits.from_settings(settings))
         return spider
 
     # -- requests -----------------------------------------------------------
@@ -240,17 +229,18 @@ class OutlinksSpider(scrapy.Spider):
         stats.inc_value(f"linkgraph/trap/{rule}")
         return False
 
-    def _observe(self, response: Response, page: PageRecord) -> None:
+    def traps_for(self, job: str) -> TrapRules:
+        """The trap rules a request of ``job`` is judged by: this crawl's."""
+        return self.traps
+
+    def _observe(self, page: PageRecord, text: str) -> None:
         """Show a fetched HTML page to the near-duplicate rule."""
-        if (
-            200 <= page.status < 300
-            and page.content_type in _HTML_TYPES
-            and isinstance(response, TextResponse)
-        ):
-            rule = self.traps.observe(page.url, response.text)
-            if rule is not None:
-                template = self.traps.closed[-1][0] if self.traps.closed else page.url
-                log.warning("declining URLs like %s as a trap: %s", template, rule)
+        if not text and not page.links:
+            return
+        rule = self.traps.observe(page.url, text, (link.target_url for link in page.links))
+        if rule is not None:
+            template = url_template(page.url)[1]
+            log.warning("declining URLs like %s as a trap: %s", template, rule)
 
     def closed(self, reason: str) -> None:
         stats = self.crawler.stats
@@ -265,9 +255,13 @@ class OutlinksSpider(scrapy.Spider):
         if not self._budget_left():
             return
         self.pages += 1
-        page, follow = page_from_response(response, self.job, self.max_links)
+        fingerprint = self.traps.wants_fingerprint(response.meta.get("lg_url") or response.url)
+        page, follow, text = page_from_response(
+            response, self.job, self.max_links, with_text=fingerprint
+        )
         count_page(self.crawler, page)
-        self._observe(response, page)
+        if fingerprint and 200 <= page.status < 300:
+            self._observe(page, text)
         yield page
         if not self._budget_left():
             log.info("max_pages (%d) reached; stopping", self.max_pages)

@@ -14,12 +14,14 @@ from linkcore.errors import LinkgraphError, UsageError
 from linkgraph.cli.options import (
     PROG,
     add_index_options,
+    add_trap_options,
     add_verbose,
     depth,
     index_of,
     nonnegative,
     positive,
     seconds,
+    trap_limits,
 )
 
 if TYPE_CHECKING:
@@ -65,12 +67,7 @@ def crawl_settings(args: argparse.Namespace, location: IndexLocation) -> Setting
             args.allow_private_networks
         ),
         "LINKGRAPH_PROGRESS": not args.quiet,
-        "LINKGRAPH_TRAP_NEAR_DUPLICATES": 0 if args.no_trap_rules else args.trap_near_duplicates,
-        "LINKGRAPH_TRAP_PATTERN_BUDGET": 0 if args.no_trap_rules else args.trap_pattern_budget,
-        "LINKGRAPH_TRAP_REPEATED_SEGMENTS": (
-            0 if args.no_trap_rules else args.trap_repeated_segments
-        ),
-        "LINKGRAPH_TRAP_QUERY_PARAMS": 0 if args.no_trap_rules else args.trap_query_params,
+        **trap_limits(args).as_settings(),
         "CONCURRENT_REQUESTS": args.concurrency,
         "CONCURRENT_REQUESTS_PER_DOMAIN": args.per_host,
         "DOWNLOAD_DELAY": args.delay,
@@ -151,49 +148,6 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
-
-
-def add_trap_options(parser: argparse.ArgumentParser) -> None:
-    """The trap rules' flags (docs/crawling.md#spider-traps); 0 turns a rule off."""
-    traps = parser.add_argument_group(
-        "spider traps", "rules that decline endless in-scope URL spaces; 0 turns a rule off"
-    )
-    traps.add_argument(
-        "--trap-near-duplicates",
-        type=nonnegative,
-        default=config.LINKGRAPH_TRAP_NEAR_DUPLICATES,
-        metavar="N",
-        help="decline a URL template after N near-identical pages, more than its distinct "
-        "ones (default: %(default)s)",
-    )
-    traps.add_argument(
-        "--trap-pattern-budget",
-        type=nonnegative,
-        default=config.LINKGRAPH_TRAP_PATTERN_BUDGET,
-        metavar="N",
-        help="admit at most N URLs per URL template, numbers and tokens masked "
-        "(default: %(default)s)",
-    )
-    traps.add_argument(
-        "--trap-repeated-segments",
-        type=nonnegative,
-        default=config.LINKGRAPH_TRAP_REPEATED_SEGMENTS,
-        metavar="N",
-        help="decline paths repeating a run of segments N times in a row (default: %(default)s)",
-    )
-    traps.add_argument(
-        "--trap-query-params",
-        type=nonnegative,
-        default=config.LINKGRAPH_TRAP_QUERY_PARAMS,
-        metavar="N",
-        help="decline URLs with more than N query parameters, or a path's parameter set past "
-        "8 N variants (default: %(default)s)",
-    )
-    traps.add_argument(
-        "--no-trap-rules",
-        action="store_true",
-        help="turn every trap rule off (the per-host page cap still holds)",
-    )
 
 
 def register(commands: Any) -> None:

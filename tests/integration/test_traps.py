@@ -40,6 +40,7 @@ from tests.synthweb.trapweb import (
     SHOP,
     WWW,
     build_distinct_web,
+    build_trap_and_distinct_web,
     build_trap_web,
     subdomain_level,
 )
@@ -232,6 +233,8 @@ def test_traps_are_bounded_in_a_distributed_job(
             str(HOST_CAP),
             "--max-depth",
             str(JOB_MAX_DEPTH),
+            # The caps alone: the default rules are the next test's.
+            "--no-trap-rules",
             # Slow enough per host that both workers get a share of each trap.
             "--rate",
             "20",
@@ -280,3 +283,42 @@ def test_traps_are_bounded_in_a_distributed_job(
         f"{len(per_host)} hosts, {status['elapsed_seconds']} s; capped hosts by worker: "
         f"{[dict(c) for c in capped]}"
     )
+
+
+#: Pages of the distinct host crawled beside the traps by a distributed job.
+JOB_DISTINCT_PAGES = 1500
+
+
+@pytest.mark.slow
+def test_a_default_distributed_job_declines_the_traps_and_crawls_a_distinct_host_whole(
+    tmp_path: Path,
+) -> None:
+    require_services()
+    web = build_trap_and_distinct_web(JOB_DISTINCT_PAGES)
+    with ProxyServer(web) as proxy:
+        cluster = Cluster(proxy, tmp_path, REDIS, KAFKA)
+        try:
+            cluster.start_consumer()
+            cluster.start_workers(2)
+            cluster.wait_for_workers()
+            cluster.start_job(web, "defaults", "--rate", "200")
+            status = cluster.wait_job("defaults", timeout="400")
+            table = cluster.cli("job", "status", "defaults").stdout
+        finally:
+            cluster.stop_all()
+        fetched = [r.url for r in proxy.log.entries() if not r.url.endswith("/robots.txt")]
+    per_host = Counter(urlsplit(url).hostname for url in fetched)
+    tree = sum(n for host, n in per_host.items() if subdomain_level(host or "") is not None)
+    trap_cost = {"cal": per_host[CAL], "shop": per_host[SHOP], "deep": per_host[DEEP]}
+    trap_cost["hosts"] = tree
+    big = {url for url in fetched if urlsplit(url).hostname == "www.big-site.com"}
+    print(
+        f"\ndistributed default job: fetches per trap {trap_cost}; big-site.com "
+        f"{len(big)} of {JOB_DISTINCT_PAGES + 1} pages; declined {status['declined']}\n{table}"
+    )
+    assert all(n <= TRAP_FETCH_BOUND for n in trap_cost.values()), trap_cost
+    assert big == {url for url in web.resources if "big-site.com" in url}
+    assert status["declined"] > 0 and status["declined_as_traps"], status
+    assert re.search(r"\b\d+ URLs declined as a trap on \S+: near-duplicates\n", table), table
+    total = sum(count for count, _, _ in status["declined_as_traps"])
+    assert total == status["declined"], status

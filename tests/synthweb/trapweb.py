@@ -175,3 +175,16 @@ def build_distinct_web(pages: int, seed: int = 14) -> SyntheticWeb:
             page.a(target_url, " ".join(rng.sample(vocabulary, 3)), target_url)
         web.add(page.resource())
     return web
+
+
+def build_trap_and_distinct_web(pages: int) -> SyntheticWeb:
+    """The trap web and :func:`build_distinct_web`'s ``big-site.com`` served together:
+    one crawl must decline the one and fetch all of the other."""
+    web = build_trap_web()
+    distinct = build_distinct_web(pages)
+    for resource in distinct.resources.values():
+        web.add(resource)
+    web.domains.update(distinct.domains)
+    web.seeds = (*web.seeds, *distinct.seeds)
+    web.seed_urls = (*web.seed_urls, *distinct.seed_urls)
+    return web
