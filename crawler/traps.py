@@ -73,6 +73,11 @@ PATTERN_BUDGET: Final = "pattern-budget"
 QUERY_VARIANTS_PER_PARAM: Final = 8
 #: SimHash bits two pages may differ in and still be near-duplicates.
 NEAR_DUPLICATE_BITS: Final = 3
+#: A template with this many times the near-duplicate limit of distinct pages
+#: (and this many times fewer near-duplicates) is settled: one page in
+#: SAMPLE_EVERY is fingerprinted.
+SETTLED: Final = 4
+SAMPLE_EVERY: Final = 8
 #: Distinct SimHashes kept per template to compare new pages with.
 SIMHASHES_PER_TEMPLATE: Final = 16
 #: Templates remembered; past this many the least recently used is forgotten.
@@ -91,9 +96,13 @@ _DIGITS = re.compile(r"\d+")
 _RUN = re.compile(r"[0-9a-zA-Z_-]{16,}")
 _HAS_DIGIT = re.compile(r"\d")
 _HAS_LETTER = re.compile(r"[a-zA-Z]")
-#: Words of a page's text a fingerprint reads: a trap's pages are alike from
-#: the start, and a long page costs no more than this.
-FINGERPRINT_WORDS: Final = 2000
+#: Words of a page's text a fingerprint reads (from its first characters): a
+#: trap's pages are alike from the start, and a long page costs no more.
+FINGERPRINT_WORDS: Final = 1000
+_FINGERPRINT_CHARS: Final = 12 * FINGERPRINT_WORDS
+# Numbers in the text are masked by deleting their digits: a number alone is
+# then no word at all, and "page12" is "page".
+_NO_DIGITS: Final = str.maketrans("", "", "0123456789")
 # Odd 64-bit constants: shingle mixing and SplitMix64's finalizer.
 _K1 = np.uint64(0x9E3779B97F4A7C15)
 _K2 = np.uint64(0xC2B2AE3D27D4EB4F)
@@ -168,7 +177,8 @@ def page_simhash(text: str, links: Iterable[str]) -> int:
     once: counted by occurrence, a page's commonest words would decide every
     bit and distinct pages of one site would look alike.
     """
-    words = _DIGITS.sub("#", text.lower()).split()[:FINGERPRINT_WORDS]
+    head = text[:_FINGERPRINT_CHARS].lower().translate(_NO_DIGITS)
+    words = head.split(None, FINGERPRINT_WORDS)[:FINGERPRINT_WORDS]
     ids = _ids(words)
     parts = [ids[:-2] * _K1 ^ ids[1:-1] * _K2 ^ ids[2:] if len(ids) >= 3 else ids]
     masked = sorted({_mask(link) for link in links})
@@ -194,6 +204,7 @@ class _Template:
     admitted: int = 0
     distinct: int = 0
     duplicates: int = 0
+    unsampled: int = 0
     simhashes: list[int] = field(default_factory=list)
     declined: str = ""
 
@@ -326,10 +337,19 @@ class TrapRules:
         """True when a fetched ``url`` should be shown to :meth:`observe`: the
         near-duplicate rule is on and its template repeats (a template of one
         URL, ``/wiki/Paris``, cannot be a trap of near-identical pages)."""
-        if not self.limits.near_duplicates:
+        limit = self.limits.near_duplicates
+        if not limit:
             return False
         state = self._templates.get(url_template(url)[1])
-        return state is not None and not state.declined and state.admitted + state.distinct > 1
+        if state is None or state.declined or state.admitted + state.distinct <= 1:
+            return False
+        if state.distinct >= SETTLED * limit and state.duplicates * SETTLED < state.distinct:
+            # A template of many distinct pages and few alike: only more
+            # near-duplicates than distinct pages could close it, so a sample
+            # of its pages tells as much, for a fraction of the cost.
+            state.unsampled += 1
+            return state.unsampled % SAMPLE_EVERY == 0
+        return True
 
     def observe(self, url: str, text: str, links: Iterable[str]) -> str | None:
         """Compare a fetched HTML page (its text and links' targets) with its

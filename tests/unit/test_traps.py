@@ -10,6 +10,7 @@ from crawler.traps import (
     PATTERN_BUDGET,
     QUERY_EXPLOSION,
     REPEATED_SEGMENTS,
+    SAMPLE_EVERY,
     TrapLimits,
     TrapRules,
     hamming,
@@ -128,3 +129,24 @@ def test_state_is_bounded() -> None:
     for n in range(MAX_TEMPLATES + 10):
         rules.admit(f"http://example.com/{'ab'[n % 2]}{n:x}z/")
     assert len(rules._templates) <= MAX_TEMPLATES
+
+
+def test_a_settled_template_is_sampled() -> None:
+    rules = TrapRules(TrapLimits(near_duplicates=5))
+    rng = random.Random(3)
+    vocabulary = [f"{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}q" for i in range(600)]
+    for n in range(40):
+        url = f"http://site.example.com/p/{n}"
+        rules.admit(url)
+        if rules.wants_fingerprint(url):
+            rules.observe(url, *_page(rng.sample(vocabulary, 50), []))
+    wanted = []
+    for n in range(40, 120):
+        url = f"http://site.example.com/p/{n}"
+        rules.admit(url)
+        wanted.append(rules.wants_fingerprint(url))
+        if wanted[-1]:
+            # From now on the pages are all alike: a trap behind a distinct start.
+            rules.observe(url, *_page(["same", "page"], []))
+    # Settled after 4 x 5 distinct pages: one page in eight is fingerprinted.
+    assert sum(wanted) == len(wanted) // SAMPLE_EVERY
