@@ -6,6 +6,8 @@ One module per benchmark, each returning rows for one table:
   Scrapy's ``LinkExtractor`` + ``canonicalize_url``;
 - :mod:`~bench.crawl`: ``linkgraph crawl`` pages/s against a stock
   Scrapy ``CrawlSpider``, and the synthetic web proxy's own ceiling;
+- :mod:`~bench.traps`: a default crawl of the trap web beside a 5,000-page
+  host of distinct pages: fetches per trap host, share of the host crawled;
 - :mod:`~bench.consumer`: the Kafka consumer's edges/s against a
   bare ``insert_arrow`` of the same rows, and Kafka bytes per link;
 - :mod:`~bench.dupefilter`: Redis bytes per URL of the job Bloom
@@ -40,4 +42,12 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 #: Benchmarks in the order they run (cheap and service-free first).
-BENCHMARKS = ("extraction", "crawl", "consumer", "dupefilter", "frontier", "distributed")
+BENCHMARKS = (
+    "extraction",
+    "crawl",
+    "traps",
+    "consumer",
+    "dupefilter",
+    "frontier",
+    "distributed",
+)

@@ -112,6 +112,10 @@ _SIBLING_ELEMENTS: Final = frozenset(
 )  # fmt: skip
 
 
+#: Elements whose content is not a page's text.
+_NOT_TEXT = ["script", "style", "noscript", "template"]
+
+
 @dataclass(slots=True)
 class Extraction:
     """What one page yielded.
@@ -130,6 +134,8 @@ class Extraction:
     dropped: int = 0
     robots_nofollow: bool = False
     truncated: int = 0
+    #: The page's visible text (scripts and styles left out), when asked for.
+    text: str = ""
 
 
 def _tokens(value: str) -> list[str]:
@@ -391,6 +397,7 @@ def extract_links(
     *,
     robots_nofollow: bool = False,
     max_links: int = LINKGRAPH_MAX_LINKS_PER_PAGE,
+    with_text: bool = False,
 ) -> Extraction:
     """Extract the ``a`` and ``canonical`` edges of an HTML page (docs/edges.md).
 
@@ -399,7 +406,8 @@ def extract_links(
     normalized target equals it is dropped (not counted). ``robots_nofollow``
     says the response headers already forbade following; meta robots
     ``nofollow``/``none`` does the same, and either way every edge gets
-    ``nofollow=True``. At most ``max_links`` edges are kept.
+    ``nofollow=True``. At most ``max_links`` edges are kept. With
+    ``with_text``, the page's text comes too (for the trap rules' fingerprint).
 
     Never raises on any ``html``, however malformed or hostile.
     """
@@ -479,4 +487,9 @@ def extract_links(
     result.links = list(edges.values())
     result.dropped = dropped
     result.truncated = truncated
+    if with_text:
+        # Last: stripping changes the tree the links were read from.
+        tree.strip_tags(_NOT_TEXT)
+        body = tree.body
+        result.text = body.text(separator=" ") if body is not None else ""
     return result

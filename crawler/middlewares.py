@@ -167,3 +167,37 @@ class HostPageCapMiddleware:
                 log.warning("%s had its %d pages: not fetching more from it", host, cap)
             raise HostPageCapExceeded(f"{host} had its {cap} pages")
         return None
+
+
+class TrapDeclined(IgnoreRequest):
+    """A request whose URL the crawl's trap rules declined (crawler/traps.py)."""
+
+
+class TrapMiddleware:
+    """Declines queued requests whose URL template became a trap after they were queued.
+
+    The spider's ``traps_for(job)`` (a :class:`crawler.traps.TrapRules`, or
+    None) decides; a spider without it is not checked. Before robots.txt (so a declined URL
+    costs no robots.txt fetch on a new host) and before the host page cap.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> TrapMiddleware:
+        return cls(crawler)
+
+    def process_request(self, request: Request, spider: Spider | None = None) -> Any:
+        traps_for = getattr(self.crawler.spider, "traps_for", None)
+        if traps_for is None or request.meta.get("lg_robots"):
+            return None
+        traps = traps_for(request.meta.get("job") or "")
+        if traps is None:
+            return None
+        rule = traps.still_wanted(request.meta.get("lg_url") or request.url)
+        if rule is not None:
+            assert self.crawler.stats is not None
+            self.crawler.stats.inc_value(f"linkgraph/trap/{rule}")
+            raise TrapDeclined(f"{request.url}: declined as a trap ({rule})")
+        return None

@@ -26,7 +26,8 @@ of the host's job rate like any request (it carries the job's ``rate``).
 download delay in a one-process crawl to that value, capped by
 ``LINKGRAPH_MAX_CRAWL_DELAY`` (30 s), without jitter and out of AutoThrottle's
 reach (docs/crawling.md#crawl-delay). Requests of a distributed job (they
-carry the job's ``rate``) are paced by the job's rate limiter instead.
+carry the job's ``rate``) are paced by the cluster's rate limiter instead: the
+Crawl-delay lowers the rate they reserve their host's slots at to 1/delay.
 
 Parsing and matching stay Scrapy's (Protego), so group matching for the
 ``linkgraph`` token is unchanged. It also fixes a race in Scrapy's version:
@@ -98,11 +99,21 @@ class RFC9309RobotsMiddleware(RobotsTxtMiddleware):
             count_refusal(self.crawler, request, refusal)
             raise PrivateAddressRefused(refusal.host, refusal.why)
         super().process_request_2(rp, request)
-        if rp is not None and request.meta.get("rate") is None:
+        if rp is None:
+            return
+        rate = request.meta.get("rate")
+        if rate is None:
             self._apply_crawl_delay(rp, request)
+            return
+        # A distributed job's request: its host's slots are spaced in Redis by
+        # 1/rate across every worker (crawler/frontier/ratelimit.py), so the
+        # Crawl-delay lowers the rate this request reserves its slot at.
+        delay = self._crawl_delay(rp, request)
+        if delay and (not rate or float(rate) > 1.0 / delay):
+            request.meta["rate"] = 1.0 / delay
 
-    def _apply_crawl_delay(self, rp: RobotParser, request: Request) -> None:
-        """Raise the download slot's delay of ``request`` to its host's Crawl-delay."""
+    def _crawl_delay(self, rp: RobotParser, request: Request) -> float:
+        """The Crawl-delay of ``request``'s host, capped; 0 for none."""
         netloc = urlparse_cached(request).netloc
         delay = self._crawl_delays.get(netloc)
         if delay is None:
@@ -115,6 +126,11 @@ class RFC9309RobotsMiddleware(RobotsTxtMiddleware):
             if delay:
                 self._stats.inc_value("robotstxt/crawl_delay_hosts")
                 log.info("%s asks for a Crawl-delay: %.1f s between requests", netloc, delay)
+        return delay
+
+    def _apply_crawl_delay(self, rp: RobotParser, request: Request) -> None:
+        """Raise the download slot's delay of ``request`` to its host's Crawl-delay."""
+        delay = self._crawl_delay(rp, request)
         if not delay or self.crawler.engine is None:
             return
         request.meta["autothrottle_dont_adjust_delay"] = True

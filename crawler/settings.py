@@ -59,6 +59,8 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
 }
 DOWNLOADER_MIDDLEWARES = {
+    # Before robots.txt: a URL declined as a trap costs no robots.txt fetch.
+    "crawler.middlewares.TrapMiddleware": 50,
     # robots.txt by RFC 9309 (5xx or unreachable: disallow; redirects followed).
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.robots.RFC9309RobotsMiddleware": 100,
@@ -88,6 +90,10 @@ LINKGRAPH_MAX_URL_LENGTH = config.LINKGRAPH_MAX_URL_LENGTH
 LINKGRAPH_MAX_LINKS_PER_PAGE = config.LINKGRAPH_MAX_LINKS_PER_PAGE
 LINKGRAPH_ALLOW_PRIVATE_NETWORKS = config.LINKGRAPH_ALLOW_PRIVATE_NETWORKS
 LINKGRAPH_MAX_CRAWL_DELAY = config.LINKGRAPH_MAX_CRAWL_DELAY
+LINKGRAPH_TRAP_NEAR_DUPLICATES = config.LINKGRAPH_TRAP_NEAR_DUPLICATES
+LINKGRAPH_TRAP_PATTERN_BUDGET = config.LINKGRAPH_TRAP_PATTERN_BUDGET
+LINKGRAPH_TRAP_REPEATED_SEGMENTS = config.LINKGRAPH_TRAP_REPEATED_SEGMENTS
+LINKGRAPH_TRAP_QUERY_PARAMS = config.LINKGRAPH_TRAP_QUERY_PARAMS
 LINKGRAPH_DATA_DIR = ""
 LINKGRAPH_CLICKHOUSE = ""
 LINKGRAPH_PROGRESS = False

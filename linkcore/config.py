@@ -200,6 +200,33 @@ LINKGRAPH_MAX_CRAWL_DELAY: Final = _declare(
     "the most seconds a robots.txt Crawl-delay may set between requests to one host",
     flags=("--max-crawl-delay",),
 )
+LINKGRAPH_TRAP_NEAR_DUPLICATES: Final = _declare(
+    "LINKGRAPH_TRAP_NEAR_DUPLICATES",
+    30,
+    "near-identical pages of one URL template (more than its distinct ones) before its URLs "
+    "are declined as a trap; 0 turns the rule off",
+    flags=("--trap-near-duplicates", "--no-trap-rules"),
+)
+LINKGRAPH_TRAP_PATTERN_BUDGET: Final = _declare(
+    "LINKGRAPH_TRAP_PATTERN_BUDGET",
+    10_000,
+    "URLs admitted per URL template (numbers and tokens masked); 0 means no budget",
+    flags=("--trap-pattern-budget", "--no-trap-rules"),
+)
+LINKGRAPH_TRAP_REPEATED_SEGMENTS: Final = _declare(
+    "LINKGRAPH_TRAP_REPEATED_SEGMENTS",
+    3,
+    "paths repeating a run of segments this many times in a row are declined as a trap; "
+    "0 turns the rule off",
+    flags=("--trap-repeated-segments", "--no-trap-rules"),
+)
+LINKGRAPH_TRAP_QUERY_PARAMS: Final = _declare(
+    "LINKGRAPH_TRAP_QUERY_PARAMS",
+    12,
+    "URLs with more query parameters (or a path with 8 times as many parameter sets) are "
+    "declined as a trap; 0 turns the rule off",
+    flags=("--trap-query-params", "--no-trap-rules"),
+)
 LINKGRAPH_ALLOW_PRIVATE_NETWORKS: Final = _declare(
     "LINKGRAPH_ALLOW_PRIVATE_NETWORKS",
     False,

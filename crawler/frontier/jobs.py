@@ -29,6 +29,7 @@ from crawler.frontier.connection import server_time, unavailable
 from crawler.frontier.keys import Keys
 from crawler.frontier.queue import decode_entry, encode_entry
 from crawler.frontier.shards import Shards
+from crawler.traps import TrapLimits
 from linkcore import config
 from linkcore.errors import UsageError
 from linkcore.urls import host_of, registered_domain
@@ -41,7 +42,7 @@ DEFAULT_RATE: Final = config.LINKGRAPH_RATE
 #: URLs a job's Bloom filter is sized for when a job does not say.
 DEFAULT_BLOOM_CAPACITY: Final = config.LINKGRAPH_EXPECTED_URLS
 BLOOM_ERROR_RATE: Final = 0.001
-_COUNTERS: Final = ("pages", "links", "errors", "produced", "dropped")
+_COUNTERS: Final = ("pages", "links", "errors", "produced", "dropped", "declined")
 
 # KEYS: job hash, queue, leases, running set. ARGV: job name, reason, finished_at.
 # Marks a running job finished when its frontier is empty and nothing is leased
@@ -78,6 +79,8 @@ class Job:
     created_at: float
     #: Redis shards the job's frontier is spread over (see :mod:`.shards`).
     shards: int = 1
+    #: The job's trap rules (docs/crawling.md#spider-traps).
+    traps: TrapLimits = field(default_factory=TrapLimits.defaults)
     finished_at: float = 0.0
     finish_reason: str = ""
     counters: dict[str, int] = field(default_factory=dict)
@@ -100,6 +103,7 @@ class Job:
             bloom_capacity=int(text.get("bloom_capacity", DEFAULT_BLOOM_CAPACITY)),
             state=text.get("state", "unknown"),
             shards=int(text.get("shards", 1)),
+            traps=TrapLimits.from_settings(text),
             created_at=float(text.get("created_at", 0)),
             finished_at=float(text.get("finished_at", 0) or 0),
             finish_reason=text.get("finish_reason", ""),
@@ -142,6 +146,7 @@ class JobStore:
         max_pages_per_host: int = 0,
         rate: float = DEFAULT_RATE,
         bloom_capacity: int = DEFAULT_BLOOM_CAPACITY,
+        traps: TrapLimits | None = None,
     ) -> Job:
         """Create job ``name`` and queue its seeds (normalized URLs) at depth 0."""
         if not JOB_NAME.match(name):
@@ -168,6 +173,7 @@ class JobStore:
                     "max_pages": max_pages,
                     "max_depth": max_depth,
                     "max_pages_per_host": max_pages_per_host,
+                    **(traps or TrapLimits.defaults()).as_settings(),
                     "rate": rate,
                     "bloom_capacity": bloom_capacity,
                     "bloom_hashes": BLOOM_HASHES,
@@ -251,6 +257,7 @@ class JobStore:
             sizes = self._sizes(name)
             now = server_time(self.server)
             fill = max(self.bloom(name, shard).fill_ratio() for shard in range(len(self.shards)))
+            declined = self.declined_as_traps(name)
         except redis.RedisError as error:
             raise unavailable(error) from None
         end = job.finished_at or now
@@ -275,7 +282,41 @@ class JobStore:
             "bloom_fill": round(fill, 4),
             "scope": job.scope,
             "elapsed_seconds": round(elapsed, 1),
+            "declined": job.counters["declined"],
+            "declined_as_traps": declined,
         }
+
+    def declined_as_traps(self, name: str) -> list[list[Any]]:
+        """``[count, host, rule]`` of URLs the job declined as traps, most first."""
+        raw = self.server.hgetall(self.keys.declined(name))
+        rows = []
+        for key, count in raw.items():
+            host, _, rule = _text(key).rpartition(" ")
+            rows.append([int(count), host, rule])
+        return sorted(rows, key=lambda row: (-row[0], row[1], row[2]))
+
+    def trap_verdicts(self, name: str) -> dict[str, str]:
+        """URL template -> rule, of every template the job's workers declined."""
+        raw = self.server.hgetall(self.keys.traps(name))
+        return {_text(template): _text(rule) for template, rule in raw.items()}
+
+    def record_traps(
+        self,
+        name: str,
+        verdicts: list[tuple[str, str]],
+        declined: dict[tuple[str, str], int],
+    ) -> None:
+        """Publish ``verdicts`` ((template, rule)) and add ``declined`` ((host, rule) ->
+        URLs) to the job's counts, in one round trip."""
+        pipe = self.server.pipeline(transaction=True)
+        if verdicts:
+            pipe.hset(self.keys.traps(name), mapping=dict(verdicts))
+        for (host, rule), count in declined.items():
+            pipe.hincrby(self.keys.declined(name), f"{host} {rule}", count)
+        total = sum(declined.values())
+        if total:
+            pipe.hincrby(self.keys.job(name), "declined", total)
+        pipe.execute()
 
     # -- worker side --------------------------------------------------------------
     def cached(self, name: str, ttl: float = 2.0) -> Job | None:

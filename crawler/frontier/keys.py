@@ -63,6 +63,15 @@ class Keys:
         cost of a key's increment."""
         return f"{self.prefix}job:{name}:host:{host}"
 
+    def traps(self, name: str) -> str:
+        """Hash: URL template -> the trap rule that declined it, for every worker of
+        the job (docs/crawling.md#spider-traps)."""
+        return f"{self.prefix}job:{name}:traps"
+
+    def declined(self, name: str) -> str:
+        """Hash: "HOST RULE" -> URLs the job's workers declined as a trap."""
+        return f"{self.prefix}job:{name}:declined"
+
     def rate(self, host: str) -> str:
         """String: the next free request slot of a host (server time, seconds)."""
         return f"{self.prefix}rate:{host}"

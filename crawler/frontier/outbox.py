@@ -141,6 +141,11 @@ class Outbox:
                 shard = self.store.shards.of_url(url)
                 self._acks[shard].setdefault(job, []).append((url, entry))
 
+    def known(self, job: str, url: str) -> bool:
+        """Whether this worker had ``url`` checked against the job's filter lately."""
+        with self._lock:
+            return (job, url) in self._known
+
     def forget(self) -> None:
         """Forget which URLs this worker had checked: after Redis was away, it may have
         come back without the last writes it had acknowledged (an append-only file

@@ -11,7 +11,9 @@ Arguments (``-a`` on the scrapy command line, keywords from the CLI):
 ``seeds`` (a seeds file path) or ``seed_urls`` (a list), ``max_pages``,
 ``max_depth``, ``job``. Settings: ``LINKGRAPH_MAX_PAGES``,
 ``LINKGRAPH_MAX_DEPTH``, ``LINKGRAPH_MAX_URL_LENGTH``,
-``LINKGRAPH_MAX_LINKS_PER_PAGE``.
+``LINKGRAPH_MAX_LINKS_PER_PAGE`` and the trap rules' ``LINKGRAPH_TRAP_*``
+(crawler/traps.py; docs/crawling.md#spider-traps): an in-scope link the rules
+decline is not followed, and counted as ``linkgraph/trap/RULE``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
 from crawler.extract import extract_links, robots_header_nofollow
+from crawler.traps import TrapLimits, TrapRules, url_template
 from linkcore import config
 from linkcore.records import Link, PageRecord
 from linkcore.seeds import parse_seeds, read_seeds_file
@@ -45,9 +48,10 @@ def _header(response: Response, name: str) -> list[str]:
 
 
 def page_from_response(
-    response: Response, job: str, max_links: int
-) -> tuple[PageRecord, list[tuple[str, int]]]:
-    """The page record of one response, and the (url, depth) pairs it asks to follow.
+    response: Response, job: str, max_links: int, *, with_text: bool = False
+) -> tuple[PageRecord, list[tuple[str, int]], str]:
+    """The page record of one response, the (url, depth) pairs it asks to follow,
+    and, ``with_text``, an HTML page's text (else "").
 
     3xx with a Location: one ``redirect`` edge, followed at the same depth.
     2xx HTML: every edge of docs/edges.md; ``a`` targets are followed one level deeper
@@ -70,6 +74,7 @@ def page_from_response(
         job=job,
     )
     follow: list[tuple[str, int]] = []
+    text = ""
     if 300 <= status < 400:
         location = response.headers.get("Location")
         if location:
@@ -91,7 +96,9 @@ def page_from_response(
             source_url,
             robots_nofollow=page_nofollow,
             max_links=max_links,
+            with_text=with_text,
         )
+        text = extraction.text
         page.links = extraction.links
         page.dropped_links = extraction.dropped + extraction.truncated
         page.robots_nofollow = extraction.robots_nofollow
@@ -99,7 +106,7 @@ def page_from_response(
             follow.extend(
                 (link.target_url, depth + 1) for link in extraction.links if link.kind == "a"
             )
-    return page, follow
+    return page, follow, text
 
 
 def count_page(crawler: Crawler, page: PageRecord) -> None:
@@ -146,6 +153,7 @@ class OutlinksSpider(scrapy.Spider):
         self.max_depth = -1
         self.max_url_length = config.LINKGRAPH_MAX_URL_LENGTH
         self.max_links = config.LINKGRAPH_MAX_LINKS_PER_PAGE
+        self.traps = TrapRules()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> OutlinksSpider:
@@ -167,6 +175,7 @@ class OutlinksSpider(scrapy.Spider):
         spider.max_links = settings.getint(
             "LINKGRAPH_MAX_LINKS_PER_PAGE", config.LINKGRAPH_MAX_LINKS_PER_PAGE
         )
+        spider.traps = TrapRules(TrapLimits.from_settings(settings))
         return spider
 
     # -- requests -----------------------------------------------------------
@@ -203,11 +212,42 @@ class OutlinksSpider(scrapy.Spider):
         return not self.max_pages or self.pages < self.max_pages
 
     def _wanted(self, url: str, depth: int) -> bool:
-        return (
+        if not (
             url not in self.requested
             and (self.max_depth < 0 or depth <= self.max_depth)
             and len(url) <= self.max_url_length
             and self.in_scope(url)
+        ):
+            return False
+        rule = self.traps.admit(url)
+        if rule is None:
+            return True
+        # Declined once: a later link to it is not counted again.
+        self.requested.add(url)
+        stats = self.crawler.stats
+        assert stats is not None
+        stats.inc_value(f"linkgraph/trap/{rule}")
+        return False
+
+    def traps_for(self, job: str) -> TrapRules:
+        """The trap rules a request of ``job`` is judged by: this crawl's."""
+        return self.traps
+
+    def _observe(self, page: PageRecord, text: str) -> None:
+        """Show a fetched HTML page to the near-duplicate rule."""
+        if not text and not page.links:
+            return
+        rule = self.traps.observe(page.url, text, (link.target_url for link in page.links))
+        if rule is not None:
+            template = url_template(page.url)[1]
+            log.warning("declining URLs like %s as a trap: %s", template, rule)
+
+    def closed(self, reason: str) -> None:
+        stats = self.crawler.stats
+        assert stats is not None
+        stats.set_value(
+            "linkgraph/trap_declined",
+            [[count, host, rule] for count, host, rule in self.traps.summary()],
         )
 
     # -- responses ----------------------------------------------------------
@@ -215,8 +255,13 @@ class OutlinksSpider(scrapy.Spider):
         if not self._budget_left():
             return
         self.pages += 1
-        page, follow = page_from_response(response, self.job, self.max_links)
+        fingerprint = self.traps.wants_fingerprint(response.meta.get("lg_url") or response.url)
+        page, follow, text = page_from_response(
+            response, self.job, self.max_links, with_text=fingerprint
+        )
         count_page(self.crawler, page)
+        if fingerprint and 200 <= page.status < 300:
+            self._observe(page, text)
         yield page
         if not self._budget_left():
             log.info("max_pages (%d) reached; stopping", self.max_pages)

@@ -46,10 +46,11 @@ from twisted.python.failure import Failure
 from crawler.frontier.connection import REDIS_ERRORS, RedisOutage, connect_shards
 from crawler.frontier.jobs import JobStore
 from crawler.frontier.keys import Keys
-from crawler.frontier.outbox import Outbox
+from crawler.frontier.outbox import Known, Outbox
 from crawler.frontier.queue import encode_entry, renew_leases
 from crawler.frontier.ratelimit import Admissions, RateLimiter
 from crawler.spiders.outlinks import count_page, page_from_response
+from crawler.traps import TrapRules, url_template
 from linkcore import config
 from linkcore.records import PageRecord
 
@@ -85,6 +86,13 @@ class WorkerSpider(scrapy.Spider):
         self._stopping = threading.Event()
         self._queued_seen = 0
         self._outages_seen = 0
+        # The trap rules of each job this worker serves (docs/crawling.md#spider-traps),
+        # their verdicts not yet published and the declined counts already sent.
+        self._traps: dict[str, TrapRules] = {}
+        self._verdicts: dict[str, list[tuple[str, str]]] = {}
+        self._declined_sent: dict[str, dict[tuple[str, str], int]] = {}
+        self._declined_urls: dict[str, Known] = {}
+        self._traps_synced = 0.0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> WorkerSpider:
@@ -132,11 +140,69 @@ class WorkerSpider(scrapy.Spider):
             # acknowledged only by a flush.
             log.exception("sending the frontier's batch failed; trying again")
             return False
+        try:
+            self._sync_traps()
+        except REDIS_ERRORS as error:
+            self.outage.noticed(error)
+            return False
         queued = self.outbox.queued
         if queued != self._queued_seen and self.crawler.stats is not None:
             self.crawler.stats.inc_value("scheduler/enqueued/redis", queued - self._queued_seen)
             self._queued_seen = queued
         return self.outage.drain() and done
+
+    # -- spider traps ------------------------------------------------------------
+    def traps_for(self, job: str) -> TrapRules | None:
+        """The trap rules of ``job`` in this worker: its own judgement, plus every
+        verdict another worker of the job published."""
+        rules = self._traps.get(job)
+        if rules is None:
+            settings = self.store.cached(job) if job else None
+            if settings is None:
+                return None
+            rules = self._traps[job] = TrapRules(settings.traps)
+        return rules
+
+    def _admit(self, job: str, rules: TrapRules, url: str) -> bool:
+        """Whether a link to ``url`` may go to the job's frontier by the trap rules."""
+        if self.outbox.known(job, url):
+            # Checked by the job's filter before: queued, or seen, already.
+            return True
+        declined = self._declined_urls.setdefault(job, Known(20_000))
+        if (job, url) in declined:
+            return False
+        if rules.admit(url) is None:
+            return True
+        declined.add((job, url))
+        return False
+
+    def _sync_traps(self, every: float = 1.0) -> None:
+        """Publish this worker's verdicts and declined counts; adopt the others'.
+
+        Once a second: a template another worker closed is declined here within
+        a second or so, and the counts in ``job status`` lag by as much.
+        """
+        now = time.monotonic()
+        if now - self._traps_synced < every or not self._traps:
+            return
+        self._traps_synced = now
+        for job, rules in list(self._traps.items()):
+            sent = self._declined_sent.setdefault(job, {})
+            delta = {
+                key: count - sent.get(key, 0)
+                for key, count in rules.declined.items()
+                if count != sent.get(key, 0)
+            }
+            verdicts = self._verdicts.pop(job, [])
+            if verdicts or delta:
+                try:
+                    self.store.record_traps(job, verdicts, delta)
+                except REDIS_ERRORS:
+                    self._verdicts.setdefault(job, [])[:0] = verdicts
+                    raise
+                sent.update({key: rules.declined[key] for key in delta})
+            for template, rule in self.store.trap_verdicts(job).items():
+                rules.adopt(template, rule)
 
     def _renew(self) -> None:
         # On a thread of its own: a long parse on the reactor must not let a
@@ -304,7 +370,20 @@ class WorkerSpider(scrapy.Spider):
         if job is None or job.state != "running":
             self._done(job_name, url)
             return
-        page, follow = page_from_response(response, job_name, self.max_links)
+        rules = self.traps_for(job_name)
+        fingerprint = rules is not None and rules.wants_fingerprint(url)
+        page, follow, text = page_from_response(
+            response, job_name, self.max_links, with_text=fingerprint
+        )
+        closed = (
+            rules.observe(url, text, (link.target_url for link in page.links))
+            if rules is not None and fingerprint and 200 <= page.status < 300
+            else None
+        )
+        if closed is not None:
+            template = url_template(url)[1]
+            self._verdicts.setdefault(job_name, []).append((template, closed))
+            log.warning("declining URLs like %s as a trap: %s (job %s)", template, closed, job_name)
         page_number = 0
         if job.max_pages:
             # The page budget needs the count now: one round trip.
@@ -330,6 +409,7 @@ class WorkerSpider(scrapy.Spider):
                 if (job.max_depth < 0 or depth <= job.max_depth)
                 and len(target) <= self.max_url_length
                 and job.in_scope(target)
+                and (rules is None or self._admit(job_name, rules, target))
             ]
             self.outbox.links(job_name, url, children)
         yield page

@@ -14,12 +14,14 @@ from linkcore.errors import LinkgraphError, UsageError
 from linkgraph.cli.options import (
     PROG,
     add_index_options,
+    add_trap_options,
     add_verbose,
     depth,
     index_of,
     nonnegative,
     positive,
     seconds,
+    trap_limits,
 )
 
 if TYPE_CHECKING:
@@ -65,6 +67,7 @@ def crawl_settings(args: argparse.Namespace, location: IndexLocation) -> Setting
             args.allow_private_networks
         ),
         "LINKGRAPH_PROGRESS": not args.quiet,
+        **trap_limits(args).as_settings(),
         "CONCURRENT_REQUESTS": args.concurrency,
         "CONCURRENT_REQUESTS_PER_DOMAIN": args.per_host,
         "DOWNLOAD_DELAY": args.delay,
@@ -123,6 +126,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         refused = int(stats.get("linkgraph/refused_private", 0))
         robots = int(stats.get("robotstxt/forbidden", 0))
         reason = stats.get("finish_reason", "finished")
+        traps = list(stats.get("linkgraph/trap_declined", []))
     if not args.quiet or args.verbose:
         print(
             f"{PROG}: crawled {pages} pages, stored {edges} edges in {elapsed:.1f} s "
@@ -131,6 +135,8 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             f"finish: {reason}; index: {location.describe()}",
             file=sys.stderr,
         )
+        for count, host, rule in traps:
+            print(f"{PROG}: {count} URLs declined as a trap on {host}: {rule}", file=sys.stderr)
     if reason not in ("finished", "max_pages"):
         print(f"{PROG}: crawl ended early: {reason}", file=sys.stderr)
         return 1
@@ -182,6 +188,7 @@ def register(commands: Any) -> None:
         help="fetch at most N pages from one host, a bound on spider traps; 0 = no limit "
         "(default: %(default)s)",
     )
+    add_trap_options(crawl)
     crawl.add_argument(
         "--delay",
         type=seconds,

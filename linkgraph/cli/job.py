@@ -13,12 +13,14 @@ from linkgraph.cli.options import (
     Parser,
     add_kafka_options,
     add_redis_options,
+    add_trap_options,
     add_verbose,
     depth,
     kafka_settings,
     nonnegative,
     positive,
     seconds,
+    trap_limits,
 )
 
 
@@ -45,6 +47,7 @@ def cmd_job_start(args: argparse.Namespace) -> int:
         max_pages_per_host=args.max_pages_per_host,
         rate=args.rate,
         bloom_capacity=args.expected_urls,
+        traps=trap_limits(args),
     )
     print(
         f"{PROG}: job {job.name} started: {len(seeds)} seeds, scope "
@@ -61,6 +64,10 @@ def _print_status(status: dict[str, Any], fmt: str) -> None:
         print(json.dumps(status))
         return
     for key, value in status.items():
+        if key == "declined_as_traps":
+            for count, host, rule in value:
+                print(f"{count} URLs declined as a trap on {host}: {rule}")
+            continue
         shown = ", ".join(value) if isinstance(value, list) else value
         print(f"{key:<17} {shown}")
 
@@ -166,6 +173,7 @@ def register(commands: Any) -> None:
         help="URLs the job's Bloom filter is sized for, at 0.1%% false "
         "positives (default: %(default)s)",
     )
+    add_trap_options(start)
     start.set_defaults(handler=cmd_job_start)
     for action, helptext, handler in (
         ("status", "state, pages, queued, in flight, links, errors, pages/s", cmd_job_status),

@@ -74,6 +74,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             "CONCURRENT_REQUESTS": args.concurrency,
             "CONCURRENT_REQUESTS_PER_DOMAIN": args.per_host,
             "DOWNLOAD_TIMEOUT": args.timeout,
+            "LINKGRAPH_MAX_CRAWL_DELAY": args.max_crawl_delay,
             "LINKGRAPH_ALLOW_PRIVATE_NETWORKS": config.ALLOW_PRIVATE_NETWORKS.resolve(
                 args.allow_private_networks
             ),
@@ -206,6 +207,14 @@ def register_worker(commands: Any) -> None:
         default=config.LINKGRAPH_DOWNLOAD_TIMEOUT,
         metavar="S",
         help="seconds before a request is abandoned (default: %(default)s)",
+    )
+    worker.add_argument(
+        "--max-crawl-delay",
+        type=seconds,
+        default=config.LINKGRAPH_MAX_CRAWL_DELAY,
+        metavar="S",
+        help="obey a robots.txt Crawl-delay up to S seconds between requests to a host, "
+        "across the cluster (default: %(default)s)",
     )
     worker.add_argument(
         "--lease",

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from linkgraph.demo.model import PageBuilder, RobotsRules, SyntheticWeb
+from tests.integration.cluster import KAFKA, REDIS, Cluster, require_services
 from tests.integration.conftest import Cli
 from tests.integration.crawls import CRAWL_FLAGS
 from tests.synthweb import ProxyServer
@@ -46,11 +47,25 @@ def _site(web: SyntheticWeb, host: str, delay: str) -> None:
         web.add(page.resource())
 
 
-def test_crawl_delay_is_obeyed_and_capped(cli: Cli, tmp_path: Path) -> None:
+def _delay_web() -> SyntheticWeb:
     seeds = (f"http://{SLOW}/p0", f"http://{STALL}/p0")
     web = SyntheticWeb(seeds=seeds, seed_urls=seeds)
     _site(web, SLOW, "1")
     _site(web, STALL, "3600")
+    return web
+
+
+def _check_gaps(log: list) -> None:  # type: ignore[type-arg]
+    for host, want in ((SLOW, 1.0), (STALL, CAP)):
+        times = sorted(r.time for r in log if f"//{host}/p" in r.url)
+        assert len(times) == PAGES, (host, len(times))
+        gaps = [b - a for a, b in pairwise(times)]
+        print(f"\n{host}: gaps between fetches {[round(g, 2) for g in gaps]} s")
+        assert min(gaps) >= want - 0.05 and max(gaps) < want + 1.0, (host, gaps)
+
+
+def test_crawl_delay_is_obeyed_and_capped(cli: Cli, tmp_path: Path) -> None:
+    web = _delay_web()
     seeds_file = tmp_path / "seeds.txt"
     seeds_file.write_text(web.seeds_file_text(), encoding="utf-8")
     with ProxyServer(web) as proxy:
@@ -66,9 +81,22 @@ def test_crawl_delay_is_obeyed_and_capped(cli: Cli, tmp_path: Path) -> None:
             timeout=120,
         )
         log = proxy.log.entries()
-    for host, want in ((SLOW, 1.0), (STALL, CAP)):
-        times = [r.time for r in log if f"//{host}/p" in r.url]
-        assert len(times) == PAGES, (host, len(times))
-        gaps = [b - a for a, b in pairwise(times)]
-        print(f"\n{host}: gaps between fetches {[round(g, 2) for g in gaps]} s")
-        assert min(gaps) >= want - 0.05 and max(gaps) < want + 1.0, (host, gaps)
+    _check_gaps(log)
+
+
+def test_crawl_delay_holds_across_the_workers_of_a_job(tmp_path: Path) -> None:
+    require_services()
+    web = _delay_web()
+    with ProxyServer(web) as proxy:
+        cluster = Cluster(proxy, tmp_path, REDIS, KAFKA)
+        try:
+            cluster.start_consumer()
+            # Two workers: the delay is the cluster's rate limiter's, not each worker's.
+            cluster.start_workers(2, "--max-crawl-delay", str(CAP))
+            cluster.wait_for_workers()
+            cluster.start_job(web, "delayed", "--rate", "100")
+            cluster.wait_job("delayed", timeout="120")
+        finally:
+            cluster.stop_all()
+        log = proxy.log.entries()
+    _check_gaps(log)
