@@ -15,7 +15,9 @@ One module per benchmark, each returning rows for one table:
 - :mod:`~bench.frontier`: the frontier alone over 1, 2 and 4 Redis
   shards of its own (simulated pages): pages/s, Redis CPU and round trips
   per page, against the frontier as it was;
-- :mod:`~bench.distributed`: two workers against one, and Redis CPU per page.
+- :mod:`~bench.distributed`: two workers against one, and Redis CPU per page;
+- :mod:`~bench.revisit`: bytes downloaded and CPU seconds of a revisit of an
+  unchanged site (every page a 304) against a re-crawl without validators.
 
 Every figure is a ratio against a baseline run beside it on the same
 workload (:mod:`~bench.web`), medians of alternating runs, because
@@ -50,4 +52,5 @@ BENCHMARKS = (
     "dupefilter",
     "frontier",
     "distributed",
+    "revisit",
 )

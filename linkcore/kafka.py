@@ -446,7 +446,7 @@ def _header(headers: Sequence[tuple[str, bytes | None]] | None, name: str) -> by
 
 
 def _check_strings(page: PageRecord) -> None:
-    texts = [page.url, page.content_type, page.job]
+    texts = [page.url, page.content_type, page.job, page.etag, page.last_modified]
     for link in page.links:
         texts.append(link.target_url)
         texts.append(link.anchor)

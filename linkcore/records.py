@@ -53,7 +53,11 @@ class PageRecord:
     ``fetched_at`` is UTC seconds since the epoch. ``robots_nofollow`` is true
     when a meta robots tag or ``X-Robots-Tag`` header said ``nofollow``/``none``
     (every link then carries ``nofollow=True``). ``dropped_links`` counts hrefs
-    that were not http(s) or could not be parsed.
+    that were not http(s) or could not be parsed. ``etag`` and
+    ``last_modified`` are the validators of a 2xx or 304 answer (its ``ETag``
+    and ``Last-Modified`` headers, ``""`` when absent), which a revisit sends
+    back (docs/crawling.md#revisits); a record without them (an older
+    producer's) reads as ``""``.
     """
 
     url: str
@@ -65,10 +69,13 @@ class PageRecord:
     links: list[Link] = field(default_factory=list)
     dropped_links: int = 0
     job: str = ""
+    etag: str = ""
+    last_modified: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-compatible form (links as compact lists, see ``LINK_FIELDS``)."""
-        return {
+        """The JSON-compatible form (links as compact lists, see ``LINK_FIELDS``);
+        the validators only when known."""
+        data: dict[str, Any] = {
             "v": SCHEMA_VERSION,
             "url": self.url,
             "status": self.status,
@@ -92,6 +99,11 @@ class PageRecord:
                 for link in self.links
             ],
         }
+        if self.etag:
+            data["etag"] = self.etag
+        if self.last_modified:
+            data["last_modified"] = self.last_modified
+        return data
 
     @classmethod
     def from_dict(cls, data: Any) -> PageRecord:
@@ -119,6 +131,10 @@ class PageRecord:
             raise MalformedRecord("page record fetched_at is not a number")
         if not isinstance(raw_links, list):
             raise MalformedRecord("page record links is not a list")
+        etag = data.get("etag", "")
+        last_modified = data.get("last_modified", "")
+        if not isinstance(etag, str) or not isinstance(last_modified, str):
+            raise MalformedRecord("page record etag or last_modified is not a string")
         links = []
         for raw in raw_links:
             if not isinstance(raw, list) or len(raw) != len(LINK_FIELDS):
@@ -150,6 +166,8 @@ class PageRecord:
             links=links,
             dropped_links=int(data.get("dropped_links", 0)),
             job=str(data.get("job", "")),
+            etag=etag,
+            last_modified=last_modified,
         )
 
 

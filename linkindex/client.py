@@ -224,17 +224,23 @@ class Index:
         self.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
         _, rows = self.query(
             "SELECT table, name, default_kind FROM system.columns "
-            "WHERE database = {db:String} AND table IN ('edges', 'edges_by_source')",
+            "WHERE database = {db:String} AND table IN ('edges', 'edges_by_source', 'pages')",
             {"db": self.db},
         )
         columns = {name for table, name, _ in rows if table == "edges"}
+        page_columns = {name for table, name, _ in rows if table == "pages"}
         # Edge tables that store last_seen (both, unless an upgrade stopped between them).
-        stored = {table for table, name, kind in rows if name == "last_seen" and kind != "ALIAS"}
+        stored = {
+            table
+            for table, name, kind in rows
+            if table != "pages" and name == "last_seen" and kind != "ALIAS"
+        }
         needed = [
             name
             for name, due in (
                 ("upgrade_lost_at.sql", bool(columns) and "lost_at" not in columns),
                 ("upgrade_compact.sql", bool(stored)),
+                ("upgrade_validators.sql", bool(page_columns) and "etag" not in page_columns),
             )
             if due
         ]
@@ -269,6 +275,10 @@ class Index:
                     continue
                 self.command(statement)
             self._reissue_views()
+        # An index from before pages carried validators (docs/storage.md#pages).
+        if "upgrade_validators.sql" in needed:
+            for statement in schema_statements("upgrade_validators.sql", self.db):
+                self.command(statement)
 
     def _reissue_views(self) -> None:
         """Give every view of the migrations its query again.

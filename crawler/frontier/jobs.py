@@ -14,10 +14,12 @@ leases are acknowledged only after Kafka's acknowledgement.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -32,6 +34,7 @@ from crawler.frontier.shards import Shards
 from crawler.traps import TrapLimits
 from linkcore import config
 from linkcore.errors import UsageError
+from linkcore.revisits import OUTCOMES, Revisit
 from linkcore.urls import host_of, registered_domain
 
 log = logging.getLogger(__name__)
@@ -42,7 +45,20 @@ DEFAULT_RATE: Final = config.LINKGRAPH_RATE
 #: URLs a job's Bloom filter is sized for when a job does not say.
 DEFAULT_BLOOM_CAPACITY: Final = config.LINKGRAPH_EXPECTED_URLS
 BLOOM_ERROR_RATE: Final = 0.001
-_COUNTERS: Final = ("pages", "links", "errors", "produced", "dropped", "declined")
+#: Revisits answered, and how (docs/crawling.md#revisits): one of each per fetch.
+REVISIT_COUNTERS: Final = tuple(f"revisit_{outcome}" for outcome in OUTCOMES)
+_COUNTERS: Final = (
+    "pages",
+    "links",
+    "errors",
+    "produced",
+    "dropped",
+    "declined",
+    "revisits",
+    *REVISIT_COUNTERS,
+)
+#: Revisits one script call queues at job start.
+_REVISIT_CHUNK: Final = 5_000
 
 # KEYS: job hash, queue, leases, running set. ARGV: job name, reason, finished_at.
 # Marks a running job finished when its frontier is empty and nothing is leased
@@ -83,6 +99,8 @@ class Job:
     traps: TrapLimits = field(default_factory=TrapLimits.defaults)
     finished_at: float = 0.0
     finish_reason: str = ""
+    #: URLs queued at start as revisits (docs/crawling.md#revisits).
+    revisits_queued: int = 0
     counters: dict[str, int] = field(default_factory=dict)
 
     def in_scope(self, url: str) -> bool:
@@ -107,6 +125,7 @@ class Job:
             created_at=float(text.get("created_at", 0)),
             finished_at=float(text.get("finished_at", 0) or 0),
             finish_reason=text.get("finish_reason", ""),
+            revisits_queued=int(text.get("revisits_queued", 0)),
             counters={name: int(text.get(name, 0)) for name in _COUNTERS},
         )
 
@@ -147,14 +166,21 @@ class JobStore:
         rate: float = DEFAULT_RATE,
         bloom_capacity: int = DEFAULT_BLOOM_CAPACITY,
         traps: TrapLimits | None = None,
+        revisits: Iterable[Revisit] = (),
     ) -> Job:
-        """Create job ``name`` and queue its seeds (normalized URLs) at depth 0."""
+        """Create job ``name`` and queue its seeds (normalized URLs) at depth 0,
+        then its ``revisits`` (docs/crawling.md#revisits) with their validators;
+        a seed that is also a revisit goes as a seed, with the validators.
+        Scope is the seeds' registered domains; a job of revisits alone (of
+        referring pages, which follow nothing) may have no seeds."""
         if not JOB_NAME.match(name):
             raise UsageError(
                 f"job name {name!r} must be 1-100 letters, digits, '.', '_' or '-'"
                 " and start with a letter or digit"
             )
-        if not seeds:
+        revisits = iter(revisits)
+        first = next(revisits, None)
+        if not seeds and first is None:
             raise UsageError(f"job {name}: no seeds")
         if rate <= 0:
             raise UsageError(f"job {name}: --rate must be more than 0 requests per second")
@@ -182,11 +208,10 @@ class JobStore:
                     **{counter: 0 for counter in _COUNTERS},
                 },
             )
-            by_shard: dict[int, list[tuple[str, str]]] = {}
-            for url in seeds:
-                by_shard.setdefault(self.shards.of_url(url), []).append((url, encode_entry(url, 0)))
-            for shard, items in by_shard.items():
-                self.bloom(name, shard).add_and_push_many(items, self.keys.queue(name))
+            queued = self._queue_start(
+                name, seeds, itertools.chain([first] if first else [], revisits)
+            )
+            self.server.hset(self.keys.job(name), "revisits_queued", queued)
             self.server.sadd(self.keys.jobs, name)
             self.server.hset(self.keys.job(name), "state", "running")
             self.server.sadd(self.keys.running, name)
@@ -195,6 +220,38 @@ class JobStore:
         job = self.get(name)
         assert job is not None
         return job
+
+    def _queue_start(self, name: str, seeds: list[str], revisits: Iterable[Revisit]) -> int:
+        """Queue the seeds and the revisits of a new job; how many revisits were queued."""
+        # The seeds first, with the validators of those the index holds:
+        # revisits are streamed, so seeds are held back until all were seen.
+        pending = dict.fromkeys(seeds, 0)
+        seeds_as: dict[str, Revisit | None] = dict.fromkeys(seeds)
+        chunk: list[tuple[str, str]] = []
+        queued = 0
+        for revisit in revisits:
+            if revisit.url in pending:
+                seeds_as[revisit.url] = Revisit(revisit.url, 0, revisit.etag, revisit.last_modified)
+                continue
+            chunk.append((revisit.url, encode_entry(revisit.url, revisit.depth, 0, revisit)))
+            if len(chunk) >= _REVISIT_CHUNK:
+                queued += self._push_new(name, chunk)
+                chunk = []
+        queued += self._push_new(name, chunk)
+        seed_items = [(url, encode_entry(url, 0, 0, seeds_as[url])) for url in seeds]
+        queued += self._push_new(name, [item for item in seed_items if seeds_as[item[0]]])
+        self._push_new(name, [item for item in seed_items if not seeds_as[item[0]]])
+        return queued
+
+    def _push_new(self, name: str, items: list[tuple[str, str]]) -> int:
+        """Queue ``(url, entry)`` pairs unseen by job ``name``'s filters; how many."""
+        by_shard: dict[int, list[tuple[str, str]]] = {}
+        for url, entry in items:
+            by_shard.setdefault(self.shards.of_url(url), []).append((url, entry))
+        return sum(
+            self.bloom(name, shard).add_and_push_many(part, self.keys.queue(name))
+            for shard, part in by_shard.items()
+        )
 
     def _state(self, name: str) -> str:
         state = self.server.hget(self.keys.job(name), "state")
@@ -272,6 +329,10 @@ class JobStore:
             "links": job.counters["links"],
             "errors": job.counters["errors"],
             "produced": job.counters["produced"],
+            # Revisits answered: 304, 2xx, 404/410 (docs/crawling.md#revisits).
+            "revisits_queued": job.revisits_queued,
+            "revisits": job.counters["revisits"],
+            **{name: job.counters[name] for name in REVISIT_COUNTERS},
             "pages_per_second": round(job.counters["pages"] / elapsed, 2),
             "max_pages": job.max_pages,
             "max_depth": job.max_depth,

@@ -1,9 +1,10 @@
 """Per-job frontier queues with leases, behind scrapy-redis's Scheduler.
 
 Each job has a FIFO list of entries (``{"u": url, "d": depth}`` as compact
-JSON). Popping an entry moves it, atomically, into the job's lease set with a
-deadline; the worker acknowledges it once the page is safely in Kafka (or the
-fetch is finished with an error). A live worker renews the leases it holds
+JSON; a revisit adds ``"rv": 1`` and its validators, see :func:`encode_entry`).
+Popping an entry moves it, atomically, into the job's lease set with a deadline;
+the worker acknowledges it once the page is safely in Kafka (or the fetch is
+finished with an error). A live worker renews the leases it holds
 (:func:`renew_leases`, every third of the lease), so a slow page is never
 handed to a second worker while its worker lives. A worker killed with
 ``kill -9`` renews and acknowledges nothing: when the lease expires (15 s by
@@ -29,6 +30,8 @@ import scrapy
 from scrapy_redis.scheduler import Scheduler
 
 from crawler.frontier.connection import REDIS_ERRORS
+from crawler.revisit import make_revisit, revisit_of
+from linkcore.revisits import Revisit
 
 log = logging.getLogger(__name__)
 
@@ -95,22 +98,50 @@ return 0
 POP_BATCH = 16
 
 
-def encode_entry(url: str, depth: int, retries: int = 0) -> str:
+def encode_entry(url: str, depth: int, retries: int = 0, revisit: Revisit | None = None) -> str:
     """The queue entry of a request (stable: equal requests give equal entries).
 
     ``retries`` carries Scrapy's ``retry_times`` across workers, so that a
     request retried by one worker and popped by another still stops after
-    ``RETRY_TIMES`` attempts.
+    ``RETRY_TIMES`` attempts. A ``revisit`` (docs/crawling.md#revisits) adds
+    ``"rv": 1``, its validators (``"e"``: ETag, ``"m"``: Last-Modified) when
+    known and ``"nf": 1`` when its links are not followed; the fields are
+    optional, so entries queued before they existed decode as they did.
     """
     data: dict[str, object] = {"u": url, "d": depth}
     if retries:
         data["r"] = retries
+    if revisit is not None:
+        data["rv"] = 1
+        if revisit.etag:
+            data["e"] = revisit.etag
+        if revisit.last_modified:
+            data["m"] = revisit.last_modified
+        if not revisit.follow:
+            data["nf"] = 1
     return json.dumps(data, separators=(",", ":"))
 
 
 def decode_entry(entry: bytes | str) -> tuple[str, int, int]:
+    """The URL, depth and retries of a queue entry."""
+    url, depth, retries, _ = decode_request(entry)
+    return url, depth, retries
+
+
+def decode_request(entry: bytes | str) -> tuple[str, int, int, Revisit | None]:
+    """The URL, depth, retries and revisit (None: an ordinary request) of a queue entry."""
     data = json.loads(entry)
-    return str(data["u"]), int(data["d"]), int(data.get("r", 0))
+    url, depth = str(data["u"]), int(data["d"])
+    revisit = None
+    if data.get("rv"):
+        revisit = Revisit(
+            url,
+            depth,
+            str(data.get("e", "")),
+            str(data.get("m", "")),
+            follow=not data.get("nf"),
+        )
+    return url, depth, int(data.get("r", 0)), revisit
 
 
 def pop_entries(
@@ -213,6 +244,7 @@ class JobsQueue:
             url,
             int(request.meta.get("depth", 0)),
             int(request.meta.get("retry_times", 0)),
+            revisit_of(request.meta),
         )
         keys = self.store.keys
         shard = self.store.shards.of_url(url)
@@ -245,7 +277,7 @@ class JobsQueue:
         """
         job = request.meta["job"]
         url = request.meta["lg_url"]
-        entry = encode_entry(url, int(request.meta.get("depth", 0)))
+        entry = encode_entry(url, int(request.meta.get("depth", 0)), 0, revisit_of(request.meta))
         shard = self.store.shards.of_url(url)
         bloom = self.store.bloom(job, shard)
         queued: bool = bloom.add_and_push(url, self.store.keys.queue(job), entry)
@@ -272,8 +304,10 @@ class JobsQueue:
             self._next = (self._next + offset + 1) % len(sources)
             hold = getattr(self.spider, "hold", None)
             for entry in entries:
-                url, depth, retries = decode_entry(entry)
+                url, depth, retries, revisit = decode_request(entry)
                 request: scrapy.Request = self.spider.make_request(url, depth, job)
+                if revisit is not None:
+                    make_revisit(request, revisit)
                 if retries:
                     request.meta["retry_times"] = retries
                 request.meta["lease"] = entry

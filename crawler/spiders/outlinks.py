@@ -9,7 +9,8 @@ Redirects are handled here, not by Scrapy, so that every
 
 Arguments (``-a`` on the scrapy command line, keywords from the CLI):
 ``seeds`` (a seeds file path) or ``seed_urls`` (a list), ``max_pages``,
-``max_depth``, ``job``. Settings: ``LINKGRAPH_MAX_PAGES``,
+``max_depth``, ``job``, ``revisits`` (a list of :class:`~linkcore.revisits.Revisit`,
+docs/crawling.md#revisits). Settings: ``LINKGRAPH_MAX_PAGES``,
 ``LINKGRAPH_MAX_DEPTH``, ``LINKGRAPH_MAX_URL_LENGTH``,
 ``LINKGRAPH_MAX_LINKS_PER_PAGE`` and the trap rules' ``LINKGRAPH_TRAP_*``
 (crawler/traps.py; docs/crawling.md#spider-traps): an in-scope link the rules
@@ -30,9 +31,11 @@ from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
 from crawler.extract import extract_links, robots_header_nofollow
+from crawler.revisit import count_outcome, make_revisit, revisit_of, validators_of
 from crawler.traps import TrapLimits, TrapRules, url_template
 from linkcore import config
 from linkcore.records import Link, PageRecord
+from linkcore.revisits import Revisit
 from linkcore.seeds import parse_seeds, read_seeds_file
 from linkcore.urls import host_of, registered_domain, resolve_and_normalize
 
@@ -73,9 +76,11 @@ def page_from_response(
         depth=depth,
         job=job,
     )
+    page.etag, page.last_modified = validators_of(response)
     follow: list[tuple[str, int]] = []
     text = ""
-    if 300 <= status < 400:
+    # 304 Not Modified: the page is as stored (docs/crawling.md#revisits).
+    if 300 <= status < 400 and status != 304:
         location = response.headers.get("Location")
         if location:
             raw = location.decode("utf-8", "replace")
@@ -130,9 +135,11 @@ class OutlinksSpider(scrapy.Spider):
         max_pages: int | str | None = None,
         max_depth: int | str | None = None,
         job: str = "",
+        revisits: list[Revisit] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.revisits = list(revisits or [])
         urls = list(seed_urls or [])
         if seeds:
             urls.extend(read_seeds_file(seeds))
@@ -195,18 +202,26 @@ class OutlinksSpider(scrapy.Spider):
             self._scope_by_authority[authority] = scoped
         return scoped
 
-    def make_request(self, url: str, depth: int) -> scrapy.Request:
+    def make_request(self, url: str, depth: int, revisit: Revisit | None = None) -> scrapy.Request:
         self.requested.add(url)
-        return scrapy.Request(
+        request = scrapy.Request(
             url,
             callback=self.parse,
             errback=self.failed,
             meta={"lg_url": url, "depth": depth, "dont_redirect": True},
         )
+        return request if revisit is None else make_revisit(request, revisit)
 
     async def start(self) -> AsyncIterator[Any]:
+        revisits = {revisit.url: revisit for revisit in self.revisits}
         for url in self.seed_urls:
-            yield self.make_request(url, 0)
+            # A seed the index holds goes with its validators, as a seed.
+            known = revisits.pop(url, None)
+            seed = None if known is None else Revisit(url, 0, known.etag, known.last_modified)
+            yield self.make_request(url, 0, seed)
+        for revisit in revisits.values():
+            if revisit.url not in self.requested:
+                yield self.make_request(revisit.url, revisit.depth, revisit)
 
     def _budget_left(self) -> bool:
         return not self.max_pages or self.pages < self.max_pages
@@ -262,6 +277,11 @@ class OutlinksSpider(scrapy.Spider):
         count_page(self.crawler, page)
         if fingerprint and 200 <= page.status < 300:
             self._observe(page, text)
+        revisit = revisit_of(response.meta)
+        if revisit is not None:
+            count_outcome(self.crawler.stats, page.status)
+            if not revisit.follow:
+                follow = []
         yield page
         if not self._budget_left():
             log.info("max_pages (%d) reached; stopping", self.max_pages)

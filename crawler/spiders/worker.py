@@ -49,6 +49,7 @@ from crawler.frontier.keys import Keys
 from crawler.frontier.outbox import Known, Outbox
 from crawler.frontier.queue import encode_entry, renew_leases
 from crawler.frontier.ratelimit import Admissions, RateLimiter
+from crawler.revisit import count_outcome, revisit_of
 from crawler.spiders.outlinks import count_page, page_from_response
 from crawler.traps import TrapRules, url_template
 from linkcore import config
@@ -399,6 +400,14 @@ class WorkerSpider(scrapy.Spider):
         else:
             self.outbox.count(job_name, pages=1, links=len(page.links))
         count_page(self.crawler, page)
+        revisit = revisit_of(response.meta)
+        if revisit is not None:
+            # Counted per fetch in the job (docs/crawling.md#revisits).
+            outcome = count_outcome(self.crawler.stats, page.status)
+            outcomes = {f"revisit_{outcome}": 1} if outcome else {}
+            self.outbox.count(job_name, revisits=1, **outcomes)
+            if not revisit.follow:
+                follow = []
         # Children go out with the outbox's next flush; the parent's lease is
         # acknowledged only after they are queued, so an empty frontier with no
         # leases really means the job is done.

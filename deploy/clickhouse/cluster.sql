@@ -158,7 +158,9 @@ CREATE TABLE IF NOT EXISTS {db}.pages_local ON CLUSTER '{cluster}'
     outlinks        UInt32,
     dropped_links   UInt32,
     job             LowCardinality(String),
-    fetched_at      DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1))
+    fetched_at      DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+    etag            String DEFAULT '' CODEC(ZSTD(1)),
+    last_modified   String DEFAULT '' CODEC(ZSTD(1))
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', fetched_at)
 ORDER BY (rev_host, url);

@@ -10,7 +10,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from linkcore import config
-from linkcore.errors import LinkgraphError, UsageError
+from linkcore.errors import LinkgraphError
+from linkgraph.cli import revisits as revisiting
 from linkgraph.cli.options import (
     PROG,
     add_index_options,
@@ -93,12 +94,12 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seed) if args.seed else []
     if args.seeds:
         seeds.extend(s for s in read_seeds_file(args.seeds) if s not in seeds)
-    if not seeds:
-        raise UsageError(f"{PROG} crawl: no seeds: give SEED arguments or --seeds FILE")
+    revisiting.check(args, seeds, "crawl")
     location = resolve_location(args.data_dir, args.clickhouse)
     # Open (and migrate) the index before crawling: a locked or unreachable
     # index is reported now, not after the first batch of pages.
-    with index_of(args, create=True):
+    with index_of(args, create=True) as index:
+        revisits = list(revisiting.revisits(args, index, seeds)) if revisiting.wanted(args) else []
         process = CrawlerProcess(crawl_settings(args, location), install_root_handler=False)
         crawler = process.create_crawler(OutlinksSpider)
         collect_less()
@@ -109,6 +110,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             max_pages=args.max_pages,
             max_depth=args.max_depth,
             job=args.job,
+            revisits=revisits,
         )
         process.start()
         elapsed = time.monotonic() - started
@@ -137,6 +139,8 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         )
         for count, host, rule in traps:
             print(f"{PROG}: {count} URLs declined as a trap on {host}: {rule}", file=sys.stderr)
+        if revisiting.wanted(args):
+            print(f"{PROG}: {revisiting.summary(stats)}", file=sys.stderr)
     if reason not in ("finished", "max_pages"):
         print(f"{PROG}: crawl ended early: {reason}", file=sys.stderr)
         return 1
@@ -244,6 +248,7 @@ def register(commands: Any) -> None:
     crawl.add_argument(
         "--quiet", "-q", action="store_true", help="no progress display and no summary"
     )
+    revisiting.add_revisit_options(crawl)
     add_index_options(crawl)
     crawl.set_defaults(handler=cmd_crawl)
     add_verbose(crawl)

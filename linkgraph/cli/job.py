@@ -7,15 +7,17 @@ import sys
 from typing import Any
 
 from linkcore import config
-from linkcore.errors import UsageError
+from linkgraph.cli import revisits as revisiting
 from linkgraph.cli.options import (
     PROG,
     Parser,
+    add_index_options,
     add_kafka_options,
     add_redis_options,
     add_trap_options,
     add_verbose,
     depth,
+    index_of,
     kafka_settings,
     nonnegative,
     positive,
@@ -37,21 +39,28 @@ def cmd_job_start(args: argparse.Namespace) -> int:
 
     seeds = read_seeds_file(args.seeds) if args.seeds else []
     seeds.extend(s for s in parse_seeds(args.seed) if s not in seeds)
-    if not seeds:
-        raise UsageError(f"{PROG} job start: no seeds: give --seeds FILE or SEED arguments")
-    job = _job_store(args).start(
-        args.name,
-        seeds,
-        max_pages=args.max_pages,
-        max_depth=args.max_depth,
-        max_pages_per_host=args.max_pages_per_host,
-        rate=args.rate,
-        bloom_capacity=args.expected_urls,
-        traps=trap_limits(args),
-    )
+    revisiting.check(args, seeds, "job start")
+    store = _job_store(args)
+    settings: dict[str, Any] = {
+        "max_pages": args.max_pages,
+        "max_depth": args.max_depth,
+        "max_pages_per_host": args.max_pages_per_host,
+        "rate": args.rate,
+        "bloom_capacity": args.expected_urls,
+        "traps": trap_limits(args),
+    }
+    if revisiting.wanted(args):
+        # Read while the job is queued: revisits stream from the index into Redis.
+        with index_of(args, create=False) as index:
+            job = store.start(
+                args.name, seeds, revisits=revisiting.revisits(args, index, seeds), **settings
+            )
+    else:
+        job = store.start(args.name, seeds, **settings)
+    revisits = f", {job.revisits_queued} revisits" if revisiting.wanted(args) else ""
     print(
-        f"{PROG}: job {job.name} started: {len(seeds)} seeds, scope "
-        f"{', '.join(job.scope)}; workers pick it up now",
+        f"{PROG}: job {job.name} started: {len(seeds)} seeds{revisits}, scope "
+        f"{', '.join(job.scope) or '(none: revisits only)'}; workers pick it up now",
         file=sys.stderr,
     )
     return 0
@@ -174,6 +183,8 @@ def register(commands: Any) -> None:
         "positives (default: %(default)s)",
     )
     add_trap_options(start)
+    revisiting.add_revisit_options(start)
+    add_index_options(start)
     start.set_defaults(handler=cmd_job_start)
     for action, helptext, handler in (
         ("status", "state, pages, queued, in flight, links, errors, pages/s", cmd_job_status),

@@ -123,7 +123,11 @@ CREATE TABLE IF NOT EXISTS {db}.pages
     outlinks        UInt32,
     dropped_links   UInt32,
     job             LowCardinality(String),
-    fetched_at      DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1))
+    fetched_at      DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+    -- The validators of the latest 2xx answer (its ETag and Last-Modified
+    -- headers, '' when absent), sent back by a revisit (docs/crawling.md#revisits).
+    etag            String DEFAULT '' CODEC(ZSTD(1)),
+    last_modified   String DEFAULT '' CODEC(ZSTD(1))
 )
 ENGINE = ReplacingMergeTree(fetched_at)
 ORDER BY (rev_host, url);

@@ -379,7 +379,7 @@ def test_the_comparison_notices_a_column_added_on_one_side(
     assert any(d.startswith("edges vs edges_local: columns differ") for d in differences)
 
 
-UPGRADES = ("upgrade_lost_at.sql", "upgrade_compact.sql")
+UPGRADES = ("upgrade_lost_at.sql", "upgrade_compact.sql", "upgrade_validators.sql")
 
 
 def upgrade_statements(name: str, database: str) -> list[str]:
