@@ -132,7 +132,14 @@ def generate(
                 f"SELECT rev_host, url, fetched, status, job FROM {db}.{PAGES_VIEW} "
                 "ARRAY JOIN [fromUnixTimestamp64Milli(first_ms, 'UTC'), fetched_at] AS fetched"
             )
-            index.command(f"INSERT INTO {db}.pages SELECT * EXCEPT first_ms FROM {db}.{PAGES_VIEW}")
+            # Named columns: the pages' validators (etag, last_modified) keep their defaults.
+            columns = (
+                "rev_host, url, host, domain, status, content_type, robots_nofollow, depth, "
+                "outlinks, dropped_links, job, fetched_at"
+            )
+            index.command(
+                f"INSERT INTO {db}.pages ({columns}) SELECT {columns} FROM {db}.{PAGES_VIEW}"
+            )
         done += count
         source_pages += chunk_pages
         first_page = last_page + 1 if count else first_page + pages

@@ -98,7 +98,7 @@ def test_a_304_page_has_no_links_and_keeps_its_validators() -> None:
         body=body,
         request=Request(URL, meta={"lg_url": URL}),
     )
-    page, follow = page_from_response(response, "job", 100)
+    page, follow, _ = page_from_response(response, "job", 100)
     assert (page.status, page.links, follow, page.etag) == (304, [], [], ETAG)
 
 
