@@ -41,7 +41,17 @@ DEFAULT_RATE: Final = config.LINKGRAPH_RATE
 #: URLs a job's Bloom filter is sized for when a job does not say.
 DEFAULT_BLOOM_CAPACITY: Final = config.LINKGRAPH_EXPECTED_URLS
 BLOOM_ERROR_RATE: Final = 0.001
-_COUNTERS: Final = ("pages", "links", "errors", "produced", "dropped")
+_COUNTERS: Final = (
+    "pages",
+    "links",
+    "errors",
+    "produced",
+    "dropped",
+    # docs/crawling.md#sitemaps: files read, URLs they listed, URLs queued new.
+    "sitemaps",
+    "sitemap_urls",
+    "sitemap_queued",
+)
 
 # KEYS: job hash, queue, leases, running set. ARGV: job name, reason, finished_at.
 # Marks a running job finished when its frontier is empty and nothing is leased
@@ -78,6 +88,8 @@ class Job:
     created_at: float
     #: Redis shards the job's frontier is spread over (see :mod:`.shards`).
     shards: int = 1
+    #: Whether the hosts' sitemaps are read (docs/crawling.md#sitemaps).
+    sitemaps: bool = True
     finished_at: float = 0.0
     finish_reason: str = ""
     counters: dict[str, int] = field(default_factory=dict)
@@ -100,6 +112,7 @@ class Job:
             bloom_capacity=int(text.get("bloom_capacity", DEFAULT_BLOOM_CAPACITY)),
             state=text.get("state", "unknown"),
             shards=int(text.get("shards", 1)),
+            sitemaps=text.get("read_sitemaps", "1") != "0",
             created_at=float(text.get("created_at", 0)),
             finished_at=float(text.get("finished_at", 0) or 0),
             finish_reason=text.get("finish_reason", ""),
@@ -142,6 +155,7 @@ class JobStore:
         max_pages_per_host: int = 0,
         rate: float = DEFAULT_RATE,
         bloom_capacity: int = DEFAULT_BLOOM_CAPACITY,
+        sitemaps: bool = True,
     ) -> Job:
         """Create job ``name`` and queue its seeds (normalized URLs) at depth 0."""
         if not JOB_NAME.match(name):
@@ -172,6 +186,8 @@ class JobStore:
                     "bloom_capacity": bloom_capacity,
                     "bloom_hashes": BLOOM_HASHES,
                     "shards": len(self.shards),
+                    # Not "sitemaps": that is the counter of files read.
+                    "read_sitemaps": int(sitemaps),
                     "created_at": server_time(self.server),
                     **{counter: 0 for counter in _COUNTERS},
                 },
@@ -265,6 +281,9 @@ class JobStore:
             "links": job.counters["links"],
             "errors": job.counters["errors"],
             "produced": job.counters["produced"],
+            "sitemaps": job.counters["sitemaps"],
+            "sitemap_urls": job.counters["sitemap_urls"],
+            "sitemap_queued": job.counters["sitemap_queued"],
             "pages_per_second": round(job.counters["pages"] / elapsed, 2),
             "max_pages": job.max_pages,
             "max_depth": job.max_depth,
@@ -337,6 +356,11 @@ class JobStore:
             pipe.hincrby(self.keys.job(name), counter, amount)
         values = pipe.execute()
         return dict(zip(amounts, (int(v) for v in values), strict=True))
+
+    def sitemap_count(self, name: str, host: str) -> int:
+        """Count one more sitemap file of job ``name`` read from ``host``; the new count."""
+        client = self.shards[self.shards.of_host(host)]
+        return int(client.incr(self.keys.sitemaps(name, host)))
 
     def host_count(self, name: str, host: str) -> int:
         """Count one more request of job ``name`` to ``host``; the new count."""

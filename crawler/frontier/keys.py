@@ -2,8 +2,9 @@
 default ``lg:``) so that several deployments, or test runs, can share a server.
 
 With several shards (:mod:`.shards`), ``jobs``, ``running`` and ``job`` live on
-the first; a job's ``queue``, ``leases``, ``bloom``, ``host`` counts and ``pushed``,
-and ``rate``, exist on every shard, each holding that shard's hosts."""
+the first; a job's ``queue``, ``leases``, ``bloom``, ``host`` and ``sitemaps``
+counts and ``pushed``, and ``rate``, exist on every shard, each holding that
+shard's hosts."""
 
 from __future__ import annotations
 
@@ -62,6 +63,10 @@ class Keys:
         hosts is kept as a list that every increment scans, several times the
         cost of a key's increment."""
         return f"{self.prefix}job:{name}:host:{host}"
+
+    def sitemaps(self, name: str, host: str) -> str:
+        """Integer: sitemap files of ``host`` the job read (docs/crawling.md#sitemaps)."""
+        return f"{self.prefix}job:{name}:sitemaps:{host}"
 
     def rate(self, host: str) -> str:
         """String: the next free request slot of a host (server time, seconds)."""

@@ -11,7 +11,8 @@ Arguments (``-a`` on the scrapy command line, keywords from the CLI):
 ``seeds`` (a seeds file path) or ``seed_urls`` (a list), ``max_pages``,
 ``max_depth``, ``job``. Settings: ``LINKGRAPH_MAX_PAGES``,
 ``LINKGRAPH_MAX_DEPTH``, ``LINKGRAPH_MAX_URL_LENGTH``,
-``LINKGRAPH_MAX_LINKS_PER_PAGE``.
+``LINKGRAPH_MAX_LINKS_PER_PAGE``, ``LINKGRAPH_SITEMAPS`` and its caps
+(sitemaps: :mod:`crawler.sitemaps`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
 from crawler.extract import extract_links, robots_header_nofollow
+from crawler.sitemaps import SitemapBook, SitemapCaps, count, read_sitemap, sitemap_request
 from linkcore import config
 from linkcore.records import Link, PageRecord
 from linkcore.seeds import parse_seeds, read_seeds_file
@@ -146,6 +148,7 @@ class OutlinksSpider(scrapy.Spider):
         self.max_depth = -1
         self.max_url_length = config.LINKGRAPH_MAX_URL_LENGTH
         self.max_links = config.LINKGRAPH_MAX_LINKS_PER_PAGE
+        self.sitemaps: SitemapBook | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> OutlinksSpider:
@@ -167,6 +170,10 @@ class OutlinksSpider(scrapy.Spider):
         spider.max_links = settings.getint(
             "LINKGRAPH_MAX_LINKS_PER_PAGE", config.LINKGRAPH_MAX_LINKS_PER_PAGE
         )
+        if settings.getbool("LINKGRAPH_SITEMAPS", config.LINKGRAPH_SITEMAPS):
+            spider.sitemaps = SitemapBook(
+                SitemapCaps.from_settings(settings), spider.in_scope, spider.max_url_length
+            )
         return spider
 
     # -- requests -----------------------------------------------------------
@@ -224,6 +231,56 @@ class OutlinksSpider(scrapy.Spider):
         for url, child_depth in follow:
             if self._wanted(url, child_depth):
                 yield self.make_request(url, child_depth)
+        if self.sitemaps is not None and self.max_depth != 0:
+            for sitemap, named in self.sitemaps.discover(self.crawler, response.url):
+                yield self._sitemap_request(sitemap, named)
+
+    # -- sitemaps (docs/crawling.md#sitemaps) ----------------------------------
+    def _sitemap_request(self, url: str, named: bool) -> scrapy.Request:
+        assert self.sitemaps is not None
+        return sitemap_request(
+            url,
+            named=named,
+            caps=self.sitemaps.caps,
+            callback=self.parse_sitemap,
+            errback=self.sitemap_failed,
+        )
+
+    def parse_sitemap(self, response: Response, **kwargs: Any) -> Iterator[Any]:
+        """A sitemap file: the files it lists are read next, its pages queued at depth 1.
+
+        No page record and no edges."""
+        book = self.sitemaps
+        assert book is not None
+        reading = read_sitemap(response, book.caps)
+        if not reading.kind:
+            count(self.crawler, "sitemaps_skipped")
+            log.info("sitemap %s not read: %s", response.url, reading.why)
+            return
+        if reading.kind != "redirect":
+            count(self.crawler, "sitemaps")
+        if reading.over_cap:
+            count(self.crawler, "sitemap_urls_over_cap", reading.over_cap)
+            log.info(
+                "sitemap %s: %d entries past the first %d not read",
+                response.url,
+                reading.over_cap,
+                book.caps.max_urls,
+            )
+        for url, _ in book.take([(url, False) for url in reading.sitemaps]):
+            yield self._sitemap_request(url, False)
+        count(self.crawler, "sitemap_urls", len(reading.urls))
+        queued = 0
+        for url in reading.urls:
+            if self._budget_left() and self._wanted(url, 1):
+                queued += 1
+                yield self.make_request(url, 1)
+        count(self.crawler, "sitemap_queued", queued)
+
+    def sitemap_failed(self, failure: Failure) -> None:
+        count(self.crawler, "sitemaps_skipped")
+        request = getattr(failure, "request", None)
+        log.info("sitemap %s not read: %s", getattr(request, "url", "?"), failure.getErrorMessage())
 
     def failed(self, failure: Failure) -> None:
         stats = self.crawler.stats

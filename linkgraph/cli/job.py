@@ -45,6 +45,7 @@ def cmd_job_start(args: argparse.Namespace) -> int:
         max_pages_per_host=args.max_pages_per_host,
         rate=args.rate,
         bloom_capacity=args.expected_urls,
+        sitemaps=not args.no_sitemaps and config.SITEMAPS.resolve(),
     )
     print(
         f"{PROG}: job {job.name} started: {len(seeds)} seeds, scope "
@@ -165,6 +166,12 @@ def register(commands: Any) -> None:
         metavar="N",
         help="URLs the job's Bloom filter is sized for, at 0.1%% false "
         "positives (default: %(default)s)",
+    )
+    start.add_argument(
+        "--no-sitemaps",
+        action="store_true",
+        help="do not read the hosts' sitemaps (env LINKGRAPH_SITEMAPS=off; now: "
+        f"{config.SITEMAPS.now()})",
     )
     start.set_defaults(handler=cmd_job_start)
     for action, helptext, handler in (
