@@ -123,7 +123,11 @@ def test_traps_are_bounded_and_the_crawl_finishes(
         timeout=300,
     )
     assert "Traceback" not in result.stderr
-    fetched = [r.url for r in trap_proxy.log.entries() if not r.url.endswith("/robots.txt")]
+    fetched = [
+        r.url
+        for r in trap_proxy.log.entries()
+        if not r.url.endswith(("/robots.txt", "/sitemap.xml"))
+    ]
     export = traps.run("export", "edges", "--format", "jsonl", "--data-dir", str(data))
     records = [json.loads(line) for line in export.stdout.splitlines() if line]
     per_host = check_trap_crawl(trap_web, fetched, records, MAX_DEPTH)
@@ -242,7 +246,7 @@ def test_traps_are_bounded_in_a_distributed_job(
         status = cluster.wait_job("traps")
         cluster.stop_all()
     by_worker = [
-        [r.url for r in log if not r.url.endswith("/robots.txt")]
+        [r.url for r in log if not r.url.endswith(("/robots.txt", "/sitemap.xml"))]
         for log in (cluster.requests(), second_proxy.log.entries())
     ]
     fetched = [url for urls in by_worker for url in urls]
