@@ -298,7 +298,8 @@ class OutlinksSpider(scrapy.Spider):
             if self._wanted(url, child_depth):
                 yield self.make_request(url, child_depth)
         # A page that follows nothing (--revisit-referrers) reads no sitemaps either.
-        if self.sitemaps is not None and self.max_depth != 0 and (revisit is None or revisit.follow):
+        follows = revisit is None or revisit.follow
+        if self.sitemaps is not None and self.max_depth != 0 and follows:
             for sitemap, named in self.sitemaps.discover(self.crawler, response.url):
                 yield self._sitemap_request(sitemap, named)
 
