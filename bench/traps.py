@@ -67,7 +67,12 @@ def run(*, quick: bool = False) -> Result:
         elapsed = time.monotonic() - started
         if child.returncode != 0:
             raise RuntimeError(f"linkgraph crawl failed: {child.stderr.strip()[-2000:]}")
-        fetched = [r.url for r in proxy.log.entries() if not r.url.endswith("/robots.txt")]
+        # Pages only: robots.txt and each host's /sitemap.xml are not.
+        fetched = [
+            r.url
+            for r in proxy.log.entries()
+            if not r.url.endswith(("/robots.txt", "/sitemap.xml"))
+        ]
     hosts = Counter(urlsplit(url).hostname or "" for url in fetched)
     cost = {
         "calendar": hosts[CAL],

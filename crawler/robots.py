@@ -147,6 +147,15 @@ class RFC9309RobotsMiddleware(RobotsTxtMiddleware):
             # Random variation could go below the asked delay.
             slot.jitter = 0.0
 
+    def parsed(self, netloc: str) -> RobotParser | None:
+        """``netloc``'s robots.txt as this crawl read it; None while it has not been read.
+
+        Sitemap discovery reads its ``Sitemap:`` lines from here rather than
+        fetching robots.txt again (docs/crawling.md#sitemaps).
+        """
+        parser = self._parsers.get(netloc)
+        return parser if isinstance(parser, RobotParser) else None
+
     async def robot_parser(self, request: Request) -> RobotParser | None:
         netloc = urlparse_cached(request).netloc
         if netloc not in self._parsers:

@@ -227,6 +227,32 @@ LINKGRAPH_TRAP_QUERY_PARAMS: Final = _declare(
     "declined as a trap; 0 turns the rule off",
     flags=("--trap-query-params", "--no-trap-rules"),
 )
+LINKGRAPH_SITEMAPS: Final = _declare(
+    "LINKGRAPH_SITEMAPS",
+    True,
+    "read the sitemaps of every in-scope host the crawl reaches and queue their in-scope URLs"
+    " at depth 1",
+    env="LINKGRAPH_SITEMAPS",
+    flags=("--no-sitemaps",),
+    parse=_switch,
+)
+LINKGRAPH_SITEMAP_MAX_BYTES: Final = _declare(
+    "LINKGRAPH_SITEMAP_MAX_BYTES",
+    10 * 1024 * 1024,
+    "sitemap files larger than this (bytes, after decompression) are not read",
+)
+LINKGRAPH_SITEMAP_MAX_URLS: Final = _declare(
+    "LINKGRAPH_SITEMAP_MAX_URLS",
+    50_000,
+    "URLs read from one sitemap file (sitemaps.org's limit); the rest are ignored",
+    flags=("--max-sitemap-urls",),
+)
+LINKGRAPH_SITEMAPS_PER_HOST: Final = _declare(
+    "LINKGRAPH_SITEMAPS_PER_HOST",
+    100,
+    "sitemap files read per host, indexes and their children together (job-wide in a job)",
+    flags=("--max-sitemaps-per-host",),
+)
 LINKGRAPH_ALLOW_PRIVATE_NETWORKS: Final = _declare(
     "LINKGRAPH_ALLOW_PRIVATE_NETWORKS",
     False,
@@ -426,6 +452,7 @@ KAFKA_OUTAGE_SECONDS: Final = _declare(
 # Typed handles for the settings above that have an environment variable.
 DATA_DIR: Final[Setting[str]] = SETTINGS["LINKGRAPH_DATA_DIR"]
 ALLOW_PRIVATE_NETWORKS: Final[Setting[bool]] = SETTINGS["LINKGRAPH_ALLOW_PRIVATE_NETWORKS"]
+SITEMAPS: Final[Setting[bool]] = SETTINGS["LINKGRAPH_SITEMAPS"]
 LOG_FORMAT: Final[Setting[str]] = SETTINGS["LINKGRAPH_LOG_FORMAT"]
 DEBUG: Final[Setting[bool]] = SETTINGS["LINKGRAPH_DEBUG"]
 API_HOST: Final[Setting[str]] = SETTINGS["LINKGRAPH_API_HOST"]

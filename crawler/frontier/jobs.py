@@ -56,6 +56,10 @@ _COUNTERS: Final = (
     "declined",
     "revisits",
     *REVISIT_COUNTERS,
+    # docs/crawling.md#sitemaps: files read, URLs they listed, URLs queued new.
+    "sitemaps",
+    "sitemap_urls",
+    "sitemap_queued",
 )
 #: Revisits one script call queues at job start.
 _REVISIT_CHUNK: Final = 5_000
@@ -97,6 +101,8 @@ class Job:
     shards: int = 1
     #: The job's trap rules (docs/crawling.md#spider-traps).
     traps: TrapLimits = field(default_factory=TrapLimits.defaults)
+    #: Whether the hosts' sitemaps are read (docs/crawling.md#sitemaps).
+    sitemaps: bool = True
     finished_at: float = 0.0
     finish_reason: str = ""
     #: URLs queued at start as revisits (docs/crawling.md#revisits).
@@ -122,6 +128,7 @@ class Job:
             state=text.get("state", "unknown"),
             shards=int(text.get("shards", 1)),
             traps=TrapLimits.from_settings(text),
+            sitemaps=text.get("read_sitemaps", "1") != "0",
             created_at=float(text.get("created_at", 0)),
             finished_at=float(text.get("finished_at", 0) or 0),
             finish_reason=text.get("finish_reason", ""),
@@ -167,6 +174,7 @@ class JobStore:
         bloom_capacity: int = DEFAULT_BLOOM_CAPACITY,
         traps: TrapLimits | None = None,
         revisits: Iterable[Revisit] = (),
+        sitemaps: bool = True,
     ) -> Job:
         """Create job ``name`` and queue its seeds (normalized URLs) at depth 0,
         then its ``revisits`` (docs/crawling.md#revisits) with their validators;
@@ -204,6 +212,8 @@ class JobStore:
                     "bloom_capacity": bloom_capacity,
                     "bloom_hashes": BLOOM_HASHES,
                     "shards": len(self.shards),
+                    # Not "sitemaps": that is the counter of files read.
+                    "read_sitemaps": int(sitemaps),
                     "created_at": server_time(self.server),
                     **{counter: 0 for counter in _COUNTERS},
                 },
@@ -333,6 +343,9 @@ class JobStore:
             "revisits_queued": job.revisits_queued,
             "revisits": job.counters["revisits"],
             **{name: job.counters[name] for name in REVISIT_COUNTERS},
+            "sitemaps": job.counters["sitemaps"],
+            "sitemap_urls": job.counters["sitemap_urls"],
+            "sitemap_queued": job.counters["sitemap_queued"],
             "pages_per_second": round(job.counters["pages"] / elapsed, 2),
             "max_pages": job.max_pages,
             "max_depth": job.max_depth,
@@ -439,6 +452,11 @@ class JobStore:
             pipe.hincrby(self.keys.job(name), counter, amount)
         values = pipe.execute()
         return dict(zip(amounts, (int(v) for v in values), strict=True))
+
+    def sitemap_count(self, name: str, host: str) -> int:
+        """Count one more sitemap file of job ``name`` read from ``host``; the new count."""
+        client = self.shards[self.shards.of_host(host)]
+        return int(client.incr(self.keys.sitemaps(name, host)))
 
     def host_count(self, name: str, host: str) -> int:
         """Count one more request of job ``name`` to ``host``; the new count."""

@@ -2,8 +2,9 @@
 default ``lg:``) so that several deployments, or test runs, can share a server.
 
 With several shards (:mod:`.shards`), ``jobs``, ``running`` and ``job`` live on
-the first; a job's ``queue``, ``leases``, ``bloom``, ``host`` counts and ``pushed``,
-and ``rate``, exist on every shard, each holding that shard's hosts."""
+the first; a job's ``queue``, ``leases``, ``bloom``, ``host`` and ``sitemaps``
+counts and ``pushed``, and ``rate``, exist on every shard, each holding that
+shard's hosts."""
 
 from __future__ import annotations
 
@@ -71,6 +72,10 @@ class Keys:
     def declined(self, name: str) -> str:
         """Hash: "HOST RULE" -> URLs the job's workers declined as a trap."""
         return f"{self.prefix}job:{name}:declined"
+
+    def sitemaps(self, name: str, host: str) -> str:
+        """Integer: sitemap files of ``host`` the job read (docs/crawling.md#sitemaps)."""
+        return f"{self.prefix}job:{name}:sitemaps:{host}"
 
     def rate(self, host: str) -> str:
         """String: the next free request slot of a host (server time, seconds)."""

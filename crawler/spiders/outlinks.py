@@ -15,6 +15,8 @@ docs/crawling.md#revisits). Settings: ``LINKGRAPH_MAX_PAGES``,
 ``LINKGRAPH_MAX_LINKS_PER_PAGE`` and the trap rules' ``LINKGRAPH_TRAP_*``
 (crawler/traps.py; docs/crawling.md#spider-traps): an in-scope link the rules
 decline is not followed, and counted as ``linkgraph/trap/RULE``.
+``LINKGRAPH_MAX_LINKS_PER_PAGE``, ``LINKGRAPH_SITEMAPS`` and its caps
+(sitemaps: :mod:`crawler.sitemaps`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from twisted.python.failure import Failure
 
 from crawler.extract import extract_links, robots_header_nofollow
 from crawler.revisit import count_outcome, make_revisit, revisit_of, validators_of
+from crawler.sitemaps import SitemapBook, SitemapCaps, count, read_sitemap, sitemap_request
 from crawler.traps import TrapLimits, TrapRules, url_template
 from linkcore import config
 from linkcore.records import Link, PageRecord
@@ -161,6 +164,7 @@ class OutlinksSpider(scrapy.Spider):
         self.max_url_length = config.LINKGRAPH_MAX_URL_LENGTH
         self.max_links = config.LINKGRAPH_MAX_LINKS_PER_PAGE
         self.traps = TrapRules()
+        self.sitemaps: SitemapBook | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> OutlinksSpider:
@@ -183,6 +187,10 @@ class OutlinksSpider(scrapy.Spider):
             "LINKGRAPH_MAX_LINKS_PER_PAGE", config.LINKGRAPH_MAX_LINKS_PER_PAGE
         )
         spider.traps = TrapRules(TrapLimits.from_settings(settings))
+        if settings.getbool("LINKGRAPH_SITEMAPS", config.LINKGRAPH_SITEMAPS):
+            spider.sitemaps = SitemapBook(
+                SitemapCaps.from_settings(settings), spider.in_scope, spider.max_url_length
+            )
         return spider
 
     # -- requests -----------------------------------------------------------
@@ -289,6 +297,58 @@ class OutlinksSpider(scrapy.Spider):
         for url, child_depth in follow:
             if self._wanted(url, child_depth):
                 yield self.make_request(url, child_depth)
+        # A page that follows nothing (--revisit-referrers) reads no sitemaps either.
+        follows = revisit is None or revisit.follow
+        if self.sitemaps is not None and self.max_depth != 0 and follows:
+            for sitemap, named in self.sitemaps.discover(self.crawler, response.url):
+                yield self._sitemap_request(sitemap, named)
+
+    # -- sitemaps (docs/crawling.md#sitemaps) ----------------------------------
+    def _sitemap_request(self, url: str, named: bool) -> scrapy.Request:
+        assert self.sitemaps is not None
+        return sitemap_request(
+            url,
+            named=named,
+            caps=self.sitemaps.caps,
+            callback=self.parse_sitemap,
+            errback=self.sitemap_failed,
+        )
+
+    def parse_sitemap(self, response: Response, **kwargs: Any) -> Iterator[Any]:
+        """A sitemap file: the files it lists are read next, its pages queued at depth 1.
+
+        No page record and no edges."""
+        book = self.sitemaps
+        assert book is not None
+        reading = read_sitemap(response, book.caps)
+        if not reading.kind:
+            count(self.crawler, "sitemaps_skipped")
+            log.info("sitemap %s not read: %s", response.url, reading.why)
+            return
+        if reading.kind != "redirect":
+            count(self.crawler, "sitemaps")
+        if reading.over_cap:
+            count(self.crawler, "sitemap_urls_over_cap", reading.over_cap)
+            log.info(
+                "sitemap %s: %d entries past the first %d not read",
+                response.url,
+                reading.over_cap,
+                book.caps.max_urls,
+            )
+        for url, _ in book.take([(url, False) for url in reading.sitemaps]):
+            yield self._sitemap_request(url, False)
+        count(self.crawler, "sitemap_urls", len(reading.urls))
+        queued = 0
+        for url in reading.urls:
+            if self._budget_left() and self._wanted(url, 1):
+                queued += 1
+                yield self.make_request(url, 1)
+        count(self.crawler, "sitemap_queued", queued)
+
+    def sitemap_failed(self, failure: Failure) -> None:
+        count(self.crawler, "sitemaps_skipped")
+        request = getattr(failure, "request", None)
+        log.info("sitemap %s not read: %s", getattr(request, "url", "?"), failure.getErrorMessage())
 
     def failed(self, failure: Failure) -> None:
         stats = self.crawler.stats

@@ -26,6 +26,13 @@ send waits for the next flush, a lease is acknowledged only after its page's
 links are queued, and the scheduler just finds no work meanwhile. Redis must
 keep its data across the restart (an append-only file) for the job to carry
 on where it was.
+
+Sitemaps (docs/crawling.md#sitemaps): the first page of a host a worker
+parses for a job adds the host's sitemap files to that page's links, marked
+as sitemap entries (:func:`crawler.sitemaps.marked`); the job's Bloom filter
+lets each in once, so one worker reads each file. A sitemap entry is leased
+like a page but yields no page record: :meth:`WorkerSpider.parse_sitemap`
+queues what it lists, then acknowledges it.
 """
 
 from __future__ import annotations
@@ -41,15 +48,27 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.http import Response
+from scrapy.utils.httpobj import urlparse_cached
 from twisted.python.failure import Failure
 
 from crawler.frontier.connection import REDIS_ERRORS, RedisOutage, connect_shards
-from crawler.frontier.jobs import JobStore
+from crawler.frontier.jobs import Job, JobStore
 from crawler.frontier.keys import Keys
 from crawler.frontier.outbox import Known, Outbox
 from crawler.frontier.queue import encode_entry, renew_leases
 from crawler.frontier.ratelimit import Admissions, RateLimiter
+from crawler.frontier.shards import host_key
 from crawler.revisit import count_outcome, revisit_of
+from crawler.sitemaps import (
+    REDIRECT,
+    SitemapCaps,
+    count,
+    host_sitemaps,
+    marked,
+    read_sitemap,
+    sitemap_request,
+    unmarked,
+)
 from crawler.spiders.outlinks import count_page, page_from_response
 from crawler.traps import TrapRules, url_template
 from linkcore import config
@@ -94,6 +113,9 @@ class WorkerSpider(scrapy.Spider):
         self._declined_sent: dict[str, dict[tuple[str, str], int]] = {}
         self._declined_urls: dict[str, Known] = {}
         self._traps_synced = 0.0
+        self.sitemap_caps = SitemapCaps()
+        # (job, netloc) of hosts whose sitemaps this worker has queued.
+        self._sitemap_hosts = Known()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> WorkerSpider:
@@ -109,6 +131,7 @@ class WorkerSpider(scrapy.Spider):
         )
         spider.max_links = settings.getint("LINKGRAPH_MAX_LINKS_PER_PAGE", spider.max_links)
         spider.max_url_length = settings.getint("LINKGRAPH_MAX_URL_LENGTH", spider.max_url_length)
+        spider.sitemap_caps = SitemapCaps.from_settings(settings)
         spider.outage = RedisOutage(
             settings.getfloat("LINKGRAPH_REDIS_RETRY_SECONDS", config.LINKGRAPH_REDIS_RETRY_SECONDS)
         )
@@ -247,6 +270,16 @@ class WorkerSpider(scrapy.Spider):
     def make_request(self, url: str, depth: int, job: str) -> scrapy.Request:
         """A request of ``job`` (the queue rebuilds requests through this)."""
         settings = self.store.cached(job)
+        sitemap = unmarked(url)
+        if sitemap is not None:
+            return sitemap_request(
+                sitemap[0],
+                named=sitemap[1],
+                caps=self.sitemap_caps,
+                callback=self.parse_sitemap,
+                errback=self.failed,
+                meta={"lg_url": url, "job": job, "rate": settings.rate if settings else None},
+            )
         return scrapy.Request(
             url,
             callback=self.parse,
@@ -420,10 +453,86 @@ class WorkerSpider(scrapy.Spider):
                 and job.in_scope(target)
                 and (rules is None or self._admit(job_name, rules, target))
             ]
+            if revisit is None or revisit.follow:
+                # A page that follows nothing (--revisit-referrers) reads no sitemaps either.
+                children += self._sitemap_entries(job, response)
             self.outbox.links(job_name, url, children)
         yield page
         if job.max_pages and page_number >= job.max_pages:
             await self.outage.call(lambda: store.finish(job_name, "max_pages", force=True))
+
+    # -- sitemaps (docs/crawling.md#sitemaps) ----------------------------------
+    def _sitemap_entries(self, job: Job, response: Response) -> list[tuple[str, str]]:
+        """The sitemap files of the page's host, the first time this worker sees it."""
+        if not job.sitemaps or job.max_depth == 0:
+            return []
+        key = (job.name, urlparse_cached(response).netloc)
+        if key in self._sitemap_hosts:
+            return []
+        self._sitemap_hosts.add(key)
+        entries = []
+        for url, named in host_sitemaps(self.crawler, response.url)[: self.sitemap_caps.max_files]:
+            if len(url) <= self.max_url_length and job.in_scope(url):
+                target = marked(url, named)
+                entries.append((target, encode_entry(target, 0)))
+        return entries
+
+    def _queue(self, job: str, items: list[tuple[str, str]]) -> int:
+        """Queue ``items`` ((url, entry) pairs) unless the job saw them; how many queued."""
+        by_shard: dict[int, list[tuple[str, str]]] = {}
+        for url, entry in items:
+            by_shard.setdefault(self.store.shards.of_url(url), []).append((url, entry))
+        queue = self.store.keys.queue(job)
+        return sum(
+            self.store.bloom(job, shard).add_and_push_many(part, queue)
+            for shard, part in by_shard.items()
+        )
+
+    async def parse_sitemap(self, response: Response, **kwargs: Any) -> AsyncIterator[Any]:
+        """A sitemap entry: queue the files and pages it lists, then acknowledge it.
+
+        The host's file count is the job's (in Redis); the lease is acknowledged
+        only after what the file lists is queued, so a killed worker's file is
+        read again by another.
+        """
+        job_name = response.meta["job"]
+        entry_url = response.meta["lg_url"]
+        store = self.store
+        job = await self.outage.call(lambda: store.cached(job_name))
+        if job is None or job.state != "running":
+            self._done(job_name, entry_url)
+            return
+        caps = self.sitemap_caps
+        host = host_key(response.url)
+        read = await self.outage.call(lambda: store.sitemap_count(job_name, host))
+        reading = read_sitemap(response, caps)
+        if read > caps.max_files or not reading.kind:
+            count(self.crawler, "sitemaps_skipped")
+            why = f"{caps.max_files} files of {host} read" if reading.kind else reading.why
+            log.info("sitemap %s not read: %s", response.url, why)
+            self._done(job_name, entry_url)
+            return
+        files = [
+            (target, encode_entry(target, 0))
+            for target in (marked(url) for url in reading.sitemaps)
+            if len(target) <= self.max_url_length and job.in_scope(target)
+        ][: caps.max_files - read]
+        pages = [
+            (url, encode_entry(url, 1))
+            for url in reading.urls
+            if job.max_depth != 0 and len(url) <= self.max_url_length and job.in_scope(url)
+        ]
+        await self.outage.call(lambda: self._queue(job_name, files))
+        queued = await self.outage.call(lambda: self._queue(job_name, pages))
+        found = len(reading.urls)
+        files_read = 0 if reading.kind == REDIRECT else 1
+        for name, amount in (("sitemaps", files_read), ("sitemap_urls", found)):
+            count(self.crawler, name, amount)
+        count(self.crawler, "sitemap_queued", queued)
+        self.outbox.count(job_name, sitemaps=files_read, sitemap_urls=found, sitemap_queued=queued)
+        self._done(job_name, entry_url)
+        return
+        yield  # pragma: no cover - makes this an async generator
 
     def failed(self, failure: Failure) -> None:
         request = getattr(failure, "request", None)
@@ -440,7 +549,11 @@ class WorkerSpider(scrapy.Spider):
                 self._held_since.pop((job, url), None)
             log.warning("%s: left to its lease (%s)", url, failure.getErrorMessage())
             return
-        if isinstance(failure.value, IgnoreRequest):
+        if request.meta.get("lg_sitemap"):
+            # Not a page: no job error (docs/crawling.md#sitemaps).
+            count(self.crawler, "sitemaps_skipped")
+            log.info("sitemap %s not read: %s", request.url, failure.getErrorMessage())
+        elif isinstance(failure.value, IgnoreRequest):
             stats.inc_value("linkgraph/ignored")
         else:
             stats.inc_value("linkgraph/errors")

@@ -73,6 +73,9 @@ def crawl_settings(args: argparse.Namespace, location: IndexLocation) -> Setting
         "CONCURRENT_REQUESTS_PER_DOMAIN": args.per_host,
         "DOWNLOAD_DELAY": args.delay,
         "LINKGRAPH_MAX_CRAWL_DELAY": args.max_crawl_delay,
+        "LINKGRAPH_SITEMAPS": not args.no_sitemaps and config.SITEMAPS.resolve(),
+        "LINKGRAPH_SITEMAP_MAX_URLS": args.max_sitemap_urls,
+        "LINKGRAPH_SITEMAPS_PER_HOST": args.max_sitemaps_per_host,
         "AUTOTHROTTLE_START_DELAY": max(args.delay, 0.01),
         "AUTOTHROTTLE_ENABLED": not args.no_autothrottle,
         "DOWNLOAD_TIMEOUT": args.timeout,
@@ -127,12 +130,14 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         errors = int(stats.get("linkgraph/errors", 0))
         refused = int(stats.get("linkgraph/refused_private", 0))
         robots = int(stats.get("robotstxt/forbidden", 0))
+        from_sitemaps = int(stats.get("linkgraph/sitemap_queued", 0))
         reason = stats.get("finish_reason", "finished")
         traps = list(stats.get("linkgraph/trap_declined", []))
     if not args.quiet or args.verbose:
         print(
             f"{PROG}: crawled {pages} pages, stored {edges} edges in {elapsed:.1f} s "
-            f"({pages / max(elapsed, 1e-9):.1f} pages/s); {errors} fetch errors, "
+            f"({pages / max(elapsed, 1e-9):.1f} pages/s); {from_sitemaps} URLs queued from "
+            f"sitemaps; {errors} fetch errors, "
             f"{robots} blocked by robots.txt, {refused} refused private addresses; "
             f"finish: {reason}; index: {location.describe()}",
             file=sys.stderr,
@@ -243,6 +248,26 @@ def register(commands: Any) -> None:
         action="store_true",
         help="allow loopback/private/link-local targets (env "
         f"LINKGRAPH_ALLOW_PRIVATE_NETWORKS; now: {config.ALLOW_PRIVATE_NETWORKS.now()})",
+    )
+    crawl.add_argument(
+        "--no-sitemaps",
+        action="store_true",
+        help="do not read the hosts' sitemaps (env LINKGRAPH_SITEMAPS=off; now: "
+        f"{config.SITEMAPS.now()})",
+    )
+    crawl.add_argument(
+        "--max-sitemap-urls",
+        type=positive,
+        default=config.LINKGRAPH_SITEMAP_MAX_URLS,
+        metavar="N",
+        help="read at most N entries of one sitemap file (default: %(default)s)",
+    )
+    crawl.add_argument(
+        "--max-sitemaps-per-host",
+        type=positive,
+        default=config.LINKGRAPH_SITEMAPS_PER_HOST,
+        metavar="N",
+        help="read at most N sitemap files per host (default: %(default)s)",
     )
     crawl.add_argument("--job", default="", metavar="NAME", help="job name stored with pages")
     crawl.add_argument(

@@ -48,6 +48,7 @@ def cmd_job_start(args: argparse.Namespace) -> int:
         "rate": args.rate,
         "bloom_capacity": args.expected_urls,
         "traps": trap_limits(args),
+        "sitemaps": not args.no_sitemaps and config.SITEMAPS.resolve(),
     }
     if revisiting.wanted(args):
         # Read while the job is queued: revisits stream from the index into Redis.
@@ -185,6 +186,12 @@ def register(commands: Any) -> None:
     add_trap_options(start)
     revisiting.add_revisit_options(start)
     add_index_options(start)
+    start.add_argument(
+        "--no-sitemaps",
+        action="store_true",
+        help="do not read the hosts' sitemaps (env LINKGRAPH_SITEMAPS=off; now: "
+        f"{config.SITEMAPS.now()})",
+    )
     start.set_defaults(handler=cmd_job_start)
     for action, helptext, handler in (
         ("status", "state, pages, queued, in flight, links, errors, pages/s", cmd_job_status),

@@ -57,7 +57,9 @@ def test_job_start_revisit(tmp_path: Path) -> None:
             edges = _sql(cluster, "SELECT source_url, target_url, lost FROM linkgraph.links")
         finally:
             cluster.stop_all()
-    requests = [r for r in proxy.log.entries() if not r.url.endswith("/robots.txt")]
+    requests = [
+        r for r in proxy.log.entries() if not r.url.endswith(("/robots.txt", "/sitemap.xml"))
+    ]
     assert Counter(r.url for r in requests) == Counter(rw.PAGES | {rw.NEW})
     for request in requests:
         if request.url != rw.NEW:

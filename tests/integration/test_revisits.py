@@ -30,7 +30,9 @@ def _crawl(cli: Cli, data_dir: Path, *args: str) -> str:
 
 
 def _fetches(proxy: ProxyServer) -> Counter[str]:
-    return Counter(r.url for r in proxy.log.entries() if not r.url.endswith("/robots.txt"))
+    return Counter(
+        r.url for r in proxy.log.entries() if not r.url.endswith(("/robots.txt", "/sitemap.xml"))
+    )
 
 
 def test_revisit_sends_validators_refreshes_unchanged_and_loses_vanished_links(
@@ -49,7 +51,9 @@ def test_revisit_sends_validators_refreshes_unchanged_and_loses_vanished_links(
         proxy.serve(rw.changed_web(web))
         proxy.log.clear()
         summary = _crawl(via, data_dir, "--revisit", *rw.SEEDS)
-        requests = [r for r in proxy.log.entries() if not r.url.endswith("/robots.txt")]
+        requests = [
+            r for r in proxy.log.entries() if not r.url.endswith(("/robots.txt", "/sitemap.xml"))
+        ]
 
     # Every stored page fetched once, with the validators of its stored fetch;
     # the page only the changed one links to is discovered and fetched as usual.

@@ -48,6 +48,8 @@ from tests.synthweb.trapweb import (
 pytestmark = pytest.mark.integration
 
 HOST_CAP = 40
+#: Requests that are not pages: robots.txt, and the sitemap every host is asked for.
+NOT_PAGES = ("/robots.txt", "/sitemap.xml")
 MAX_DEPTH = 6
 #: The trap hosts that only the per-host cap ends.
 CAPPED = ("cal.trap-site.com", "shop.trap-site.com")
@@ -123,7 +125,7 @@ def test_traps_are_bounded_and_the_crawl_finishes(
         timeout=300,
     )
     assert "Traceback" not in result.stderr
-    fetched = [r.url for r in trap_proxy.log.entries() if not r.url.endswith("/robots.txt")]
+    fetched = [r.url for r in trap_proxy.log.entries() if not r.url.endswith(NOT_PAGES)]
     export = traps.run("export", "edges", "--format", "jsonl", "--data-dir", str(data))
     records = [json.loads(line) for line in export.stdout.splitlines() if line]
     per_host = check_trap_crawl(trap_web, fetched, records, MAX_DEPTH)
@@ -147,7 +149,7 @@ def test_default_crawl_declines_the_traps(
     flags = [flag for flag in CRAWL_FLAGS if flag != "--quiet"]
     result = traps.run("crawl", "--seeds", str(seeds), "--data-dir", str(data), *flags, timeout=300)
     assert "Traceback" not in result.stderr
-    fetched = [r.url for r in trap_proxy.log.entries() if not r.url.endswith("/robots.txt")]
+    fetched = [r.url for r in trap_proxy.log.entries() if not r.url.endswith(NOT_PAGES)]
     per_host = Counter(urlsplit(url).hostname for url in fetched)
     tree = sum(n for host, n in per_host.items() if subdomain_level(host or "") is not None)
     trap_cost = {"cal": per_host[CAL], "shop": per_host[SHOP], "deep": per_host[DEEP]}
@@ -195,7 +197,7 @@ def test_a_large_distinct_host_is_crawled_whole(cli: Cli, tmp_path: Path) -> Non
             timeout=600,
         )
         assert "Traceback" not in result.stderr
-        fetched = {r.url for r in proxy.log.entries() if not r.url.endswith("/robots.txt")}
+        fetched = {r.url for r in proxy.log.entries() if not r.url.endswith(NOT_PAGES)}
     assert fetched == set(web.resources), len(set(web.resources) - fetched)
     print(f"\nlarge distinct host: {len(fetched)} of {len(web.resources)} pages crawled")
 
@@ -242,7 +244,7 @@ def test_traps_are_bounded_in_a_distributed_job(
         status = cluster.wait_job("traps")
         cluster.stop_all()
     by_worker = [
-        [r.url for r in log if not r.url.endswith("/robots.txt")]
+        [r.url for r in log if not r.url.endswith(NOT_PAGES)]
         for log in (cluster.requests(), second_proxy.log.entries())
     ]
     fetched = [url for urls in by_worker for url in urls]
@@ -306,7 +308,7 @@ def test_a_default_distributed_job_declines_the_traps_and_crawls_a_distinct_host
             table = cluster.cli("job", "status", "defaults").stdout
         finally:
             cluster.stop_all()
-        fetched = [r.url for r in proxy.log.entries() if not r.url.endswith("/robots.txt")]
+        fetched = [r.url for r in proxy.log.entries() if not r.url.endswith(NOT_PAGES)]
     per_host = Counter(urlsplit(url).hostname for url in fetched)
     tree = sum(n for host, n in per_host.items() if subdomain_level(host or "") is not None)
     trap_cost = {"cal": per_host[CAL], "shop": per_host[SHOP], "deep": per_host[DEEP]}
