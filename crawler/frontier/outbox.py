@@ -44,6 +44,12 @@ from crawler.frontier.connection import REDIS_ERRORS
 #: (job, url): a page of a job, by its normalized URL.
 PageKey = tuple[str, str]
 
+#: Seconds between two flushes by a worker: each sends every shard one
+#: transaction, so a longer interval gives Redis fewer, larger batches (its
+#: cost is partly per call) for a page's links queued a little later; a lease
+#: is 15 s.
+FLUSH_SECONDS = 0.25
+
 #: URLs a worker remembers as checked (two generations of half as many).
 KNOWN_URLS = 200_000
 

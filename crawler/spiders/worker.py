@@ -15,7 +15,7 @@ its admission (its request's rate slot and host count, one script on the
 host's shard), sent with the other requests the engine starts in the same
 turn (:class:`~crawler.frontier.ratelimit.Admissions`); an outbox flush (the
 :class:`~crawler.frontier.outbox.Outbox`: the page's links, the job's
-counters and its lease's ack, sent ten times a second to each shard); a pop
+counters and its lease's ack, sent four times a second to each shard); a pop
 (up to sixteen requests at once). A job with ``--max-pages`` adds one
 for its page budget. While the worker lives, a thread renews the leases it
 holds every third of the lease, so only a dead worker's requests go to others.
@@ -54,7 +54,7 @@ from twisted.python.failure import Failure
 from crawler.frontier.connection import REDIS_ERRORS, RedisOutage, connect_shards
 from crawler.frontier.jobs import Job, JobStore
 from crawler.frontier.keys import Keys
-from crawler.frontier.outbox import Known, Outbox
+from crawler.frontier.outbox import FLUSH_SECONDS, Known, Outbox
 from crawler.frontier.queue import encode_entry, renew_leases
 from crawler.frontier.ratelimit import Admissions, RateLimiter
 from crawler.frontier.shards import host_key
@@ -145,7 +145,7 @@ class WorkerSpider(scrapy.Spider):
 
         # Links, counters and acks go out a few times a second, busy or idle.
         self._drainer = LoopingCall(self.flush)
-        self._drainer.start(0.1, now=False)
+        self._drainer.start(FLUSH_SECONDS, now=False)
         self._heartbeat = threading.Thread(target=self._renew, name="lease-heartbeat", daemon=True)
         self._heartbeat.start()
 
