@@ -41,7 +41,7 @@ from typing import Final
 import numpy as np
 from selectolax.lexbor import LexborDocumentOptions, LexborHTMLParser, LexborNode
 
-from crawler.context import CONTEXT_MAX_CHARS, LOCATIONS, ContextReader, Locator, count_words
+from crawler.context import CONTEXT_MAX_CHARS, LOCATIONS, count_words, place
 from linkcore.config import LINKGRAPH_MAX_LINKS_PER_PAGE, LINKGRAPH_ROBOTS_TOKEN
 from linkcore.records import Link
 from linkcore.urls import normalize, resolve, resolver
@@ -430,31 +430,10 @@ def _anchors_by_walk(root: LexborNode, pending: list[tuple[LexborNode, Link]]) -
         _set_anchor(link, text[start:end], images.get(node_id))
 
 
-def _place(
-    root: LexborNode, pending: list[tuple[LexborNode, Link]], size: int, links: int
-) -> None:
-    """Set the location and surrounding texts of each first occurrence (of
-    ``links`` link elements on a page of ``size`` characters)."""
-    locator = Locator()
-    reader = ContextReader(4 * size + 65_536)
-    around = reader.around
-    locations = LOCATIONS
-    located = locator.page(root, links)
-    if located is None:  # too many classified elements: one link at a time
-        for node, link in pending:
-            parent = node.parent
-            if parent is None:  # pragma: no cover - a link element always has a parent
-                continue
-            tag = parent.tag or "-"
-            link.location = locations[locator.answer(parent, tag) & 7]
-            link.text_before, link.text_after = around(node, tag)
-        return
-    for node, link in pending:
-        if located:
-            answer = located.get(node.mem_id)
-            if answer:
-                link.location = locations[answer & 7]
-        link.text_before, link.text_after = around(node)
+def _place(pending: list[tuple[LexborNode, Link]], size: int) -> None:
+    """Set the location and surrounding texts of each first occurrence: the
+    characters read for them stay within about four times the page's size."""
+    place(pending, 4 * size + 65_536)
 
 
 # Elements whose text is not the body's visible text.
@@ -597,8 +576,7 @@ def extract_links(
             _anchors_by_walk(root, pending)
         else:
             _anchors_by_text(pending)
-        if root is not None:
-            _place(root, pending, len(html), len(links))
+        _place(pending, len(html))
     result.links = list(edges.values())
     result.dropped = dropped
     result.truncated = truncated
