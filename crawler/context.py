@@ -333,13 +333,10 @@ def place(pending: Iterable[tuple[LexborNode, Link]], budget: int) -> None:
             attributes = parent.attributes
             if tag in tag_answers or "role" in attributes or "id" in attributes:
                 own = own_of(parent, tag)
-            elif attributes:
-                value = attributes.get("class")
-                own = conventions.get(value) if value else _OTHER
-                if own is None:
-                    own = own_of(parent, tag)
             else:
-                own = _OTHER
+                value = attributes.get("class")
+                known = conventions.get(value) if value else _OTHER
+                own = own_of(parent, tag) if known is None else known
             if own >= _LANDMARK:
                 where = answers[key] = own
             else:

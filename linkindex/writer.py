@@ -351,7 +351,10 @@ def _edge_tables(edges: dict[str, list[Any]]) -> tuple[pa.Table, pa.Table]:
         pa.array(edges["location"], pa.string()),
     ]
     # The texts around a link are kept by `edges` alone (docs/storage.md#edges).
-    texts = [pa.array(edges["text_before"], pa.string()), pa.array(edges["text_after"], pa.string())]
+    texts = [
+        pa.array(edges["text_before"], pa.string()),
+        pa.array(edges["text_after"], pa.string()),
+    ]
     # Enum8 columns accept their names as strings.
     kind = pa.array(edges["kind"], pa.string())
     common = {

@@ -2,9 +2,9 @@
 -- location, context or lost reason, and pages no facts (the counterpart of
 -- linkindex/sql/upgrade_context.sql, which says what each statement does).
 --
--- Run it once, after upgrade_lost_at.sql and upgrade_compact.sql where those
--- are due and before an application of this version connects, with {db} and
--- {cluster} replaced as for cluster.sql (clickhouse-client --multiquery), then
+-- Run it once, after upgrade_lost_at.sql, upgrade_compact.sql and
+-- upgrade_validators.sql where those are due and before an application of
+-- this version connects, with {db} and {cluster} replaced as for cluster.sql (clickhouse-client --multiquery), then
 -- run this version's cluster.sql again: it replaces the `links` view, which
 -- reads the new columns. Local tables first, so that no Distributed insert
 -- carries a column the shards lack. `latest` gains three elements in `edges`

@@ -119,7 +119,9 @@ def test_a_page_that_turns_noindex_loses_its_links(index: Any) -> None:
 
 
 def test_a_304_keeps_location_context_and_page_facts(index: Any) -> None:
-    link = Link("http://t.com/x", anchor="x", location="content", text_before="Read", text_after="!")
+    link = Link(
+        "http://t.com/x", anchor="x", location="content", text_before="Read", text_after="!"
+    )
     write(
         index,
         page("http://a.com/", link, Link("http://a.com/b", location="nav"), title="A", words=9),
