@@ -11,6 +11,13 @@ This is the crawler's hot path (about a hundred links per page), so the tree
 is searched once with one selector, identical hrefs are resolved once per
 page, and anchor text is read only for the first occurrence of an edge.
 
+Each ``a`` edge also gets where its first occurrence sits
+(:class:`~crawler.context.Locator`: the nearest landmark,
+docs/edges.md#location) and the visible text around it
+(:class:`~crawler.context.ContextReader`), and the page its title, language
+and word count (:func:`_place`, :func:`_page_facts`). Both are bounded per
+link and per page, so they stay a small part of the parse.
+
 Hostile markup never raises, and the usual ways it blows up are bounded:
 
 - at most ``max_links`` edges are kept, the rest are counted;
@@ -34,30 +41,39 @@ from typing import Final
 import numpy as np
 from selectolax.lexbor import LexborDocumentOptions, LexborHTMLParser, LexborNode
 
+from crawler.context import CONTEXT_MAX_CHARS, LOCATIONS, count_words, place
 from linkcore.config import LINKGRAPH_MAX_LINKS_PER_PAGE, LINKGRAPH_ROBOTS_TOKEN
 from linkcore.records import Link
 from linkcore.urls import normalize, resolve, resolver
 
 __all__ = [
     "ANCHOR_MAX_CHARS",
+    "CONTEXT_MAX_CHARS",
+    "LOCATIONS",
     "Extraction",
     "extract_links",
     "meta_robots_nofollow",
+    "meta_robots_noindex",
     "parse_rel",
     "robots_header_nofollow",
+    "robots_header_noindex",
 ]
 
 log = logging.getLogger(__name__)
 
 #: Anchor texts are cut to this many characters, after whitespace collapsing.
 ANCHOR_MAX_CHARS: Final = 512
+#: Page titles are cut like anchors.
+TITLE_MAX_CHARS: Final = ANCHOR_MAX_CHARS
+#: A language tag longer than this is junk (BCP 47 tags in use are far shorter).
+LANG_MAX_CHARS: Final = 35
 
 # One search of the tree, in document order. base and meta have to be seen
 # before any edge is built (the first <base href> applies to links before it
 # too, and a page-level nofollow to every edge), so nodes are collected first.
 # "[href]" rather than "a[href], area[href], …": one test per element is
 # cheaper, and the few other elements with an href are passed over by tag.
-_SELECTOR: Final = "[href], meta[name]"
+_SELECTOR: Final = "[href], meta[name], script, style, title"
 # A link inside a link (through a table, or SVG/MathML content). An HTML
 # <area> is void; an element named area that has children is foreign content.
 _NESTED_LINK: Final = "a[href] a[href]"
@@ -71,6 +87,7 @@ _PARSER_OPTIONS: Final = int(LexborDocumentOptions.WO_EVENTS)
 # Meta robots names that address this crawler: the generic one and its own token.
 _META_ROBOTS_NAMES: Final = frozenset({"robots", LINKGRAPH_ROBOTS_TOKEN.lower()})
 _NOFOLLOW_DIRECTIVES: Final = frozenset({"nofollow", "none"})
+_NOINDEX_DIRECTIVES: Final = frozenset({"noindex", "none"})
 
 # X-Robots-Tag directives whose value follows a colon; "name: value" with one of
 # these names is a directive, not a user-agent prefix.
@@ -122,18 +139,26 @@ class Extraction:
 
     ``links`` holds one :class:`~linkcore.records.Link` per
     ``(target_url, kind)``, in document order of first occurrence, with the
-    first occurrence's anchor, image and rel flags and ``link_count`` counting
-    occurrences (``canonical`` edges always count 1). ``dropped`` counts hrefs
-    that did not resolve to an http(s) URL; ``truncated`` counts occurrences
-    of edges not kept because ``max_links`` edges were kept already.
-    ``robots_nofollow`` is true when meta robots said ``nofollow``/``none``
-    or the caller said so (from ``X-Robots-Tag``).
+    first occurrence's anchor, image, rel flags, location and surrounding
+    texts, and ``link_count`` counting occurrences (``canonical`` edges always
+    count 1, location ``other``, no texts). ``dropped`` counts hrefs that did
+    not resolve to an http(s) URL; ``truncated`` counts occurrences of edges
+    not kept because ``max_links`` edges were kept already.
+    ``robots_nofollow`` (``robots_noindex``) is true when meta robots said
+    ``nofollow`` (``noindex``) or ``none``, or the caller said so (from
+    ``X-Robots-Tag``). ``title`` is the first ``<title>``'s text and ``lang``
+    the root element's ``lang``, cleaned like anchors; ``words`` counts the
+    words of the body's visible text (docs/edges.md#page-facts).
     """
 
     links: list[Link] = field(default_factory=list)
     dropped: int = 0
     robots_nofollow: bool = False
     truncated: int = 0
+    robots_noindex: bool = False
+    title: str = ""
+    lang: str = ""
+    words: int = 0
     #: The page's visible text (scripts and styles left out), when asked for.
     text: str = ""
 
@@ -163,6 +188,11 @@ def meta_robots_nofollow(content: str) -> bool:
     return not _NOFOLLOW_DIRECTIVES.isdisjoint(_tokens(content))
 
 
+def meta_robots_noindex(content: str) -> bool:
+    """True if a meta robots ``content`` holds ``noindex`` or ``none`` (tokens as for nofollow)."""
+    return not _NOINDEX_DIRECTIVES.isdisjoint(_tokens(content))
+
+
 def robots_header_nofollow(values: Iterable[str], token: str = LINKGRAPH_ROBOTS_TOKEN) -> bool:
     """True if ``X-Robots-Tag`` header values say ``nofollow``/``none`` to ``token``.
 
@@ -175,6 +205,16 @@ def robots_header_nofollow(values: Iterable[str], token: str = LINKGRAPH_ROBOTS_
     ``unavailable_after: …`` or ``max-snippet: …`` are not mistaken for
     prefixes.
     """
+    return _robots_header_says(values, token, _NOFOLLOW_DIRECTIVES)
+
+
+def robots_header_noindex(values: Iterable[str], token: str = LINKGRAPH_ROBOTS_TOKEN) -> bool:
+    """True if ``X-Robots-Tag`` header values say ``noindex``/``none`` to ``token``
+    (read as :func:`robots_header_nofollow` reads them)."""
+    return _robots_header_says(values, token, _NOINDEX_DIRECTIVES)
+
+
+def _robots_header_says(values: Iterable[str], token: str, directives: frozenset[str]) -> bool:
     token = token.strip().lower()
     for value in values:
         applies = True
@@ -186,7 +226,7 @@ def robots_header_nofollow(values: Iterable[str], token: str = LINKGRAPH_ROBOTS_
                 if name not in _VALUED_DIRECTIVES and _USER_AGENT.fullmatch(name):
                     applies = name == token
                     directive = rest.strip()
-            if applies and directive in _NOFOLLOW_DIRECTIVES:
+            if applies and directive in directives:
                 return True
     return False
 
@@ -390,12 +430,50 @@ def _anchors_by_walk(root: LexborNode, pending: list[tuple[LexborNode, Link]]) -
         _set_anchor(link, text[start:end], images.get(node_id))
 
 
+def _place(pending: list[tuple[LexborNode, Link]], size: int) -> None:
+    """Set the location and surrounding texts of each first occurrence: the
+    characters read for them stay within about four times the page's size."""
+    place(pending, 4 * size + 65_536)
+
+
+# Elements whose text is not the body's visible text.
+# (<template> and <noscript> are rare enough to be counted.)
+_HIDDEN_TEXT: Final = frozenset({"script", "style"})
+
+
+def _page_facts(
+    tree: LexborHTMLParser,
+    result: Extraction,
+    title: LexborNode | None,
+    hidden: list[LexborNode],
+) -> None:
+    """Title, language and word count of the page (see :class:`Extraction`):
+    ``title`` is its first ``<title>``, ``hidden`` are the body's elements
+    whose text is not visible."""
+    if title is not None:
+        result.title = _clean(title.text_lexbor() or "")[:TITLE_MAX_CHARS]
+    root = tree.root
+    if root is not None:
+        lang = root.attrs.get("lang")
+        if lang:
+            result.lang = " ".join(lang.split())[:LANG_MAX_CHARS].lower()
+    body = tree.body
+    if body is None:
+        return
+    # Text nodes joined by a space: adjacent blocks hold separate words.
+    words = count_words(body.text(separator=" "))
+    for element in hidden:
+        words -= count_words(element.text(separator=" "))
+    result.words = max(words, 0)
+
+
 def extract_links(
     html: str,
     response_url: str,
     source_url: str,
     *,
     robots_nofollow: bool = False,
+    robots_noindex: bool = False,
     max_links: int = LINKGRAPH_MAX_LINKS_PER_PAGE,
     with_text: bool = False,
 ) -> Extraction:
@@ -406,12 +484,13 @@ def extract_links(
     normalized target equals it is dropped (not counted). ``robots_nofollow``
     says the response headers already forbade following; meta robots
     ``nofollow``/``none`` does the same, and either way every edge gets
-    ``nofollow=True``. At most ``max_links`` edges are kept. With
-    ``with_text``, the page's text comes too (for the trap rules' fingerprint).
+    ``nofollow=True``. ``robots_noindex`` likewise says the headers said
+    ``noindex``. At most ``max_links`` edges are kept. With ``with_text``,
+    the page's text comes too (for the trap rules' fingerprint).
 
     Never raises on any ``html``, however malformed or hostile.
     """
-    result = Extraction(robots_nofollow=robots_nofollow)
+    result = Extraction(robots_nofollow=robots_nofollow, robots_noindex=robots_noindex)
     tree = _parse(html, response_url)
     if tree is None:  # pragma: no cover - see _parse
         return result
@@ -419,9 +498,22 @@ def extract_links(
     links: list[tuple[LexborNode, dict[str, str | None], str]] = []
     base_href: str | None = None
     page_nofollow = robots_nofollow
+    page_noindex = robots_noindex
+    hidden: list[LexborNode] = []
+    title: LexborNode | None = None
     area_with_children = False
     for node in tree.css(_SELECTOR):
         tag = node.tag
+        if tag in _HIDDEN_TEXT:
+            # Those of the head hold no body text (the head's children are its content).
+            parent = node.parent
+            if parent is not None and parent.tag != "head":
+                hidden.append(node)
+            continue
+        if tag == "title":
+            if title is None:
+                title = node
+            continue
         attributes = node.attributes
         if tag == "a":
             links.append((node, attributes, "a"))
@@ -434,13 +526,13 @@ def extract_links(
         elif tag == "base":
             if base_href is None:
                 base_href = attributes.get("href") or ""
-        elif (
-            tag == "meta"
-            and not page_nofollow
-            and (attributes.get("name") or "").strip().lower() in _META_ROBOTS_NAMES
-        ):
-            page_nofollow = meta_robots_nofollow(attributes.get("content") or "")
+        elif tag == "meta" and (attributes.get("name") or "").strip().lower() in _META_ROBOTS_NAMES:
+            content = attributes.get("content") or ""
+            page_nofollow = page_nofollow or meta_robots_nofollow(content)
+            page_noindex = page_noindex or meta_robots_noindex(content)
     result.robots_nofollow = page_nofollow
+    result.robots_noindex = page_noindex
+    _page_facts(tree, result, title, hidden)
 
     # An unparsable response URL leaves no base: absolute hrefs still resolve.
     base = _base_url(base_href, resolve(response_url))
@@ -484,6 +576,7 @@ def extract_links(
             _anchors_by_walk(root, pending)
         else:
             _anchors_by_text(pending)
+        _place(pending, len(html))
     result.links = list(edges.values())
     result.dropped = dropped
     result.truncated = truncated

@@ -8,25 +8,33 @@ module as a :class:`~linkcore.errors.ServiceUnavailable` (or a
 :class:`~linkcore.errors.ConfigError` for settings that cannot work) with a
 one-line message. ``retriable`` on the raised error copies kafka-python's flag.
 
-Page messages (format ``linkgraph.page/1``)
+Page messages (format ``linkgraph.page/2``)
 -------------------------------------------
 
 One Kafka message per fetched page, produced by ``pipelines.kafka`` and
 consumed by ``consumers.service``:
 
 * **value**: the page record as JSON, ``PageRecord.to_dict()``, UTF-8, no
-  whitespace. It carries its layout version in ``"v"`` (currently 1); links are
+  whitespace. It carries its layout version in ``"v"`` (currently 2); links are
   compact lists in the order of ``linkcore.records.LINK_FIELDS``::
 
-    {"v":1,"url":"https://a.example/","status":200,"fetched_at":1763700000.25,
+    {"v":2,"url":"https://a.example/","status":200,"fetched_at":1763700000.25,
      "content_type":"text/html","robots_nofollow":false,"depth":0,
-     "dropped_links":0,"job":"news",
-     "links":[["https://b.example/x","a","anchor text",0,0,0,0,1]]}
+     "dropped_links":0,"job":"news","robots_noindex":false,"title":"A",
+     "lang":"en","words":412,"ip":"192.0.2.7",
+     "links":[["https://b.example/x","a","anchor text",0,0,0,0,1,
+               "content","Read the","in full."]]}
+
+  Version 1 (``linkgraph.page/1``) had no page facts and 8 fields per link
+  (no location and texts). Consumers read both, so producers and consumers
+  can be upgraded in any order: a version 1 message gives links located
+  ``other`` without texts.
 
 * **key**: the page's source host as UTF-8 bytes (``a.example``), so that the
   pages of one host land on one partition, in order.
-* **header** ``schema`` = ``linkgraph.page/1``. A consumer rejects any other
-  value; a message without the header is judged by its ``"v"`` alone.
+* **header** ``schema`` = ``linkgraph.page/2`` (or ``/1`` from an older
+  producer). A consumer rejects any other value; a message without the header
+  is judged by its ``"v"`` alone.
 * **compression**: at the Kafka batch level (``compression_type``), zstd when
   the ``zstandard`` package is importable, else gzip. Values themselves are
   plain JSON.
@@ -58,14 +66,16 @@ from linkcore.config import KAFKA_MAX_MESSAGE_BYTES as KAFKA_MAX_MESSAGE_BYTES
 from linkcore.config import KAFKA_PARTITIONS as KAFKA_PARTITIONS
 from linkcore.config import KAFKA_REPLICATION_FACTOR as KAFKA_REPLICATION_FACTOR
 from linkcore.errors import ConfigError, LinkgraphError, ServiceUnavailable
-from linkcore.records import MalformedRecord, PageRecord
+from linkcore.records import SCHEMA_VERSIONS, MalformedRecord, PageRecord
 from linkcore.urls import host_of, normalize
 
 log = logging.getLogger(__name__)
 
-#: Header that names the message format, and its one value today.
+#: Header that names the message format, the value this version writes, and
+#: every value it reads.
 SCHEMA_HEADER: Final = "schema"
-SCHEMA: Final = b"linkgraph.page/1"
+SCHEMA: Final = b"linkgraph.page/2"
+SCHEMAS: Final = frozenset({b"linkgraph.page/1", SCHEMA})
 
 _COMPRESSIONS: Final = ("auto", "zstd", "gzip", "lz4", "snappy", "none")
 # Kafka topic names: legal characters and length (kafka.common.internals.Topic).
@@ -447,9 +457,9 @@ def _header(headers: Sequence[tuple[str, bytes | None]] | None, name: str) -> by
 
 def _check_strings(page: PageRecord) -> None:
     texts = [page.url, page.content_type, page.job, page.etag, page.last_modified]
+    texts += (page.title, page.lang, page.ip)
     for link in page.links:
-        texts.append(link.target_url)
-        texts.append(link.anchor)
+        texts += (link.target_url, link.anchor, link.text_before, link.text_after)
     for text in texts:
         try:
             text.encode("utf-8")
@@ -477,7 +487,7 @@ def decode_page(
             "oversized", f"message of {len(value)} bytes exceeds max_message_bytes {max_bytes}"
         )
     schema = _header(headers, SCHEMA_HEADER)
-    if schema is not None and schema != SCHEMA:
+    if schema is not None and schema not in SCHEMAS:
         shown = schema[:64].decode("utf-8", "replace")
         raise UndecodableMessage("schema", f"unsupported schema header {shown!r}")
     try:
@@ -490,7 +500,7 @@ def decode_page(
         raise UndecodableMessage("json", f"not JSON: {error.msg} at char {error.pos}") from None
     except RecursionError:
         raise UndecodableMessage("json", "not JSON: nested too deeply") from None
-    if isinstance(data, dict) and "v" in data and data["v"] != 1:
+    if isinstance(data, dict) and "v" in data and data["v"] not in SCHEMA_VERSIONS:
         shown = json.dumps(data["v"])[:40]
         raise UndecodableMessage("version", f"unsupported page record version {shown}")
     try:
@@ -508,6 +518,8 @@ def decode_page(
         raise UndecodableMessage("invalid", "page record fetched_at is not a time in 1970..2299")
     if not 0 <= page.dropped_links <= _UINT32:
         raise UndecodableMessage("invalid", "page record dropped_links is out of range")
+    if page.words > _UINT32:
+        raise UndecodableMessage("invalid", "page record words is out of range")
     if any(link.link_count > _UINT32 for link in page.links):
         raise UndecodableMessage("invalid", "a link has a bad link_count")
     if _SURROGATE_ESCAPE.search(value):

@@ -18,8 +18,16 @@ from linkcore.errors import LinkgraphError
 #: Edge kinds (docs/edges.md#the-three-kinds).
 KINDS: Final = ("a", "canonical", "redirect")
 
+#: Where a link sits on its page (docs/edges.md#where-a-link-sits).
+LOCATIONS: Final = ("other", "content", "nav", "header", "footer", "aside")
+
 #: Version of the page record layout; bumped on any incompatible change.
-SCHEMA_VERSION: Final = 1
+#: Version 2 added each link's location and surrounding texts and the page's
+#: title, lang, words, ip and robots_noindex; version 1 records are still read
+#: (those fields empty), so producers and consumers can be upgraded in any order.
+SCHEMA_VERSION: Final = 2
+#: Every version :meth:`PageRecord.from_dict` reads.
+SCHEMA_VERSIONS: Final = (1, 2)
 
 
 class MalformedRecord(LinkgraphError):
@@ -30,9 +38,11 @@ class MalformedRecord(LinkgraphError):
 class Link:
     """One edge out of a page, before the index adds hosts and domains.
 
-    ``target_url`` is normalized (docs/urls.md). ``anchor``/``image``/rel flags are
-    those of the first occurrence in document order; ``link_count`` counts the
-    occurrences of ``(target_url, kind)`` on the page.
+    ``target_url`` is normalized (docs/urls.md). ``anchor``/``image``/rel flags,
+    ``location`` and the surrounding texts are those of the first occurrence in
+    document order; ``link_count`` counts the occurrences of ``(target_url,
+    kind)`` on the page. ``location`` is one of :data:`LOCATIONS`
+    (docs/edges.md#where-a-link-sits).
     """
 
     target_url: str
@@ -43,6 +53,9 @@ class Link:
     ugc: bool = False
     sponsored: bool = False
     link_count: int = 1
+    location: str = "other"
+    text_before: str = ""
+    text_after: str = ""
 
 
 @dataclass(slots=True)
@@ -52,12 +65,15 @@ class PageRecord:
     ``url`` is the normalized URL that answered (the source URL of every link).
     ``fetched_at`` is UTC seconds since the epoch. ``robots_nofollow`` is true
     when a meta robots tag or ``X-Robots-Tag`` header said ``nofollow``/``none``
-    (every link then carries ``nofollow=True``). ``dropped_links`` counts hrefs
-    that were not http(s) or could not be parsed. ``etag`` and
-    ``last_modified`` are the validators of a 2xx or 304 answer (its ``ETag``
-    and ``Last-Modified`` headers, ``""`` when absent), which a revisit sends
-    back (docs/crawling.md#revisits); a record without them (an older
-    producer's) reads as ``""``.
+    (every link then carries ``nofollow=True``), ``robots_noindex`` when they
+    said ``noindex``/``none``. ``dropped_links`` counts hrefs that were not
+    http(s) or could not be parsed. ``etag`` and ``last_modified`` are the
+    validators of a 2xx or 304 answer (its ``ETag`` and ``Last-Modified``
+    headers, ``""`` when absent), which a revisit sends back
+    (docs/crawling.md#revisits); a record without them (an older producer's)
+    reads as ``""``. ``title``, ``lang`` and ``words`` describe an HTML page
+    (docs/edges.md#page-facts); ``ip`` is the address it was fetched from when
+    the crawler resolved the host itself ("" otherwise).
     """
 
     url: str
@@ -71,6 +87,11 @@ class PageRecord:
     job: str = ""
     etag: str = ""
     last_modified: str = ""
+    robots_noindex: bool = False
+    title: str = ""
+    lang: str = ""
+    words: int = 0
+    ip: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-compatible form (links as compact lists, see ``LINK_FIELDS``);
@@ -85,6 +106,11 @@ class PageRecord:
             "depth": self.depth,
             "dropped_links": self.dropped_links,
             "job": self.job,
+            "robots_noindex": self.robots_noindex,
+            "title": self.title,
+            "lang": self.lang,
+            "words": self.words,
+            "ip": self.ip,
             "links": [
                 [
                     link.target_url,
@@ -95,6 +121,9 @@ class PageRecord:
                     int(link.ugc),
                     int(link.sponsored),
                     link.link_count,
+                    link.location,
+                    link.text_before,
+                    link.text_after,
                 ]
                 for link in self.links
             ],
@@ -109,13 +138,16 @@ class PageRecord:
     def from_dict(cls, data: Any) -> PageRecord:
         """Validate and build a record from :meth:`to_dict` output.
 
+        Reads every version of :data:`SCHEMA_VERSIONS`; a version 1 record
+        gives links located ``other`` without texts and no page facts.
         Raises :class:`MalformedRecord` with the reason for anything else.
         """
         if not isinstance(data, dict):
             raise MalformedRecord("page record is not an object")
         version = data.get("v")
-        if version != SCHEMA_VERSION:
+        if version not in SCHEMA_VERSIONS or isinstance(version, bool):
             raise MalformedRecord(f"unsupported page record version {version!r}")
+        fields = len(LINK_FIELDS) if version == SCHEMA_VERSION else len(LINK_FIELDS_V1)
         try:
             url = data["url"]
             status = data["status"]
@@ -137,25 +169,36 @@ class PageRecord:
             raise MalformedRecord("page record etag or last_modified is not a string")
         links = []
         for raw in raw_links:
-            if not isinstance(raw, list) or len(raw) != len(LINK_FIELDS):
-                raise MalformedRecord(f"a link is not a list of {len(LINK_FIELDS)} fields")
-            target, kind, anchor, image, nofollow, ugc, sponsored, count = raw
+            if not isinstance(raw, list) or len(raw) != fields:
+                raise MalformedRecord(f"a link is not a list of {fields} fields")
+            target, kind, anchor, image, nofollow, ugc, sponsored, count = raw[:8]
             if not isinstance(target, str) or kind not in KINDS or not isinstance(anchor, str):
                 raise MalformedRecord("a link has a bad target, kind or anchor")
             if not isinstance(count, int) or count < 1:
                 raise MalformedRecord("a link has a bad link_count")
-            links.append(
-                Link(
-                    target,
-                    kind,
-                    anchor,
-                    bool(image),
-                    bool(nofollow),
-                    bool(ugc),
-                    bool(sponsored),
-                    count,
-                )
+            link = Link(
+                target,
+                kind,
+                anchor,
+                bool(image),
+                bool(nofollow),
+                bool(ugc),
+                bool(sponsored),
+                count,
             )
+            if fields > 8:
+                location, before, after = raw[8:]
+                if (
+                    location not in LOCATIONS
+                    or not isinstance(before, str)
+                    or not isinstance(after, str)
+                ):
+                    raise MalformedRecord("a link has a bad location, text_before or text_after")
+                link.location, link.text_before, link.text_after = location, before, after
+            links.append(link)
+        words = data.get("words", 0)
+        if not isinstance(words, int) or isinstance(words, bool) or words < 0:
+            raise MalformedRecord("page record words is not a count")
         return cls(
             url=url,
             status=status,
@@ -168,6 +211,11 @@ class PageRecord:
             job=str(data.get("job", "")),
             etag=etag,
             last_modified=last_modified,
+            robots_noindex=bool(data.get("robots_noindex", False)),
+            title=str(data.get("title", "")),
+            lang=str(data.get("lang", "")),
+            words=words,
+            ip=str(data.get("ip", "")),
         )
 
 
@@ -181,4 +229,9 @@ LINK_FIELDS: Final = (
     "ugc",
     "sponsored",
     "link_count",
+    "location",
+    "text_before",
+    "text_after",
 )
+#: The link fields of a version 1 record.
+LINK_FIELDS_V1: Final = LINK_FIELDS[:8]

@@ -241,6 +241,7 @@ class Index:
                 ("upgrade_lost_at.sql", bool(columns) and "lost_at" not in columns),
                 ("upgrade_compact.sql", bool(stored)),
                 ("upgrade_validators.sql", bool(page_columns) and "etag" not in page_columns),
+                ("upgrade_context.sql", bool(columns) and "lost_reason" not in columns),
             )
             if due
         ]
@@ -252,11 +253,15 @@ class Index:
             check_upgradable(engines[0][0] if engines else "", needed)
         # An index from before lost_at: the column first (the links view reads
         # it), the backfill from the fetch history once every table exists.
-        upgrade = (
-            schema_statements("upgrade_lost_at.sql", self.db)
-            if "upgrade_lost_at.sql" in needed
-            else []
-        )
+        # So is an index from before edges' context: its columns first, its
+        # lost reasons once the lost markers exist. The validators go in
+        # before the page facts, as this version's `pages` orders them.
+        upgrade = [
+            statement
+            for name in ("upgrade_lost_at.sql", "upgrade_validators.sql", "upgrade_context.sql")
+            if name in needed
+            for statement in schema_statements(name, self.db)
+        ]
         for statement in upgrade:
             if statement.startswith("ALTER"):
                 self.command(statement)
@@ -275,10 +280,6 @@ class Index:
                     continue
                 self.command(statement)
             self._reissue_views()
-        # An index from before pages carried validators (docs/storage.md#pages).
-        if "upgrade_validators.sql" in needed:
-            for statement in schema_statements("upgrade_validators.sql", self.db):
-                self.command(statement)
 
     def _reissue_views(self) -> None:
         """Give every view of the migrations its query again.

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from linkcore import config
 from linkcore.records import Link, PageRecord
@@ -42,8 +43,15 @@ _LATEST = pa.struct(
         ("ugc", pa.bool_()),
         ("sponsored", pa.bool_()),
         ("link_count", pa.uint32()),
+        # Enum8 elements accept their names as strings.
+        ("location", pa.string()),
+        ("text_before", pa.string()),
+        ("text_after", pa.string()),
     ]
 )
+#: ``latest`` of ``edges_by_source``: without the texts.
+_LATEST_BY_SOURCE = pa.struct(list(_LATEST)[:-2])
+_LOST_REASON = pa.struct([("at", _TIMESTAMP), ("reason", pa.string())])
 
 
 @dataclass(slots=True)
@@ -110,13 +118,16 @@ class Batch:
         ugc = edges["ugc"]
         sponsored = edges["sponsored"]
         link_count = edges["link_count"]
+        location = edges["location"]
+        text_before = edges["text_before"]
+        text_after = edges["text_after"]
         page_nofollow = page.robots_nofollow
         first = len(target_url)
         # The page's "a" edges by target_url (a repeat only adds to link_count);
         # its canonical and redirect edges are kept once each.
         rows: dict[str, int] = {}
         others: set[tuple[str, str]] = set()
-        dropped = 0
+        dropped = internal = 0
         for link in page.links:
             target, host, domain, rev = urls.get(link.target_url) or _url_facts(
                 urls, link.target_url
@@ -134,6 +145,10 @@ class Batch:
                 anchor.append(link.anchor[:512])
                 image.append(link.image)
                 link_count.append(link.link_count)
+                location.append(link.location)
+                text_before.append(link.text_before[:_CONTEXT_MAX_CHARS])
+                text_after.append(link.text_after[:_CONTEXT_MAX_CHARS])
+                internal += domain == source_domain
             else:
                 if (target, kind) in others:
                     continue
@@ -141,6 +156,9 @@ class Batch:
                 anchor.append("")
                 image.append(False)
                 link_count.append(1)
+                location.append("other")
+                text_before.append("")
+                text_after.append("")
             target_url.append(target)
             target_domain.append(domain)
             target_rev_host.append(rev)
@@ -159,7 +177,15 @@ class Batch:
         self.links_dropped += dropped
         self.pages_in += 1
 
-        _add_page_row(self.pages, source, page, seen, count, page.dropped_links + dropped)
+        _add_page_row(
+            self.pages,
+            source,
+            page,
+            seen,
+            count,
+            page.dropped_links + dropped,
+            (internal, len(rows) - internal),
+        )
 
     def add_edge(
         self,
@@ -192,6 +218,9 @@ class Batch:
         columns["ugc"].append(link.ugc)
         columns["sponsored"].append(link.sponsored)
         columns["link_count"].append(link.link_count)
+        columns["location"].append(link.location)
+        columns["text_before"].append(link.text_before)
+        columns["text_after"].append(link.text_after)
         self.edges_out += 1
 
 
@@ -206,8 +235,10 @@ def _add_page_row(
     seen: int,
     outlinks: int,
     dropped: int,
+    internal: tuple[int, int] = (0, 0),
 ) -> None:
-    """Append the ``pages`` row of ``page`` (``source``: its URL facts) to ``columns``."""
+    """Append the ``pages`` row of ``page`` (``source``: its URL facts) to
+    ``columns``; ``internal``: its internal and external ``a`` links."""
     source_url, source_host, source_domain, source_rev = source
     columns["rev_host"].append(source_rev)
     columns["url"].append(source_url)
@@ -223,6 +254,13 @@ def _add_page_row(
     columns["fetched_at"].append(seen)
     columns["etag"].append(page.etag)
     columns["last_modified"].append(page.last_modified)
+    columns["robots_noindex"].append(page.robots_noindex)
+    columns["title"].append(page.title[:512])
+    columns["lang"].append(page.lang[:35])
+    columns["words"].append(min(max(page.words, 0), _UINT32))
+    columns["internal_links"].append(internal[0])
+    columns["external_links"].append(internal[1])
+    columns["ip"].append(page.ip[:45])
 
 
 _EDGE_COLUMNS = (
@@ -242,6 +280,9 @@ _EDGE_COLUMNS = (
     "ugc",
     "sponsored",
     "link_count",
+    "location",
+    "text_before",
+    "text_after",
 )
 _PAGE_COLUMNS = (
     "rev_host",
@@ -258,7 +299,16 @@ _PAGE_COLUMNS = (
     "fetched_at",
     "etag",
     "last_modified",
+    "robots_noindex",
+    "title",
+    "lang",
+    "words",
+    "internal_links",
+    "external_links",
+    "ip",
 )
+_CONTEXT_MAX_CHARS = 100
+_UINT32 = 0xFFFF_FFFF
 
 
 def build_batch(pages: Iterable[PageRecord]) -> Batch:
@@ -290,18 +340,21 @@ def _edge_tables(edges: dict[str, list[Any]]) -> tuple[pa.Table, pa.Table]:
     seen = pa.array(edges["seen"], _TIMESTAMP)
     # A crawl sees an edge once per page fetch; an import brings both ends.
     last = pa.array(edges["last_seen"], _TIMESTAMP) if "last_seen" in edges else seen
-    latest = pa.StructArray.from_arrays(
-        [
-            last,
-            pa.array(edges["anchor"], pa.string()),
-            pa.array(edges["image"], pa.bool_()),
-            pa.array(edges["nofollow"], pa.bool_()),
-            pa.array(edges["ugc"], pa.bool_()),
-            pa.array(edges["sponsored"], pa.bool_()),
-            pa.array(edges["link_count"], pa.uint32()),
-        ],
-        fields=list(_LATEST),
-    )
+    attributes = [
+        last,
+        pa.array(edges["anchor"], pa.string()),
+        pa.array(edges["image"], pa.bool_()),
+        pa.array(edges["nofollow"], pa.bool_()),
+        pa.array(edges["ugc"], pa.bool_()),
+        pa.array(edges["sponsored"], pa.bool_()),
+        pa.array(edges["link_count"], pa.uint32()),
+        pa.array(edges["location"], pa.string()),
+    ]
+    # The texts around a link are kept by `edges` alone (docs/storage.md#edges).
+    texts = [
+        pa.array(edges["text_before"], pa.string()),
+        pa.array(edges["text_after"], pa.string()),
+    ]
     # Enum8 columns accept their names as strings.
     kind = pa.array(edges["kind"], pa.string())
     common = {
@@ -313,11 +366,22 @@ def _edge_tables(edges: dict[str, list[Any]]) -> tuple[pa.Table, pa.Table]:
         "source_domain": pa.array(edges["source_domain"], pa.string()),
         "target_domain": pa.array(edges["target_domain"], pa.string()),
         "first_seen": seen,
-        # last_seen is the sighting time of `latest` (an alias in the schema).
-        "latest": latest,
     }
-    by_target = pa.table({"target_rev_host": pa.array(edges["target_rev_host"]), **common})
-    by_source = pa.table({"source_rev_host": pa.array(edges["source_rev_host"]), **common})
+    # last_seen is the sighting time of `latest` (an alias in the schema).
+    by_target = pa.table(
+        {
+            "target_rev_host": pa.array(edges["target_rev_host"]),
+            **common,
+            "latest": pa.StructArray.from_arrays([*attributes, *texts], fields=list(_LATEST)),
+        }
+    )
+    by_source = pa.table(
+        {
+            "source_rev_host": pa.array(edges["source_rev_host"]),
+            **common,
+            "latest": pa.StructArray.from_arrays(attributes, fields=list(_LATEST_BY_SOURCE)),
+        }
+    )
     return by_target, by_source
 
 
@@ -329,6 +393,10 @@ def _page_table(pages: dict[str, list[Any]]) -> pa.Table:
         "outlinks": pa.uint32(),
         "dropped_links": pa.uint32(),
         "fetched_at": _TIMESTAMP,
+        "robots_noindex": pa.bool_(),
+        "words": pa.uint32(),
+        "internal_links": pa.uint32(),
+        "external_links": pa.uint32(),
     }
     return pa.table(
         {name: pa.array(values, types.get(name, pa.string())) for name, values in pages.items()}
@@ -381,7 +449,7 @@ def batch_tables(batch: Batch) -> Tables:
     )
 
 
-_FETCH_COLUMNS = ["rev_host", "url", "fetched_at", "status", "job"]
+_FETCH_COLUMNS = ["rev_host", "url", "fetched_at", "status", "job", "robots_noindex"]
 
 
 def insert_tables(index: Index, tables: Tables) -> None:
@@ -393,14 +461,61 @@ def insert_tables(index: Index, tables: Tables) -> None:
     ``pages`` rows after. Every step is idempotent, so a batch that fails
     part-way is written again whole: a replay re-inserts the same rows, and
     marks nothing twice (an edge already lost keeps its first ``lost_at``).
+
+    The links of a page that turned noindex (:func:`turned_noindex`) are not
+    inserted: they are lost, with the reason ``page_noindex``.
     """
     refreshed = refresh_unchanged(index, tables.unchanged) if tables.unchanged else None
+    unindexed = turned_noindex(index, tables.page_columns) if tables.pages_in else set()
     for table, rows in tables.inserts:
+        if unindexed and table in ("edges", "edges_by_source"):
+            carried = pc.invert(pc.is_in(rows["source_url"], pa.array(sorted(unindexed))))
+            rows = rows.filter(carried)
         index.insert_arrow(table, rows)
     if refreshed is not None:
         index.insert_arrow("pages", refreshed)
     if tables.page_columns.get("url"):
-        mark_lost(index, tables.page_columns)
+        mark_lost(index, tables.page_columns, unindexed)
+
+
+def turned_noindex(index: Index, pages: dict[str, list[Any]]) -> set[str]:
+    """The URLs among ``pages`` (a batch's page columns) fetched with noindex
+    (2xx, meta robots or X-Robots-Tag ``noindex``/``none``) after an earlier
+    2xx fetch without it: pages that turned noindex, whose links count as lost
+    (docs/queries.md#lost-links). A page noindex from its first fetch on
+    keeps its links, as before this rule. The same batch gives the same
+    answer when replayed (its own fetches say noindex)."""
+    wanted = {
+        url: fetched
+        for url, status, noindex, fetched in zip(
+            pages["url"],
+            pages["status"],
+            pages["robots_noindex"],
+            pages["fetched_at"],
+            strict=True,
+        )
+        if noindex and 200 <= status < 300
+    }
+    if not wanted:
+        return set()
+    revs = sorted(
+        {rev for rev, url in zip(pages["rev_host"], pages["url"], strict=True) if url in wanted}
+    )
+    _, rows = index.query(
+        f"""
+        SELECT url, toUnixTimestamp64Milli(min(fetched_at)) FROM {index.db}.fetches
+        WHERE rev_host IN {{revs:Array(String)}} AND url IN {{urls:Array(String)}}
+          AND status BETWEEN 200 AND 299 AND NOT robots_noindex
+        GROUP BY url""",
+        {"revs": revs, "urls": sorted(wanted)},
+    )
+    return {str(url) for url, first in rows if int(first) < _millis(wanted[str(url)])}
+
+
+def _millis(moment: Any) -> int:
+    if isinstance(moment, datetime):
+        return (moment - _EPOCH) // _MILLISECOND
+    return int(moment)
 
 
 def write_batch(index: Index, batch: Batch) -> None:
@@ -420,9 +535,12 @@ def prepare_arrow() -> None:
 _NEVER = datetime(2299, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
 
 
-def mark_lost(index: Index, pages: dict[str, list[Any]]) -> int:
+def mark_lost(index: Index, pages: dict[str, list[Any]], unindexed: set[str] | None = None) -> int:
     """Write ``lost_at`` on the live edges that the latest conclusive fetch of
-    a re-fetched page (in ``pages``, a batch's page columns) no longer carries.
+    a re-fetched page (in ``pages``, a batch's page columns) no longer carries,
+    and ``lost_reason``: ``page_redirected`` for a 3xx fetch, ``page_gone``
+    for a 4xx, ``page_noindex`` for the pages of ``unindexed`` (turned noindex,
+    :func:`turned_noindex`), else ``link_removed``.
 
     The page's earlier outlinks are its rows in ``edges_by_source``, one key
     range per page. An edge whose ``last_seen`` is older than the page's latest
@@ -442,9 +560,11 @@ def mark_lost(index: Index, pages: dict[str, list[Any]]) -> int:
     _, rows = index.query(
         f"""
         SELECT e.source_domain, e.source_rev_host, e.source_url, e.target_url,
-               toString(e.kind), e.source_host, e.target_host, e.target_domain, f.refetched
+               toString(e.kind), e.source_host, e.target_host, e.target_domain, f.refetched,
+               f.last_status
         FROM {db}.edges_by_source AS e FINAL
-        INNER JOIN (SELECT url, max(fetched_at) AS refetched FROM {db}.fetches
+        INNER JOIN (SELECT url, max(fetched_at) AS refetched,
+                           argMax(status, fetched_at) AS last_status FROM {db}.fetches
                     WHERE rev_host IN {{revs:Array(String)}} AND url IN {{urls:Array(String)}}
                       AND status < 500
                     GROUP BY url HAVING count() > 1) AS f ON f.url = e.source_url
@@ -481,11 +601,23 @@ def mark_lost(index: Index, pages: dict[str, list[Any]]) -> int:
             "ugc": flags,
             "sponsored": flags,
             "link_count": [0] * n,
+            "location": ["other"] * n,
+            "text_before": [""] * n,
+            "text_after": [""] * n,
         }
     )
     lost_at = pa.array(columns[8], _TIMESTAMP)
-    index.insert_arrow("edges", by_target.append_column("lost_at", lost_at))
-    index.insert_arrow("edges_by_source", by_source.append_column("lost_at", lost_at))
+    unindexed = unindexed or set()
+    reasons = [
+        lost_reason(int(status), str(url) in unindexed)
+        for url, status in zip(columns[2], columns[9], strict=True)
+    ]
+    why = pa.StructArray.from_arrays(
+        [lost_at, pa.array(reasons, pa.string())], fields=list(_LOST_REASON)
+    )
+    for table, rows in (("edges", by_target), ("edges_by_source", by_source)):
+        rows = rows.append_column("lost_at", lost_at).append_column("lost_reason", why)
+        index.insert_arrow(table, rows)
     return n
 
 
@@ -495,14 +627,16 @@ def refresh_unchanged(index: Index, unchanged: dict[str, list[Any]]) -> pa.Table
 
     Each page's live edges (its rows in ``edges_by_source`` that are not lost)
     are inserted again into both edge tables with the 304's fetch time as
-    their latest sighting and the attributes of their stored one, so their
-    ``last_seen`` moves on and ``first_seen`` stays (min). Lost edges stay
-    lost. Since every live edge is then sighted at the fetch, :func:`mark_lost`
-    has nothing to mark for these pages. Returns their ``pages`` rows, for the
-    caller to insert after the batch's ``fetches``: the stored row (status,
-    content type, depth, outlinks ...) with the new fetch time and job, and
-    the 304's validators where it sent them (else the stored ones). A page the
-    index has no row for keeps the 304's own row.
+    their latest sighting and the attributes of their stored one (location
+    included, and the texts around each link, which ``edges`` alone keeps), so
+    their ``last_seen`` moves on and ``first_seen`` stays (min). Lost edges
+    stay lost. Since every live edge is then sighted at the fetch,
+    :func:`mark_lost` has nothing to mark for these pages. Returns their
+    ``pages`` rows, for the caller to insert after the batch's ``fetches``:
+    the stored row (status, content type, depth, outlinks, page facts ...)
+    with the new fetch time and job, and the 304's validators and address
+    where it sent them (else the stored ones). A page the index has no row
+    for keeps the 304's own row.
     """
     db = index.db
     urls = unchanged["url"]
@@ -518,7 +652,8 @@ def refresh_unchanged(index: Index, unchanged: dict[str, list[Any]]) -> pa.Table
                toString(e.kind), e.source_host, e.target_host, e.target_domain, e.first_seen,
                tupleElement(e.latest, 'anchor'), tupleElement(e.latest, 'image'),
                tupleElement(e.latest, 'nofollow'), tupleElement(e.latest, 'ugc'),
-               tupleElement(e.latest, 'sponsored'), tupleElement(e.latest, 'link_count')
+               tupleElement(e.latest, 'sponsored'), tupleElement(e.latest, 'link_count'),
+               toString(tupleElement(e.latest, 'location'))
         FROM {db}.edges_by_source AS e FINAL
         WHERE e.source_domain IN {{domains:Array(String)}}
           AND e.source_rev_host IN {{revs:Array(String)}}
@@ -529,6 +664,9 @@ def refresh_unchanged(index: Index, unchanged: dict[str, list[Any]]) -> pa.Table
     if rows:
         columns = list(zip(*rows, strict=True))
         target_hosts = [str(host) for host in columns[6]]
+        target_revs = [reverse_host(host) for host in target_hosts]
+        texts = _stored_texts(index, columns, target_revs)
+        keys = list(zip(columns[3], columns[2], columns[4], strict=True))
         by_target, by_source = _edge_tables(
             {
                 "source_domain": list(columns[0]),
@@ -539,7 +677,7 @@ def refresh_unchanged(index: Index, unchanged: dict[str, list[Any]]) -> pa.Table
                 "source_host": list(columns[5]),
                 "target_host": target_hosts,
                 "target_domain": list(columns[7]),
-                "target_rev_host": [reverse_host(host) for host in target_hosts],
+                "target_rev_host": target_revs,
                 "seen": list(columns[8]),
                 "last_seen": [seen_of[url] for url in columns[2]],
                 "anchor": list(columns[9]),
@@ -548,14 +686,31 @@ def refresh_unchanged(index: Index, unchanged: dict[str, list[Any]]) -> pa.Table
                 "ugc": list(columns[12]),
                 "sponsored": list(columns[13]),
                 "link_count": list(columns[14]),
+                "location": list(columns[15]),
+                "text_before": [texts.get(key, ("", ""))[0] for key in keys],
+                "text_after": [texts.get(key, ("", ""))[1] for key in keys],
             }
         )
         index.insert_arrow("edges", by_target)
         index.insert_arrow("edges_by_source", by_source)
-    kept = ("status", "content_type", "robots_nofollow", "depth", "outlinks", "dropped_links")
+    kept = (
+        "status",
+        "content_type",
+        "robots_nofollow",
+        "depth",
+        "outlinks",
+        "dropped_links",
+        "robots_noindex",
+        "title",
+        "lang",
+        "words",
+        "internal_links",
+        "external_links",
+    )
+    renewed = ("etag", "last_modified", "ip")
     _, stored_rows = index.query(
         f"""
-        SELECT url, {", ".join(kept)}, etag, last_modified
+        SELECT url, {", ".join(kept)}, {", ".join(renewed)}
         FROM {db}.pages FINAL
         WHERE rev_host IN {{revs:Array(String)}} AND url IN {{urls:Array(String)}}""",
         params,
@@ -568,9 +723,47 @@ def refresh_unchanged(index: Index, unchanged: dict[str, list[Any]]) -> pa.Table
             continue
         for k, name in enumerate(kept, start=1):
             pages[name][i] = row[k]
-        pages["etag"][i] = pages["etag"][i] or row[-2]
-        pages["last_modified"][i] = pages["last_modified"][i] or row[-1]
+        for k, name in enumerate(renewed, start=1 + len(kept)):
+            pages[name][i] = pages[name][i] or row[k]
     return _page_table(pages)
+
+
+def _stored_texts(
+    index: Index, columns: list[tuple[Any, ...]], target_revs: list[str]
+) -> dict[tuple[str, str, str], tuple[str, str]]:
+    """The texts around the edges of ``columns`` (rows of :func:`refresh_unchanged`'s
+    query), by ``(target_url, source_url, kind)``, from ``edges``: read by
+    its key (target first), the one table that keeps them."""
+    _, rows = index.query(
+        f"""
+        SELECT target_url, source_url, toString(kind),
+               tupleElement(latest, 'text_before'), tupleElement(latest, 'text_after')
+        FROM {index.db}.edges FINAL
+        WHERE target_domain IN {{domains:Array(String)}}
+          AND target_rev_host IN {{revs:Array(String)}}
+          AND target_url IN {{targets:Array(String)}}
+          AND source_url IN {{sources:Array(String)}}""",
+        {
+            "domains": sorted(set(columns[7])),
+            "revs": sorted(set(target_revs)),
+            "targets": sorted(set(columns[3])),
+            "sources": sorted(set(columns[2])),
+        },
+    )
+    return {(str(t), str(s), str(k)): (str(b), str(a)) for t, s, k, b, a in rows}
+
+
+#: Why a link was lost (docs/queries.md#lost-links).
+LOST_REASONS = ("link_removed", "page_gone", "page_redirected", "page_noindex")
+
+
+def lost_reason(status: int, turned_noindex: bool) -> str:
+    """The reason a conclusive fetch answering ``status`` lost a page's links."""
+    if 300 <= status < 400 and status != NOT_MODIFIED:
+        return "page_redirected"
+    if 400 <= status < 500:
+        return "page_gone"
+    return "page_noindex" if turned_noindex else "link_removed"
 
 
 class EdgeWriter:

@@ -168,6 +168,10 @@ SUFFIXES: Final = tuple(name for name, share in _SUFFIX_SHARES for _ in range(sh
 CHUNK_TABLE: Final = "_bench_chunk"
 #: Views over the staging table: its edges and its source pages as index rows.
 ROWS_VIEW: Final = "_bench_rows"
+# The elements of `latest` that edges_by_source keeps.
+_BY_SOURCE: Final = (
+    "seen", "anchor", "image", "nofollow", "ugc", "sponsored", "link_count", "location",
+)  # fmt: skip
 PAGES_VIEW: Final = "_bench_pages"
 
 
@@ -414,6 +418,15 @@ class GraphSql:
         # Seen at both fetches, at the first only (lost since), or at the latest only (new).
         seen = f"({self.hash('s', 'j', 42)} % 100)"
         link_count = f"({self.hash('s', 'j', 47)} % 100)"
+        # Where links sit, as on template-heavy real pages: a third in the
+        # content, most of the rest in navigation, header, footer and sidebars.
+        place = f"({self.hash('s', 'j', 50)} % 100)"
+        location = f"""multiIf(kind != 'a', 'other', {place} < 35, 'content', {place} < 60, 'nav',
+            {place} < 70, 'header', {place} < 85, 'footer', {place} < 92, 'aside', 'other')"""
+        # Context: sentences of topic words around content links (most), a word
+        # or two around some template links; texts repeat per template position.
+        before = self.context_text(place, 51)
+        after = self.context_text(place, 52)
         return f"""
         CREATE VIEW IF NOT EXISTS {db}.{ROWS_VIEW} AS
         SELECT
@@ -436,10 +449,39 @@ class GraphSql:
                     robots_nofollow OR {self.hash("s", "j", 43)} % 100 < 16,
                     kind = 'a' AND {self.hash("s", "j", 45)} % 100 < 3,
                     kind = 'a' AND {self.hash("s", "j", 46)} % 100 < 2,
-                    if(kind = 'a', 1 + ({link_count} < 15) + ({link_count} < 5), 1))
+                    if(kind = 'a', 1 + ({link_count} < 15) + ({link_count} < 5), 1),
+                    {location},
+                    {before},
+                    {after})
                 AS Tuple(seen DateTime64(3, 'UTC'), anchor String, image Bool, nofollow Bool,
-                         ugc Bool, sponsored Bool, link_count UInt32)) AS latest
+                         ugc Bool, sponsored Bool, link_count UInt32,
+                         location Enum8('other' = 0, 'content' = 1, 'nav' = 2, 'header' = 3,
+                                        'footer' = 4, 'aside' = 5),
+                         text_before String, text_after String)) AS latest,
+            -- edges_by_source keeps no texts (linkindex/sql/001_init.sql).
+            CAST(tuple({", ".join(f"tupleElement(latest, '{name}')" for name in _BY_SOURCE)})
+                AS Tuple(seen DateTime64(3, 'UTC'), anchor String, image Bool, nofollow Bool,
+                         ugc Bool, sponsored Bool, link_count UInt32,
+                         location Enum8('other' = 0, 'content' = 1, 'nav' = 2, 'header' = 3,
+                                        'footer' = 4, 'aside' = 5))) AS latest_by_source,
+            CAST(tuple(lost_at, if(toUnixTimestamp64Milli(lost_at) > 0, 'link_removed', ''))
+                AS Tuple(at DateTime64(3, 'UTC'),
+                         reason Enum8('' = 0, 'link_removed' = 1, 'page_gone' = 2,
+                                      'page_redirected' = 3, 'page_noindex' = 4)))
+                AS lost_reason
         FROM {db}.{CHUNK_TABLE}"""
+
+    def context_text(self, place: str, salt: int) -> str:
+        """A ``text_before``/``text_after`` of an ``a`` edge placed by ``place``:
+        up to 100 characters of topic words for 80% of content links, one to
+        three words for a fifth of template links, else empty."""
+        count = f"({self.hash('s', 'j', salt + 10)} % 100)"
+        length = f"""multiIf(kind != 'a', 0, {place} < 35 AND {count} < 80, 4 + {count} % 14,
+            {place} >= 35 AND {count} < 20, 1 + {count} % 3, 0)"""
+        words = f"""arrayStringConcat(arrayMap(k -> {_array(TOPIC_WORDS)}[1 + {
+            self.hash("s", "j", "k", salt)
+        } % {len(TOPIC_WORDS)}], range({length})), ' ')"""
+        return f"substring({words}, 1, 100)"
 
     def page_rows(self, db: str) -> str:
         """A view with one ``pages`` row per source page of the staging table;
@@ -457,7 +499,16 @@ class GraphSql:
             toUInt32({self.hash("s", 49)} % 100 < 10) AS dropped_links,
             'bench' AS job,
             first_ms,
-            fromUnixTimestamp64Milli(last_ms, 'UTC') AS fetched_at
+            fromUnixTimestamp64Milli(last_ms, 'UTC') AS fetched_at,
+            false AS robots_noindex,
+            if(redirect, '', arrayStringConcat(arrayMap(k -> {_array(TOPIC_WORDS)}[1 + {
+            self.hash("s", "k", 53)
+        } % {len(TOPIC_WORDS)}], range(3 + {self.hash("s", 54)} % 6)), ' ')) AS title,
+            if(redirect, '', 'en') AS lang,
+            toUInt32(if(redirect, 0, 200 + {self.hash("s", 55)} % 2000)) AS words,
+            toUInt32(links) AS internal_links,
+            toUInt32(0) AS external_links,
+            '' AS ip
         FROM (
             SELECT s, sd, count() AS links, max(kind = 'redirect') AS redirect,
                    {self.source_columns()}

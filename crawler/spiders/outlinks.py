@@ -32,7 +32,7 @@ from scrapy.exceptions import CloseSpider, IgnoreRequest
 from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
-from crawler.extract import extract_links, robots_header_nofollow
+from crawler.extract import extract_links, robots_header_nofollow, robots_header_noindex
 from crawler.revisit import count_outcome, make_revisit, revisit_of, validators_of
 from crawler.sitemaps import SitemapBook, SitemapCaps, count, read_sitemap, sitemap_request
 from crawler.traps import TrapLimits, TrapRules, url_template
@@ -53,6 +53,20 @@ def _header(response: Response, name: str) -> list[str]:
     return [v.decode("utf-8", "replace") for v in response.headers.getlist(name)]
 
 
+def fetched_from(response: Response) -> str:
+    """The address the response came from, when the crawler resolved the host
+    itself; "" behind a proxy (the address would be the proxy's) or when unknown."""
+    try:
+        if response.meta.get("proxy"):
+            return ""
+    except AttributeError:  # a response built without a request
+        return ""
+    address = getattr(response, "ip_address", None)
+    if address is None:
+        return ""
+    return str(address)
+
+
 def page_from_response(
     response: Response, job: str, max_links: int, *, with_text: bool = False
 ) -> tuple[PageRecord, list[tuple[str, int]], str]:
@@ -69,7 +83,8 @@ def page_from_response(
     status = response.status
     content_type = _header(response, "Content-Type")
     content_type_value = content_type[0].split(";", 1)[0].strip().lower() if content_type else ""
-    page_nofollow = robots_header_nofollow(_header(response, "X-Robots-Tag"))
+    robots_header = _header(response, "X-Robots-Tag")
+    page_nofollow = robots_header_nofollow(robots_header)
     page = PageRecord(
         url=source_url,
         status=status,
@@ -78,6 +93,8 @@ def page_from_response(
         robots_nofollow=page_nofollow,
         depth=depth,
         job=job,
+        robots_noindex=robots_header_noindex(robots_header),
+        ip=fetched_from(response),
     )
     page.etag, page.last_modified = validators_of(response)
     follow: list[tuple[str, int]] = []
@@ -103,11 +120,16 @@ def page_from_response(
             response.url,
             source_url,
             robots_nofollow=page_nofollow,
+            robots_noindex=page.robots_noindex,
             max_links=max_links,
             with_text=with_text,
         )
         text = extraction.text
         page.links = extraction.links
+        page.robots_noindex = extraction.robots_noindex
+        page.title = extraction.title
+        page.lang = extraction.lang
+        page.words = extraction.words
         page.dropped_links = extraction.dropped + extraction.truncated
         page.robots_nofollow = extraction.robots_nofollow
         if not extraction.robots_nofollow:

@@ -79,8 +79,18 @@ CREATE TABLE IF NOT EXISTS {db}.edges_local ON CLUSTER '{cluster}'
                         nofollow Bool,
                         ugc Bool,
                         sponsored Bool,
-                        link_count UInt32)) CODEC(ZSTD(3)),
-    lost_at         SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(ZSTD(1))
+                        link_count UInt32,
+                        location Enum8('other' = 0, 'content' = 1, 'nav' = 2, 'header' = 3,
+                                       'footer' = 4, 'aside' = 5),
+                        text_before String,
+                        text_after String)) CODEC(ZSTD(3)),
+    lost_at         SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(ZSTD(1)),
+    -- Why it was lost, written with lost_at by the same marker: max() by the
+    -- time first keeps the reason of the latest loss (docs/queries.md#lost-links).
+    lost_reason     SimpleAggregateFunction(max, Tuple(
+                        at DateTime64(3, 'UTC'),
+                        reason Enum8('' = 0, 'link_removed' = 1, 'page_gone' = 2,
+                                     'page_redirected' = 3, 'page_noindex' = 4))) CODEC(ZSTD(1))
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
 ORDER BY (target_domain, target_rev_host, target_url, source_url, kind);
@@ -98,6 +108,8 @@ CREATE TABLE IF NOT EXISTS {db}.edges_by_source_local ON CLUSTER '{cluster}'
     target_domain   SimpleAggregateFunction(any, String) CODEC(ZSTD(3)),
     first_seen      SimpleAggregateFunction(min, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1)),
     last_seen       DateTime64(3, 'UTC') ALIAS tupleElement(latest, 'seen'),
+    -- As in `edges` but for the texts around the link, which `edges` alone
+    -- keeps (backlinks read them; docs/storage.md#edges).
     latest          SimpleAggregateFunction(max, Tuple(
                         seen DateTime64(3, 'UTC'),
                         anchor String,
@@ -105,8 +117,16 @@ CREATE TABLE IF NOT EXISTS {db}.edges_by_source_local ON CLUSTER '{cluster}'
                         nofollow Bool,
                         ugc Bool,
                         sponsored Bool,
-                        link_count UInt32)) CODEC(ZSTD(3)),
-    lost_at         SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(ZSTD(1))
+                        link_count UInt32,
+                        location Enum8('other' = 0, 'content' = 1, 'nav' = 2, 'header' = 3,
+                                       'footer' = 4, 'aside' = 5))) CODEC(ZSTD(3)),
+    lost_at         SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(ZSTD(1)),
+    -- Why it was lost, written with lost_at by the same marker: max() by the
+    -- time first keeps the reason of the latest loss (docs/queries.md#lost-links).
+    lost_reason     SimpleAggregateFunction(max, Tuple(
+                        at DateTime64(3, 'UTC'),
+                        reason Enum8('' = 0, 'link_removed' = 1, 'page_gone' = 2,
+                                     'page_redirected' = 3, 'page_noindex' = 4))) CODEC(ZSTD(1))
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
 ORDER BY (source_domain, source_rev_host, source_url, target_url, kind);
@@ -160,7 +180,15 @@ CREATE TABLE IF NOT EXISTS {db}.pages_local ON CLUSTER '{cluster}'
     job             LowCardinality(String),
     fetched_at      DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
     etag            String DEFAULT '' CODEC(ZSTD(1)),
-    last_modified   String DEFAULT '' CODEC(ZSTD(1))
+    last_modified   String DEFAULT '' CODEC(ZSTD(1)),
+    -- Page facts (docs/edges.md#page-facts); empty for pages stored before them.
+    robots_noindex  Bool,
+    title           String CODEC(ZSTD(3)),
+    lang            LowCardinality(String),
+    words           UInt32,
+    internal_links  UInt32,
+    external_links  UInt32,
+    ip              String CODEC(ZSTD(1))
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', fetched_at)
 ORDER BY (rev_host, url);
@@ -172,7 +200,10 @@ CREATE TABLE IF NOT EXISTS {db}.fetches_local ON CLUSTER '{cluster}'
     url        String CODEC(ZSTD(1)),
     fetched_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
     status     UInt16,
-    job        LowCardinality(String)
+    job        LowCardinality(String),
+    -- The fetch said noindex (meta robots or X-Robots-Tag): its page's links
+    -- are lost with the reason page_noindex (docs/queries.md#lost-links).
+    robots_noindex Bool
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
 ORDER BY (rev_host, url, fetched_at);
@@ -323,8 +354,13 @@ SELECT
     tupleElement(latest, 'ugc') AS ugc,
     tupleElement(latest, 'sponsored') AS sponsored,
     tupleElement(latest, 'link_count') AS link_count,
+    tupleElement(latest, 'location') AS location,
+    tupleElement(latest, 'text_before') AS text_before,
+    tupleElement(latest, 'text_after') AS text_after,
     first_seen, last_seen,
     source_domain = target_domain AS internal,
     e.lost_at > e.last_seen AS lost,
-    if(e.lost_at > e.last_seen, e.lost_at, NULL) AS lost_at
+    if(e.lost_at > e.last_seen, e.lost_at, NULL) AS lost_at,
+    if(e.lost_at > e.last_seen, nullIf(toString(tupleElement(e.lost_reason, 'reason')), ''), NULL)
+        AS lost_reason
 FROM {db}.edges AS e FINAL;

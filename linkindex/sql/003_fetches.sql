@@ -15,7 +15,10 @@ CREATE TABLE IF NOT EXISTS {db}.fetches
     url        String CODEC(ZSTD(1)),
     fetched_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
     status     UInt16,
-    job        LowCardinality(String)
+    job        LowCardinality(String),
+    -- The fetch said noindex (meta robots or X-Robots-Tag): its page's links
+    -- are lost with the reason page_noindex (docs/queries.md#lost-links).
+    robots_noindex Bool
 )
 ENGINE = ReplacingMergeTree
 ORDER BY (rev_host, url, fetched_at);

@@ -5,7 +5,8 @@
 -- written, from the fetch history: an edge whose last_seen is older than a
 -- conclusive fetch (status < 500) of its source page is lost as of the first
 -- such fetch (an ASOF join). Marker rows carry values that never win a merge
--- (see consumers/edges.py, mark_lost). Idempotent: markers merge by max().
+-- (see linkindex/writer.py, mark_lost; `latest` left to its default, the
+-- epoch, whatever elements it has). Idempotent: markers merge by max().
 
 ALTER TABLE {db}.edges ADD COLUMN IF NOT EXISTS
     lost_at SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(ZSTD(1));
@@ -15,11 +16,10 @@ ALTER TABLE {db}.edges_by_source ADD COLUMN IF NOT EXISTS
 
 INSERT INTO {db}.edges
     (target_domain, target_rev_host, target_url, source_url, kind, target_host,
-     source_host, source_domain, first_seen, latest, lost_at)
+     source_host, source_domain, first_seen, lost_at)
 SELECT e.target_domain, e.target_rev_host, e.target_url, e.source_url, e.kind,
        e.target_host, e.source_host, e.source_domain,
        toDateTime64('2299-12-31 23:59:59.999', 3, 'UTC'),
-       (toDateTime64(0, 3, 'UTC'), '', false, false, false, false, toUInt32(0)),
        f.fetched_at
 FROM {db}.edges AS e FINAL
 ASOF JOIN (SELECT url, fetched_at FROM {db}.fetches WHERE status < 500) AS f
@@ -27,11 +27,10 @@ ASOF JOIN (SELECT url, fetched_at FROM {db}.fetches WHERE status < 500) AS f
 
 INSERT INTO {db}.edges_by_source
     (source_domain, source_rev_host, source_url, target_url, kind, source_host,
-     target_host, target_domain, first_seen, latest, lost_at)
+     target_host, target_domain, first_seen, lost_at)
 SELECT e.source_domain, e.source_rev_host, e.source_url, e.target_url, e.kind,
        e.source_host, e.target_host, e.target_domain,
        toDateTime64('2299-12-31 23:59:59.999', 3, 'UTC'),
-       (toDateTime64(0, 3, 'UTC'), '', false, false, false, false, toUInt32(0)),
        f.fetched_at
 FROM {db}.edges_by_source AS e FINAL
 ASOF JOIN (SELECT url, fetched_at FROM {db}.fetches WHERE status < 500) AS f

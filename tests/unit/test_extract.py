@@ -232,6 +232,7 @@ def test_duplicates_merge_first_occurrence_wins() -> None:
             ugc=False,
             sponsored=False,
             link_count=4,
+            text_after="SecondThird",  # adjacent links: no space between them
         )
     ]
 
