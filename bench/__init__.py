@@ -6,11 +6,18 @@ One module per benchmark, each returning rows for one table:
   Scrapy's ``LinkExtractor`` + ``canonicalize_url``;
 - :mod:`~bench.crawl`: ``linkgraph crawl`` pages/s against a stock
   Scrapy ``CrawlSpider``, and the synthetic web proxy's own ceiling;
+- :mod:`~bench.traps`: a default crawl of the trap web beside a 5,000-page
+  host of distinct pages: fetches per trap host, share of the host crawled;
 - :mod:`~bench.consumer`: the Kafka consumer's edges/s against a
   bare ``insert_arrow`` of the same rows, and Kafka bytes per link;
 - :mod:`~bench.dupefilter`: Redis bytes per URL of the job Bloom
   filter against scrapy-redis's ``RFPDupeFilter``;
-- :mod:`~bench.distributed`: two workers against one.
+- :mod:`~bench.frontier`: the frontier alone over 1, 2 and 4 Redis
+  shards of its own (simulated pages): pages/s, Redis CPU and round trips
+  per page, against the frontier as it was;
+- :mod:`~bench.distributed`: two workers against one, and Redis CPU per page;
+- :mod:`~bench.revisit`: bytes downloaded and CPU seconds of a revisit of an
+  unchanged site (every page a 304) against a re-crawl without validators.
 
 Every figure is a ratio against a baseline run beside it on the same
 workload (:mod:`~bench.web`), medians of alternating runs, because
@@ -37,4 +44,13 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 #: Benchmarks in the order they run (cheap and service-free first).
-BENCHMARKS = ("extraction", "crawl", "consumer", "dupefilter", "distributed")
+BENCHMARKS = (
+    "extraction",
+    "crawl",
+    "traps",
+    "consumer",
+    "dupefilter",
+    "frontier",
+    "distributed",
+    "revisit",
+)

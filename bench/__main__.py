@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the benchmark web as a proxy")
     serve.add_argument("--pages", type=int, required=True)
     serve.add_argument("--port-file", type=Path, required=True)
+    serve.add_argument(
+        "--validators", action="store_true", help="answer conditional requests (ETag, 304)"
+    )
     stock = commands.add_parser("stock-crawl", help="the stock Scrapy spider")
     stock.add_argument("--seeds", required=True)
     stock.add_argument("--concurrency", type=int, required=True)
@@ -55,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve(pages: int, port_file: Path) -> int:
+def _serve(pages: int, port_file: Path, validators: bool = False) -> int:
     from bench.web import build_bench_web
     from linkgraph.demo.server import ProxyServer
 
@@ -67,7 +70,7 @@ def _serve(pages: int, port_file: Path) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    with ProxyServer(web) as proxy:
+    with ProxyServer(web, validators=validators) as proxy:
         partial = port_file.with_name(port_file.name + ".partial")
         partial.write_text(str(proxy.port), encoding="utf-8")
         os.replace(partial, port_file)
@@ -128,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return _run(args)
     if args.command == "serve":
-        return _serve(args.pages, args.port_file)
+        return _serve(args.pages, args.port_file, args.validators)
     if args.command == "stock-crawl":
         from bench.stock import main as stock_main
 

@@ -54,11 +54,20 @@ class Server:
 
 
 @contextmanager
-def serve(pages: int, root: Path) -> Iterator[Server]:
-    """The benchmark web of ``pages`` pages, served by a proxy in its own process."""
+def serve(pages: int, root: Path, *, validators: bool = False) -> Iterator[Server]:
+    """The benchmark web of ``pages`` pages, served by a proxy in its own process
+    (answering conditional requests with ``validators``)."""
     port_file = root / "proxy.port"
     process = subprocess.Popen(
-        [*python(), "serve", "--pages", str(pages), "--port-file", str(port_file)],
+        [
+            *python(),
+            "serve",
+            "--pages",
+            str(pages),
+            "--port-file",
+            str(port_file),
+            *(["--validators"] if validators else []),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -6,7 +6,8 @@ writing to a fresh embedded index, until ``linkgraph job wait`` returns (every
 page crawled and in the index). Wall time from ``job start`` to the end of
 ``job wait``; CPU seconds of every process involved (workers and consumer
 from ``wait4``, the proxy from ``/proc``, Redis from ``INFO cpu``, the Kafka
-broker from ``/proc`` when ``deploy/local`` started it) show where it goes.
+broker from ``/proc`` when ``deploy/local`` started it) show where it goes;
+Redis's CPU per page is the real crawl's counterpart of :mod:`bench.frontier`.
 """
 
 from __future__ import annotations
@@ -227,6 +228,18 @@ def run(*, quick: bool = False) -> Result:
                 f"{CONCURRENCY} fetches at a time each): median {flight:.0f}, frontier queue "
                 f"empty in {last.starved:.0%} of samples; CPU seconds: {spent} "
                 f"({busy:.0%} of {cores} cores busy)",
+            )
+        )
+    for n, rs in runs.items():
+        redis_us = median([r.cpu.get("redis", 0.0) / r.pages * 1e6 for r in rs if r.pages])
+        notes.append(
+            Note(
+                f"distributed, {n} worker{'s' if n > 1 else ''}: Redis CPU per page",
+                redis_us,
+                "µs/page",
+                "INFO cpu of the Redis the job ran on, from `job start` to the end of "
+                "`job wait`, over the pages crawled (idle polling of workers and the "
+                "consumer's wait included; anything else using that Redis too)",
             )
         )
     notes.append(

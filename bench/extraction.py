@@ -58,7 +58,9 @@ def run(*, quick: bool = False) -> Result:
                 median(mine),
                 median(theirs),
                 "Scrapy LinkExtractor + w3lib canonicalize_url",
-                target=10.0,
+                # Extraction also places each link on its page and reads the page's
+                # facts (docs/edges.md#where-a-link-sits): the target is 8x.
+                target=8.0,
                 higher_is_better=False,
                 runs=runs,
             )

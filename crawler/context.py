@@ -17,10 +17,13 @@ nesting, huge texts) stays linear in the page's size.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 import numpy as np
 from selectolax.lexbor import LexborNode
+
+from linkcore.records import Link
 
 __all__ = [
     "CONTEXT_MAX_CHARS",
@@ -29,6 +32,7 @@ __all__ = [
     "ContextReader",
     "Locator",
     "count_words",
+    "place",
 ]
 
 #: Every value of ``location``; ``other`` for a link outside any landmark.
@@ -108,13 +112,6 @@ class Locator:
         # id and class values repeat on a page ("row", "item"): read each once.
         self._conventions: dict[str, int] = {}
 
-    def location(self, node: LexborNode) -> str:
-        """The location of the link ``node``: of its nearest classified ancestor."""
-        parent = node.parent
-        if parent is None:
-            return "other"
-        return LOCATIONS[self.answer(parent, parent.tag or "-") & 7]
-
     def answer(self, parent: LexborNode, tag: str) -> int:
         """The answer seen from inside ``parent`` (whose tag is ``tag``), remembered."""
         answers = self._answers
@@ -170,9 +167,8 @@ class Locator:
         own = _TAG_ANSWERS.get(tag)
         if own is not None:
             return own
-        if tag[0] == "-":
-            return _OTHER
-        # One dict of the attributes: cheaper than three lookups through lexbor.
+        # One dict of the attributes: cheaper than three lookups through
+        # lexbor (and empty for a node that is not an element).
         attributes = element.attributes
         if not attributes:
             return _OTHER
@@ -184,17 +180,19 @@ class Locator:
                 if found is not None:
                     return LOCATIONS.index(found) + _LANDMARK
         conventions = self._conventions
-        best = _OTHER
-        value = attributes.get("id")
-        if value:
-            best = conventions.get(value, -1)
-            if best < 0:
-                best = conventions[value] = _convention(value)
         value = attributes.get("class")
         if value:
-            known = conventions.get(value, -1)
-            if known < 0:
+            best = conventions.get(value)
+            if best is None:
+                best = conventions[value] = _convention(value)
+        else:
+            best = _OTHER
+        value = attributes.get("id")
+        if value:
+            known = conventions.get(value)
+            if known is None:
                 known = conventions[value] = _convention(value)
+            # Within one element the earlier row of CONVENTIONS wins.
             if known and (not best or _RANK[known] < _RANK[best]):
                 best = known
         return best
@@ -302,6 +300,74 @@ class ContextReader:
         return " ".join("".join(pieces).split())[:CONTEXT_MAX_CHARS].rstrip()
 
 
+def place(pending: Iterable[tuple[LexborNode, Link]], budget: int) -> None:
+    """Set the ``location`` and the texts around each link element of
+    ``pending`` on its :class:`~linkcore.records.Link` (``budget``: as for
+    :class:`ContextReader`).
+
+    :meth:`Locator.answer` and :meth:`ContextReader.around` in one loop,
+    without their calls for the usual link (this is the extraction's hot
+    path): its parent is placed through a grandparent seen before, and it has
+    a block or nothing on either side.
+    """
+    locator = Locator()
+    answers = locator._answers
+    conventions = locator._conventions
+    own_of = locator._own
+    walk = locator._walk
+    tag_answers = _TAG_ANSWERS
+    reader = ContextReader(budget)
+    side = reader._side
+    locations = LOCATIONS
+    inline = _INLINE
+    flowing = _FLOWING
+    for node, link in pending:
+        parent = node.parent
+        if parent is None:  # pragma: no cover - a link element always has a parent
+            continue
+        tag = parent.tag or "-"
+        key = parent.mem_id
+        where = answers.get(key)
+        if where is None:
+            # Locator.answer and, for an element with a class alone, _own: inline.
+            attributes = parent.attributes
+            if tag in tag_answers or "role" in attributes or "id" in attributes:
+                own = own_of(parent, tag)
+            else:
+                value = attributes.get("class")
+                known = conventions.get(value) if value else _OTHER
+                own = own_of(parent, tag) if known is None else known
+            if own >= _LANDMARK:
+                where = answers[key] = own
+            else:
+                grand = parent.parent
+                above = None if grand is None else answers.get(grand.mem_id)
+                if above is None:
+                    where = walk(key, own, grand)
+                else:
+                    if own and above < _LANDMARK:
+                        above = own
+                    where = answers[key] = above
+        where &= 7
+        if where:
+            link.location = locations[where]
+        if reader.budget <= 0:
+            continue
+        # ContextReader.around, inline.
+        neighbour = node.prev
+        if neighbour is None:
+            if tag in inline:
+                link.text_before = side(node, None, True)
+        elif neighbour.tag in flowing:
+            link.text_before = side(node, neighbour, True)
+        neighbour = node.next
+        if neighbour is None:
+            if tag in inline:
+                link.text_after = side(node, None, False)
+        elif neighbour.tag in flowing:
+            link.text_after = side(node, neighbour, False)
+
+
 def _collapsed_length(pieces: list[str]) -> int:
     return len(" ".join("".join(pieces).split()))
 
@@ -317,14 +383,19 @@ def count_words(text: str) -> int:
     """``len(text.split())``, in vectorized code: a page's text holds thousands of words."""
     if not text:
         return 0
+    codes: np.ndarray
     if text.isascii():
-        codes: np.ndarray = np.frombuffer(text.encode("ascii"), np.uint8)
-        space = (codes == 32) | ((codes - 9) <= 4) | ((codes - 28) <= 3)
+        codes = np.frombuffer(text.encode("ascii"), np.uint8)
     else:
-        wide = np.frombuffer(text.encode("utf-32-le"), np.uint32)
-        space = (wide == 32) | ((wide - 9) <= 4) | ((wide - 28) <= 3)
-        high = np.flatnonzero(wide >= 0x80)
+        codes = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+    # 9-13 and 28-32 are 0-4 and 19-23 after subtracting 9 (below 9 wraps
+    # around to large values): two comparisons instead of three.
+    shifted = codes - codes.dtype.type(9)
+    space = (shifted <= 4) | ((shifted - codes.dtype.type(19)) <= 4)
+    if codes.dtype == np.uint32:
+        high = np.flatnonzero(codes >= 0x80)
         if high.size:
-            space[high] = np.isin(wide[high], _WIDE_SPACES)
-    # A word starts at every non-space that follows a space, or the text.
-    return int(np.count_nonzero(space[:-1] & ~space[1:])) + int(not space[0])
+            space[high] = np.isin(codes[high], _WIDE_SPACES)
+    # A word starts at every non-space that follows a space, or the text
+    # (True > False: a space, then a non-space).
+    return int(np.count_nonzero(space[:-1] > space[1:])) + int(not space[0])

@@ -12,10 +12,11 @@ is searched once with one selector, identical hrefs are resolved once per
 page, and anchor text is read only for the first occurrence of an edge.
 
 Each ``a`` edge also gets where its first occurrence sits
-(:func:`_Locator`: the nearest landmark, docs/edges.md#location) and the
-visible text around it (:func:`_context`), and the page its title, language
-and word count. Both walks are bounded per link and per page, so they stay a
-small part of the parse.
+(:class:`~crawler.context.Locator`: the nearest landmark,
+docs/edges.md#location) and the visible text around it
+(:class:`~crawler.context.ContextReader`), and the page its title, language
+and word count (:func:`_place`, :func:`_page_facts`). Both are bounded per
+link and per page, so they stay a small part of the parse.
 
 Hostile markup never raises, and the usual ways it blows up are bounded:
 
@@ -40,7 +41,7 @@ from typing import Final
 import numpy as np
 from selectolax.lexbor import LexborDocumentOptions, LexborHTMLParser, LexborNode
 
-from crawler.context import CONTEXT_MAX_CHARS, LOCATIONS, ContextReader, Locator, count_words
+from crawler.context import CONTEXT_MAX_CHARS, LOCATIONS, count_words, place
 from linkcore.config import LINKGRAPH_MAX_LINKS_PER_PAGE, LINKGRAPH_ROBOTS_TOKEN
 from linkcore.records import Link
 from linkcore.urls import normalize, resolve, resolver
@@ -72,7 +73,7 @@ LANG_MAX_CHARS: Final = 35
 # too, and a page-level nofollow to every edge), so nodes are collected first.
 # "[href]" rather than "a[href], area[href], …": one test per element is
 # cheaper, and the few other elements with an href are passed over by tag.
-_SELECTOR: Final = "[href], meta[name], script, style"
+_SELECTOR: Final = "[href], meta[name], script, style, title"
 # A link inside a link (through a table, or SVG/MathML content). An HTML
 # <area> is void; an element named area that has children is foreign content.
 _NESTED_LINK: Final = "a[href] a[href]"
@@ -128,6 +129,10 @@ _SIBLING_ELEMENTS: Final = frozenset(
 )  # fmt: skip
 
 
+#: Elements whose content is not a page's text.
+_NOT_TEXT = ["script", "style", "noscript", "template"]
+
+
 @dataclass(slots=True)
 class Extraction:
     """What one page yielded.
@@ -154,6 +159,8 @@ class Extraction:
     title: str = ""
     lang: str = ""
     words: int = 0
+    #: The page's visible text (scripts and styles left out), when asked for.
+    text: str = ""
 
 
 def _tokens(value: str) -> list[str]:
@@ -350,19 +357,10 @@ def _first_image(node: LexborNode, budget: list[int]) -> LexborNode | None:
     return None
 
 
-def _anchors_by_text(pending: list[tuple[LexborNode, Link]], size: int = 0) -> None:
-    """Set anchors from each link's own text, right when links do not nest, and
-    place each link as :func:`_place` does (one loop: this is the hot path)."""
+def _anchors_by_text(pending: list[tuple[LexborNode, Link]]) -> None:
+    """Set anchors from each link's own text: right when links do not nest."""
     budget = [_IMAGE_SEARCH_BUDGET]
-    locator = Locator()
-    reader = ContextReader(4 * size + 65_536)
-    locations = LOCATIONS
     for node, link in pending:
-        parent = node.parent
-        if parent is not None:
-            tag = parent.tag or "-"
-            link.location = locations[locator.answer(parent, tag) & 7]
-            link.text_before, link.text_after = reader.around(node, tag)
         text = node.text_lexbor()
         if text and len(text) <= _SPLIT_WHOLE_CHARS and not text.isspace():
             # Most links: _set_anchor's work without its calls.
@@ -433,17 +431,9 @@ def _anchors_by_walk(root: LexborNode, pending: list[tuple[LexborNode, Link]]) -
 
 
 def _place(pending: list[tuple[LexborNode, Link]], size: int) -> None:
-    """Set the location and surrounding texts of each first occurrence."""
-    locator = Locator()
-    reader = ContextReader(4 * size + 65_536)
-    locations = LOCATIONS
-    for node, link in pending:
-        parent = node.parent
-        if parent is None:  # pragma: no cover - a link element always has a parent
-            continue
-        tag = parent.tag or "-"
-        link.location = locations[locator.answer(parent, tag) & 7]
-        link.text_before, link.text_after = reader.around(node, tag)
+    """Set the location and surrounding texts of each first occurrence: the
+    characters read for them stay within about four times the page's size."""
+    place(pending, 4 * size + 65_536)
 
 
 # Elements whose text is not the body's visible text.
@@ -451,10 +441,15 @@ def _place(pending: list[tuple[LexborNode, Link]], size: int) -> None:
 _HIDDEN_TEXT: Final = frozenset({"script", "style"})
 
 
-def _page_facts(tree: LexborHTMLParser, result: Extraction, hidden: list[LexborNode]) -> None:
-    """Title, language and word count of the page (see :class:`Extraction`);
-    ``hidden`` are the body's elements whose text is not visible."""
-    title = tree.css_first("title")
+def _page_facts(
+    tree: LexborHTMLParser,
+    result: Extraction,
+    title: LexborNode | None,
+    hidden: list[LexborNode],
+) -> None:
+    """Title, language and word count of the page (see :class:`Extraction`):
+    ``title`` is its first ``<title>``, ``hidden`` are the body's elements
+    whose text is not visible."""
     if title is not None:
         result.title = _clean(title.text_lexbor() or "")[:TITLE_MAX_CHARS]
     root = tree.root
@@ -480,6 +475,7 @@ def extract_links(
     robots_nofollow: bool = False,
     robots_noindex: bool = False,
     max_links: int = LINKGRAPH_MAX_LINKS_PER_PAGE,
+    with_text: bool = False,
 ) -> Extraction:
     """Extract the ``a`` and ``canonical`` edges of an HTML page (docs/edges.md).
 
@@ -489,7 +485,8 @@ def extract_links(
     says the response headers already forbade following; meta robots
     ``nofollow``/``none`` does the same, and either way every edge gets
     ``nofollow=True``. ``robots_noindex`` likewise says the headers said
-    ``noindex``. At most ``max_links`` edges are kept.
+    ``noindex``. At most ``max_links`` edges are kept. With ``with_text``,
+    the page's text comes too (for the trap rules' fingerprint).
 
     Never raises on any ``html``, however malformed or hostile.
     """
@@ -503,9 +500,20 @@ def extract_links(
     page_nofollow = robots_nofollow
     page_noindex = robots_noindex
     hidden: list[LexborNode] = []
+    title: LexborNode | None = None
     area_with_children = False
     for node in tree.css(_SELECTOR):
         tag = node.tag
+        if tag in _HIDDEN_TEXT:
+            # Those of the head hold no body text (the head's children are its content).
+            parent = node.parent
+            if parent is not None and parent.tag != "head":
+                hidden.append(node)
+            continue
+        if tag == "title":
+            if title is None:
+                title = node
+            continue
         attributes = node.attributes
         if tag == "a":
             links.append((node, attributes, "a"))
@@ -518,17 +526,13 @@ def extract_links(
         elif tag == "base":
             if base_href is None:
                 base_href = attributes.get("href") or ""
-        elif tag in _HIDDEN_TEXT:
-            # Those of the head hold no body text (the head's children are its content).
-            if node.parent is not None and node.parent.tag != "head":
-                hidden.append(node)
         elif tag == "meta" and (attributes.get("name") or "").strip().lower() in _META_ROBOTS_NAMES:
             content = attributes.get("content") or ""
             page_nofollow = page_nofollow or meta_robots_nofollow(content)
             page_noindex = page_noindex or meta_robots_noindex(content)
     result.robots_nofollow = page_nofollow
     result.robots_noindex = page_noindex
-    _page_facts(tree, result, hidden)
+    _page_facts(tree, result, title, hidden)
 
     # An unparsable response URL leaves no base: absolute hrefs still resolve.
     base = _base_url(base_href, resolve(response_url))
@@ -570,10 +574,15 @@ def extract_links(
         )
         if nested and root is not None:
             _anchors_by_walk(root, pending)
-            _place(pending, len(html))
         else:
-            _anchors_by_text(pending, len(html))
+            _anchors_by_text(pending)
+        _place(pending, len(html))
     result.links = list(edges.values())
     result.dropped = dropped
     result.truncated = truncated
+    if with_text:
+        # Last: stripping changes the tree the links were read from.
+        tree.strip_tags(_NOT_TEXT)
+        body = tree.body
+        result.text = body.text(separator=" ") if body is not None else ""
     return result

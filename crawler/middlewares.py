@@ -128,7 +128,9 @@ class HostPageCapMiddleware:
     A bound on spider traps within a crawl's scope: endless calendars, session
     ids in paths, generated pages. robots.txt requests do not count. In a
     distributed crawl the count is the job's, across every worker
-    (``spider.host_budget(job, host)`` in Redis) and the cap is the job's
+    (in Redis: counted with the request's rate slot by
+    :class:`~crawler.frontier.ratelimit.RateLimitMiddleware`, else
+    ``spider.host_budget(job, host)``) and the cap is the job's
     (``request.meta["host_cap"]``); otherwise it is this process's. Refused
     requests are counted as ``linkgraph/host_cap`` in the crawl stats.
     """
@@ -150,7 +152,10 @@ class HostPageCapMiddleware:
             return None
         host = (urlsplit(request.url).hostname or "").lower()
         budget = getattr(self.crawler.spider, "host_budget", None)
-        if budget is not None and request.meta.get("job"):
+        if "lg_host_count" in request.meta:
+            # Counted in Redis with the request's rate slot (RateLimitMiddleware).
+            count = int(request.meta["lg_host_count"])
+        elif budget is not None and request.meta.get("job"):
             count = int(await budget(request.meta["job"], host))
         else:
             count = self.counts.get(host, 0) + 1
@@ -161,4 +166,38 @@ class HostPageCapMiddleware:
             if count == cap + 1:
                 log.warning("%s had its %d pages: not fetching more from it", host, cap)
             raise HostPageCapExceeded(f"{host} had its {cap} pages")
+        return None
+
+
+class TrapDeclined(IgnoreRequest):
+    """A request whose URL the crawl's trap rules declined (crawler/traps.py)."""
+
+
+class TrapMiddleware:
+    """Declines queued requests whose URL template became a trap after they were queued.
+
+    The spider's ``traps_for(job)`` (a :class:`crawler.traps.TrapRules`, or
+    None) decides; a spider without it is not checked. Before robots.txt (so a declined URL
+    costs no robots.txt fetch on a new host) and before the host page cap.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> TrapMiddleware:
+        return cls(crawler)
+
+    def process_request(self, request: Request, spider: Spider | None = None) -> Any:
+        traps_for = getattr(self.crawler.spider, "traps_for", None)
+        if traps_for is None or request.meta.get("lg_robots"):
+            return None
+        traps = traps_for(request.meta.get("job") or "")
+        if traps is None:
+            return None
+        rule = traps.still_wanted(request.meta.get("lg_url") or request.url)
+        if rule is not None:
+            assert self.crawler.stats is not None
+            self.crawler.stats.inc_value(f"linkgraph/trap/{rule}")
+            raise TrapDeclined(f"{request.url}: declined as a trap ({rule})")
         return None

@@ -22,6 +22,13 @@ A robots.txt request waits at most ``LINKGRAPH_ROBOTS_TIMEOUT`` seconds (10;
 a timeout counts as "unreachable"), and in a distributed crawl it takes a slot
 of the host's job rate like any request (it carries the job's ``rate``).
 
+``Crawl-delay`` for the ``linkgraph`` token (or ``*``) raises the host's
+download delay in a one-process crawl to that value, capped by
+``LINKGRAPH_MAX_CRAWL_DELAY`` (30 s), without jitter and out of AutoThrottle's
+reach (docs/crawling.md#crawl-delay). Requests of a distributed job (they
+carry the job's ``rate``) are paced by the cluster's rate limiter instead: the
+Crawl-delay lowers the rate they reserve their host's slots at to 1/delay.
+
 Parsing and matching stay Scrapy's (Protego), so group matching for the
 ``linkgraph`` token is unchanged. It also fixes a race in Scrapy's version:
 requests that arrive while a host's robots.txt is being fetched all wait on
@@ -67,6 +74,11 @@ class RFC9309RobotsMiddleware(RobotsTxtMiddleware):
         self.timeout = crawler.settings.getfloat(
             "LINKGRAPH_ROBOTS_TIMEOUT", config.LINKGRAPH_ROBOTS_TIMEOUT
         )
+        self.max_crawl_delay = crawler.settings.getfloat(
+            "LINKGRAPH_MAX_CRAWL_DELAY", config.LINKGRAPH_MAX_CRAWL_DELAY
+        )
+        # Crawl-delay by netloc, capped; 0 for none.
+        self._crawl_delays: dict[str, float] = {}
         self._received: WeakKeyDictionary[Request, int] = WeakKeyDictionary()
         # Hosts (netlocs) whose own address the private network guard refused.
         self._refused: dict[str, PrivateAddressRefused] = {}
@@ -87,6 +99,62 @@ class RFC9309RobotsMiddleware(RobotsTxtMiddleware):
             count_refusal(self.crawler, request, refusal)
             raise PrivateAddressRefused(refusal.host, refusal.why)
         super().process_request_2(rp, request)
+        if rp is None:
+            return
+        rate = request.meta.get("rate")
+        if rate is None:
+            self._apply_crawl_delay(rp, request)
+            return
+        # A distributed job's request: its host's slots are spaced in Redis by
+        # 1/rate across every worker (crawler/frontier/ratelimit.py), so the
+        # Crawl-delay lowers the rate this request reserves its slot at.
+        delay = self._crawl_delay(rp, request)
+        if delay and (not rate or float(rate) > 1.0 / delay):
+            request.meta["rate"] = 1.0 / delay
+
+    def _crawl_delay(self, rp: RobotParser, request: Request) -> float:
+        """The Crawl-delay of ``request``'s host, capped; 0 for none."""
+        netloc = urlparse_cached(request).netloc
+        delay = self._crawl_delays.get(netloc)
+        if delay is None:
+            try:
+                declared = rp.crawl_delay(self._robotstxt_useragent or "linkgraph")
+            except (TypeError, ValueError):
+                declared = None
+            delay = min(max(float(declared or 0.0), 0.0), self.max_crawl_delay)
+            self._crawl_delays[netloc] = delay
+            if delay:
+                self._stats.inc_value("robotstxt/crawl_delay_hosts")
+                log.info("%s asks for a Crawl-delay: %.1f s between requests", netloc, delay)
+        return delay
+
+    def _apply_crawl_delay(self, rp: RobotParser, request: Request) -> None:
+        """Raise the download slot's delay of ``request`` to its host's Crawl-delay."""
+        delay = self._crawl_delay(rp, request)
+        if not delay or self.crawler.engine is None:
+            return
+        request.meta["autothrottle_dont_adjust_delay"] = True
+        # Through Scrapy's public downloader: a slot made later takes its delay
+        # from the per-slot settings (DOWNLOAD_SLOTS), one that exists (the
+        # robots.txt request made it) is raised here.
+        downloader = self.crawler.engine.downloader
+        key = downloader.get_slot_key(request)
+        settings = downloader.per_slot_settings.setdefault(key, {})
+        settings.update(delay=max(float(settings.get("delay", 0.0)), delay), jitter=0.0)
+        slot = downloader.slots.get(key)
+        if slot is not None:
+            slot.delay = max(slot.delay, delay)
+            # Random variation could go below the asked delay.
+            slot.jitter = 0.0
+
+    def parsed(self, netloc: str) -> RobotParser | None:
+        """``netloc``'s robots.txt as this crawl read it; None while it has not been read.
+
+        Sitemap discovery reads its ``Sitemap:`` lines from here rather than
+        fetching robots.txt again (docs/crawling.md#sitemaps).
+        """
+        parser = self._parsers.get(netloc)
+        return parser if isinstance(parser, RobotParser) else None
 
     async def robot_parser(self, request: Request) -> RobotParser | None:
         netloc = urlparse_cached(request).netloc

@@ -194,6 +194,65 @@ LINKGRAPH_ROBOTS_TIMEOUT: Final = _declare(
     10.0,
     "seconds before a robots.txt request is abandoned (the host is then not crawled)",
 )
+LINKGRAPH_MAX_CRAWL_DELAY: Final = _declare(
+    "LINKGRAPH_MAX_CRAWL_DELAY",
+    30.0,
+    "the most seconds a robots.txt Crawl-delay may set between requests to one host",
+    flags=("--max-crawl-delay",),
+)
+LINKGRAPH_TRAP_NEAR_DUPLICATES: Final = _declare(
+    "LINKGRAPH_TRAP_NEAR_DUPLICATES",
+    30,
+    "near-identical pages of one URL template (more than its distinct ones) before its URLs "
+    "are declined as a trap; 0 turns the rule off",
+    flags=("--trap-near-duplicates", "--no-trap-rules"),
+)
+LINKGRAPH_TRAP_PATTERN_BUDGET: Final = _declare(
+    "LINKGRAPH_TRAP_PATTERN_BUDGET",
+    10_000,
+    "URLs admitted per URL template (numbers and tokens masked); 0 means no budget",
+    flags=("--trap-pattern-budget", "--no-trap-rules"),
+)
+LINKGRAPH_TRAP_REPEATED_SEGMENTS: Final = _declare(
+    "LINKGRAPH_TRAP_REPEATED_SEGMENTS",
+    3,
+    "paths repeating a run of segments this many times in a row are declined as a trap; "
+    "0 turns the rule off",
+    flags=("--trap-repeated-segments", "--no-trap-rules"),
+)
+LINKGRAPH_TRAP_QUERY_PARAMS: Final = _declare(
+    "LINKGRAPH_TRAP_QUERY_PARAMS",
+    12,
+    "URLs with more query parameters (or a path with 8 times as many parameter sets) are "
+    "declined as a trap; 0 turns the rule off",
+    flags=("--trap-query-params", "--no-trap-rules"),
+)
+LINKGRAPH_SITEMAPS: Final = _declare(
+    "LINKGRAPH_SITEMAPS",
+    True,
+    "read the sitemaps of every in-scope host the crawl reaches and queue their in-scope URLs"
+    " at depth 1",
+    env="LINKGRAPH_SITEMAPS",
+    flags=("--no-sitemaps",),
+    parse=_switch,
+)
+LINKGRAPH_SITEMAP_MAX_BYTES: Final = _declare(
+    "LINKGRAPH_SITEMAP_MAX_BYTES",
+    10 * 1024 * 1024,
+    "sitemap files larger than this (bytes, after decompression) are not read",
+)
+LINKGRAPH_SITEMAP_MAX_URLS: Final = _declare(
+    "LINKGRAPH_SITEMAP_MAX_URLS",
+    50_000,
+    "URLs read from one sitemap file (sitemaps.org's limit); the rest are ignored",
+    flags=("--max-sitemap-urls",),
+)
+LINKGRAPH_SITEMAPS_PER_HOST: Final = _declare(
+    "LINKGRAPH_SITEMAPS_PER_HOST",
+    100,
+    "sitemap files read per host, indexes and their children together (job-wide in a job)",
+    flags=("--max-sitemaps-per-host",),
+)
 LINKGRAPH_ALLOW_PRIVATE_NETWORKS: Final = _declare(
     "LINKGRAPH_ALLOW_PRIVATE_NETWORKS",
     False,
@@ -225,8 +284,9 @@ LINKGRAPH_EXPECTED_URLS: Final = _declare(
 )
 LINKGRAPH_LEASE_SECONDS: Final = _declare(
     "LINKGRAPH_LEASE_SECONDS",
-    120.0,
-    "seconds before a request taken by a silent worker is handed out again",
+    15.0,
+    "seconds before a request taken by a dead worker is handed out again (live workers renew"
+    " their leases every third of it)",
     flags=("--lease",),
 )
 LINKGRAPH_REDIS_RETRY_SECONDS: Final = _declare(
@@ -320,7 +380,8 @@ CLICKHOUSE_MAX_BACKOFF: Final = _declare(
 REDIS_URL: Final = _declare(
     "REDIS_URL",
     "redis://127.0.0.1:6379/0",
-    "Redis, which holds jobs and their frontiers",
+    "Redis, which holds jobs and their frontiers; several URLs, comma-separated, shard the"
+    " frontier by host (the first also holds the jobs)",
     env="LINKGRAPH_REDIS",
     flags=("--redis",),
 )
@@ -391,6 +452,7 @@ KAFKA_OUTAGE_SECONDS: Final = _declare(
 # Typed handles for the settings above that have an environment variable.
 DATA_DIR: Final[Setting[str]] = SETTINGS["LINKGRAPH_DATA_DIR"]
 ALLOW_PRIVATE_NETWORKS: Final[Setting[bool]] = SETTINGS["LINKGRAPH_ALLOW_PRIVATE_NETWORKS"]
+SITEMAPS: Final[Setting[bool]] = SETTINGS["LINKGRAPH_SITEMAPS"]
 LOG_FORMAT: Final[Setting[str]] = SETTINGS["LINKGRAPH_LOG_FORMAT"]
 DEBUG: Final[Setting[bool]] = SETTINGS["LINKGRAPH_DEBUG"]
 API_HOST: Final[Setting[str]] = SETTINGS["LINKGRAPH_API_HOST"]

@@ -67,9 +67,13 @@ class PageRecord:
     when a meta robots tag or ``X-Robots-Tag`` header said ``nofollow``/``none``
     (every link then carries ``nofollow=True``), ``robots_noindex`` when they
     said ``noindex``/``none``. ``dropped_links`` counts hrefs that were not
-    http(s) or could not be parsed. ``title``, ``lang`` and ``words`` describe
-    an HTML page (docs/edges.md#page-facts); ``ip`` is the address it was
-    fetched from when the crawler resolved the host itself ("" otherwise).
+    http(s) or could not be parsed. ``etag`` and ``last_modified`` are the
+    validators of a 2xx or 304 answer (its ``ETag`` and ``Last-Modified``
+    headers, ``""`` when absent), which a revisit sends back
+    (docs/crawling.md#revisits); a record without them (an older producer's)
+    reads as ``""``. ``title``, ``lang`` and ``words`` describe an HTML page
+    (docs/edges.md#page-facts); ``ip`` is the address it was fetched from when
+    the crawler resolved the host itself ("" otherwise).
     """
 
     url: str
@@ -81,6 +85,8 @@ class PageRecord:
     links: list[Link] = field(default_factory=list)
     dropped_links: int = 0
     job: str = ""
+    etag: str = ""
+    last_modified: str = ""
     robots_noindex: bool = False
     title: str = ""
     lang: str = ""
@@ -88,8 +94,9 @@ class PageRecord:
     ip: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-compatible form (links as compact lists, see ``LINK_FIELDS``)."""
-        return {
+        """The JSON-compatible form (links as compact lists, see ``LINK_FIELDS``);
+        the validators only when known."""
+        data: dict[str, Any] = {
             "v": SCHEMA_VERSION,
             "url": self.url,
             "status": self.status,
@@ -121,6 +128,11 @@ class PageRecord:
                 for link in self.links
             ],
         }
+        if self.etag:
+            data["etag"] = self.etag
+        if self.last_modified:
+            data["last_modified"] = self.last_modified
+        return data
 
     @classmethod
     def from_dict(cls, data: Any) -> PageRecord:
@@ -151,6 +163,10 @@ class PageRecord:
             raise MalformedRecord("page record fetched_at is not a number")
         if not isinstance(raw_links, list):
             raise MalformedRecord("page record links is not a list")
+        etag = data.get("etag", "")
+        last_modified = data.get("last_modified", "")
+        if not isinstance(etag, str) or not isinstance(last_modified, str):
+            raise MalformedRecord("page record etag or last_modified is not a string")
         links = []
         for raw in raw_links:
             if not isinstance(raw, list) or len(raw) != fields:
@@ -193,6 +209,8 @@ class PageRecord:
             links=links,
             dropped_links=int(data.get("dropped_links", 0)),
             job=str(data.get("job", "")),
+            etag=etag,
+            last_modified=last_modified,
             robots_noindex=bool(data.get("robots_noindex", False)),
             title=str(data.get("title", "")),
             lang=str(data.get("lang", "")),

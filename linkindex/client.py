@@ -224,17 +224,23 @@ class Index:
         self.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
         _, rows = self.query(
             "SELECT table, name, default_kind FROM system.columns "
-            "WHERE database = {db:String} AND table IN ('edges', 'edges_by_source')",
+            "WHERE database = {db:String} AND table IN ('edges', 'edges_by_source', 'pages')",
             {"db": self.db},
         )
         columns = {name for table, name, _ in rows if table == "edges"}
+        page_columns = {name for table, name, _ in rows if table == "pages"}
         # Edge tables that store last_seen (both, unless an upgrade stopped between them).
-        stored = {table for table, name, kind in rows if name == "last_seen" and kind != "ALIAS"}
+        stored = {
+            table
+            for table, name, kind in rows
+            if table != "pages" and name == "last_seen" and kind != "ALIAS"
+        }
         needed = [
             name
             for name, due in (
                 ("upgrade_lost_at.sql", bool(columns) and "lost_at" not in columns),
                 ("upgrade_compact.sql", bool(stored)),
+                ("upgrade_validators.sql", bool(page_columns) and "etag" not in page_columns),
                 ("upgrade_context.sql", bool(columns) and "lost_reason" not in columns),
             )
             if due
@@ -248,10 +254,11 @@ class Index:
         # An index from before lost_at: the column first (the links view reads
         # it), the backfill from the fetch history once every table exists.
         # So is an index from before edges' context: its columns first, its
-        # lost reasons once the lost markers exist.
+        # lost reasons once the lost markers exist. The validators go in
+        # before the page facts, as this version's `pages` orders them.
         upgrade = [
             statement
-            for name in ("upgrade_lost_at.sql", "upgrade_context.sql")
+            for name in ("upgrade_lost_at.sql", "upgrade_validators.sql", "upgrade_context.sql")
             if name in needed
             for statement in schema_statements(name, self.db)
         ]

@@ -49,6 +49,8 @@ _LATEST = pa.struct(
         ("text_after", pa.string()),
     ]
 )
+#: ``latest`` of ``edges_by_source``: without the texts.
+_LATEST_BY_SOURCE = pa.struct(list(_LATEST)[:-2])
 _LOST_REASON = pa.struct([("at", _TIMESTAMP), ("reason", pa.string())])
 
 
@@ -62,6 +64,9 @@ class Batch:
 
     pages: dict[str, list[Any]] = field(default_factory=dict)
     edges: dict[str, list[Any]] = field(default_factory=dict)
+    #: Pages that answered 304 Not Modified, by the columns of ``pages``: they
+    #: keep their stored row and edges (:func:`refresh_unchanged`).
+    unchanged: dict[str, list[Any]] = field(default_factory=dict)
     pages_in: int = 0
     edges_out: int = 0
     links_dropped: int = 0
@@ -76,6 +81,7 @@ class Batch:
         return cls(
             pages={name: [] for name in _PAGE_COLUMNS},
             edges={name: [] for name in edge_columns},
+            unchanged={name: [] for name in _PAGE_COLUMNS},
         )
 
     def add_page(self, page: PageRecord) -> None:
@@ -94,6 +100,12 @@ class Batch:
         # Milliseconds since the epoch, as the index keeps them: Arrow converts a
         # column of ints many times faster than one of datetimes.
         seen = (datetime.fromtimestamp(page.fetched_at, UTC) - _EPOCH) // _MILLISECOND
+        if page.status == NOT_MODIFIED:
+            # Its links are the stored ones, sighted again: refresh_unchanged.
+            self.links_dropped += len(page.links)
+            self.pages_in += 1
+            _add_page_row(self.unchanged, source, page, seen, 0, page.dropped_links)
+            return
         edges = self.edges
         target_url = edges["target_url"]
         target_domain = edges["target_domain"]
@@ -165,26 +177,15 @@ class Batch:
         self.links_dropped += dropped
         self.pages_in += 1
 
-        columns = self.pages
-        columns["rev_host"].append(source_rev)
-        columns["url"].append(source_url)
-        columns["host"].append(source_host)
-        columns["domain"].append(source_domain)
-        columns["status"].append(page.status)
-        columns["content_type"].append(page.content_type)
-        columns["robots_nofollow"].append(page_nofollow)
-        columns["depth"].append(min(max(page.depth, 0), 65535))
-        columns["outlinks"].append(count)
-        columns["dropped_links"].append(page.dropped_links + dropped)
-        columns["job"].append(page.job)
-        columns["fetched_at"].append(seen)
-        columns["robots_noindex"].append(page.robots_noindex)
-        columns["title"].append(page.title[:512])
-        columns["lang"].append(page.lang[:35])
-        columns["words"].append(min(max(page.words, 0), _UINT32))
-        columns["internal_links"].append(internal)
-        columns["external_links"].append(len(rows) - internal)
-        columns["ip"].append(page.ip[:45])
+        _add_page_row(
+            self.pages,
+            source,
+            page,
+            seen,
+            count,
+            page.dropped_links + dropped,
+            (internal, len(rows) - internal),
+        )
 
     def add_edge(
         self,
@@ -223,6 +224,45 @@ class Batch:
         self.edges_out += 1
 
 
+#: HTTP 304 Not Modified: the page is as it was at its stored fetch.
+NOT_MODIFIED = 304
+
+
+def _add_page_row(
+    columns: dict[str, list[Any]],
+    source: _UrlFacts,
+    page: PageRecord,
+    seen: int,
+    outlinks: int,
+    dropped: int,
+    internal: tuple[int, int] = (0, 0),
+) -> None:
+    """Append the ``pages`` row of ``page`` (``source``: its URL facts) to
+    ``columns``; ``internal``: its internal and external ``a`` links."""
+    source_url, source_host, source_domain, source_rev = source
+    columns["rev_host"].append(source_rev)
+    columns["url"].append(source_url)
+    columns["host"].append(source_host)
+    columns["domain"].append(source_domain)
+    columns["status"].append(page.status)
+    columns["content_type"].append(page.content_type)
+    columns["robots_nofollow"].append(page.robots_nofollow)
+    columns["depth"].append(min(max(page.depth, 0), 65535))
+    columns["outlinks"].append(outlinks)
+    columns["dropped_links"].append(dropped)
+    columns["job"].append(page.job)
+    columns["fetched_at"].append(seen)
+    columns["etag"].append(page.etag)
+    columns["last_modified"].append(page.last_modified)
+    columns["robots_noindex"].append(page.robots_noindex)
+    columns["title"].append(page.title[:512])
+    columns["lang"].append(page.lang[:35])
+    columns["words"].append(min(max(page.words, 0), _UINT32))
+    columns["internal_links"].append(internal[0])
+    columns["external_links"].append(internal[1])
+    columns["ip"].append(page.ip[:45])
+
+
 _EDGE_COLUMNS = (
     "target_domain",
     "target_rev_host",
@@ -257,6 +297,8 @@ _PAGE_COLUMNS = (
     "dropped_links",
     "job",
     "fetched_at",
+    "etag",
+    "last_modified",
     "robots_noindex",
     "title",
     "lang",
@@ -298,21 +340,21 @@ def _edge_tables(edges: dict[str, list[Any]]) -> tuple[pa.Table, pa.Table]:
     seen = pa.array(edges["seen"], _TIMESTAMP)
     # A crawl sees an edge once per page fetch; an import brings both ends.
     last = pa.array(edges["last_seen"], _TIMESTAMP) if "last_seen" in edges else seen
-    latest = pa.StructArray.from_arrays(
-        [
-            last,
-            pa.array(edges["anchor"], pa.string()),
-            pa.array(edges["image"], pa.bool_()),
-            pa.array(edges["nofollow"], pa.bool_()),
-            pa.array(edges["ugc"], pa.bool_()),
-            pa.array(edges["sponsored"], pa.bool_()),
-            pa.array(edges["link_count"], pa.uint32()),
-            pa.array(edges["location"], pa.string()),
-            pa.array(edges["text_before"], pa.string()),
-            pa.array(edges["text_after"], pa.string()),
-        ],
-        fields=list(_LATEST),
-    )
+    attributes = [
+        last,
+        pa.array(edges["anchor"], pa.string()),
+        pa.array(edges["image"], pa.bool_()),
+        pa.array(edges["nofollow"], pa.bool_()),
+        pa.array(edges["ugc"], pa.bool_()),
+        pa.array(edges["sponsored"], pa.bool_()),
+        pa.array(edges["link_count"], pa.uint32()),
+        pa.array(edges["location"], pa.string()),
+    ]
+    # The texts around a link are kept by `edges` alone (docs/storage.md#edges).
+    texts = [
+        pa.array(edges["text_before"], pa.string()),
+        pa.array(edges["text_after"], pa.string()),
+    ]
     # Enum8 columns accept their names as strings.
     kind = pa.array(edges["kind"], pa.string())
     common = {
@@ -324,11 +366,22 @@ def _edge_tables(edges: dict[str, list[Any]]) -> tuple[pa.Table, pa.Table]:
         "source_domain": pa.array(edges["source_domain"], pa.string()),
         "target_domain": pa.array(edges["target_domain"], pa.string()),
         "first_seen": seen,
-        # last_seen is the sighting time of `latest` (an alias in the schema).
-        "latest": latest,
     }
-    by_target = pa.table({"target_rev_host": pa.array(edges["target_rev_host"]), **common})
-    by_source = pa.table({"source_rev_host": pa.array(edges["source_rev_host"]), **common})
+    # last_seen is the sighting time of `latest` (an alias in the schema).
+    by_target = pa.table(
+        {
+            "target_rev_host": pa.array(edges["target_rev_host"]),
+            **common,
+            "latest": pa.StructArray.from_arrays([*attributes, *texts], fields=list(_LATEST)),
+        }
+    )
+    by_source = pa.table(
+        {
+            "source_rev_host": pa.array(edges["source_rev_host"]),
+            **common,
+            "latest": pa.StructArray.from_arrays(attributes, fields=list(_LATEST_BY_SOURCE)),
+        }
+    )
     return by_target, by_source
 
 
@@ -354,7 +407,9 @@ def _page_table(pages: dict[str, list[Any]]) -> pa.Table:
 class Tables:
     """One batch as Arrow tables, ``(table name, rows)`` in insert order, plus its counters.
 
-    ``page_columns`` are the batch's page columns, which :func:`mark_lost` reads.
+    ``page_columns`` are the batch's page columns, which :func:`mark_lost` reads;
+    ``unchanged`` those of its pages that answered 304, which
+    :func:`refresh_unchanged` writes.
     """
 
     inserts: list[tuple[str, pa.Table]]
@@ -362,6 +417,7 @@ class Tables:
     pages_in: int
     edges_out: int
     links_dropped: int
+    unchanged: dict[str, list[Any]] = field(default_factory=dict)
 
 
 def batch_tables(batch: Batch) -> Tables:
@@ -374,31 +430,51 @@ def batch_tables(batch: Batch) -> Tables:
     if batch.edges_out:
         by_target, by_source = _edge_tables(batch.edges)
         inserts += [("edges", by_target), ("edges_by_source", by_source)]
+    unchanged = batch.unchanged if batch.unchanged.get("url") else {}
     if batch.pages_in:
         pages = _page_table(batch.pages)
-        fetches = pages.select(["rev_host", "url", "fetched_at", "status", "job", "robots_noindex"])
-        inserts += [("fetches", fetches), ("pages", pages)]
-    return Tables(inserts, batch.pages, batch.pages_in, batch.edges_out, batch.links_dropped)
+        fetches = pages.select(_FETCH_COLUMNS)
+        if unchanged:
+            fetches = pa.concat_tables([fetches, _page_table(unchanged).select(_FETCH_COLUMNS)])
+        inserts.append(("fetches", fetches))
+        if pages.num_rows:
+            inserts.append(("pages", pages))
+    return Tables(
+        inserts,
+        batch.pages,
+        batch.pages_in,
+        batch.edges_out,
+        batch.links_dropped,
+        unchanged,
+    )
+
+
+_FETCH_COLUMNS = ["rev_host", "url", "fetched_at", "status", "job", "robots_noindex"]
 
 
 def insert_tables(index: Index, tables: Tables) -> None:
     """Insert a batch's tables in their order (see :func:`batch_tables`), then mark
     lost the links that re-fetched pages no longer carry (:func:`mark_lost`).
 
-    Every step is idempotent, so a batch that fails part-way is written again
-    whole: a replay re-inserts the same rows, and marks nothing twice (an edge
-    already lost keeps its first ``lost_at``).
+    Pages that answered 304 are written by :func:`refresh_unchanged` first:
+    their edges sighted again before their ``fetches`` rows go in, their
+    ``pages`` rows after. Every step is idempotent, so a batch that fails
+    part-way is written again whole: a replay re-inserts the same rows, and
+    marks nothing twice (an edge already lost keeps its first ``lost_at``).
 
     The links of a page that turned noindex (:func:`turned_noindex`) are not
     inserted: they are lost, with the reason ``page_noindex``.
     """
+    refreshed = refresh_unchanged(index, tables.unchanged) if tables.unchanged else None
     unindexed = turned_noindex(index, tables.page_columns) if tables.pages_in else set()
     for table, rows in tables.inserts:
         if unindexed and table in ("edges", "edges_by_source"):
             carried = pc.invert(pc.is_in(rows["source_url"], pa.array(sorted(unindexed))))
             rows = rows.filter(carried)
         index.insert_arrow(table, rows)
-    if tables.pages_in:
+    if refreshed is not None:
+        index.insert_arrow("pages", refreshed)
+    if tables.page_columns.get("url"):
         mark_lost(index, tables.page_columns, unindexed)
 
 
@@ -545,13 +621,145 @@ def mark_lost(index: Index, pages: dict[str, list[Any]], unindexed: set[str] | N
     return n
 
 
+def refresh_unchanged(index: Index, unchanged: dict[str, list[Any]]) -> pa.Table:
+    """Store that the pages of ``unchanged`` (``pages`` columns of 304 answers)
+    still carry the links they had: docs/crawling.md#revisits.
+
+    Each page's live edges (its rows in ``edges_by_source`` that are not lost)
+    are inserted again into both edge tables with the 304's fetch time as
+    their latest sighting and the attributes of their stored one (location
+    included, and the texts around each link, which ``edges`` alone keeps), so
+    their ``last_seen`` moves on and ``first_seen`` stays (min). Lost edges
+    stay lost. Since every live edge is then sighted at the fetch,
+    :func:`mark_lost` has nothing to mark for these pages. Returns their
+    ``pages`` rows, for the caller to insert after the batch's ``fetches``:
+    the stored row (status, content type, depth, outlinks, page facts ...)
+    with the new fetch time and job, and the 304's validators and address
+    where it sent them (else the stored ones). A page the index has no row
+    for keeps the 304's own row.
+    """
+    db = index.db
+    urls = unchanged["url"]
+    seen_of = dict(zip(urls, unchanged["fetched_at"], strict=True))
+    params = {
+        "domains": sorted(set(unchanged["domain"])),
+        "revs": sorted(set(unchanged["rev_host"])),
+        "urls": urls,
+    }
+    _, rows = index.query(
+        f"""
+        SELECT e.source_domain, e.source_rev_host, e.source_url, e.target_url,
+               toString(e.kind), e.source_host, e.target_host, e.target_domain, e.first_seen,
+               tupleElement(e.latest, 'anchor'), tupleElement(e.latest, 'image'),
+               tupleElement(e.latest, 'nofollow'), tupleElement(e.latest, 'ugc'),
+               tupleElement(e.latest, 'sponsored'), tupleElement(e.latest, 'link_count'),
+               toString(tupleElement(e.latest, 'location'))
+        FROM {db}.edges_by_source AS e FINAL
+        WHERE e.source_domain IN {{domains:Array(String)}}
+          AND e.source_rev_host IN {{revs:Array(String)}}
+          AND e.source_url IN {{urls:Array(String)}}
+          AND {LIVE}""",
+        params,
+    )
+    if rows:
+        columns = list(zip(*rows, strict=True))
+        target_hosts = [str(host) for host in columns[6]]
+        target_revs = [reverse_host(host) for host in target_hosts]
+        texts = _stored_texts(index, columns, target_revs)
+        keys = list(zip(columns[3], columns[2], columns[4], strict=True))
+        by_target, by_source = _edge_tables(
+            {
+                "source_domain": list(columns[0]),
+                "source_rev_host": list(columns[1]),
+                "source_url": list(columns[2]),
+                "target_url": list(columns[3]),
+                "kind": list(columns[4]),
+                "source_host": list(columns[5]),
+                "target_host": target_hosts,
+                "target_domain": list(columns[7]),
+                "target_rev_host": target_revs,
+                "seen": list(columns[8]),
+                "last_seen": [seen_of[url] for url in columns[2]],
+                "anchor": list(columns[9]),
+                "image": list(columns[10]),
+                "nofollow": list(columns[11]),
+                "ugc": list(columns[12]),
+                "sponsored": list(columns[13]),
+                "link_count": list(columns[14]),
+                "location": list(columns[15]),
+                "text_before": [texts.get(key, ("", ""))[0] for key in keys],
+                "text_after": [texts.get(key, ("", ""))[1] for key in keys],
+            }
+        )
+        index.insert_arrow("edges", by_target)
+        index.insert_arrow("edges_by_source", by_source)
+    kept = (
+        "status",
+        "content_type",
+        "robots_nofollow",
+        "depth",
+        "outlinks",
+        "dropped_links",
+        "robots_noindex",
+        "title",
+        "lang",
+        "words",
+        "internal_links",
+        "external_links",
+    )
+    renewed = ("etag", "last_modified", "ip")
+    _, stored_rows = index.query(
+        f"""
+        SELECT url, {", ".join(kept)}, {", ".join(renewed)}
+        FROM {db}.pages FINAL
+        WHERE rev_host IN {{revs:Array(String)}} AND url IN {{urls:Array(String)}}""",
+        params,
+    )
+    stored = {row[0]: row for row in stored_rows}
+    pages = {name: list(values) for name, values in unchanged.items()}
+    for i, url in enumerate(urls):
+        row = stored.get(url)
+        if row is None:
+            continue
+        for k, name in enumerate(kept, start=1):
+            pages[name][i] = row[k]
+        for k, name in enumerate(renewed, start=1 + len(kept)):
+            pages[name][i] = pages[name][i] or row[k]
+    return _page_table(pages)
+
+
+def _stored_texts(
+    index: Index, columns: list[tuple[Any, ...]], target_revs: list[str]
+) -> dict[tuple[str, str, str], tuple[str, str]]:
+    """The texts around the edges of ``columns`` (rows of :func:`refresh_unchanged`'s
+    query), by ``(target_url, source_url, kind)``, from ``edges``: read by
+    its key (target first), the one table that keeps them."""
+    _, rows = index.query(
+        f"""
+        SELECT target_url, source_url, toString(kind),
+               tupleElement(latest, 'text_before'), tupleElement(latest, 'text_after')
+        FROM {index.db}.edges FINAL
+        WHERE target_domain IN {{domains:Array(String)}}
+          AND target_rev_host IN {{revs:Array(String)}}
+          AND target_url IN {{targets:Array(String)}}
+          AND source_url IN {{sources:Array(String)}}""",
+        {
+            "domains": sorted(set(columns[7])),
+            "revs": sorted(set(target_revs)),
+            "targets": sorted(set(columns[3])),
+            "sources": sorted(set(columns[2])),
+        },
+    )
+    return {(str(t), str(s), str(k)): (str(b), str(a)) for t, s, k, b, a in rows}
+
+
 #: Why a link was lost (docs/queries.md#lost-links).
 LOST_REASONS = ("link_removed", "page_gone", "page_redirected", "page_noindex")
 
 
 def lost_reason(status: int, turned_noindex: bool) -> str:
     """The reason a conclusive fetch answering ``status`` lost a page's links."""
-    if 300 <= status < 400:
+    if 300 <= status < 400 and status != NOT_MODIFIED:
         return "page_redirected"
     if 400 <= status < 500:
         return "page_gone"

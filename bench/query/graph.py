@@ -168,6 +168,10 @@ SUFFIXES: Final = tuple(name for name, share in _SUFFIX_SHARES for _ in range(sh
 CHUNK_TABLE: Final = "_bench_chunk"
 #: Views over the staging table: its edges and its source pages as index rows.
 ROWS_VIEW: Final = "_bench_rows"
+# The elements of `latest` that edges_by_source keeps.
+_BY_SOURCE: Final = (
+    "seen", "anchor", "image", "nofollow", "ugc", "sponsored", "link_count", "location",
+)  # fmt: skip
 PAGES_VIEW: Final = "_bench_pages"
 
 
@@ -453,7 +457,18 @@ class GraphSql:
                          ugc Bool, sponsored Bool, link_count UInt32,
                          location Enum8('other' = 0, 'content' = 1, 'nav' = 2, 'header' = 3,
                                         'footer' = 4, 'aside' = 5),
-                         text_before String, text_after String)) AS latest
+                         text_before String, text_after String)) AS latest,
+            -- edges_by_source keeps no texts (linkindex/sql/001_init.sql).
+            CAST(tuple({", ".join(f"tupleElement(latest, '{name}')" for name in _BY_SOURCE)})
+                AS Tuple(seen DateTime64(3, 'UTC'), anchor String, image Bool, nofollow Bool,
+                         ugc Bool, sponsored Bool, link_count UInt32,
+                         location Enum8('other' = 0, 'content' = 1, 'nav' = 2, 'header' = 3,
+                                        'footer' = 4, 'aside' = 5))) AS latest_by_source,
+            CAST(tuple(lost_at, if(toUnixTimestamp64Milli(lost_at) > 0, 'link_removed', ''))
+                AS Tuple(at DateTime64(3, 'UTC'),
+                         reason Enum8('' = 0, 'link_removed' = 1, 'page_gone' = 2,
+                                      'page_redirected' = 3, 'page_noindex' = 4)))
+                AS lost_reason
         FROM {db}.{CHUNK_TABLE}"""
 
     def context_text(self, place: str, salt: int) -> str:

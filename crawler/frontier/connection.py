@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import redis
 
+from crawler.frontier.shards import Shards, split_urls
 from linkcore import config
 from linkcore.errors import ConfigError, ServiceUnavailable
 
@@ -18,13 +19,29 @@ T = TypeVar("T")
 
 
 def redis_url(url: str | None = None) -> str:
-    """The flag, else ``LINKGRAPH_REDIS``, else the default URL."""
-    return config.REDIS.resolve(url)
+    """The flag, else ``LINKGRAPH_REDIS``, else the default URL (the first of a list)."""
+    urls = redis_urls(url)
+    return urls[0]
+
+
+def redis_urls(url: str | None = None) -> list[str]:
+    """Every shard's URL: the flag, else ``LINKGRAPH_REDIS``, else the default, split at commas."""
+    urls = split_urls(config.REDIS.resolve(url))
+    if not urls:
+        raise ConfigError("no Redis URL given (--redis URL[,URL…] or LINKGRAPH_REDIS)")
+    return urls
+
+
+def connect_shards(url: str | None = None, *, check: bool = True) -> Shards:
+    """A client for every shard of ``url`` (see :func:`redis_urls`), each pinged unless
+    ``check=False``; the errors of :func:`connect`."""
+    return Shards([connect(each, check=check) for each in redis_urls(url)])
 
 
 def connect(url: str | None = None, *, check: bool = True) -> redis.Redis:
     """A Redis client for ``url`` (see :func:`redis_url`), pinged unless ``check=False``.
 
+    Of a comma-separated list, the first: the shard that holds the jobs.
     Raises :class:`ConfigError` for a malformed URL and
     :class:`ServiceUnavailable` (retriable) when Redis does not answer.
     """
@@ -45,7 +62,7 @@ def connect(url: str | None = None, *, check: bool = True) -> redis.Redis:
 
 def unavailable(error: Exception, url: str | None = None) -> ServiceUnavailable:
     """A one-line, retriable error for a failed Redis call."""
-    where = f" at {redis_url(url)}" if url is not None else ""
+    where = f" at {url}" if url is not None else ""
     text = " ".join(str(error).split())
     return ServiceUnavailable(
         f"Redis{where} is unavailable: {text} (start it with deploy/local/up, or pass --redis)"
@@ -76,6 +93,8 @@ class RedisOutage:
     def __init__(self, retry_seconds: float = config.LINKGRAPH_REDIS_RETRY_SECONDS) -> None:
         self.retry_seconds = retry_seconds
         self.down_since: float | None = None
+        #: Outages noticed so far.
+        self.outages = 0
         self._backlog: deque[Callable[[], Any]] = deque()
         self._next_try = 0.0
 
@@ -83,6 +102,7 @@ class RedisOutage:
         """Note that a Redis call failed with ``error`` (logs the start of an outage)."""
         if self.down_since is None:
             self.down_since = time.monotonic()
+            self.outages += 1
             log.warning(
                 "Redis is unavailable (%s); waiting for it, nothing is dropped",
                 " ".join(str(error).split())[:200],

@@ -1,5 +1,10 @@
 """Redis key names. Everything lives under one prefix (``LINKGRAPH_REDIS_PREFIX``,
-default ``lg:``) so that several deployments, or test runs, can share a server."""
+default ``lg:``) so that several deployments, or test runs, can share a server.
+
+With several shards (:mod:`.shards`), ``jobs``, ``running`` and ``job`` live on
+the first; a job's ``queue``, ``leases``, ``bloom``, ``host`` and ``sitemaps``
+counts and ``pushed``, and ``rate``, exist on every shard, each holding that
+shard's hosts."""
 
 from __future__ import annotations
 
@@ -46,9 +51,31 @@ class Keys:
         """Bitmap: the job's Bloom filter of normalized URLs."""
         return f"{self.prefix}job:{name}:bloom"
 
-    def hosts(self, name: str) -> str:
-        """Hash: host -> pages the job requested from it (the per-host page cap)."""
-        return f"{self.prefix}job:{name}:hosts"
+    def pushed(self, name: str) -> str:
+        """Integer: entries ever queued new on this shard (how a finished job is told
+        from one whose work moved between shards while they were checked)."""
+        return f"{self.prefix}job:{name}:pushed"
+
+    def host(self, name: str, host: str) -> str:
+        """Integer: pages the job requested from ``host`` (the per-host page cap).
+
+        A key per host rather than one hash of hosts: a hash of a few hundred
+        hosts is kept as a list that every increment scans, several times the
+        cost of a key's increment."""
+        return f"{self.prefix}job:{name}:host:{host}"
+
+    def traps(self, name: str) -> str:
+        """Hash: URL template -> the trap rule that declined it, for every worker of
+        the job (docs/crawling.md#spider-traps)."""
+        return f"{self.prefix}job:{name}:traps"
+
+    def declined(self, name: str) -> str:
+        """Hash: "HOST RULE" -> URLs the job's workers declined as a trap."""
+        return f"{self.prefix}job:{name}:declined"
+
+    def sitemaps(self, name: str, host: str) -> str:
+        """Integer: sitemap files of ``host`` the job read (docs/crawling.md#sitemaps)."""
+        return f"{self.prefix}job:{name}:sitemaps:{host}"
 
     def rate(self, host: str) -> str:
         """String: the next free request slot of a host (server time, seconds)."""

@@ -108,6 +108,8 @@ CREATE TABLE IF NOT EXISTS {db}.edges_by_source_local ON CLUSTER '{cluster}'
     target_domain   SimpleAggregateFunction(any, String) CODEC(ZSTD(3)),
     first_seen      SimpleAggregateFunction(min, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1)),
     last_seen       DateTime64(3, 'UTC') ALIAS tupleElement(latest, 'seen'),
+    -- As in `edges` but for the texts around the link, which `edges` alone
+    -- keeps (backlinks read them; docs/storage.md#edges).
     latest          SimpleAggregateFunction(max, Tuple(
                         seen DateTime64(3, 'UTC'),
                         anchor String,
@@ -117,9 +119,7 @@ CREATE TABLE IF NOT EXISTS {db}.edges_by_source_local ON CLUSTER '{cluster}'
                         sponsored Bool,
                         link_count UInt32,
                         location Enum8('other' = 0, 'content' = 1, 'nav' = 2, 'header' = 3,
-                                       'footer' = 4, 'aside' = 5),
-                        text_before String,
-                        text_after String)) CODEC(ZSTD(3)),
+                                       'footer' = 4, 'aside' = 5))) CODEC(ZSTD(3)),
     lost_at         SimpleAggregateFunction(max, DateTime64(3, 'UTC')) CODEC(ZSTD(1)),
     -- Why it was lost, written with lost_at by the same marker: max() by the
     -- time first keeps the reason of the latest loss (docs/queries.md#lost-links).
@@ -179,6 +179,8 @@ CREATE TABLE IF NOT EXISTS {db}.pages_local ON CLUSTER '{cluster}'
     dropped_links   UInt32,
     job             LowCardinality(String),
     fetched_at      DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+    etag            String DEFAULT '' CODEC(ZSTD(1)),
+    last_modified   String DEFAULT '' CODEC(ZSTD(1)),
     -- Page facts (docs/edges.md#page-facts); empty for pages stored before them.
     robots_noindex  Bool,
     title           String CODEC(ZSTD(3)),

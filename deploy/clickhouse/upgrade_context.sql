@@ -2,13 +2,15 @@
 -- location, context or lost reason, and pages no facts (the counterpart of
 -- linkindex/sql/upgrade_context.sql, which says what each statement does).
 --
--- Run it once, after upgrade_lost_at.sql and upgrade_compact.sql where those
--- are due and before an application of this version connects, with {db} and
--- {cluster} replaced as for cluster.sql (clickhouse-client --multiquery), then
+-- Run it once, after upgrade_lost_at.sql, upgrade_compact.sql and
+-- upgrade_validators.sql where those are due and before an application of
+-- this version connects, with {db} and {cluster} replaced as for cluster.sql (clickhouse-client --multiquery), then
 -- run this version's cluster.sql again: it replaces the `links` view, which
 -- reads the new columns. Local tables first, so that no Distributed insert
--- carries a column the shards lack. `latest` gains three elements: a mutation
--- rewrites the column on every shard (in the background; old parts read with
+-- carries a column the shards lack. `latest` gains three elements in `edges`
+-- (location and the texts around the link) and one in `edges_by_source`
+-- (location; the texts are kept by `edges` alone): a mutation rewrites the
+-- column on every shard (in the background; old parts read with
 -- the new elements empty meanwhile). The lost reasons are written from the
 -- fetch history through the Distributed tables (GLOBAL join: the fetches are
 -- gathered once and sent to every shard).
@@ -41,9 +43,7 @@ ALTER TABLE {db}.edges_by_source_local ON CLUSTER '{cluster}'
                         sponsored Bool,
                         link_count UInt32,
                         location Enum8('other' = 0, 'content' = 1, 'nav' = 2, 'header' = 3,
-                                       'footer' = 4, 'aside' = 5),
-                        text_before String,
-                        text_after String)) CODEC(ZSTD(3)),
+                                       'footer' = 4, 'aside' = 5))) CODEC(ZSTD(3)),
     ADD COLUMN IF NOT EXISTS lost_reason SimpleAggregateFunction(max, Tuple(
                         at DateTime64(3, 'UTC'),
                         reason Enum8('' = 0, 'link_removed' = 1, 'page_gone' = 2,
@@ -88,9 +88,7 @@ ALTER TABLE {db}.edges_by_source ON CLUSTER '{cluster}'
                         sponsored Bool,
                         link_count UInt32,
                         location Enum8('other' = 0, 'content' = 1, 'nav' = 2, 'header' = 3,
-                                       'footer' = 4, 'aside' = 5),
-                        text_before String,
-                        text_after String)) CODEC(ZSTD(3)),
+                                       'footer' = 4, 'aside' = 5))) CODEC(ZSTD(3)),
     ADD COLUMN IF NOT EXISTS lost_reason SimpleAggregateFunction(max, Tuple(
                         at DateTime64(3, 'UTC'),
                         reason Enum8('' = 0, 'link_removed' = 1, 'page_gone' = 2,

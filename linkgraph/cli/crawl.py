@@ -10,16 +10,19 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from linkcore import config
-from linkcore.errors import LinkgraphError, UsageError
+from linkcore.errors import LinkgraphError
+from linkgraph.cli import revisits as revisiting
 from linkgraph.cli.options import (
     PROG,
     add_index_options,
+    add_trap_options,
     add_verbose,
     depth,
     index_of,
     nonnegative,
     positive,
     seconds,
+    trap_limits,
 )
 
 if TYPE_CHECKING:
@@ -65,9 +68,14 @@ def crawl_settings(args: argparse.Namespace, location: IndexLocation) -> Setting
             args.allow_private_networks
         ),
         "LINKGRAPH_PROGRESS": not args.quiet,
+        **trap_limits(args).as_settings(),
         "CONCURRENT_REQUESTS": args.concurrency,
         "CONCURRENT_REQUESTS_PER_DOMAIN": args.per_host,
         "DOWNLOAD_DELAY": args.delay,
+        "LINKGRAPH_MAX_CRAWL_DELAY": args.max_crawl_delay,
+        "LINKGRAPH_SITEMAPS": not args.no_sitemaps and config.SITEMAPS.resolve(),
+        "LINKGRAPH_SITEMAP_MAX_URLS": args.max_sitemap_urls,
+        "LINKGRAPH_SITEMAPS_PER_HOST": args.max_sitemaps_per_host,
         "AUTOTHROTTLE_START_DELAY": max(args.delay, 0.01),
         "AUTOTHROTTLE_ENABLED": not args.no_autothrottle,
         "DOWNLOAD_TIMEOUT": args.timeout,
@@ -89,12 +97,12 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seed) if args.seed else []
     if args.seeds:
         seeds.extend(s for s in read_seeds_file(args.seeds) if s not in seeds)
-    if not seeds:
-        raise UsageError(f"{PROG} crawl: no seeds: give SEED arguments or --seeds FILE")
+    revisiting.check(args, seeds, "crawl")
     location = resolve_location(args.data_dir, args.clickhouse)
     # Open (and migrate) the index before crawling: a locked or unreachable
     # index is reported now, not after the first batch of pages.
-    with index_of(args, create=True):
+    with index_of(args, create=True) as index:
+        revisits = list(revisiting.revisits(args, index, seeds)) if revisiting.wanted(args) else []
         process = CrawlerProcess(crawl_settings(args, location), install_root_handler=False)
         crawler = process.create_crawler(OutlinksSpider)
         collect_less()
@@ -105,6 +113,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             max_pages=args.max_pages,
             max_depth=args.max_depth,
             job=args.job,
+            revisits=revisits,
         )
         process.start()
         elapsed = time.monotonic() - started
@@ -121,15 +130,22 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         errors = int(stats.get("linkgraph/errors", 0))
         refused = int(stats.get("linkgraph/refused_private", 0))
         robots = int(stats.get("robotstxt/forbidden", 0))
+        from_sitemaps = int(stats.get("linkgraph/sitemap_queued", 0))
         reason = stats.get("finish_reason", "finished")
+        traps = list(stats.get("linkgraph/trap_declined", []))
     if not args.quiet or args.verbose:
         print(
             f"{PROG}: crawled {pages} pages, stored {edges} edges in {elapsed:.1f} s "
-            f"({pages / max(elapsed, 1e-9):.1f} pages/s); {errors} fetch errors, "
+            f"({pages / max(elapsed, 1e-9):.1f} pages/s); {from_sitemaps} URLs queued from "
+            f"sitemaps; {errors} fetch errors, "
             f"{robots} blocked by robots.txt, {refused} refused private addresses; "
             f"finish: {reason}; index: {location.describe()}",
             file=sys.stderr,
         )
+        for count, host, rule in traps:
+            print(f"{PROG}: {count} URLs declined as a trap on {host}: {rule}", file=sys.stderr)
+        if revisiting.wanted(args):
+            print(f"{PROG}: {revisiting.summary(stats)}", file=sys.stderr)
     if reason not in ("finished", "max_pages"):
         print(f"{PROG}: crawl ended early: {reason}", file=sys.stderr)
         return 1
@@ -181,12 +197,20 @@ def register(commands: Any) -> None:
         help="fetch at most N pages from one host, a bound on spider traps; 0 = no limit "
         "(default: %(default)s)",
     )
+    add_trap_options(crawl)
     crawl.add_argument(
         "--delay",
         type=seconds,
         default=config.LINKGRAPH_DOWNLOAD_DELAY,
         metavar="S",
         help="seconds between requests to one host (default: %(default)s)",
+    )
+    crawl.add_argument(
+        "--max-crawl-delay",
+        type=seconds,
+        default=config.LINKGRAPH_MAX_CRAWL_DELAY,
+        metavar="S",
+        help="obey a robots.txt Crawl-delay up to S seconds (default: %(default)s)",
     )
     crawl.add_argument(
         "--per-host",
@@ -225,10 +249,31 @@ def register(commands: Any) -> None:
         help="allow loopback/private/link-local targets (env "
         f"LINKGRAPH_ALLOW_PRIVATE_NETWORKS; now: {config.ALLOW_PRIVATE_NETWORKS.now()})",
     )
+    crawl.add_argument(
+        "--no-sitemaps",
+        action="store_true",
+        help="do not read the hosts' sitemaps (env LINKGRAPH_SITEMAPS=off; now: "
+        f"{config.SITEMAPS.now()})",
+    )
+    crawl.add_argument(
+        "--max-sitemap-urls",
+        type=positive,
+        default=config.LINKGRAPH_SITEMAP_MAX_URLS,
+        metavar="N",
+        help="read at most N entries of one sitemap file (default: %(default)s)",
+    )
+    crawl.add_argument(
+        "--max-sitemaps-per-host",
+        type=positive,
+        default=config.LINKGRAPH_SITEMAPS_PER_HOST,
+        metavar="N",
+        help="read at most N sitemap files per host (default: %(default)s)",
+    )
     crawl.add_argument("--job", default="", metavar="NAME", help="job name stored with pages")
     crawl.add_argument(
         "--quiet", "-q", action="store_true", help="no progress display and no summary"
     )
+    revisiting.add_revisit_options(crawl)
     add_index_options(crawl)
     crawl.set_defaults(handler=cmd_crawl)
     add_verbose(crawl)

@@ -7,27 +7,31 @@ import sys
 from typing import Any
 
 from linkcore import config
-from linkcore.errors import UsageError
+from linkgraph.cli import revisits as revisiting
 from linkgraph.cli.options import (
     PROG,
     Parser,
+    add_index_options,
     add_kafka_options,
     add_redis_options,
+    add_trap_options,
     add_verbose,
     depth,
+    index_of,
     kafka_settings,
     nonnegative,
     positive,
     seconds,
+    trap_limits,
 )
 
 
 def _job_store(args: argparse.Namespace) -> Any:
-    from crawler.frontier.connection import connect
+    from crawler.frontier.connection import connect_shards
     from crawler.frontier.jobs import JobStore
     from crawler.frontier.keys import Keys
 
-    return JobStore(connect(args.redis), Keys.from_env(args.redis_prefix))
+    return JobStore(connect_shards(args.redis), Keys.from_env(args.redis_prefix))
 
 
 def cmd_job_start(args: argparse.Namespace) -> int:
@@ -35,20 +39,29 @@ def cmd_job_start(args: argparse.Namespace) -> int:
 
     seeds = read_seeds_file(args.seeds) if args.seeds else []
     seeds.extend(s for s in parse_seeds(args.seed) if s not in seeds)
-    if not seeds:
-        raise UsageError(f"{PROG} job start: no seeds: give --seeds FILE or SEED arguments")
-    job = _job_store(args).start(
-        args.name,
-        seeds,
-        max_pages=args.max_pages,
-        max_depth=args.max_depth,
-        max_pages_per_host=args.max_pages_per_host,
-        rate=args.rate,
-        bloom_capacity=args.expected_urls,
-    )
+    revisiting.check(args, seeds, "job start")
+    store = _job_store(args)
+    settings: dict[str, Any] = {
+        "max_pages": args.max_pages,
+        "max_depth": args.max_depth,
+        "max_pages_per_host": args.max_pages_per_host,
+        "rate": args.rate,
+        "bloom_capacity": args.expected_urls,
+        "traps": trap_limits(args),
+        "sitemaps": not args.no_sitemaps and config.SITEMAPS.resolve(),
+    }
+    if revisiting.wanted(args):
+        # Read while the job is queued: revisits stream from the index into Redis.
+        with index_of(args, create=False) as index:
+            job = store.start(
+                args.name, seeds, revisits=revisiting.revisits(args, index, seeds), **settings
+            )
+    else:
+        job = store.start(args.name, seeds, **settings)
+    revisits = f", {job.revisits_queued} revisits" if revisiting.wanted(args) else ""
     print(
-        f"{PROG}: job {job.name} started: {len(seeds)} seeds, scope "
-        f"{', '.join(job.scope)}; workers pick it up now",
+        f"{PROG}: job {job.name} started: {len(seeds)} seeds{revisits}, scope "
+        f"{', '.join(job.scope) or '(none: revisits only)'}; workers pick it up now",
         file=sys.stderr,
     )
     return 0
@@ -61,6 +74,10 @@ def _print_status(status: dict[str, Any], fmt: str) -> None:
         print(json.dumps(status))
         return
     for key, value in status.items():
+        if key == "declined_as_traps":
+            for count, host, rule in value:
+                print(f"{count} URLs declined as a trap on {host}: {rule}")
+            continue
         shown = ", ".join(value) if isinstance(value, list) else value
         print(f"{key:<17} {shown}")
 
@@ -165,6 +182,15 @@ def register(commands: Any) -> None:
         metavar="N",
         help="URLs the job's Bloom filter is sized for, at 0.1%% false "
         "positives (default: %(default)s)",
+    )
+    add_trap_options(start)
+    revisiting.add_revisit_options(start)
+    add_index_options(start)
+    start.add_argument(
+        "--no-sitemaps",
+        action="store_true",
+        help="do not read the hosts' sitemaps (env LINKGRAPH_SITEMAPS=off; now: "
+        f"{config.SITEMAPS.now()})",
     )
     start.set_defaults(handler=cmd_job_start)
     for action, helptext, handler in (

@@ -137,7 +137,10 @@ def add_output_options(parser: argparse.ArgumentParser, formats: Sequence[str]) 
 def add_redis_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("redis")
     group.add_argument(
-        "--redis", metavar="URL", help=f"Redis URL (env LINKGRAPH_REDIS; now: {config.REDIS.now()})"
+        "--redis",
+        metavar="URL[,URL…]",
+        help="Redis URL; several, comma-separated, shard the frontier by host (env "
+        f"LINKGRAPH_REDIS; now: {config.REDIS.now()})",
     )
     group.add_argument(
         "--redis-prefix",
@@ -244,3 +247,60 @@ def format_and_limit(args: argparse.Namespace) -> tuple[str, int]:
     fmt = args.format or (default_format() if args.output is None else "jsonl")
     limit = args.limit if args.limit is not None else (TABLE_DEFAULT_LIMIT if fmt == "table" else 0)
     return fmt, limit
+
+
+def add_trap_options(parser: argparse.ArgumentParser) -> None:
+    """The trap rules' flags (docs/crawling.md#spider-traps); 0 turns a rule off."""
+    traps = parser.add_argument_group(
+        "spider traps", "rules that decline endless in-scope URL spaces; 0 turns a rule off"
+    )
+    traps.add_argument(
+        "--trap-near-duplicates",
+        type=nonnegative,
+        default=config.LINKGRAPH_TRAP_NEAR_DUPLICATES,
+        metavar="N",
+        help="decline a URL template after N near-identical pages, more than its distinct "
+        "ones (default: %(default)s)",
+    )
+    traps.add_argument(
+        "--trap-pattern-budget",
+        type=nonnegative,
+        default=config.LINKGRAPH_TRAP_PATTERN_BUDGET,
+        metavar="N",
+        help="admit at most N URLs per URL template, numbers and tokens masked "
+        "(default: %(default)s)",
+    )
+    traps.add_argument(
+        "--trap-repeated-segments",
+        type=nonnegative,
+        default=config.LINKGRAPH_TRAP_REPEATED_SEGMENTS,
+        metavar="N",
+        help="decline paths repeating a run of segments N times in a row (default: %(default)s)",
+    )
+    traps.add_argument(
+        "--trap-query-params",
+        type=nonnegative,
+        default=config.LINKGRAPH_TRAP_QUERY_PARAMS,
+        metavar="N",
+        help="decline URLs with more than N query parameters, or a path's parameter set past "
+        "8 N variants (default: %(default)s)",
+    )
+    traps.add_argument(
+        "--no-trap-rules",
+        action="store_true",
+        help="turn every trap rule off (the per-host page cap still holds)",
+    )
+
+
+def trap_limits(args: argparse.Namespace) -> Any:
+    """The :class:`crawler.traps.TrapLimits` of :func:`add_trap_options`' flags."""
+    from crawler.traps import TrapLimits
+
+    if args.no_trap_rules:
+        return TrapLimits.off()
+    return TrapLimits(
+        args.trap_near_duplicates,
+        args.trap_pattern_budget,
+        args.trap_repeated_segments,
+        args.trap_query_params,
+    )

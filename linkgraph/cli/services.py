@@ -34,7 +34,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 
-    from crawler.frontier.connection import connect, redis_url
+    from crawler.frontier.connection import connect_shards, redis_url, redis_urls
     from crawler.spiders.worker import WorkerSpider
     from linkcore import kafka as lgkafka
     from linkcore.metrics import start_metrics_server
@@ -42,7 +42,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     bootstrap, topic = kafka_settings(args)
     # Fail now, in one line, if Redis or Kafka does not answer (and create the
     # topic on first use), rather than inside Scrapy's start-up.
-    connect(args.redis)
+    shards = redis_urls(args.redis)
+    connect_shards(args.redis)
     lgkafka.ensure_topic(lgkafka.resolve_kafka(bootstrap, topic))
     if args.metrics_port:
         start_metrics_server(args.metrics_port)
@@ -56,7 +57,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
             "SCHEDULER_QUEUE_CLASS": "crawler.frontier.queue.JobsQueue",
             "DUPEFILTER_CLASS": "crawler.frontier.bloom.BloomDupeFilter",
             "SCHEDULER_PERSIST": True,
+            # scrapy-redis connects to the first shard; the frontier to all of them.
             "REDIS_URL": redis_url(args.redis),
+            "LINKGRAPH_REDIS_SHARDS": ",".join(shards),
             "LINKGRAPH_REDIS_PREFIX": args.redis_prefix or "",
             "LINKGRAPH_DISTRIBUTED": True,
             "LINKGRAPH_KAFKA": bootstrap,
@@ -71,6 +74,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             "CONCURRENT_REQUESTS": args.concurrency,
             "CONCURRENT_REQUESTS_PER_DOMAIN": args.per_host,
             "DOWNLOAD_TIMEOUT": args.timeout,
+            "LINKGRAPH_MAX_CRAWL_DELAY": args.max_crawl_delay,
             "LINKGRAPH_ALLOW_PRIVATE_NETWORKS": config.ALLOW_PRIVATE_NETWORKS.resolve(
                 args.allow_private_networks
             ),
@@ -91,9 +95,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # loading), and Scrapy would install its SIGTERM handler only after: the
     # worker installs its own graceful stop now and keeps it to the end.
     stop_gracefully_on_signals(process)
-    log.warning(
-        "worker started: Redis %s, Kafka %s, topic %s", redis_url(args.redis), bootstrap, topic
-    )
+    log.warning("worker started: Redis %s, Kafka %s, topic %s", ",".join(shards), bootstrap, topic)
     process.start(install_signal_handlers=False)
     error = getattr(crawler, "linkgraph_error", None)
     if error is not None:
@@ -207,12 +209,20 @@ def register_worker(commands: Any) -> None:
         help="seconds before a request is abandoned (default: %(default)s)",
     )
     worker.add_argument(
+        "--max-crawl-delay",
+        type=seconds,
+        default=config.LINKGRAPH_MAX_CRAWL_DELAY,
+        metavar="S",
+        help="obey a robots.txt Crawl-delay up to S seconds between requests to a host, "
+        "across the cluster (default: %(default)s)",
+    )
+    worker.add_argument(
         "--lease",
         type=seconds,
         default=config.LINKGRAPH_LEASE_SECONDS,
         metavar="S",
-        help="seconds before a request taken by a silent worker is handed "
-        "out again (default: %(default)s)",
+        help="seconds before a request taken by a dead worker is handed out again; live "
+        "workers renew their leases every third of it (default: %(default)s)",
     )
     worker.add_argument(
         "--metrics-port",

@@ -7,6 +7,13 @@ recorded in a :class:`RequestLog` that tests read in-process and that can also
 append one JSON line per request to a file, for a proxy running as a
 subprocess.
 
+With ``validators`` on, it answers as a server with conditional requests
+does (docs/crawling.md#revisits): every 200 response carries an ``ETag`` (a
+hash of its body) and a ``Last-Modified`` (when the proxy first served that
+body at that URL), and a request whose ``If-None-Match`` matches, or, without
+one, whose ``If-Modified-Since`` is not older, gets ``304 Not Modified`` with
+no body. :meth:`ProxyServer.serve` swaps the web it serves, as a site changes.
+
 The proxy only speaks plain http: a ``CONNECT`` (what a client sends through
 ``https_proxy`` for an https URL) is logged and refused with 501, so an
 attempt to fetch an https URL shows up in the log.
@@ -14,11 +21,14 @@ attempt to fetch an https URL shows up in the log.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
 import time
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -93,6 +103,9 @@ class LoggedRequest:
     time: float
     user_agent: str
     status: int
+    #: The request's conditional headers (docs/crawling.md#revisits), "" when absent.
+    if_none_match: str = ""
+    if_modified_since: str = ""
 
 
 class RequestLog:
@@ -170,8 +183,32 @@ class _Handler(BaseHTTPRequestHandler):
         url = self._absolute_url()
         key = request_key(url)
         resource = self.server.lookup(key)
-        self._log(arrived, url, key, resource.status)
-        self._send(resource.status, resource.headers, resource.body, send_body=send_body)
+        status, headers, body = resource.status, resource.headers, resource.body
+        if self.server.validators and status == 200:
+            etag, modified = self.server.version(key, body)
+            headers = (*headers, ("ETag", etag), ("Last-Modified", modified))
+            if self._not_modified(etag, modified):
+                status, body = 304, b""
+                headers = (("ETag", etag), ("Last-Modified", modified))
+        self._log(arrived, url, key, status)
+        delay = self.server.delays.get(key)
+        if delay:
+            time.sleep(delay)
+        self._send(status, headers, body, send_body=send_body)
+
+    def _not_modified(self, etag: str, modified: str) -> bool:
+        """RFC 9110, 13.2.2: If-None-Match decides when present, else If-Modified-Since."""
+        match = self.headers.get("If-None-Match")
+        if match is not None:
+            tags = [tag.strip().removeprefix("W/") for tag in match.split(",")]
+            return "*" in tags or etag in tags
+        since = self.headers.get("If-Modified-Since")
+        if since is None:
+            return False
+        try:
+            return parsedate_to_datetime(modified) <= parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            return False
 
     def _log(self, arrived: float, url: str, key: str, status: int) -> None:
         self.server.log.record(
@@ -182,6 +219,8 @@ class _Handler(BaseHTTPRequestHandler):
                 time=arrived,
                 user_agent=self.headers.get("User-Agent", ""),
                 status=status,
+                if_none_match=self.headers.get("If-None-Match", ""),
+                if_modified_since=self.headers.get("If-Modified-Since", ""),
             )
         )
 
@@ -196,7 +235,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
+        if status != 304:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if send_body and body:
             self.wfile.write(body)
@@ -210,10 +250,36 @@ class _Server(ThreadingHTTPServer):
     # Crawls open many connections at once; the default backlog of 5 drops some.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], web: SyntheticWeb, log: RequestLog) -> None:
+    def __init__(
+        self, address: tuple[str, int], web: SyntheticWeb, log: RequestLog, validators: bool
+    ) -> None:
         self.web = web
         self.log = log
+        self.validators = validators
+        #: Model URL -> seconds its answer is held back (a slow page).
+        self.delays: dict[str, float] = {}
+        #: Model URL -> (ETag, Last-Modified) of the body it serves now.
+        self._versions: dict[str, tuple[str, str]] = {}
+        self._clock = time.time()
+        self._lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def version(self, key: str, body: bytes) -> tuple[str, str]:
+        """The ETag and Last-Modified of ``body`` served at ``key``: a new body
+        is modified at least a second after the one it replaced (HTTP dates
+        count whole seconds)."""
+        etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+        with self._lock:
+            known = self._versions.get(key)
+            if known is None or known[0] != etag:
+                if known is not None:
+                    self._clock = max(time.time(), self._clock + 1.0)
+                modified = format_datetime(
+                    datetime.fromtimestamp(int(self._clock), UTC), usegmt=True
+                )
+                known = (etag, modified)
+                self._versions[key] = known
+            return known
 
     def lookup(self, key: str) -> Resource:
         resource = self.web.resource(key)
@@ -241,11 +307,28 @@ class ProxyServer:
         host: str = "127.0.0.1",
         port: int = 0,
         log: RequestLog | None = None,
+        validators: bool = False,
     ) -> None:
         self.web = web
         self.log = log if log is not None else RequestLog()
-        self._server = _Server((host, port), web, self.log)
+        self._server = _Server((host, port), web, self.log, validators)
         self._thread: threading.Thread | None = None
+
+    def serve(self, web: SyntheticWeb) -> None:
+        """Serve ``web`` from now on (a changed site, at the same address)."""
+        self.web = web
+        self._server.web = web
+
+    def delay(self, url: str, seconds: float) -> None:
+        """Hold back the answer to ``url`` by ``seconds`` (0: answer at once again).
+
+        The request is logged when it arrives, before the wait.
+        """
+        key = request_key(url)
+        if seconds > 0:
+            self._server.delays[key] = seconds
+        else:
+            self._server.delays.pop(key, None)
 
     @property
     def host(self) -> str:

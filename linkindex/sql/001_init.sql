@@ -79,6 +79,8 @@ CREATE TABLE IF NOT EXISTS {db}.edges_by_source
     -- In source order a page's links share their sighting times: Delta.
     first_seen      SimpleAggregateFunction(min, DateTime64(3, 'UTC')) CODEC(Delta, ZSTD(1)),
     last_seen       DateTime64(3, 'UTC') ALIAS tupleElement(latest, 'seen'),
+    -- As in `edges` but for the texts around the link, which `edges` alone
+    -- keeps (backlinks read them; docs/storage.md#edges).
     latest          SimpleAggregateFunction(max, Tuple(
                         seen DateTime64(3, 'UTC'),
                         anchor String,
@@ -88,9 +90,7 @@ CREATE TABLE IF NOT EXISTS {db}.edges_by_source
                         sponsored Bool,
                         link_count UInt32,
                         location Enum8('other' = 0, 'content' = 1, 'nav' = 2, 'header' = 3,
-                                       'footer' = 4, 'aside' = 5),
-                        text_before String,
-                        text_after String)) CODEC(ZSTD(3)),
+                                       'footer' = 4, 'aside' = 5))) CODEC(ZSTD(3)),
     -- When a conclusive re-fetch of the source page no longer carried the
     -- link (written by the writer that stores the re-fetch; epoch 0: never).
     -- The edge is lost while lost_at > last_seen and live again once a later
@@ -144,6 +144,10 @@ CREATE TABLE IF NOT EXISTS {db}.pages
     dropped_links   UInt32,
     job             LowCardinality(String),
     fetched_at      DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+    -- The validators of the latest 2xx answer (its ETag and Last-Modified
+    -- headers, '' when absent), sent back by a revisit (docs/crawling.md#revisits).
+    etag            String DEFAULT '' CODEC(ZSTD(1)),
+    last_modified   String DEFAULT '' CODEC(ZSTD(1)),
     -- Page facts (docs/edges.md#page-facts); empty for pages stored before them.
     robots_noindex  Bool,
     title           String CODEC(ZSTD(3)),

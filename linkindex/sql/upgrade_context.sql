@@ -3,10 +3,13 @@
 --
 -- Run once, by Index.migrate(), when `edges` exists without lost_reason. The
 -- ALTERs run before the migrations (the links view reads the new columns):
--- `latest` gains three elements at its end (location, text_before,
--- text_after; a mutation rewrites the column, old sightings read as location
--- 'other' with empty texts), both edge tables gain lost_reason, pages its
--- facts (empty for pages stored before) and fetches robots_noindex. The
+-- `latest` gains three elements at its end in `edges` (location,
+-- text_before, text_after) and one in `edges_by_source` (location: the texts
+-- are kept by `edges` alone); a mutation rewrites the column, old sightings
+-- read as location 'other' with empty texts. Both edge tables gain
+-- lost_reason, pages their facts (empty for pages stored before, appended
+-- after the validators of upgrade_validators.sql, which runs first) and
+-- fetches robots_noindex. The
 -- INSERTs run after every other backfill: each lost edge gets the reason of
 -- the fetch that lost it, from that fetch's status (3xx page_redirected, 4xx
 -- page_gone, else link_removed; whether an earlier fetch said noindex was not
@@ -41,9 +44,7 @@ ALTER TABLE {db}.edges_by_source
                         sponsored Bool,
                         link_count UInt32,
                         location Enum8('other' = 0, 'content' = 1, 'nav' = 2, 'header' = 3,
-                                       'footer' = 4, 'aside' = 5),
-                        text_before String,
-                        text_after String)) CODEC(ZSTD(3)),
+                                       'footer' = 4, 'aside' = 5))) CODEC(ZSTD(3)),
     ADD COLUMN IF NOT EXISTS lost_reason SimpleAggregateFunction(max, Tuple(
                         at DateTime64(3, 'UTC'),
                         reason Enum8('' = 0, 'link_removed' = 1, 'page_gone' = 2,

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
+
 from linkcore.records import Link, PageRecord
 from linkcore.urls import host_of, registered_domain
 from linkgraph import api
@@ -313,8 +315,9 @@ class Running:
         self.server.stop()
 
 
-def web_database(index_dir: Path) -> Iterator[Index]:
-    """The session's embedded index with :data:`WEB` in a database of its own (a fixture body)."""
+@pytest.fixture(scope="module", name="web_index")
+def web_index_fixture(index_dir: Path) -> Iterator[Index]:
+    """The session's embedded index with :data:`WEB` in a database of its own."""
     database = f"t_api_{uuid.uuid4().hex[:10]}"
     index = open_index(IndexLocation(data_dir=str(index_dir), database=database))
     write_web(index)
@@ -327,6 +330,18 @@ def serving(index: Index, token: str | None = None) -> Iterator[Running]:
     running = Running(api.make_server(index, "127.0.0.1", 0, token=token))
     yield running
     running.close()
+
+
+@pytest.fixture(scope="module", name="served")
+def served_fixture(web_index: Index) -> Iterator[Running]:
+    """The API of :data:`WEB`'s index, open to everyone on loopback."""
+    yield from serving(web_index)
+
+
+@pytest.fixture(scope="module", name="guarded")
+def guarded_fixture(web_index: Index) -> Iterator[Running]:
+    """The API of :data:`WEB`'s index, with :data:`TOKEN` required."""
+    yield from serving(web_index, TOKEN)
 
 
 def raw_exchange(running: Running, request: str) -> tuple[str, str]:

@@ -163,7 +163,9 @@ def seeds_file(web: SyntheticWeb, path: Path) -> Path:
 
 def compare(cluster: Cluster, web: SyntheticWeb) -> None:
     expectation = expect(web)
-    fetched = {r.url for r in cluster.requests() if not r.url.endswith("/robots.txt")}
+    fetched = {
+        r.url for r in cluster.requests() if not r.url.endswith(("/robots.txt", "/sitemap.xml"))
+    }
     assert not fetched & expectation.never_fetch, (
         "fetched out of scope or against robots.txt: "
         f"{sorted(fetched & expectation.never_fetch)}\n{cluster.logs()}"
@@ -185,8 +187,10 @@ def compare(cluster: Cluster, web: SyntheticWeb) -> None:
 
 
 def fetch_counts(cluster: Cluster) -> Counter[str]:
-    """How often each page URL (robots.txt aside) was requested."""
-    return Counter(r.url for r in cluster.requests() if not r.url.endswith("/robots.txt"))
+    """How often each page URL (robots.txt and sitemaps aside) was requested."""
+    return Counter(
+        r.url for r in cluster.requests() if not r.url.endswith(("/robots.txt", "/sitemap.xml"))
+    )
 
 
 def duplicate_fetches(cluster: Cluster, web: SyntheticWeb) -> tuple[int, int]:

@@ -12,47 +12,32 @@ import re
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from linkgraph import api
 from linkindex import queries
-from linkindex.client import Index
-from tests.integration.api_web import (
+
+# The module-scoped fixtures of the served web (pytest finds them by these names).
+from tests.integration.api_web import (  # noqa: F401
     DAY,
     HOSTILE_ANCHOR,
     T0,
-    TOKEN,
     WEB,
     Running,
     edge_keys,
+    guarded_fixture,
     iso_at,
     matching,
     oracle_anchors,
     oracle_edges,
     oracle_refdomains,
-    serving,
-    web_database,
+    served_fixture,
+    web_index_fixture,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def web_index(index_dir: Path) -> Iterator[Index]:
-    yield from web_database(index_dir)
-
-
-@pytest.fixture(scope="module")
-def served(web_index: Index) -> Iterator[Running]:
-    yield from serving(web_index)
-
-
-@pytest.fixture(scope="module")
-def guarded(web_index: Index) -> Iterator[Running]:
-    yield from serving(web_index, TOKEN)
 
 
 # -- the queries -------------------------------------------------------------------

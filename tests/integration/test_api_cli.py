@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -32,31 +31,18 @@ from linkgraph.api import client as api_client
 from linkindex import queries
 from linkindex.client import Index, IndexLocation, open_index
 from linkindex.queries import Filters, Target
-from tests.integration.api_web import (
-    TOKEN,
+
+# The module-scoped fixtures of the served web (pytest finds them by these names).
+from tests.integration.api_web import (  # noqa: F401
     Running,
     edge_keys,
+    guarded_fixture,
     matching,
-    serving,
-    web_database,
+    served_fixture,
+    web_index_fixture,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def web_index(index_dir: Path) -> Iterator[Index]:
-    yield from web_database(index_dir)
-
-
-@pytest.fixture(scope="module")
-def served(web_index: Index) -> Iterator[Running]:
-    yield from serving(web_index)
-
-
-@pytest.fixture(scope="module")
-def guarded(web_index: Index) -> Iterator[Running]:
-    yield from serving(web_index, TOKEN)
 
 
 # -- the CLI's way in: serve.json, running_server, remote_query ----------------------------

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,36 +22,24 @@ from linkgraph import api
 from linkindex import queries
 from linkindex.client import Index
 from linkindex.queries import Filters, Target
-from tests.integration.api_web import (
+
+# The module-scoped fixtures of the served web (pytest finds them by these names).
+from tests.integration.api_web import (  # noqa: F401
     INJECTIONS,
     TOKEN,
     FailingIndex,
     Running,
     assert_one_line_error,
     cursor_of,
+    guarded_fixture,
     matching,
     oracle_edges,
     raw_exchange,
-    serving,
-    web_database,
+    served_fixture,
+    web_index_fixture,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def web_index(index_dir: Path) -> Iterator[Index]:
-    yield from web_database(index_dir)
-
-
-@pytest.fixture(scope="module")
-def served(web_index: Index) -> Iterator[Running]:
-    yield from serving(web_index)
-
-
-@pytest.fixture(scope="module")
-def guarded(web_index: Index) -> Iterator[Running]:
-    yield from serving(web_index, TOKEN)
 
 
 # -- bad input -------------------------------------------------------------------

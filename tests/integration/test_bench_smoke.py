@@ -42,9 +42,20 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     report = json.loads(output.read_text(encoding="utf-8"))
     figures = report["figures"]
     names = " ".join(figure["name"] for figure in figures)
-    for word in ("extraction", "crawl", "consumer", "Kafka", "dupefilter", "distributed"):
+    words = (
+        "extraction",
+        "crawl",
+        "traps",
+        "consumer",
+        "Kafka",
+        "dupefilter",
+        "frontier",
+        "distributed",
+        "revisit",
+    )
+    for word in words:
         assert word in names, (word, names)
-    assert len(BENCHMARKS) == 5
+    assert len(BENCHMARKS) == 8
     for figure in figures:
         assert math.isfinite(figure["ours"]) and figure["ours"] > 0, figure
         if figure["baseline"] is not None:

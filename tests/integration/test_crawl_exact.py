@@ -4,8 +4,8 @@ The real CLI crawls the synthetic test web through its loopback proxy into an
 embedded index; ``linkgraph export edges`` must then give exactly the edges the
 oracle (``tests.synthweb.oracle``) derives from the web's hand-written
 expectations, and the proxy's request log must show each in-scope URL fetched
-once and nothing else. ``linkgraph backlinks`` is spot-checked against the
-same edges, scope by scope.
+once and nothing else but robots.txt and each host's ``/sitemap.xml`` (once).
+``linkgraph backlinks`` is spot-checked against the same edges, scope by scope.
 """
 
 from __future__ import annotations
@@ -78,6 +78,10 @@ def _request_problems(crawl: Crawl) -> list[str]:
             continue
         counts[entry.key] += 1
         methods.setdefault(entry.key, set()).add(entry.method)
+    for url in sorted(expectation.sitemaps):
+        # docs/crawling.md#sitemaps: each host's /sitemap.xml, once (a 404 here).
+        if counts.pop(url, 0) != 1:
+            problems.append(f"sitemap {url} not requested exactly once")
     for url, count in sorted(counts.items()):
         if url not in expectation.fetched:
             if web.domains.get(urlsplit(url).hostname or "") not in web.seed_domains:
@@ -168,7 +172,8 @@ def test_page_limited_crawl_stores_whole_pages_within_the_limit(
     requested = Counter(
         entry.key for entry in crawl.requests if urlsplit(entry.key).path != "/robots.txt"
     )
-    assert set(requested) <= full.fetched, set(requested) - full.fetched
+    allowed = full.fetched | full.sitemaps
+    assert set(requested) <= allowed, set(requested) - allowed
     # Each URL once; a URL the web answers with 5xx may be retried (as in the full crawl).
     repeated = {
         url: count

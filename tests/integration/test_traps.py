@@ -1,5 +1,10 @@
 """Spider traps through the real crawl: the caps end it, every fetched page is stored right.
 
+With default settings the trap rules (crawler/traps.py) end each trap within
+a few hundred fetches, while a host of thousands of distinct pages is crawled
+whole (:func:`test_default_crawl_declines_the_traps`,
+:func:`test_a_large_distinct_host_is_crawled_whole`).
+
 The trap web (:mod:`tests.synthweb.trapweb`) is endless: an endless
 calendar, session ids in paths, ever-longer URLs and a tree of subdomains.
 A crawl must finish anyway, bounded by ``--max-pages-per-host``, the URL
@@ -13,6 +18,7 @@ cap is the job's, counted across workers.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,11 +33,23 @@ from tests.integration.conftest import Cli
 from tests.integration.crawls import CRAWL_FLAGS, json_records
 from tests.synthweb import ProxyServer, SyntheticWeb
 from tests.synthweb.oracle import EDGE_FIELDS, describe_edge_diff, edge_key, page_edges
-from tests.synthweb.trapweb import DEEP, SEGMENT, WWW, build_trap_web, subdomain_level
+from tests.synthweb.trapweb import (
+    CAL,
+    DEEP,
+    SEGMENT,
+    SHOP,
+    WWW,
+    build_distinct_web,
+    build_trap_and_distinct_web,
+    build_trap_web,
+    subdomain_level,
+)
 
 pytestmark = pytest.mark.integration
 
 HOST_CAP = 40
+#: Requests that are not pages: robots.txt, and the sitemap every host is asked for.
+NOT_PAGES = ("/robots.txt", "/sitemap.xml")
 MAX_DEPTH = 6
 #: The trap hosts that only the per-host cap ends.
 CAPPED = ("cal.trap-site.com", "shop.trap-site.com")
@@ -101,15 +119,87 @@ def test_traps_are_bounded_and_the_crawl_finishes(
         str(HOST_CAP),
         "--max-depth",
         str(MAX_DEPTH),
+        # The caps alone, as without trap rules: the default crawl is tried below.
+        "--no-trap-rules",
         *CRAWL_FLAGS,
         timeout=300,
     )
     assert "Traceback" not in result.stderr
-    fetched = [r.url for r in trap_proxy.log.entries() if not r.url.endswith("/robots.txt")]
+    fetched = [r.url for r in trap_proxy.log.entries() if not r.url.endswith(NOT_PAGES)]
     export = traps.run("export", "edges", "--format", "jsonl", "--data-dir", str(data))
     records = [json.loads(line) for line in export.stdout.splitlines() if line]
     per_host = check_trap_crawl(trap_web, fetched, records, MAX_DEPTH)
     print(f"\ntraps: {len(fetched)} pages fetched, {len(records)} edges, {len(per_host)} hosts")
+
+
+#: Fetches a trap may cost a default crawl: "a few hundred".
+TRAP_FETCH_BOUND = 300
+#: Pages of the large distinct host.
+DISTINCT_PAGES = 3000
+
+
+def test_default_crawl_declines_the_traps(
+    cli: Cli, trap_web: SyntheticWeb, trap_proxy: ProxyServer, tmp_path: Path
+) -> None:
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text(trap_web.seeds_file_text(), encoding="utf-8")
+    data = tmp_path / "index"
+    traps = cli.via(trap_proxy)
+    trap_proxy.log.clear()
+    flags = [flag for flag in CRAWL_FLAGS if flag != "--quiet"]
+    result = traps.run("crawl", "--seeds", str(seeds), "--data-dir", str(data), *flags, timeout=300)
+    assert "Traceback" not in result.stderr
+    fetched = [r.url for r in trap_proxy.log.entries() if not r.url.endswith(NOT_PAGES)]
+    per_host = Counter(urlsplit(url).hostname for url in fetched)
+    tree = sum(n for host, n in per_host.items() if subdomain_level(host or "") is not None)
+    trap_cost = {"cal": per_host[CAL], "shop": per_host[SHOP], "deep": per_host[DEEP]}
+    trap_cost["hosts"] = tree
+    print(f"\ndefault crawl of the trap web: fetches per trap {trap_cost}")
+    print(result.stderr)
+    assert all(n <= TRAP_FETCH_BOUND for n in trap_cost.values()), trap_cost
+    assert per_host[WWW] == 2 and len(fetched) == len(set(fetched))
+    # Each trap was declined by a rule, and the summary says so.
+    for host, rule in (
+        (CAL, "near-duplicates"),
+        (SHOP, "near-duplicates"),
+        (DEEP, "repeated-segments"),
+        ("n#.hosts.trap-site.com", "near-duplicates"),
+    ):
+        assert re.search(
+            rf"\b\d+ URLs declined as a trap on {re.escape(host)}: {rule}\n", result.stderr
+        ), (host, rule)
+    export = traps.run("export", "edges", "--format", "jsonl", "--data-dir", str(data))
+    records = [json.loads(line) for line in export.stdout.splitlines() if line]
+    got = sorted(({k: r[k] for k in EDGE_FIELDS} for r in records), key=edge_key)
+    want = sorted(
+        ({k: e[k] for k in EDGE_FIELDS} for url in fetched for e in page_edges(trap_web, url)),
+        key=edge_key,
+    )
+    assert got == want, describe_edge_diff(want, got)
+
+
+def test_a_large_distinct_host_is_crawled_whole(cli: Cli, tmp_path: Path) -> None:
+    web = build_distinct_web(DISTINCT_PAGES)
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text(web.seeds_file_text(), encoding="utf-8")
+    with ProxyServer(web) as proxy:
+        result = cli.via(proxy).run(
+            "crawl",
+            "--seeds",
+            str(seeds),
+            "--data-dir",
+            str(tmp_path / "index"),
+            "--concurrency",
+            "64",
+            "--per-host",
+            "32",
+            *CRAWL_FLAGS,
+            timeout=600,
+        )
+        assert "Traceback" not in result.stderr
+        fetched = {r.url for r in proxy.log.entries() if not r.url.endswith(NOT_PAGES)}
+    assert fetched == set(web.resources), len(set(web.resources) - fetched)
+    print(f"\nlarge distinct host: {len(fetched)} of {len(web.resources)} pages crawled")
 
 
 #: The distributed job's depth: one more than the ever-longer URLs can use, so
@@ -145,6 +235,8 @@ def test_traps_are_bounded_in_a_distributed_job(
             str(HOST_CAP),
             "--max-depth",
             str(JOB_MAX_DEPTH),
+            # The caps alone: the default rules are the next test's.
+            "--no-trap-rules",
             # Slow enough per host that both workers get a share of each trap.
             "--rate",
             "20",
@@ -152,7 +244,7 @@ def test_traps_are_bounded_in_a_distributed_job(
         status = cluster.wait_job("traps")
         cluster.stop_all()
     by_worker = [
-        [r.url for r in log if not r.url.endswith("/robots.txt")]
+        [r.url for r in log if not r.url.endswith(NOT_PAGES)]
         for log in (cluster.requests(), second_proxy.log.entries())
     ]
     fetched = [url for urls in by_worker for url in urls]
@@ -193,3 +285,42 @@ def test_traps_are_bounded_in_a_distributed_job(
         f"{len(per_host)} hosts, {status['elapsed_seconds']} s; capped hosts by worker: "
         f"{[dict(c) for c in capped]}"
     )
+
+
+#: Pages of the distinct host crawled beside the traps by a distributed job.
+JOB_DISTINCT_PAGES = 1500
+
+
+@pytest.mark.slow
+def test_a_default_distributed_job_declines_the_traps_and_crawls_a_distinct_host_whole(
+    tmp_path: Path,
+) -> None:
+    require_services()
+    web = build_trap_and_distinct_web(JOB_DISTINCT_PAGES)
+    with ProxyServer(web) as proxy:
+        cluster = Cluster(proxy, tmp_path, REDIS, KAFKA)
+        try:
+            cluster.start_consumer()
+            cluster.start_workers(2)
+            cluster.wait_for_workers()
+            cluster.start_job(web, "defaults", "--rate", "200")
+            status = cluster.wait_job("defaults", timeout="400")
+            table = cluster.cli("job", "status", "defaults").stdout
+        finally:
+            cluster.stop_all()
+        fetched = [r.url for r in proxy.log.entries() if not r.url.endswith(NOT_PAGES)]
+    per_host = Counter(urlsplit(url).hostname for url in fetched)
+    tree = sum(n for host, n in per_host.items() if subdomain_level(host or "") is not None)
+    trap_cost = {"cal": per_host[CAL], "shop": per_host[SHOP], "deep": per_host[DEEP]}
+    trap_cost["hosts"] = tree
+    big = {url for url in fetched if urlsplit(url).hostname == "www.big-site.com"}
+    print(
+        f"\ndistributed default job: fetches per trap {trap_cost}; big-site.com "
+        f"{len(big)} of {JOB_DISTINCT_PAGES + 1} pages; declined {status['declined']}\n{table}"
+    )
+    assert all(n <= TRAP_FETCH_BOUND for n in trap_cost.values()), trap_cost
+    assert big == {url for url in web.resources if "big-site.com" in url}
+    assert status["declined"] > 0 and status["declined_as_traps"], status
+    assert re.search(r"\b\d+ URLs declined as a trap on \S+: near-duplicates\n", table), table
+    total = sum(count for count, _, _ in status["declined_as_traps"])
+    assert total == status["declined"], status

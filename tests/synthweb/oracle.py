@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from linkgraph.demo.model import Resource, SyntheticWeb, host_of
 
@@ -72,6 +73,10 @@ class Expectation:
     ``canonical_only``: in-scope, allowed canonical targets reached by nothing
     else; they are not followed (docs/crawling.md#what-is-followed), but a
     web meant for exact comparison has none, so as not to depend on that.
+    ``sitemaps``: the sitemap files that must be requested, each once: the
+    ``/sitemap.xml`` of every host a URL was fetched from, where robots.txt
+    allows it (docs/crawling.md#sitemaps; these webs' robots.txt files name no
+    sitemaps), none with ``max_depth=0``.
     ``edges``: the stored edges, sorted by
     :func:`edge_key`. ``exact`` is false when ``max_pages`` cut the crawl short:
     which pages a real crawler picks first is then its own business.
@@ -83,6 +88,7 @@ class Expectation:
     robots_blocked: set[str] = field(default_factory=set)
     canonical_only: set[str] = field(default_factory=set)
     depth: dict[str, int] = field(default_factory=dict)
+    sitemaps: set[str] = field(default_factory=set)
     edges: list[Edge] = field(default_factory=list)
     exact: bool = True
 
@@ -233,6 +239,12 @@ def expect(
             result.retriable.add(url)
         result.edges.extend(_page_edges(web, url, resource))
     result.edges.sort(key=edge_key)
+    if max_depth != 0:
+        for url in fetched_order:
+            parts = urlsplit(url)
+            sitemap = f"{parts.scheme}://{parts.netloc}/sitemap.xml"
+            if web.robots_allows(sitemap, token):
+                result.sitemaps.add(sitemap)
     result.never_fetch = web.known_urls() - result.fetched
     result.canonical_only = {
         url

@@ -12,14 +12,21 @@ with a few ordinary pages and four traps, each generated on request:
 - ``nK.hosts.trap-site.com``: a host per number, each linking to two more
   (a binary tree of subdomains: a million hosts at depth 20).
 
-Only a per-host page cap, a URL length limit and a depth limit end such a
-crawl; every page still declares its links, so
+Without the trap rules (crawler/traps.py) only a per-host page cap, a URL
+length limit and a depth limit end such a crawl; every page still declares
+its links, so
 :func:`~tests.synthweb.oracle.page_edges` says what each fetched page
 must store.
+
+:func:`build_distinct_web` is the opposite: ``big-site.com``, one host of
+thousands of genuinely distinct articles under one URL pattern
+(``/article/N``: distinct words, distinct links), which the trap rules must
+let a crawl fetch whole.
 """
 
 from __future__ import annotations
 
+import random
 import re
 from typing import Final
 
@@ -30,7 +37,14 @@ from linkgraph.demo.model import (
     SyntheticWeb,
 )
 
-__all__ = ["TRAP_DOMAIN", "TRAP_SEEDS", "build_trap_web", "subdomain_level"]
+__all__ = [
+    "BIG",
+    "TRAP_DOMAIN",
+    "TRAP_SEEDS",
+    "build_distinct_web",
+    "build_trap_web",
+    "subdomain_level",
+]
 
 TRAP_DOMAIN: Final = "trap-site.com"
 WWW: Final = f"www.{TRAP_DOMAIN}"
@@ -125,4 +139,52 @@ def build_trap_web() -> SyntheticWeb:
     )
     web.domains["elsewhere.example"] = "elsewhere.example"
     web.add(about.resource())
+    return web
+
+
+BIG: Final = "www.big-site.com"
+
+
+def build_distinct_web(pages: int, seed: int = 14) -> SyntheticWeb:
+    """``big-site.com``: a home page and ``pages`` distinct articles (see module doc).
+
+    Article N links to articles 2N+1 and 2N+2 (so every article is a few hops
+    from the home page) and to three others at random; its text is 60 words
+    drawn from a vocabulary of 4,000.
+    """
+    rng = random.Random(seed)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocabulary = sorted({"".join(rng.choices(letters, k=rng.randint(3, 9))) for _ in range(4000)})
+    web = SyntheticWeb(
+        seeds=(f"http://{BIG}/",),
+        seed_urls=(f"http://{BIG}/",),
+        domains={BIG: "big-site.com"},
+    )
+    home = PageBuilder(f"http://{BIG}/", "big site")
+    home.a(f"http://{BIG}/article/0", "articles", f"http://{BIG}/article/0")
+    web.add(home.resource())
+    for number in range(pages):
+        url = f"http://{BIG}/article/{number}"
+        title = " ".join(rng.sample(vocabulary, 4))
+        page = PageBuilder(url, title)
+        page.body(f"<p>{' '.join(rng.sample(vocabulary, 60))}</p>")
+        targets = [n for n in (2 * number + 1, 2 * number + 2) if n < pages]
+        targets += rng.sample(range(pages), 3)
+        for target in dict.fromkeys(targets):
+            target_url = f"http://{BIG}/article/{target}"
+            page.a(target_url, " ".join(rng.sample(vocabulary, 3)), target_url)
+        web.add(page.resource())
+    return web
+
+
+def build_trap_and_distinct_web(pages: int) -> SyntheticWeb:
+    """The trap web and :func:`build_distinct_web`'s ``big-site.com`` served together:
+    one crawl must decline the one and fetch all of the other."""
+    web = build_trap_web()
+    distinct = build_distinct_web(pages)
+    for resource in distinct.resources.values():
+        web.add(resource)
+    web.domains.update(distinct.domains)
+    web.seeds = (*web.seeds, *distinct.seeds)
+    web.seed_urls = (*web.seed_urls, *distinct.seed_urls)
     return web

@@ -62,13 +62,22 @@ def test_exact_counts(generated) -> None:
 
 def test_both_edge_tables_hold_the_same_edges(generated) -> None:
     index, _ = generated
+    # Every element of `latest` but the texts, which `edges` alone keeps.
+    shared = ", ".join(
+        f"tupleElement(latest, '{name}')"
+        for name in (
+            "seen", "anchor", "image", "nofollow", "ugc", "sponsored", "link_count", "location"
+        )
+    )  # fmt: skip
     columns = (
         "source_url, source_host, source_domain, target_url, target_host, target_domain, "
-        "kind, latest, first_seen, last_seen"
+        f"kind, {shared}, first_seen, last_seen, lost_at, lost_reason"
     )
     for a, b in (("edges", "edges_by_source"), ("edges_by_source", "edges")):
         differ = f"SELECT {columns} FROM {{db}}.{a} EXCEPT SELECT {columns} FROM {{db}}.{b}"
         assert scalar(index, f"SELECT count() FROM ({differ})") == 0
+    texts = "countIf(tupleElement(latest, 'text_before') != '')"
+    assert scalar(index, f"SELECT {texts} FROM {{db}}.edges") > 0
 
 
 def test_refdomains_rollup_matches_the_edges(generated) -> None:

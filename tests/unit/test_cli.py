@@ -129,7 +129,8 @@ def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, st
         "--allow-private-networks",
     )
     assert allowed.returncode == 0, allowed.stderr
-    assert sorted(hits) == ["/", "/robots.txt", "/two"]
+    # The host's /sitemap.xml too: its robots.txt names no sitemap (docs/crawling.md#sitemaps).
+    assert sorted(hits) == ["/", "/robots.txt", "/sitemap.xml", "/two"]
     yield data, seed
     server.shutdown()
 

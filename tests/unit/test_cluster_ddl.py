@@ -379,7 +379,12 @@ def test_the_comparison_notices_a_column_added_on_one_side(
     assert any(d.startswith("edges vs edges_local: columns differ") for d in differences)
 
 
-UPGRADES = ("upgrade_lost_at.sql", "upgrade_compact.sql", "upgrade_context.sql")
+UPGRADES = (
+    "upgrade_lost_at.sql",
+    "upgrade_compact.sql",
+    "upgrade_validators.sql",
+    "upgrade_context.sql",
+)
 
 
 def upgrade_statements(name: str, database: str) -> list[str]:
@@ -431,6 +436,32 @@ def test_the_compact_upgrade_brings_an_earlier_cluster_to_this_schema(
         "SELECT table, name, type, default_kind, default_expression, compression_codec "
         "FROM system.columns WHERE database = {db:String} ORDER BY table, position"
     )
+    assert _rows(index, listing, earlier) == _rows(index, listing, current)
+
+
+#: The previous release's cluster.sql, as it shipped (tests/data/README.md).
+PREVIOUS_CLUSTER_SQL = (
+    Path(__file__).resolve().parents[1] / "data" / "schema_before_context" / "cluster.sql"
+)
+
+
+def test_the_context_upgrade_brings_the_previous_cluster_to_this_schema(
+    index: Index, new_database: Callable[[], str]
+) -> None:
+    earlier, current = new_database(), new_database()
+    text = PREVIOUS_CLUSTER_SQL.read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    previous = [s.strip().replace("{db}", earlier) for s in "\n".join(lines).split(";")]
+    apply_cluster_schema(index, [s for s in previous if s])
+    apply_cluster_schema(index, cluster_statements(current))
+    listing = (
+        "SELECT table, name, type, default_kind, default_expression, compression_codec "
+        "FROM system.columns WHERE database = {db:String} ORDER BY table, position"
+    )
+    assert _rows(index, listing, earlier) != _rows(index, listing, current)
+    for statement in upgrade_statements("upgrade_context.sql", earlier):
+        index.command(ON_CLUSTER.sub("", statement))
+    apply_cluster_schema(index, cluster_statements(earlier))  # as the upgrade says
     assert _rows(index, listing, earlier) == _rows(index, listing, current)
 
 

@@ -137,6 +137,28 @@ def test_canonical_edges_are_other_without_texts() -> None:
     assert set(LOCATIONS) >= {link.location for link in result.links}
 
 
+def test_a_page_of_menus_landmarks_and_conventions() -> None:
+    # Each element's class or id is read once per distinct value (menu-item).
+    items = 300
+    menu = "".join(f'<li class="menu-item"><a href="/m{i}">m</a></li>' for i in range(items))
+    body = (
+        f'<div id="header"><ul>{menu}</ul><nav><a href="/n">n</a></nav></div>'
+        '<div class="entry-content"><p>read <a href="/c">c</a> now</p>'
+        '<aside><span><a href="/s">s</a></span></aside></div>'
+        '<a class="nav" href="/self">its own class does not count</a>'
+        '<div role="presentation contentinfo"><a href="/f">f</a></div>'
+    )
+    found = placed(body)
+    assert found["c"] == ("content", "read", "now")
+    assert (found["n"][0], found["s"][0], found["f"][0], found["self"][0]) == (
+        "nav",
+        "aside",
+        "footer",
+        "other",
+    )
+    assert {found[f"m{i}"][0] for i in range(items)} == {"nav"}
+
+
 # -- context -------------------------------------------------------------------
 
 

@@ -653,3 +653,40 @@ def test_batch_times_convert_as_datetimes_do() -> None:
     )
     assert inserts["edges"].column("first_seen").combine_chunks().equals(expected)
     assert inserts["pages"].column("fetched_at").combine_chunks().equals(expected)
+
+
+def test_a_304_sights_the_stored_links_again_and_keeps_the_page(index) -> None:
+    day = 86_400
+    stored = page("http://a.com/", Link("http://t.com/x"), Link("http://t.com/y", anchor="why"))
+    stored.etag, stored.last_modified = '"v1"', "Tue, 14 Nov 2023 22:13:20 GMT"
+    write(index, stored)
+    write(index, page("http://a.com/", Link("http://t.com/x"), at=T0 + day))  # y is lost
+    write(index, PageRecord("http://a.com/", 304, T0 + 2 * day, etag='"v2"'))
+    _, rows = index.query(
+        f"SELECT target_url, toUnixTimestamp(first_seen), toUnixTimestamp(last_seen), lost, anchor "
+        f"FROM {index.db}.links ORDER BY target_url"
+    )
+    assert rows == [
+        ("http://t.com/x", T0, T0 + 2 * day, False, ""),
+        ("http://t.com/y", T0, T0, True, "why"),
+    ]
+    _, rows = index.query(
+        f"SELECT status, etag, last_modified, toUnixTimestamp(fetched_at), outlinks "
+        f"FROM {index.db}.pages FINAL"
+    )
+    # The stored 200 stays, with the fetch time and the ETag of the 304; the
+    # second fetch sent no Last-Modified, so none is known any more.
+    assert rows == [(200, '"v2"', "", T0 + 2 * day, 1)]
+    _, rows = index.query(f"SELECT status FROM {index.db}.fetches ORDER BY fetched_at")
+    assert rows == [(200,), (200,), (304,)]
+    # A later fetch without the link loses it as of then, as for any fetch.
+    write(index, page("http://a.com/", at=T0 + 3 * day))
+    assert lost_links(index) == [("http://t.com/x", T0 + 3 * day), ("http://t.com/y", T0 + day)]
+
+
+def test_an_index_from_before_validators_is_upgraded(index) -> None:
+    write(index, page("http://a.com/", Link("http://t.com/x")))
+    index.command(f"ALTER TABLE {index.db}.pages DROP COLUMN etag, DROP COLUMN last_modified")
+    index.migrate()
+    _, rows = index.query(f"SELECT url, etag, last_modified FROM {index.db}.pages")
+    assert rows == [("http://a.com/", "", "")]

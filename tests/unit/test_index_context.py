@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 from linkcore.records import Link, PageRecord
-from linkindex.client import MIGRATIONS, IndexLocation, open_index, schema_statements
+from linkindex.client import MIGRATIONS, IndexLocation, open_index
 from linkindex.writer import EdgeWriter
 
 T0 = 1_790_000_000.0
@@ -118,62 +118,96 @@ def test_a_page_that_turns_noindex_loses_its_links(index: Any) -> None:
     assert ("http://b.com/", False) in [(row[0], row[6]) for row in links(index)]
 
 
+def test_a_304_keeps_location_context_and_page_facts(index: Any) -> None:
+    link = Link(
+        "http://t.com/x", anchor="x", location="content", text_before="Read", text_after="!"
+    )
+    write(
+        index,
+        page("http://a.com/", link, Link("http://a.com/b", location="nav"), title="A", words=9),
+    )
+    write(index, PageRecord("http://a.com/", 304, T0 + DAY, ip="192.0.2.9"))
+    _, rows = index.query(
+        f"SELECT target_url, location, text_before, text_after, lost, "
+        f"toUnixTimestamp(last_seen) FROM {index.db}.links ORDER BY target_url"
+    )
+    assert rows == [
+        ("http://a.com/b", "nav", "", "", False, T0 + DAY),
+        ("http://t.com/x", "content", "Read", "!", False, T0 + DAY),
+    ]
+    _, rows = index.query(
+        f"SELECT status, title, words, internal_links, external_links, ip "
+        f"FROM {index.db}.pages FINAL"
+    )
+    assert rows == [(200, "A", 9, 1, 1, "192.0.2.9")]
+
+
+def test_the_texts_are_kept_by_edges_alone(index: Any) -> None:
+    # docs/storage.md#edges: edges_by_source keeps the location, not the texts.
+    write(index, page("http://a.com/", Link("http://t.com/x", location="nav", text_before="Hi")))
+    _, rows = index.query(
+        f"SELECT table, type FROM system.columns WHERE database = '{index.db}' "
+        "AND table IN ('edges', 'edges_by_source') AND name = 'latest' ORDER BY table"
+    )
+    by_table = dict(rows)
+    assert "text_before String" in by_table["edges"]
+    assert "location Enum8" in by_table["edges_by_source"]
+    assert "text_before" not in by_table["edges_by_source"]
+    _, rows = index.query(
+        f"SELECT toString(tupleElement(latest, 'location')) FROM {index.db}.edges_by_source"
+    )
+    assert rows == [("nav",)]
+
+
+#: The schema of the previous release, as it shipped (tests/data/README.md).
+PREVIOUS_SCHEMA = Path(__file__).resolve().parents[1] / "data" / "schema_before_context"
+
+
+def previous_statements(name: str, database: str) -> list[str]:
+    """The statements of the previous release's migration ``name``, bound to ``database``."""
+    text = (PREVIOUS_SCHEMA / name).read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    statements = [s.strip() for s in "\n".join(lines).split(";")]
+    return [s.replace("{db}", database) for s in statements if s]
+
+
 def test_an_index_from_before_context_is_upgraded_in_place(index: Any, index_dir: Any) -> None:
-    write(index, page("http://a.com/", Link("http://t.com/x"), Link("http://t.com/y"), at=T0))
+    stored = page("http://a.com/", Link("http://t.com/x"), Link("http://t.com/y"), at=T0)
+    stored.etag = '"v1"'
+    write(index, stored)
     write(index, page("http://b.com/", Link("http://t.com/x"), at=T0))
     write(index, page("http://a.com/", Link("http://t.com/x"), at=T0 + DAY))
     write(index, page("http://b.com/", at=T0 + DAY, status=404))
-    # The previous schema: 001_init.sql and 003_fetches.sql without this version's columns.
+    # An index made by the previous release: its migrations as it shipped
+    # them, and its rows (those of this index without this version's fields).
     earlier = f"t_{uuid.uuid4().hex[:12]}"
-    previous = {
-        "latest": (
-            "                        link_count UInt32,\n"
-            "                        location Enum8('other' = 0, 'content' = 1, 'nav' = 2, "
-            "'header' = 3,\n"
-            "                                       'footer' = 4, 'aside' = 5),\n"
-            "                        text_before String,\n"
-            "                        text_after String)) CODEC(ZSTD(3)),",
-            "                        link_count UInt32)) CODEC(ZSTD(3)),",
-        ),
-    }
     try:
         index.command(f"CREATE DATABASE {earlier}")
         for name in MIGRATIONS:
-            for statement in schema_statements(name, earlier):
-                old, new = previous["latest"]
-                statement = statement.replace(old, new)
-                statement = _without_new_columns(statement)
-                if "CREATE OR REPLACE VIEW" in statement:
-                    continue  # the previous links view is replaced on upgrade anyway
+            for statement in previous_statements(name, earlier):
                 index.command(statement)
-        columns = (
-            "target_rev_host, target_url, source_url, kind, target_host, source_host, "
-            "source_domain, target_domain, first_seen, lost_at"
-        )
+        assert "text_before" not in _columns(index, earlier, "edges")
         latest = (
             "(tupleElement(latest, 'seen'), tupleElement(latest, 'anchor'), "
             "tupleElement(latest, 'image'), tupleElement(latest, 'nofollow'), "
             "tupleElement(latest, 'ugc'), tupleElement(latest, 'sponsored'), "
             "tupleElement(latest, 'link_count'))"
         )
-        index.command(
-            f"INSERT INTO {earlier}.edges ({columns}, latest) "
-            f"SELECT {columns}, {latest} FROM {index.db}.edges"
-        )
-        by_source = columns.replace("target_rev_host", "source_rev_host")
-        index.command(
-            f"INSERT INTO {earlier}.edges_by_source ({by_source}, latest) "
-            f"SELECT {by_source}, {latest} FROM {index.db}.edges_by_source"
-        )
-        index.command(
-            f"INSERT INTO {earlier}.fetches SELECT rev_host, url, fetched_at, status, job "
-            f"FROM {index.db}.fetches"
-        )
-        index.command(
-            f"INSERT INTO {earlier}.pages SELECT rev_host, url, host, domain, status, "
-            f"content_type, robots_nofollow, depth, outlinks, dropped_links, job, fetched_at "
-            f"FROM {index.db}.pages"
-        )
+        for table, extra in (("edges", "target_rev_host"), ("edges_by_source", "source_rev_host")):
+            columns = (
+                f"{extra}, target_url, source_url, kind, target_host, source_host, "
+                "source_domain, target_domain, first_seen, lost_at"
+            )
+            index.command(
+                f"INSERT INTO {earlier}.{table} ({columns}, latest) "
+                f"SELECT {columns}, {latest} FROM {index.db}.{table}"
+            )
+        for table in ("fetches", "pages"):
+            columns = ", ".join(_columns(index, earlier, table))
+            index.command(
+                f"INSERT INTO {earlier}.{table} ({columns}) "
+                f"SELECT {columns} FROM {index.db}.{table}"
+            )
         upgraded = open_index(IndexLocation(data_dir=str(index_dir), database=earlier))
         listing = (
             "SELECT table, name, type, default_kind, default_expression, compression_codec "
@@ -182,26 +216,31 @@ def test_an_index_from_before_context_is_upgraded_in_place(index: Any, index_dir
         assert index.query(listing, {"db": earlier})[1] == index.query(listing, {"db": index.db})[1]
         assert links(upgraded) == links(index)
         assert [row[7] for row in links(upgraded) if row[6]] == ["link_removed", "page_gone"]
+        _, rows = upgraded.query(f"SELECT url, etag, title FROM {earlier}.pages FINAL ORDER BY url")
+        assert rows == [("http://a.com/", "", ""), ("http://b.com/", "", "")]
         upgraded.migrate()  # once upgraded, migrating again changes nothing
         assert links(upgraded) == links(index)
-        # New writes carry context into the upgraded index.
-        write(upgraded, page("http://c.com/", Link("http://t.com/z", location="aside"), at=T0))
-        assert ("http://c.com/", "http://t.com/z", "a", "aside", "", "", False, None) in links(
-            upgraded
+        # New writes carry context into the upgraded index, and a 304 keeps it.
+        write(
+            upgraded,
+            page(
+                "http://c.com/",
+                Link("http://t.com/z", location="aside", text_before="See", text_after="too"),
+                at=T0,
+            ),
+        )
+        write(upgraded, PageRecord("http://c.com/", 304, T0 + DAY))
+        assert ("http://c.com/", "http://t.com/z", "a", "aside", "See", "too", False, None) in (
+            links(upgraded)
         )
     finally:
         index.command(f"DROP DATABASE IF EXISTS {earlier}")
 
 
-_LOST_REASON = re.compile(r",\n    lost_reason .*?CODEC\(ZSTD\(1\)\)", re.DOTALL)
-_PAGE_FACTS = re.compile(
-    r",\n    robots_noindex  Bool,.*?ip              String CODEC\(ZSTD\(1\)\)", re.DOTALL
-)
-_FETCH_NOINDEX = re.compile(r",\n    robots_noindex Bool")
-
-
-def _without_new_columns(statement: str) -> str:
-    """A CREATE TABLE of this version as the previous version wrote it."""
-    for column in (_LOST_REASON, _PAGE_FACTS, _FETCH_NOINDEX):
-        statement = column.sub("", statement)
-    return statement
+def _columns(index: Any, database: str, table: str) -> list[str]:
+    _, rows = index.query(
+        "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String} "
+        "AND default_kind != 'ALIAS' ORDER BY position",
+        {"db": database, "t": table},
+    )
+    return [str(name) for (name,) in rows]

@@ -165,7 +165,16 @@ def test_log_records_every_request(tmp_path: Path) -> None:
     assert before <= entries[0].time <= entries[1].time <= after
     lines = [json.loads(line) for line in log_file.read_text().splitlines()]
     assert [line["url"] for line in lines] == [entry.url for entry in entries]
-    assert set(lines[0]) == {"method", "url", "key", "time", "user_agent", "status"}
+    assert set(lines[0]) == {
+        "method",
+        "url",
+        "key",
+        "time",
+        "user_agent",
+        "status",
+        "if_none_match",
+        "if_modified_since",
+    }
 
 
 def test_request_key() -> None:
