@@ -32,7 +32,7 @@ TRAP_BOUND = 300
 
 def run(*, quick: bool = False) -> Result:
     """Fetches per trap host and the share of the distinct host a default crawl makes."""
-    from linkgraph.demo.server import ProxyServer
+    from linkgraph.demo.server import NOT_PAGES, ProxyServer
     from tests.synthweb.trapweb import BIG, CAL, DEEP, SHOP, subdomain_level
     from tests.synthweb.trapweb import build_trap_and_distinct_web as build
 
@@ -67,12 +67,7 @@ def run(*, quick: bool = False) -> Result:
         elapsed = time.monotonic() - started
         if child.returncode != 0:
             raise RuntimeError(f"linkgraph crawl failed: {child.stderr.strip()[-2000:]}")
-        # Pages only: robots.txt and each host's /sitemap.xml are not.
-        fetched = [
-            r.url
-            for r in proxy.log.entries()
-            if not r.url.endswith(("/robots.txt", "/sitemap.xml"))
-        ]
+        fetched = [r.url for r in proxy.log.entries() if not r.url.endswith(NOT_PAGES)]
     hosts = Counter(urlsplit(url).hostname or "" for url in fetched)
     cost = {
         "calendar": hosts[CAL],

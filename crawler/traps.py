@@ -260,8 +260,6 @@ class TrapRules:
         self._query_variants: OrderedDict[str, set[str]] = OrderedDict()
         #: Declined URLs by (host, rule).
         self.declined: Counter[tuple[str, str]] = Counter()
-        #: Templates the near-duplicates or pattern-budget rule closed, in order.
-        self.closed: list[tuple[str, str]] = []
 
     def _template(self, template: str) -> _Template:
         known = self._templates.get(template)
@@ -280,11 +278,8 @@ class TrapRules:
         self.declined[key] += 1
         return rule
 
-    def _close(self, state: _Template, template: str, rule: str) -> None:
-        if not state.declined:
-            state.declined = rule
-            if len(self.closed) < MAX_DECLINED_KEYS:
-                self.closed.append((template, rule))
+    def _close(self, state: _Template, rule: str) -> None:
+        state.declined = state.declined or rule
 
     def _query_exploded(self, url: str) -> bool:
         limit = self.limits.query_params
@@ -320,7 +315,7 @@ class TrapRules:
         if state.declined:
             return self._decline(host, state.declined)
         if limits.pattern_budget and state.admitted >= limits.pattern_budget:
-            self._close(state, template, PATTERN_BUDGET)
+            self._close(state, PATTERN_BUDGET)
             return self._decline(host, PATTERN_BUDGET)
         state.admitted += 1
         return None
@@ -367,15 +362,14 @@ class TrapRules:
             if len(state.simhashes) < SIMHASHES_PER_TEMPLATE:
                 state.simhashes.append(simhash)
         if state.duplicates >= limit and state.duplicates > state.distinct and not state.declined:
-            self._close(state, template, NEAR_DUPLICATES)
+            self._close(state, NEAR_DUPLICATES)
             return NEAR_DUPLICATES
         return None
 
     def adopt(self, template: str, rule: str) -> None:
         """Take a verdict reached elsewhere (another worker of the job): ``template``'s
         URLs are declined by ``rule`` from now on."""
-        state = self._template(template)
-        state.declined = state.declined or rule
+        self._close(self._template(template), rule)
 
     def summary(self) -> list[tuple[int, str, str]]:
         """(declined URLs, host, rule), most declined first."""

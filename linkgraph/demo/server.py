@@ -108,6 +108,11 @@ class LoggedRequest:
     if_modified_since: str = ""
 
 
+#: Paths a crawl asks every host for that are not pages of the web: its
+#: robots.txt and, when robots.txt names no sitemap, its /sitemap.xml.
+NOT_PAGES: Final = ("/robots.txt", "/sitemap.xml")
+
+
 class RequestLog:
     """A thread-safe record of every request, optionally mirrored to a JSONL file."""
 

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.synthweb import ProxyServer, SyntheticWeb, expect
+from tests.synthweb import NOT_PAGES, ProxyServer, SyntheticWeb, expect
 from tests.synthweb.oracle import EDGE_FIELDS, describe_edge_diff, edge_key
 
 LINKGRAPH = str(Path(sys.executable).parent / "linkgraph")
@@ -163,9 +163,7 @@ def seeds_file(web: SyntheticWeb, path: Path) -> Path:
 
 def compare(cluster: Cluster, web: SyntheticWeb) -> None:
     expectation = expect(web)
-    fetched = {
-        r.url for r in cluster.requests() if not r.url.endswith(("/robots.txt", "/sitemap.xml"))
-    }
+    fetched = {r.url for r in cluster.requests() if not r.url.endswith(NOT_PAGES)}
     assert not fetched & expectation.never_fetch, (
         "fetched out of scope or against robots.txt: "
         f"{sorted(fetched & expectation.never_fetch)}\n{cluster.logs()}"
@@ -188,9 +186,7 @@ def compare(cluster: Cluster, web: SyntheticWeb) -> None:
 
 def fetch_counts(cluster: Cluster) -> Counter[str]:
     """How often each page URL (robots.txt and sitemaps aside) was requested."""
-    return Counter(
-        r.url for r in cluster.requests() if not r.url.endswith(("/robots.txt", "/sitemap.xml"))
-    )
+    return Counter(r.url for r in cluster.requests() if not r.url.endswith(NOT_PAGES))
 
 
 def duplicate_fetches(cluster: Cluster, web: SyntheticWeb) -> tuple[int, int]:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.integration.cluster import KAFKA, REDIS, Cluster, compare, require_services, seeds_file
-from tests.synthweb import ProxyServer, SyntheticWeb, expect
+from tests.synthweb import NOT_PAGES, ProxyServer, SyntheticWeb, expect
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -72,9 +72,7 @@ def _crawl(
 def test_three_workers_store_the_exact_index(cluster: Cluster, synth_web: SyntheticWeb) -> None:
     _crawl(cluster, synth_web, "three-workers")
     compare(cluster, synth_web)
-    fetched = [
-        r.url for r in cluster.requests() if not r.url.endswith(("/robots.txt", "/sitemap.xml"))
-    ]
+    fetched = [r.url for r in cluster.requests() if not r.url.endswith(NOT_PAGES)]
     expectation = expect(synth_web)
     counts: dict[str, int] = defaultdict(int)
     for url in fetched:

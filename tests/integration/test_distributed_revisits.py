@@ -17,7 +17,7 @@ import pytest
 from tests.integration import revisit_web as rw
 from tests.integration.answers import json_records
 from tests.integration.cluster import KAFKA, REDIS, Cluster, require_services
-from tests.synthweb import ProxyServer
+from tests.synthweb import NOT_PAGES, ProxyServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -57,9 +57,7 @@ def test_job_start_revisit(tmp_path: Path) -> None:
             edges = _sql(cluster, "SELECT source_url, target_url, lost FROM linkgraph.links")
         finally:
             cluster.stop_all()
-    requests = [
-        r for r in proxy.log.entries() if not r.url.endswith(("/robots.txt", "/sitemap.xml"))
-    ]
+    requests = [r for r in proxy.log.entries() if not r.url.endswith(NOT_PAGES)]
     assert Counter(r.url for r in requests) == Counter(rw.PAGES | {rw.NEW})
     for request in requests:
         if request.url != rw.NEW:

@@ -19,7 +19,7 @@ import pytest
 from tests.integration import revisit_web as rw
 from tests.integration.conftest import Cli
 from tests.integration.crawls import CRAWL_FLAGS
-from tests.synthweb import ProxyServer
+from tests.synthweb import NOT_PAGES, ProxyServer
 
 pytestmark = pytest.mark.integration
 
@@ -30,9 +30,7 @@ def _crawl(cli: Cli, data_dir: Path, *args: str) -> str:
 
 
 def _fetches(proxy: ProxyServer) -> Counter[str]:
-    return Counter(
-        r.url for r in proxy.log.entries() if not r.url.endswith(("/robots.txt", "/sitemap.xml"))
-    )
+    return Counter(r.url for r in proxy.log.entries() if not r.url.endswith(NOT_PAGES))
 
 
 def test_revisit_sends_validators_refreshes_unchanged_and_loses_vanished_links(
@@ -51,9 +49,7 @@ def test_revisit_sends_validators_refreshes_unchanged_and_loses_vanished_links(
         proxy.serve(rw.changed_web(web))
         proxy.log.clear()
         summary = _crawl(via, data_dir, "--revisit", *rw.SEEDS)
-        requests = [
-            r for r in proxy.log.entries() if not r.url.endswith(("/robots.txt", "/sitemap.xml"))
-        ]
+        requests = [r for r in proxy.log.entries() if not r.url.endswith(NOT_PAGES)]
 
     # Every stored page fetched once, with the validators of its stored fetch;
     # the page only the changed one links to is discovered and fetched as usual.

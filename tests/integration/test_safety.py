@@ -32,7 +32,7 @@ from linkgraph.demo.model import host_of
 from tests.integration.api_web import INJECTIONS
 from tests.integration.conftest import Cli
 from tests.integration.crawls import CRAWL_FLAGS, crawl_web
-from tests.synthweb import ProxyServer, SyntheticWeb, expect
+from tests.synthweb import NOT_PAGES, ProxyServer, SyntheticWeb, expect
 from tests.synthweb.oracle import EDGE_FIELDS, describe_edge_diff, edge_key
 from tests.synthweb.safetyweb import INWARD_NAMES, build_safety_web
 
@@ -194,7 +194,7 @@ def test_a_crawl_of_a_site_pointing_inwards_fetches_only_public_pages(
     # refused and counted, and each such host named in one warning line.
     expectation = expect(web)
     inward = {url for url in expectation.fetched if host_of(url) in INWARD_NAMES}
-    fetched = [r.url for r in requests if not r.url.endswith(("/robots.txt", "/sitemap.xml"))]
+    fetched = [r.url for r in requests if not r.url.endswith(NOT_PAGES)]
     assert sorted(fetched) == sorted(expectation.fetched - inward)
     lines = result.stderr.strip().splitlines()
     assert "Traceback" not in result.stderr

@@ -31,7 +31,7 @@ from linkcore import config
 from tests.integration.cluster import KAFKA, REDIS, Cluster, require_services
 from tests.integration.conftest import Cli
 from tests.integration.crawls import CRAWL_FLAGS, json_records
-from tests.synthweb import ProxyServer, SyntheticWeb
+from tests.synthweb import NOT_PAGES, ProxyServer, SyntheticWeb
 from tests.synthweb.oracle import EDGE_FIELDS, describe_edge_diff, edge_key, page_edges
 from tests.synthweb.trapweb import (
     CAL,
@@ -48,8 +48,6 @@ from tests.synthweb.trapweb import (
 pytestmark = pytest.mark.integration
 
 HOST_CAP = 40
-#: Requests that are not pages: robots.txt, and the sitemap every host is asked for.
-NOT_PAGES = ("/robots.txt", "/sitemap.xml")
 MAX_DEPTH = 6
 #: The trap hosts that only the per-host cap ends.
 CAPPED = ("cal.trap-site.com", "shop.trap-site.com")

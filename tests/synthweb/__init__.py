@@ -17,7 +17,7 @@ runs the proxy as a process.
 from __future__ import annotations
 
 from linkgraph.demo.model import ExpectedLink, Resource, RobotsRules, SyntheticWeb
-from linkgraph.demo.server import LoggedRequest, ProxyServer, RequestLog
+from linkgraph.demo.server import NOT_PAGES, LoggedRequest, ProxyServer, RequestLog
 from linkgraph.demo.web import DEMO_SEEDS, DEMO_TARGET, build_demo_web
 from tests.synthweb.oracle import Expectation, expect, expected_backlinks
 from tests.synthweb.testweb import build_test_web
@@ -25,6 +25,7 @@ from tests.synthweb.testweb import build_test_web
 __all__ = [
     "DEMO_SEEDS",
     "DEMO_TARGET",
+    "NOT_PAGES",
     "WEBS",
     "Expectation",
     "ExpectedLink",
