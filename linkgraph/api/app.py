@@ -174,7 +174,7 @@ ENDPOINTS: Final = {
         Endpoint(
             "refdomains",
             "Referring domains of the target: links, dofollow links, target URLs, "
-            "first and last seen.",
+            "first and last seen, authority, and the spam score with the signals that fired.",
             (TARGET, *QUERY_PARAMS),
             _scoped("refdomains"),
         ),
@@ -198,7 +198,13 @@ ENDPOINTS: Final = {
                 TARGET,
                 SCOPE,
                 *options_named(
-                    "include_internal", "dofollow_only", "kind", "location", "broken", "sitewide"
+                    "include_internal",
+                    "dofollow_only",
+                    "kind",
+                    "location",
+                    "broken",
+                    "sitewide",
+                    "max_spam",
                 ),
             ),
             _run_summary,
