@@ -46,7 +46,13 @@ _MATERIALIZED_VIEW = re.compile(
 )
 # Migrations, applied in order on every connect; each file is a list of
 # idempotent (IF NOT EXISTS) statements.
-MIGRATIONS = ("001_init.sql", "002_rank.sql", "003_fetches.sql", "004_rollups.sql")
+MIGRATIONS = (
+    "001_init.sql",
+    "002_rank.sql",
+    "003_fetches.sql",
+    "004_rollups.sql",
+    "005_watches.sql",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ import argparse
 import contextlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from linkcore.errors import UsageError
@@ -41,8 +41,11 @@ def bounded(low: int, high: int) -> Callable[[str], int]:
 log = logging.getLogger("linkgraph")
 
 
-def add_query_options(parser: argparse.ArgumentParser, scoped: bool = True) -> None:
-    """The flags of every option in :data:`linkindex.filters.OPTIONS`, and ``--scope``."""
+def add_query_options(
+    parser: argparse.ArgumentParser, scoped: bool = True, only: Sequence[str] | None = None
+) -> None:
+    """The flags of every option in :data:`linkindex.filters.OPTIONS` (or of
+    those named in ``only``), and ``--scope``."""
     from linkindex.filters import OPTIONS, SCOPES
 
     if scoped:
@@ -52,6 +55,8 @@ def add_query_options(parser: argparse.ArgumentParser, scoped: bool = True) -> N
             help="what TARGET matches (default: domain for a bare domain, else url)",
         )
     for option in OPTIONS:
+        if only is not None and option.name not in only:
+            continue
         if option.kind == "flag":
             parser.add_argument(option.flag, action="store_true", help=option.help)
         elif option.kind == "switch":

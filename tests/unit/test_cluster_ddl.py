@@ -278,6 +278,7 @@ def test_cluster_statements_follow_the_cluster_conventions() -> None:
         "domain_writes",
         "domain_refdomains",
         "domain_reports",
+        "watches",
     }
     for table in distributed:
         assert table.local == f"{table.name}_local", table
