@@ -313,16 +313,21 @@ class Sources:
     ``(source_host, target_url)`` sitewide pairs among them; ``pages``: the
     fetched HTML pages among their source pages (``pages`` columns ``domain``,
     ``outlinks``, ``words``, ``internal_links``, ``external_links``, ``ip``).
-    ``domains``, if given, is the SQL of an array of the referring domains to
-    score (a page of answers); otherwise every referring domain of ``links``
-    is. The subnets always count every referring domain of ``links``.
+    ``linked``: the ``source_domain`` and ``target_domain`` of the same links,
+    unmerged (a cheaper read, for sets of names). ``domains``, if given, is
+    the SQL of an array of the referring domains to score (a page of
+    answers), and ``scored_pages`` the rows of ``pages`` of their linking
+    pages alone; otherwise every referring domain of ``links`` is scored. The
+    subnets always count every referring domain of ``links``.
     """
 
     db: str
     links: str
+    linked: str
     sitewide: str
     pages: str
     domains: str | None = None
+    scored_pages: str | None = None
 
 
 def scores_sql(sources: Sources) -> str:
@@ -334,10 +339,11 @@ def scores_sql(sources: Sources) -> str:
     fired = ",\n       ".join(f"{s.fired_sql()} AS f_{s.name}" for s in SIGNALS)
     if sources.domains is None:
         scored = "1"
-        domains = f"(SELECT source_domain FROM ({sources.links}))"
+        domains = f"(SELECT source_domain FROM ({sources.linked}))"
     else:
         scored = f"domain IN {sources.domains}"
         domains = sources.domains
+    scored_pages = sources.scored_pages or sources.pages
     return f"""
 SELECT domain, {", ".join(f"v_{s.name}" for s in SIGNALS)},
        {", ".join(f"f_{s.name}" for s in SIGNALS)}, {score_sql()} AS spam_score
@@ -357,7 +363,7 @@ LEFT JOIN (SELECT domain, count() AS pages, avg(outlinks) AS outlinks_per_page,
                   sum(internal_links + external_links) AS page_links,
                   sum(external_links) AS external, sum(words) AS page_words,
                   countIf(words < {THIN_WORDS}) AS thin
-           FROM ({sources.pages}) WHERE {scored} GROUP BY domain) AS p ON p.domain = b.domain
+           FROM ({scored_pages}) WHERE {scored} GROUP BY domain) AS p ON p.domain = b.domain
 -- Window: each subnet's referring domains, then each domain's most crowded subnet.
 LEFT JOIN (SELECT domain, toUInt64(max(domains)) AS subnet_domains
            FROM (SELECT domain, count() OVER (PARTITION BY subnet) AS domains
@@ -369,7 +375,7 @@ LEFT JOIN (SELECT domain, toUInt64(max(domains)) AS subnet_domains
 -- The refdomains table is keyed by (target_domain, source_domain): read by key.
 LEFT JOIN (SELECT DISTINCT target_domain AS domain FROM {db}.refdomains
            WHERE target_domain IN {domains}
-             AND source_domain IN (SELECT target_domain FROM ({sources.links}))) AS r
+             AND source_domain IN (SELECT target_domain FROM ({sources.linked}))) AS r
     ON r.domain = b.domain
 LEFT JOIN (SELECT domain, authority FROM {db}.domain_rank
            WHERE domain IN {domains}) AS a ON a.domain = b.domain

@@ -368,16 +368,31 @@ def spam_sql(
         f"SELECT source_domain, source_host, source_url, target_url, target_domain, kind, "
         f"{latest('anchor')} AS anchor FROM {db}.{table} AS s FINAL WHERE {external}"
     )
-    pages = f"""
-        SELECT domain, outlinks, words, internal_links, external_links, ip
-        FROM {db}.pages FINAL
-        WHERE {HTML_PAGE}
-          AND (rev_host, url) IN (SELECT {rev_host("source_host")}, source_url
-                                  FROM {db}.{table} WHERE {external})"""
-    # The sitewide pairs of the scored domains only: still every edge from
-    # their hosts to the scope's URLs, as sitewide_sql needs.
-    among = f"({sitewide_scope})" + (f" AND source_domain IN {domains}" if domains else "")
-    return scores_sql(Sources(db, links, sitewide_sql(db, table, among), pages, domains))
+    linked = f"SELECT source_domain, target_domain FROM {db}.{table} WHERE {external}"
+
+    def pages(where: str) -> str:
+        # The linking pages, read by key (pages is ordered by reversed host, URL).
+        return f"""
+            SELECT domain, outlinks, words, internal_links, external_links, ip
+            FROM {db}.pages FINAL
+            WHERE {HTML_PAGE}
+              AND (rev_host, url) IN (SELECT {rev_host("source_host")}, source_url
+                                      FROM {db}.{table} WHERE {where})"""
+
+    # The sitewide pairs and page figures of the scored domains only: still
+    # every edge from their hosts to the scope's URLs, as sitewide_sql needs.
+    among = f" AND source_domain IN {domains}" if domains else ""
+    return scores_sql(
+        Sources(
+            db,
+            links,
+            linked,
+            sitewide_sql(db, table, f"({sitewide_scope}){among}"),
+            pages(external),
+            domains,
+            pages(external + among) if domains else None,
+        )
+    )
 
 
 def _max_spam(max_spam: int | None, at: Derivation, params: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ from linkindex.writer import EdgeWriter
 T0 = 1_790_000_000.0
 TARGET = "t.org"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "queries.md"
+README = DOCS.parents[1] / "README.md"
 
 
 def write(index: Any, *pages: PageRecord) -> None:
@@ -67,6 +68,9 @@ def fired(index: Any, domain: str, target: str = TARGET) -> dict[str, Any]:
 
 def test_docs_hold_the_table_of_signals() -> None:
     assert table() in DOCS.read_text(encoding="utf-8")
+    # The README lists every signal with its weight: the same rows.
+    rows = table().split("\n\n")[0]
+    assert rows in README.read_text(encoding="utf-8")
 
 
 def test_outlinks_per_page(index) -> None:
