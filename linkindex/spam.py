@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeVar
 
 from linkindex.client import Index
 from linkindex.filters import Filters
@@ -33,6 +33,16 @@ SPAMMY: Final = 50
 BAND: Final = 10
 #: Domains scored per statement: bounds the IN list of one lookup.
 CHUNK: Final = 2_000
+
+
+class _Rows(Protocol):
+    """What :func:`add_scores` completes: a ``linkindex.queries.Result``."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+_R = TypeVar("_R", bound=_Rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +96,7 @@ def all_scores(index: Index, target: Target) -> dict[str, Score]:
     return dict(_explain(columns, row) for row in rows)
 
 
-def add_scores(index: Index, target: Target, result: Any) -> Any:
+def add_scores(index: Index, target: Target, result: _R) -> _R:
     """``result`` (rows with ``source_domain``) with two more columns,
     ``spam_score`` and ``spam_signals``, for the domains of its rows."""
     at = result.columns.index("source_domain")

@@ -70,8 +70,8 @@ def last_checkpoint(index: Index, target: Target) -> datetime | None:
         "WHERE target = {key:String} AND scope = {scope:String}",
         {"key": checkpoint_key(target), "scope": target.scope},
     )
-    moment, watches = rows[0]
-    if not watches:
+    moment: datetime = rows[0][0]
+    if not rows[0][1]:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 

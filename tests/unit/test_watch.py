@@ -120,7 +120,7 @@ class Receiver(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: Receiver
 
-    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.server.bodies.append(json.loads(body))
         self.server.types.append(self.headers["Content-Type"])
@@ -176,5 +176,5 @@ def test_webhook_refusal_is_not_retried(receiver: Receiver) -> None:
 
 
 def test_webhook_unreachable() -> None:
-    with pytest.raises(watch_cli.WebhookFailed, match="after 2 attempts: .*refused"):
+    with pytest.raises(watch_cli.WebhookFailed, match=r"after 2 attempts: .*refused"):
         watch_cli.post("http://127.0.0.1:1/hook", DOCUMENT, retries=1)
