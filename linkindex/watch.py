@@ -30,11 +30,20 @@ from typing import Any, Final
 from linkindex.client import Index
 from linkindex.filters import Filters
 from linkindex.queries import Result, complete
-from linkindex.sqlparts import LIVE, LOST, backlinks_where, edge_select
+from linkindex.sqlparts import LIVE, LOST, backlinks_where, edge_select, moment
 from linkindex.targets import Target
 
 #: The values of a watch record's ``change``, in the order records come.
 CHANGES: Final = ("new", "lost")
+#: The query options a watch takes: those that choose which backlinks count.
+OPTIONS: Final = (
+    "include_internal",
+    "dofollow_only",
+    "kind",
+    "location",
+    "max_spam",
+    "from_domain",
+)
 #: DateTime64 text of a moment, as the parameters take it.
 _MOMENT: Final = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -70,10 +79,10 @@ def last_checkpoint(index: Index, target: Target) -> datetime | None:
         "WHERE target = {key:String} AND scope = {scope:String}",
         {"key": checkpoint_key(target), "scope": target.scope},
     )
-    moment: datetime = rows[0][0]
+    checkpoint: datetime = rows[0][0]
     if not rows[0][1]:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return checkpoint if checkpoint.tzinfo else checkpoint.replace(tzinfo=UTC)
 
 
 def save_checkpoint(index: Index, target: Target, until: datetime) -> None:
@@ -85,8 +94,19 @@ def save_checkpoint(index: Index, target: Target, until: datetime) -> None:
     )
 
 
-def _text(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(_MOMENT)[:-3]
+def _text(at: datetime) -> str:
+    return at.astimezone(UTC).strftime(_MOMENT)[:-3]
+
+
+def parse_since(text: str) -> datetime:
+    """``--since DATE``: an ISO-8601 date or time, UTC unless it says otherwise."""
+    return datetime.fromisoformat(moment(text, "since", end=False)).replace(tzinfo=UTC)
+
+
+def now() -> datetime:
+    """The present moment to the millisecond, as the index stores sightings."""
+    present = datetime.now(UTC)
+    return present.replace(microsecond=present.microsecond // 1000 * 1000)
 
 
 def changes(

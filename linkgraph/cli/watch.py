@@ -18,7 +18,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -38,15 +37,6 @@ log = logging.getLogger("linkgraph")
 
 #: The exit status of a watch that found new or lost backlinks (0: none).
 EXIT_CHANGED: Final = 3
-#: The query options a watch takes: those that choose which backlinks count.
-WATCH_OPTIONS: Final = (
-    "include_internal",
-    "dofollow_only",
-    "kind",
-    "location",
-    "max_spam",
-    "from_domain",
-)
 #: Seconds before the first retry of a failed POST; each retry waits twice as long.
 WEBHOOK_BACKOFF: Final = 1.0
 #: Seconds a POST may take.
@@ -115,27 +105,17 @@ def post(url: str, document: dict[str, Any], retries: int) -> None:
     )
 
 
-def _since(text: str | None) -> datetime | None:
-    from linkindex.sqlparts import moment
-
-    if text is None:
-        return None
-    return datetime.fromisoformat(moment(text, "since", end=False)).replace(tzinfo=UTC)
-
-
 def cmd_watch(args: argparse.Namespace) -> int:
     from linkindex import watch
     from linkindex.output import Writer, default_format, plain, table_view
     from linkindex.targets import Target
 
     target = Target.parse(args.target, args.scope)
-    since = _since(args.since)
+    since = watch.parse_since(args.since) if args.since is not None else None
     webhook = _webhook_url(args.webhook) if args.webhook else None
     fmt = args.format or (default_format() if args.output is None else "jsonl")
     filters = filters_of(args, 0)
-    # To the millisecond, as the index stores sightings.
-    now = datetime.now(UTC)
-    until = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    until = watch.now()
     with index_of(args, create=False) as index:
         if since is None:
             since = watch.last_checkpoint(index, target)
@@ -188,7 +168,9 @@ def register(commands: Any) -> None:
         "index or the webhook failed; 2: bad input.",
     )
     sub.add_argument("target", metavar="TARGET", help="a URL, or a bare domain/host")
-    add_query_options(sub, only=WATCH_OPTIONS)
+    from linkindex.watch import OPTIONS
+
+    add_query_options(sub, only=OPTIONS)
     sub.add_argument(
         "--since",
         metavar="DATE",
