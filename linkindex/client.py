@@ -230,7 +230,8 @@ class Index:
         self.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
         _, rows = self.query(
             "SELECT table, name, default_kind FROM system.columns "
-            "WHERE database = {db:String} AND table IN ('edges', 'edges_by_source', 'pages')",
+            "WHERE database = {db:String} "
+            "AND table IN ('edges', 'edges_by_source', 'pages', 'watches')",
             {"db": self.db},
         )
         columns = {name for table, name, _ in rows if table == "edges"}
@@ -248,6 +249,9 @@ class Index:
                 ("upgrade_compact.sql", bool(stored)),
                 ("upgrade_validators.sql", bool(page_columns) and "etag" not in page_columns),
                 ("upgrade_context.sql", bool(columns) and "lost_reason" not in columns),
+                # A table this version adds: a cluster gets it from cluster.sql (a
+                # plain table made here would stand in the Distributed one's way).
+                ("cluster.sql", bool(columns) and not any(t == "watches" for t, _, _ in rows)),
             )
             if due
         ]
