@@ -17,9 +17,11 @@ checks that docs/queries.md holds it).
 
 The figures are read for the links a query reads (its scope), so that their
 cost is bounded by the scope: a referring domain's links *to the target*
-(commercial anchors, sitewide links), the *linking pages* of those links in
-``pages`` (outlinks, link and word counts, the address they were fetched
-from), the other referring domains of the target (subnets), the target's links
+(commercial anchors, sitewide links), the fetched pages of the *hosts* those
+links come from in ``pages`` (outlinks, link and word counts, the addresses
+they were fetched from; a host's pages are one key range of ``pages``, the
+linking pages themselves would be scattered over it), the other referring
+domains of the target (subnets), the target's links
 back (reciprocal) and the authority table. This module imports nothing that
 runs a query: ``linkindex.sqlparts`` hands it the SQL of what it needs.
 """
@@ -155,7 +157,8 @@ _LABEL: Final = "splitByChar('.', b.domain)[1]"
 SIGNALS: Final[tuple[Signal, ...]] = (
     Signal(
         "outlinks_per_page",
-        "mean distinct link targets of its fetched pages that link to the target",
+        "mean distinct link targets per page, over the fetched HTML pages of its hosts that "
+        "link to the target",
         _pages("round(p.outlinks_per_page, 1)"),
         ">=",
         100,
@@ -205,8 +208,8 @@ SIGNALS: Final[tuple[Signal, ...]] = (
     ),
     Signal(
         "subnet_domains",
-        "referring domains of the target (itself included) whose linking pages were "
-        "fetched from one IPv4 /24 or IPv6 /48 with its own",
+        "referring domains of the target (itself included) with pages fetched from one "
+        "IPv4 /24 or IPv6 /48 with its own (the pages of the hosts that link)",
         "if(n.subnet_domains = 0, NULL, n.subnet_domains)",
         ">=",
         3,
@@ -314,11 +317,14 @@ class Sources:
     fetched HTML pages among their source pages (``pages`` columns ``domain``,
     ``outlinks``, ``words``, ``internal_links``, ``external_links``, ``ip``).
     ``linked``: the ``source_domain`` and ``target_domain`` of the same links,
-    unmerged (a cheaper read, for sets of names). ``domains``, if given, is
-    the SQL of an array of the referring domains to score (a page of
-    answers), and ``scored_pages`` the rows of ``pages`` of their linking
-    pages alone; otherwise every referring domain of ``links`` is scored. The
-    subnets always count every referring domain of ``links``.
+    unmerged (a cheaper read, for sets of names); ``pages``: the fetched HTML
+    pages of the hosts those links come from (``pages`` columns ``domain``,
+    ``outlinks``, ``words``, ``internal_links``, ``external_links``), of the
+    scored domains; ``addresses``: ``domain`` and ``ip`` of the pages of the
+    hosts of *every* referring domain of ``links`` (the subnets count them
+    all). ``domains``, if given, is the SQL of an array of the referring
+    domains to score (a page of answers); otherwise every referring domain of
+    ``links`` is.
     """
 
     db: str
@@ -326,8 +332,8 @@ class Sources:
     linked: str
     sitewide: str
     pages: str
+    addresses: str
     domains: str | None = None
-    scored_pages: str | None = None
 
 
 def scores_sql(sources: Sources) -> str:
@@ -343,7 +349,6 @@ def scores_sql(sources: Sources) -> str:
     else:
         scored = f"domain IN {sources.domains}"
         domains = sources.domains
-    scored_pages = sources.scored_pages or sources.pages
     return f"""
 SELECT domain, {", ".join(f"v_{s.name}" for s in SIGNALS)},
        {", ".join(f"f_{s.name}" for s in SIGNALS)}, {score_sql()} AS spam_score
@@ -363,12 +368,12 @@ LEFT JOIN (SELECT domain, count() AS pages, avg(outlinks) AS outlinks_per_page,
                   sum(internal_links + external_links) AS page_links,
                   sum(external_links) AS external, sum(words) AS page_words,
                   countIf(words < {THIN_WORDS}) AS thin
-           FROM ({scored_pages}) WHERE {scored} GROUP BY domain) AS p ON p.domain = b.domain
+           FROM ({sources.pages}) WHERE {scored} GROUP BY domain) AS p ON p.domain = b.domain
 -- Window: each subnet's referring domains, then each domain's most crowded subnet.
 LEFT JOIN (SELECT domain, toUInt64(max(domains)) AS subnet_domains
            FROM (SELECT domain, count() OVER (PARTITION BY subnet) AS domains
                  FROM (SELECT DISTINCT domain, {subnet_sql("ip")} AS subnet
-                       FROM ({sources.pages}) WHERE ip != '')
+                       FROM ({sources.addresses}))
                  WHERE subnet != '')
            WHERE {scored}
            GROUP BY domain) AS n ON n.domain = b.domain

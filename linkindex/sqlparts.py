@@ -371,14 +371,21 @@ def spam_sql(
     linked = f"SELECT source_domain, target_domain FROM {db}.{table} WHERE {external}"
 
     def pages(where: str) -> str:
-        # The linking pages, read by key (pages is ordered by reversed host, URL).
+        # The fetched HTML pages of the hosts the links come from, read by key
+        # (pages is ordered by reversed host): a host's pages are one range,
+        # where the linking pages themselves would be scattered over the table.
         return f"""
-            SELECT domain, outlinks, words, internal_links, external_links, ip
+            SELECT domain, outlinks, words, internal_links, external_links
             FROM {db}.pages FINAL
             WHERE {HTML_PAGE}
-              AND (rev_host, url) IN (SELECT {rev_host("source_host")}, source_url
-                                      FROM {db}.{table} WHERE {where})"""
+              AND rev_host IN (SELECT {rev_host("source_host")} FROM {db}.{table} WHERE {where})"""
 
+    # Every referring domain's addresses, for the subnets: unmerged (an
+    # address of an earlier fetch counts too), the address column read first.
+    addresses = f"""
+        SELECT domain, ip FROM {db}.pages
+        PREWHERE ip != ''
+        WHERE rev_host IN (SELECT {rev_host("source_host")} FROM {db}.{table} WHERE {external})"""
     # The sitewide pairs and page figures of the scored domains only: still
     # every edge from their hosts to the scope's URLs, as sitewide_sql needs.
     among = f" AND source_domain IN {domains}" if domains else ""
@@ -388,9 +395,9 @@ def spam_sql(
             links,
             linked,
             sitewide_sql(db, table, f"({sitewide_scope}){among}"),
-            pages(external),
+            pages(external + among),
+            addresses,
             domains,
-            pages(external + among) if domains else None,
         )
     )
 
