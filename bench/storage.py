@@ -58,7 +58,9 @@ def _generate(data_dir: Path, edges: int, *, context: bool) -> tuple[float, floa
 
 def run(*, quick: bool = False) -> Result:
     """Bytes per edge of both indexes (see module doc)."""
-    edges = 100_000 if quick else int(os.environ.get("LINKGRAPH_BENCH_STORAGE_EDGES", DEFAULT_EDGES))
+    edges = (
+        100_000 if quick else int(os.environ.get("LINKGRAPH_BENCH_STORAGE_EDGES", DEFAULT_EDGES))
+    )
     with tempfile.TemporaryDirectory(prefix="linkgraph-bench-storage-") as tmp:
         say(f"storage: {edges:,} edges without link context …")
         before_edges, before = _generate(Path(tmp) / "before", edges, context=False)
