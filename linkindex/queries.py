@@ -29,13 +29,16 @@ from linkindex.sqlparts import (
     DOFOLLOW,
     EDGE_FIELDS,
     EXTERNAL,
+    FROM_DOMAINS,
     RANK_TABLE,
     REFDOMAIN_FIGURES,
+    TO_DOMAINS,
     backlinks_where,
     default_selection,
     edge_select,
     edges_where,
     latest,
+    pairs_of_hosts,
     scope_where,
     sitewide_scope,
     sitewide_sql,
@@ -122,8 +125,12 @@ def _edges(
     other = "source" if side == "target" else "target"
     params: dict[str, Any] = {}
     scope = scope_where(target, side, params)
+    facts = None
+    if filters.sitewide is not None and rollups.hosts_fresh(index):
+        pick = TO_DOMAINS if side == "target" else FROM_DOMAINS
+        facts = pairs_of_hosts(index.db, pick.format(domains="({t_domain:String})"))
     source, selected = edges_where(
-        index, table, filters, params, (scope, sitewide_scope(target, side, params))
+        index, table, filters, params, (scope, sitewide_scope(target, side, params)), facts
     )
     where = [scope, selected]
     if filters.sort is not None or filters.one_per_domain:
@@ -255,6 +262,9 @@ def sitewide_pairs(
     if not pairs:
         return set()
     hosts = sorted({host for host, _ in pairs})
+    known = _facts_of(index, hosts)
+    if known is not None:
+        return {(host, url) for host, url in pairs if url in known.get(host, ())}
     params: dict[str, Any] = {
         "sw_domains": sorted({domain for domain, _ in pairs.values()}),
         "sw_revs": sorted({reverse_host(host) for _, host in pairs.values()}),
@@ -280,6 +290,26 @@ def sitewide_pairs(
     sql = sitewide_sql(index.db, "edges", where, "{sw_host_revs:Array(String)}")
     _, rows = index.query(sql, params)
     return {(str(host), str(url)) for host, url in rows} & set(pairs)
+
+
+def _facts_of(index: Index, hosts: Sequence[str]) -> dict[str, frozenset[str]] | None:
+    """Each of ``hosts``' sitewide target URLs from the host facts, or None
+    when the facts are stale (linkindex/rollups.py, ``hosts_fresh``). Fresh
+    facts have a row for every host with pages: a host without one has no
+    fetched page, so no sitewide link."""
+    db = index.db
+    _, rows = index.query(
+        f"""
+        SELECT host, arrayMap(pair -> tupleElement(pair, 'url'), sitewide),
+               (SELECT max(written_at) FROM {db}.host_writes)
+                   <= (SELECT max(refreshed_at) FROM {db}.host_facts)
+        FROM {db}.host_facts FINAL WHERE rev_host IN {{fact_revs:Array(String)}}""",
+        {"fact_revs": sorted({reverse_host(host) for host in hosts})},
+    )
+    fresh = bool(rows[0][2]) if rows else rollups.hosts_fresh(index)
+    if not fresh:
+        return None
+    return {str(host): frozenset(str(url) for url in urls) for host, urls, _ in rows}
 
 
 def edge_texts(
