@@ -244,9 +244,12 @@ def target_statuses(index: Index, targets: Sequence[tuple[str, str]]) -> dict[st
         "ts_hosts": sorted({reverse_host(host) for host, _ in targets}),
         "ts_urls": sorted({url for _, url in targets}),
     }
+    # The latest fetch by hand rather than FINAL: the pages are scattered
+    # over many hosts' ranges, and FINAL would merge every row read there.
     _, rows = index.query(
-        f"SELECT url, status FROM {index.db}.pages FINAL "
-        "WHERE rev_host IN {ts_hosts:Array(String)} AND url IN {ts_urls:Array(String)}",
+        f"SELECT url, argMax(status, fetched_at) FROM {index.db}.pages "
+        "WHERE rev_host IN {ts_hosts:Array(String)} AND url IN {ts_urls:Array(String)} "
+        "GROUP BY url",
         params,
     )
     return {str(url): int(status) for url, status in rows}
@@ -325,17 +328,22 @@ def edge_texts(
         "tx_urls": sorted({str(r[at["target_url"]]) for r in rows}),
         "tx_sources": sorted({str(r[at["source_url"]]) for r in rows}),
     }
+    # The latest sighting by hand rather than FINAL (see target_statuses):
+    # `latest` is the max of its tuple, which starts with the sighting's time,
+    # and reading two of its elements as subcolumns leaves the others unread.
     _, found = index.query(
         f"""
         SELECT target_url, source_url, toString(kind),
-               {latest("text_before")}, {latest("text_after")}
-        FROM {index.db}.edges FINAL
+               argMax((latest.text_before, latest.text_after), latest.seen)
+        FROM {index.db}.edges
         WHERE target_domain IN {{tx_domains:Array(String)}}
           AND target_rev_host IN {{tx_revs:Array(String)}}
           AND target_url IN {{tx_urls:Array(String)}}
-          AND source_url IN {{tx_sources:Array(String)}}""",
+          AND source_url IN {{tx_sources:Array(String)}}
+        GROUP BY target_url, source_url, kind""",
         params,
     )
+    found = [(url, source, kind, *texts) for url, source, kind, texts in found]
     return {
         (str(url), str(source), str(kind)): (str(before), str(after))
         for url, source, kind, before, after in found
