@@ -322,31 +322,35 @@ def edge_texts(
     merged ``edges`` by key: ``(target_url, source_url, kind)`` -> texts."""
     if not rows:
         return {}
-    params = {
-        "tx_domains": sorted({str(r[at["target_domain"]]) for r in rows}),
-        "tx_revs": sorted({reverse_host(str(r[at["target_host"]])) for r in rows}),
-        "tx_urls": sorted({str(r[at["target_url"]]) for r in rows}),
-        "tx_sources": sorted({str(r[at["source_url"]]) for r in rows}),
-    }
-    # The latest sighting by hand rather than FINAL (see target_statuses):
-    # `latest` is the max of its tuple, which starts with the sighting's time,
-    # and reading two of its elements as subcolumns leaves the others unread.
+    keys = sorted(
+        {
+            (
+                str(r[at["target_domain"]]),
+                reverse_host(str(r[at["target_host"]])),
+                str(r[at["target_url"]]),
+                str(r[at["source_url"]]),
+            )
+            for r in rows
+        }
+    )
+    # Whole key prefixes, so that each edge is one granule of the key however
+    # many backlinks its target has; the latest sighting by hand rather than
+    # FINAL (see target_statuses): `latest` is the max of its tuple, which
+    # starts with the sighting's time, and two of its elements read as
+    # subcolumns leave the others unread.
     _, found = index.query(
         f"""
         SELECT target_url, source_url, toString(kind),
                argMax((latest.text_before, latest.text_after), latest.seen)
         FROM {index.db}.edges
-        WHERE target_domain IN {{tx_domains:Array(String)}}
-          AND target_rev_host IN {{tx_revs:Array(String)}}
-          AND target_url IN {{tx_urls:Array(String)}}
-          AND source_url IN {{tx_sources:Array(String)}}
+        WHERE (target_domain, target_rev_host, target_url, source_url)
+              IN {{tx_keys:Array(Tuple(String, String, String, String))}}
         GROUP BY target_url, source_url, kind""",
-        params,
+        {"tx_keys": keys},
     )
-    found = [(url, source, kind, *texts) for url, source, kind, texts in found]
     return {
-        (str(url), str(source), str(kind)): (str(before), str(after))
-        for url, source, kind, before, after in found
+        (str(url), str(source), str(kind)): (str(texts[0]), str(texts[1]))
+        for url, source, kind, texts in found
     }
 
 
