@@ -264,10 +264,12 @@ def sitewide_pairs(
     :data:`PREFIX_HOSTS`)."""
     if not pairs:
         return set()
+    known, stale = _facts_of(index, sorted({host for host, _ in pairs}))
+    found = {(host, url) for host, url in pairs if url in known.get(host, ())}
+    pairs = {pair: target for pair, target in pairs.items() if pair[0] in stale}
+    if not pairs:
+        return found
     hosts = sorted({host for host, _ in pairs})
-    known = _facts_of(index, hosts)
-    if known is not None:
-        return {(host, url) for host, url in pairs if url in known.get(host, ())}
     params: dict[str, Any] = {
         "sw_domains": sorted({domain for domain, _ in pairs.values()}),
         "sw_revs": sorted({reverse_host(host) for _, host in pairs.values()}),
@@ -292,27 +294,40 @@ def sitewide_pairs(
     params["sw_host_revs"] = sorted({reverse_host(host) for host in hosts})
     sql = sitewide_sql(index.db, "edges", where, "{sw_host_revs:Array(String)}")
     _, rows = index.query(sql, params)
-    return {(str(host), str(url)) for host, url in rows} & set(pairs)
+    return found | ({(str(host), str(url)) for host, url in rows} & set(pairs))
 
 
-def _facts_of(index: Index, hosts: Sequence[str]) -> dict[str, frozenset[str]] | None:
-    """Each of ``hosts``' sitewide target URLs from the host facts, or None
-    when the facts are stale (linkindex/rollups.py, ``hosts_fresh``). Fresh
-    facts have a row for every host with pages: a host without one has no
-    fetched page, so no sitewide link."""
+def _facts_of(index: Index, hosts: Sequence[str]) -> tuple[dict[str, frozenset[str]], set[str]]:
+    """Each of ``hosts``' sitewide target URLs from its host facts, where they
+    were refreshed after its pages were last written, and the hosts whose
+    facts are stale or missing (to be derived from the edges). A host with no
+    pages written has no fetched page, so no sitewide link: neither."""
     db = index.db
     _, rows = index.query(
         f"""
-        SELECT host, arrayMap(pair -> tupleElement(pair, 'url'), sitewide),
-               (SELECT max(written_at) FROM {db}.host_writes)
-                   <= (SELECT max(refreshed_at) FROM {db}.host_facts)
-        FROM {db}.host_facts FINAL WHERE rev_host IN {{fact_revs:Array(String)}}""",
+        SELECT w.rev_host, f.urls, f.refreshed_at >= w.written
+        FROM (SELECT rev_host, max(written_at) AS written FROM {db}.host_writes
+              WHERE rev_host IN {{fact_revs:Array(String)}} GROUP BY rev_host) AS w
+        LEFT JOIN (SELECT rev_host, host,
+                          arrayMap(pair -> tupleElement(pair, 'url'), sitewide) AS urls,
+                          refreshed_at
+                   FROM {db}.host_facts FINAL
+                   WHERE rev_host IN {{fact_revs:Array(String)}}) AS f USING rev_host""",
         {"fact_revs": sorted({reverse_host(host) for host in hosts})},
     )
-    fresh = bool(rows[0][2]) if rows else rollups.hosts_fresh(index)
-    if not fresh:
-        return None
-    return {str(host): frozenset(str(url) for url in urls) for host, urls, _ in rows}
+    # host_writes keys hosts by reversed name only: back to names.
+    names = {reverse_host(host): host for host in hosts}
+    known: dict[str, frozenset[str]] = {}
+    stale: set[str] = set()
+    for rev, urls, fresh in rows:
+        host = names.get(str(rev))
+        if host is None:
+            continue
+        if fresh:
+            known[host] = frozenset(str(url) for url in urls)
+        else:
+            stale.add(host)
+    return known, stale
 
 
 def edge_texts(
