@@ -437,7 +437,10 @@ def records(stream: IO[bytes], tally: Tally) -> Iterator[Record]:
             tally.records += 1
             yield Record(_header_fields(head), block, raw)
         if eof:
-            if bytes(buffer[pos:]).strip(b"\r\n \t\x00"):
+            rest = bytes(buffer[pos:]).strip(b"\r\n \t\x00")
+            if rest and framed == 0 and not damaged and not rest.startswith(b"WARC/"):
+                raise ArchiveError("not a WARC file (no WARC record at its start)")
+            if rest:
                 tally.truncated += 1
             return
 
