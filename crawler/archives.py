@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "ArchiveError",
     "Tally",
+    "archive_kind",
     "open_archive",
     "read_paths_file",
     "records",
@@ -183,6 +184,15 @@ def read_paths_file(path: str) -> list[str]:
     if not paths:
         raise ArchiveError(f"{path} lists no archives")
     return paths
+
+
+def archive_kind(name: str) -> str:
+    """``wat`` for a WAT file by its name (Common Crawl's ``….warc.wat.gz``, or a
+    ``/wat/`` folder), else ``warc``."""
+    base = name.rsplit("/", 1)[-1].lower()
+    if ".wat." in base or base.endswith(".wat") or "/wat/" in name:
+        return "wat"
+    return "warc"
 
 
 # -- framing ----------------------------------------------------------------------
@@ -362,8 +372,9 @@ def records(stream: IO[bytes], tally: Tally) -> Iterator[Record]:
             pos = 0
             continue
         if not piece and not eof:
-            # The end of a gzip member: a record still open in it is cut off.
-            if bytes(buffer[pos:]).strip(b"\r\n \t\x00"):
+            # The end of a gzip member: a record still open in it is cut off
+            # (unless it is the rest of damage counted already).
+            if not damaged and bytes(buffer[pos:]).strip(b"\r\n \t\x00"):
                 tally.truncated += 1
             buffer.clear()
             pos = 0
@@ -440,7 +451,7 @@ def records(stream: IO[bytes], tally: Tally) -> Iterator[Record]:
             rest = bytes(buffer[pos:]).strip(b"\r\n \t\x00")
             if rest and framed == 0 and not damaged and not rest.startswith(b"WARC/"):
                 raise ArchiveError("not a WARC file (no WARC record at its start)")
-            if rest:
+            if rest and not damaged:
                 tally.truncated += 1
             return
 
