@@ -144,7 +144,7 @@ def open_archive(name: str, *, timeout: float = 60.0) -> IO[bytes]:
     if name.startswith(("http://", "https://")):
         try:
             # urllib honours http_proxy / https_proxy, as the crawler does.
-            response: IO[bytes] = urllib.request.urlopen(name, timeout=timeout)  # noqa: S310
+            response: IO[bytes] = urllib.request.urlopen(name, timeout=timeout)
         except urllib.error.HTTPError as error:
             raise ArchiveError(f"cannot read {name}: HTTP {error.code} {error.reason}") from None
         except (urllib.error.URLError, OSError, ValueError) as error:
@@ -286,9 +286,8 @@ def _unzstd(first: bytes, stream: IO[bytes], tally: Tally) -> Iterator[bytes | N
             raw = zstandard.ZstdDecompressor().decompress(raw)
         dictionary = zstandard.ZstdCompressionDict(raw)
     decompressor = zstandard.ZstdDecompressor(dict_data=dictionary)
-    reader = decompressor.stream_reader(
-        _Joined(data, stream), read_across_frames=True, closefd=False
-    )
+    joined: Any = _Joined(data, stream)
+    reader = decompressor.stream_reader(joined, read_across_frames=True, closefd=False)
     try:
         while chunk := reader.read(READ_BYTES):
             yield chunk

@@ -202,11 +202,10 @@ def read_archive(
     reader = READERS[kind]
     stream = open_archive(name)
     try:
-        pages = 0
-        for page in reader(stream, tally, source=source_of(kind, name), job=job):
+        pages = reader(stream, tally, source=source_of(kind, name), job=job)
+        for number, page in enumerate(pages, 1):
             put(page)
-            pages += 1
-            if keep_going is not None and pages % _STOP_CHECK_PAGES == 0 and not keep_going():
+            if keep_going is not None and number % _STOP_CHECK_PAGES == 0 and not keep_going():
                 return False
     except ArchiveError as error:
         raise ArchiveError(f"{name}: {error}") from None

@@ -71,9 +71,7 @@ def _check_local(names: list[str], kind: str) -> None:
         if name == "-" or name.startswith(("http://", "https://")):
             continue
         if "://" in name:
-            raise ArchiveError(
-                f"cannot read {name}: only local paths, - and http(s) URLs are read"
-            )
+            raise ArchiveError(f"cannot read {name}: only local paths, - and http(s) URLs are read")
         path = Path(name)
         if not path.exists():
             raise ArchiveError(f"cannot read {name}: No such file or directory")
