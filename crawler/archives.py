@@ -31,6 +31,7 @@ import json
 import logging
 import re
 import sys
+import threading
 import urllib.error
 import urllib.request
 import zlib
@@ -70,10 +71,14 @@ __all__ = [
 MAX_HEADER_BYTES: Final = 64 * 1024
 #: Records whose block is larger are skipped unread (Common Crawl cuts payloads at 1 MiB).
 MAX_RECORD_BYTES: Final = 256 * 1024 * 1024
+#: Bytes of a response body read at a time.
+_BODY_PIECE: Final = 256 * 1024
 #: Bytes read from the source at a time.
 READ_BYTES: Final = 1 << 20
 
 _GZIP_MAGIC: Final = b"\x1f\x8b\x08"
+#: Compressed bytes handed to zlib at a time (see _gunzip).
+_INFLATE_SLICE: Final = 16 * 1024
 _ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
 # A skippable frame holding the dictionary of a .warc.zst file (the WARC zstd
 # convention: magic 0x184D2A5D, little-endian, then a 4-byte size).
@@ -220,45 +225,55 @@ def _gunzip(chunks: Iterable[bytes], tally: Tally) -> Iterator[bytes | None]:
     inflater: Any = None
     carry = b""
     for chunk in chunks:
-        data = carry + chunk if carry else chunk
+        data = memoryview(carry + chunk if carry else chunk)
         carry = b""
-        while data:
+        at = 0
+        while at < len(data):
             if inflater is None:
-                if not data.startswith(_GZIP_MAGIC):
-                    at = data.find(_GZIP_MAGIC, 1)
-                    if data.strip(b"\x00\r\n\t "):  # zero padding at the end is no damage
+                if len(data) - at < len(_GZIP_MAGIC):
+                    # Maybe the start of a member the next chunk completes.
+                    carry = bytes(data[at:])
+                    break
+                if data[at : at + 3] != _GZIP_MAGIC:
+                    found = bytes(data[at:]).find(_GZIP_MAGIC, 1)
+                    if bytes(data[at:]).strip(b"\x00\r\n\t "):  # zero padding is no damage
                         tally.corrupt += 1
                         yield None
-                    if at < 0:
-                        carry = data[-2:]
+                    if found < 0:
+                        carry = bytes(data[-2:])
                         break
-                    data = data[at:]
+                    at += found
                 inflater = zlib.decompressobj(31)
+            # Fed in slices: after a member ends, zlib copies the rest of its input
+            # into unused_data, which must stay small (members are a few KiB).
+            piece = data[at : at + _INFLATE_SLICE]
             try:
-                out = inflater.decompress(data)
+                out = inflater.decompress(piece)
             except zlib.error:
                 tally.corrupt += 1
                 yield None
                 inflater = None
-                at = data.find(_GZIP_MAGIC, 1)
-                if at < 0:
-                    carry = data[-2:]
+                found = bytes(data[at + 1 :]).find(_GZIP_MAGIC)
+                if found < 0:
+                    carry = bytes(data[-2:])
                     break
-                data = data[at:]
+                at += 1 + found
                 continue
             if out:
                 yield out
             if inflater.eof:
                 # A member ends a record (the WARC gzip convention): b"" says so.
                 yield b""
-                data = inflater.unused_data
+                at += len(piece) - len(inflater.unused_data)
                 inflater = None
             else:
-                break
+                at += len(piece)
     if inflater is not None:
         # The file ends inside a member: the record it held is cut off.
         tally.truncated += 1
         yield None
+    elif carry.strip(b"\x00\r\n\t "):
+        tally.corrupt += 1
 
 
 def _unzstd(first: bytes, stream: IO[bytes], tally: Tally) -> Iterator[bytes | None]:
@@ -327,13 +342,29 @@ def _decompressed(stream: IO[bytes], tally: Tally) -> Iterator[bytes | None]:
     return _chunks(stream, first)
 
 
-@dataclass(slots=True)
-class Record:
-    """One framed WARC record: its header fields (names lower-cased) and block."""
+_WARC_TYPE: Final = re.compile(rb"\r\nwarc-type:[ \t]*([^\r\n]*)", re.I)
 
-    headers: dict[str, str]
-    block: memoryview
-    raw: bytes
+
+class Record:
+    """One framed WARC record: its type, its header fields (names lower-cased,
+    parsed when first asked for: most records of a file are skipped by type)
+    and its block."""
+
+    __slots__ = ("_fields", "block", "head", "raw", "warc_type")
+
+    def __init__(self, head: bytes, block: memoryview, raw: bytes) -> None:
+        self.head = head
+        self.block = block
+        self.raw = raw
+        match = _WARC_TYPE.search(head)
+        self.warc_type = match.group(1).strip().decode("latin-1").lower() if match else ""
+        self._fields: dict[str, str] | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self._fields is None:
+            self._fields = _header_fields(self.head)
+        return self._fields
 
 
 def _header_fields(head: bytes) -> dict[str, str]:
@@ -445,7 +476,7 @@ def records(stream: IO[bytes], tally: Tally) -> Iterator[Record]:
             pos = start + length
             framed += 1
             tally.records += 1
-            yield Record(_header_fields(head), block, raw)
+            yield Record(head, block, raw)
         if eof:
             rest = bytes(buffer[pos:]).strip(b"\r\n \t\x00")
             if rest and framed == 0 and not damaged and not rest.startswith(b"WARC/"):
@@ -482,32 +513,36 @@ class _Http:
 
 def _parse_http(record: Record, max_bytes: int, tally: Tally) -> _Http | None:
     """The HTTP answer of a response record, transfer and content encodings undone."""
-    from fastwarc.warc import ArchiveIterator
+    from fastwarc.warc import WarcRecord
 
     try:
-        parsed = next(
-            iter(
-                ArchiveIterator(
-                    io.BytesIO(record.raw),
-                    parse_http=True,
-                    auto_decode="all",
-                    stream_detect=False,
-                )
-            )
-        )
+        parsed = WarcRecord.from_bytes(record.raw)
+        parsed.parse_http(auto_decode="all")
         status = parsed.http_headers.status_code if parsed.is_http else None
         if status is None:
             tally.corrupt += 1
             return None
-        body = parsed.reader.read(max_bytes + 1)
+        # Read in pieces: a read of max_bytes at once allocates that much for
+        # every page, and a decoded body may be larger than its record.
+        pieces = []
+        size = 0
+        while size <= max_bytes:
+            piece = parsed.reader.read(_BODY_PIECE)
+            if not piece:
+                break
+            pieces.append(piece)
+            size += len(piece)
         headers = list(parsed.http_headers.to_tuples())
-    except (OSError, ValueError, StopIteration):
+    except (OSError, ValueError):
         tally.corrupt += 1
         return None
-    if len(body) > max_bytes:
+    if size > max_bytes:
         tally.too_large += 1
         return None
-    return _Http(int(status), headers, body)
+    return _Http(int(status), headers, pieces[0] if len(pieces) == 1 else b"".join(pieces))
+
+
+_requests = threading.local()
 
 
 def page_from_http(
@@ -532,17 +567,21 @@ def page_from_http(
     source_url = normalize(url)
     if source_url is None:
         return None
-    try:
-        request = Request(source_url, meta={"lg_url": source_url, "depth": 0})
-    except ValueError:
-        return None
+    request = getattr(_requests, "request", None)
+    if request is None:
+        # One request object stands for every record's (building a Request
+        # costs a tenth of a page's extraction): page_from_response reads only
+        # the response's meta, which is the request's, set anew for each record.
+        request = _requests.request = Request("http://linkgraph.invalid/")
+    request.meta.clear()
+    request.meta.update(lg_url=source_url, depth=0)
     scrapy_headers = Headers()
     for name, value in headers:
         scrapy_headers.appendlist(name, value)
     # What Scrapy's HTTP download handler does with an answer.
-    response_class = responsetypes.from_args(headers=scrapy_headers, url=request.url, body=body)
+    response_class = responsetypes.from_args(headers=scrapy_headers, url=source_url, body=body)
     response = response_class(
-        url=request.url, status=status, headers=scrapy_headers, body=body, request=request
+        url=source_url, status=status, headers=scrapy_headers, body=body, request=request
     )
     page, _follow, _text = page_from_response(response, job, max_links)
     page.fetched_at = fetched_at
@@ -561,10 +600,11 @@ def warc_pages(
     """The page record of every HTTP ``response`` record of a WARC stream (see module
     doc), tagged with ``source``; everything else is counted in ``tally``."""
     for record in records(stream, tally):
+        if record.warc_type != "response":
+            tally.skipped += 1
+            continue
         headers = record.headers
-        if headers.get("warc-type", "").lower() != "response" or not headers.get(
-            "content-type", ""
-        ).lower().startswith("application/http"):
+        if not headers.get("content-type", "").lower().startswith("application/http"):
             tally.skipped += 1
             continue
         url = _target_uri(record)
@@ -740,7 +780,7 @@ def wat_pages(
     """The page record of every WAT ``metadata`` record that describes an HTTP
     response (see :func:`page_from_wat`), tagged with ``source``."""
     for record in records(stream, tally):
-        if record.headers.get("warc-type", "").lower() != "metadata":
+        if record.warc_type != "metadata":
             tally.skipped += 1
             continue
         try:
