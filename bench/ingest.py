@@ -93,7 +93,7 @@ def build_archives(pages: int) -> tuple[bytes, bytes, int]:
         warc.append(_record("response", url, http, number, "application/http; msgtype=response"))
         warc.append(
             _record("metadata", url, b"fetchTimeMs: 12\r\n", number, "application/warc-fields")
-        )  # noqa: E501
+        )
         metadata: dict[str, Any] = {
             "Response-Message": {"Status": str(status)},
             "Headers": dict(headers),
@@ -112,7 +112,7 @@ def build_archives(pages: int) -> tuple[bytes, bytes, int]:
         }
         wat.append(
             _record("metadata", url, json.dumps(envelope).encode(), number, "application/json")
-        )  # noqa: E501
+        )
     return b"".join(warc), b"".join(wat), len(sample)
 
 
