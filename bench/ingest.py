@@ -62,7 +62,7 @@ def _links(body: bytes) -> list[dict[str, str]]:
 
     links = []
     for node in LexborHTMLParser(body.decode("utf-8")).css("a[href], area[href], link[href]"):
-        tag = node.tag.upper()
+        tag = (node.tag or "").upper()
         link = {"path": f"{tag}@/href", "url": node.attributes.get("href") or ""}
         if tag != "LINK":
             link["text"] = node.text()

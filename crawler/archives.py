@@ -234,7 +234,7 @@ def _gunzip(chunks: Iterable[bytes], tally: Tally) -> Iterator[bytes | None]:
                     # Maybe the start of a member the next chunk completes.
                     carry = bytes(data[at:])
                     break
-                if data[at : at + 3] != _GZIP_MAGIC:
+                if bytes(data[at : at + 3]) != _GZIP_MAGIC:
                     found = bytes(data[at:]).find(_GZIP_MAGIC, 1)
                     if bytes(data[at:]).strip(b"\x00\r\n\t "):  # zero padding is no damage
                         tally.corrupt += 1
