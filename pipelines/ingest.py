@@ -33,7 +33,7 @@ from crawler.frontier.queue import decode_entry, pop_entries, renew_leases
 from linkcore import config
 from linkcore import kafka as lgkafka
 from linkcore.errors import LinkgraphError, ServiceUnavailable
-from linkcore.records import PageRecord
+from linkcore.records import MalformedRecord, PageRecord
 from linkindex import rollups
 from linkindex.client import Index
 from linkindex.writer import EdgeWriter
@@ -131,6 +131,8 @@ class KafkaSink:
         self.pages_written = 0
         self.edges_written = 0
         self.failed = 0
+        #: Page records that cannot be a message (see ``put``).
+        self.refused = 0
         self._lock = threading.Lock()
         self._error: BaseException | None = None
 
@@ -141,8 +143,18 @@ class KafkaSink:
     def put(self, page: PageRecord) -> None:
         if self._error is not None:
             raise self._failure()
-        key, value, headers = lgkafka.encode_page(page)
-        future = self.producer.send(self.topic, value=value, key=key, headers=headers)
+        try:
+            key, value, headers = lgkafka.encode_page(page)
+        except MalformedRecord as error:
+            # One page JSON cannot carry (a lone surrogate): counted, the rest go on.
+            self.refused += 1
+            log.warning("page record not sent: %s", error)
+            return
+        try:
+            future = self.producer.send(self.topic, value=value, key=key, headers=headers)
+        except Exception as error:  # no metadata in time, buffer full, producer closed
+            self._failed(error)
+            raise self._failure() from None
         future.add_callback(self._delivered, len(page.links))
         future.add_errback(self._failed)
 
