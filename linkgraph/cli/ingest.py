@@ -129,7 +129,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             f"{tally.records} records in {elapsed:.1f} s "
             f"({tally.records / max(elapsed, 1e-9):.0f} records/s); "
             f"{tally.pages} pages ({tally.html} HTML, {tally.redirects} redirects, "
-            f"{tally.other} other), {sink.edges_written} edges stored; "
+            f"{tally.other} other), {sink.edges_written} edges "
+            f"{'sent' if args.kafka is not None else 'stored'}; "
             f"{tally.skipped} records skipped (not HTTP responses), "
             f"{tally.corrupt} corrupt, {tally.truncated} truncated, "
             f"{tally.too_large} too large; {where}",

@@ -252,3 +252,78 @@ def test_distributed_job_with_a_worker_killed_mid_file_ends_exact(
     assert final["pages"] == 3 * 10 * len(answers), final
     cluster.stop_all()
     _assert_exact(cluster, synth_web)
+
+
+def test_urls_and_stdin_are_read_as_streams(
+    cli, synth_web: SyntheticWeb, archives: Path, tmp_path: Path
+) -> None:
+    import functools
+    import http.server
+    import os
+    import subprocess
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(archives))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {**cli.env, "no_proxy": "127.0.0.1"}
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def ingest(source: str, data_dir: Path, stdin: Any = None) -> Any:
+        return subprocess.run(
+            [*cli.command, "ingest", "warc", source, "--data-dir", str(data_dir)],
+            env={**os.environ, **env},
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=cli.workdir,
+        )
+
+    try:
+        by_url = ingest(f"{url}/web.warc.gz", tmp_path / "a")
+        missing = ingest(f"{url}/nothing.warc.gz", tmp_path / "b")
+    finally:
+        server.shutdown()
+    assert by_url.returncode == 0, by_url.stderr
+    _assert_same_edges(expect(synth_web).edges, _export(cli, tmp_path / "a"))
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert f"cannot read {url}/nothing.warc.gz: HTTP 404" in missing.stderr, missing.stderr
+    with open(archives / "web.warc.gz", "rb") as stdin:
+        piped = ingest("-", tmp_path / "c", stdin)
+    assert piped.returncode == 0, piped.stderr
+    _assert_same_edges(expect(synth_web).edges, _export(cli, tmp_path / "c"))
+
+
+def test_a_worker_stopped_with_sigterm_hands_its_file_back(
+    cluster: Cluster, synth_web: SyntheticWeb, answers: list[Answer], tmp_path: Path
+) -> None:
+    path = tmp_path / "big.warc.gz"
+    path.write_bytes(warc_bytes(answers * 10))
+    wat = tmp_path / "web.warc.wat.gz"
+    wat.write_bytes(wat_bytes(answers))
+    listing = tmp_path / "warc.paths"
+    listing.write_text(f"{path}\n{wat}\n", encoding="utf-8")
+    cluster.start_consumer()
+    # Leases of two minutes: the job can end in time only if the file is handed back.
+    cluster.start_workers(1, "--lease", "120")
+    cluster.wait_for_workers()
+    cluster.cli("job", "start", "handback", "--warc-paths", str(listing))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = json.loads(cluster.cli("job", "status", "handback", "--format", "json").stdout)
+        if status["in_flight"] == 1 and status["files_read"] == 0:
+            break
+        time.sleep(0.1)
+    cluster.workers[0].send_signal(signal.SIGTERM)
+    assert cluster.workers[0].wait(timeout=60) == 0, cluster.logs()
+    status = json.loads(cluster.cli("job", "status", "handback", "--format", "json").stdout)
+    assert status["in_flight"] == 0 and status["queued"] >= 1, status
+    cluster.start_workers(1, "--lease", "120")
+    final = cluster.wait_job("handback", "90")
+    assert final["files_read"] == 2 and final["pages"] == 11 * len(answers), final
+    cluster.stop_all()
+    # The WAT's sightings have the WARC's dates: the index keeps, per edge, the
+    # greater attributes of equal sightings, so the WARC's (an image link's alt,
+    # a location) stand, and the edges are the oracle's.
+    _assert_exact(cluster, synth_web)

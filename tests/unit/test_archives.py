@@ -353,3 +353,27 @@ def test_bad_archives_are_one_line_errors(
 def test_no_archives_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ingest", "wat"]) == 2
     assert "no archives" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message", "status"),
+    [
+        (["--warc-paths", "missing.paths"], "cannot read missing.paths", 1),
+        (["example.com", "--warc-paths", "x.paths"], "--warc-paths takes no seeds", 2),
+    ],
+)
+def test_job_start_with_bad_warc_paths_is_one_line(
+    arguments: list[str], message: str, status: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["job", "start", "archives", *arguments]) == status
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_ingest_paths_file_that_lists_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listing = tmp_path / "warc.paths"
+    listing.write_text("# empty\n", encoding="utf-8")
+    assert main(["ingest", "warc", "--paths", str(listing)]) == 1
+    assert "lists no archives" in capsys.readouterr().err
