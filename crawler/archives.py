@@ -27,6 +27,7 @@ iterator stops at the first bad record, which is why it does not frame.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import re
@@ -79,6 +80,9 @@ READ_BYTES: Final = 1 << 20
 _GZIP_MAGIC: Final = b"\x1f\x8b\x08"
 #: Compressed bytes handed to zlib at a time (see _gunzip).
 _INFLATE_SLICE: Final = 16 * 1024
+#: Compressed bytes of the member being inflated kept to look for the next
+#: member in, should it turn out corrupt (see _gunzip).
+_REWIND_BYTES: Final = 4 * 1024 * 1024
 _ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
 # A skippable frame holding the dictionary of a .warc.zst file (the WARC zstd
 # convention: magic 0x184D2A5D, little-endian, then a 4-byte size).
@@ -221,59 +225,76 @@ def _chunks(stream: IO[bytes], first: bytes = b"") -> Iterator[bytes]:
 def _gunzip(chunks: Iterable[bytes], tally: Tally) -> Iterator[bytes | None]:
     """The decompressed bytes of concatenated gzip members, ``b""`` after each member;
     ``None`` marks where a corrupt or cut-off member was dropped (counted), so the
-    framer drops its partial record."""
+    framer drops its partial record.
+
+    After a member that does not inflate, reading resumes at the next gzip
+    header after that member's start: the compressed bytes of the member being
+    inflated are kept (up to ``_REWIND_BYTES``) to look for it.
+    """
+    window = bytearray()  # compressed bytes: the current member's fed ones, then unfed
+    fed = 0  # bytes of window handed to the inflater
     inflater: Any = None
-    carry = b""
-    for chunk in chunks:
-        data = memoryview(carry + chunk if carry else chunk)
-        carry = b""
-        at = 0
-        while at < len(data):
+    damaged = False  # this run of damage is counted already
+    for chunk in itertools.chain(chunks, [None]):
+        eof = chunk is None
+        if chunk is not None:
+            window += chunk
+        while True:
             if inflater is None:
-                if len(data) - at < len(_GZIP_MAGIC):
-                    # Maybe the start of a member the next chunk completes.
-                    carry = bytes(data[at:])
-                    break
-                if bytes(data[at : at + 3]) != _GZIP_MAGIC:
-                    found = bytes(data[at:]).find(_GZIP_MAGIC, 1)
-                    if bytes(data[at:]).strip(b"\x00\r\n\t "):  # zero padding is no damage
+                if len(window) < len(_GZIP_MAGIC) and not eof:
+                    break  # maybe the start of a member the next chunk completes
+                if not window.startswith(_GZIP_MAGIC):
+                    found = window.find(_GZIP_MAGIC, 1)
+                    junk = window if found < 0 else window[:found]
+                    if not damaged and bytes(junk).strip(b"\x00\r\n\t "):
+                        # (Zero padding after the last member is no damage.)
                         tally.corrupt += 1
+                        damaged = True
                         yield None
                     if found < 0:
-                        carry = bytes(data[-2:])
+                        # Keep a tail in case a header is split across chunks.
+                        del window[: max(0, len(window) - 2)]
+                        if eof:
+                            window.clear()
                         break
-                    at += found
+                    del window[:found]
                 inflater = zlib.decompressobj(31)
+                fed = 0
+            if fed >= len(window):
+                break
             # Fed in slices: after a member ends, zlib copies the rest of its input
             # into unused_data, which must stay small (members are a few KiB).
-            piece = data[at : at + _INFLATE_SLICE]
+            piece = bytes(window[fed : fed + _INFLATE_SLICE])
             try:
                 out = inflater.decompress(piece)
             except zlib.error:
-                tally.corrupt += 1
+                if not damaged:
+                    tally.corrupt += 1
+                    damaged = True
                 yield None
                 inflater = None
-                found = bytes(data[at + 1 :]).find(_GZIP_MAGIC)
-                if found < 0:
-                    carry = bytes(data[-2:])
-                    break
-                at += 1 + found
+                del window[:1]  # look again from just after this member's start
                 continue
             if out:
                 yield out
             if inflater.eof:
                 # A member ends a record (the WARC gzip convention): b"" says so.
                 yield b""
-                at += len(piece) - len(inflater.unused_data)
+                del window[: fed + len(piece) - len(inflater.unused_data)]
                 inflater = None
-            else:
-                at += len(piece)
+                damaged = False
+                continue
+            fed += len(piece)
+            if fed > _REWIND_BYTES:
+                # A huge member (a whole file in one): forget its oldest bytes.
+                del window[: fed - _REWIND_BYTES]
+                fed = _REWIND_BYTES
+        if eof:
+            break
     if inflater is not None:
         # The file ends inside a member: the record it held is cut off.
         tally.truncated += 1
         yield None
-    elif carry.strip(b"\x00\r\n\t "):
-        tally.corrupt += 1
 
 
 def _unzstd(first: bytes, stream: IO[bytes], tally: Tally) -> Iterator[bytes | None]:
@@ -335,6 +356,12 @@ class _Joined(io.RawIOBase):
 
 def _decompressed(stream: IO[bytes], tally: Tally) -> Iterator[bytes | None]:
     first = stream.read(READ_BYTES)
+    # Enough to tell the format by its magic number (a pipe may give less at once).
+    while 0 < len(first) < 8:
+        more = stream.read(READ_BYTES)
+        if not more:
+            break
+        first += more
     if first.startswith(_GZIP_MAGIC):
         return _gunzip(_chunks(stream, first), tally)
     if first.startswith((_ZSTD_MAGIC, _ZSTD_DICT_MAGIC)):
@@ -399,7 +426,7 @@ def records(stream: IO[bytes], tally: Tally) -> Iterator[Record]:
         if piece is None:
             # What is buffered is part of a record of the corrupt member, counted there.
             buffer.clear()
-            pos = 0
+            pos = skip = 0
             continue
         if not piece and not eof:
             # The end of a gzip member: a record still open in it is cut off
@@ -407,7 +434,7 @@ def records(stream: IO[bytes], tally: Tally) -> Iterator[Record]:
             if not damaged and bytes(buffer[pos:]).strip(b"\r\n \t\x00"):
                 tally.truncated += 1
             buffer.clear()
-            pos = 0
+            pos = skip = 0
             damaged = False
             continue
         if skip:
@@ -425,7 +452,7 @@ def records(stream: IO[bytes], tally: Tally) -> Iterator[Record]:
             if len(buffer) - pos < 9:
                 break
             if not buffer.startswith(b"WARC/", pos):
-                if framed == 0 and not damaged and pos == 0:
+                if framed == 0 and not damaged and tally.records == tally.corrupt == 0:
                     raise ArchiveError("not a WARC file (no WARC record at its start)")
                 # Junk: counted once per run of it, up to the next record.
                 if not damaged:

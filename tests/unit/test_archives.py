@@ -377,3 +377,42 @@ def test_ingest_paths_file_that_lists_nothing(
     listing.write_text("# empty\n", encoding="utf-8")
     assert main(["ingest", "warc", "--paths", str(listing)]) == 1
     assert "lists no archives" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("read_bytes", [64, 1 << 20])
+def test_an_oversized_record_is_skipped_unread(
+    read_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import crawler.archives
+
+    monkeypatch.setattr(crawler.archives, "MAX_RECORD_BYTES", 200)
+    # Read in small pieces too: the record's bytes are then dropped as they come.
+    monkeypatch.setattr(crawler.archives, "READ_BYTES", read_bytes)
+    big = record("http://a.example/big", http(200, HTML, b"x" * 1000))
+    plain = read(PAGE + big + REDIRECT)
+    members = read(gzip.compress(PAGE) + gzip.compress(big) + gzip.compress(REDIRECT))
+    for pages, tally in (plain, members):
+        assert [p.url for p in pages] == ["http://a.example/", "http://a.example/old"]
+        assert (tally.records, tally.too_large, tally.corrupt) == (3, 1, 0)
+
+
+def test_a_text_file_starting_with_blank_lines_is_not_a_warc() -> None:
+    with pytest.raises(ArchiveError, match="not a WARC file"):
+        read(b"\n\n  hello, this is text\n")
+
+
+@pytest.mark.parametrize("read_bytes", [1, 7, 64, 1000])
+def test_chunk_boundaries_change_nothing(read_bytes: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    import crawler.archives
+
+    junk = b"junk between records\r\n"
+    data = [
+        PAGE + junk + REDIRECT + REDIRECT[:-30],
+        gzip.compress(PAGE) + b"\x1f\x8b\x08\x00bad" + gzip.compress(REDIRECT) + b"\x00" * 5,
+    ]
+    expected = [read(file) for file in data]
+    monkeypatch.setattr(crawler.archives, "READ_BYTES", read_bytes)
+    for file, (pages, tally) in zip(data, expected, strict=True):
+        again, counted = read(file)
+        assert [p.to_dict() for p in again] == [p.to_dict() for p in pages]
+        assert counted == tally
