@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import threading
 import time
@@ -23,14 +24,18 @@ from linkgraph.cli.options import (
 if TYPE_CHECKING:
     from crawler.archives import Tally
 
+log = logging.getLogger("linkgraph")
+
 
 class _Progress:
     """One status line, rewritten once a second on a terminal (as ``crawl``'s):
-    records/s, pages, edges, damaged records."""
+    records/s, pages, edges, damaged records; otherwise logged every ten seconds."""
 
     def __init__(self, tally: Tally, enabled: bool) -> None:
         self.tally = tally
-        self.enabled = enabled and sys.stderr.isatty()
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.interval = 1.0 if self.tty else 10.0
         self.started = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
@@ -44,8 +49,9 @@ class _Progress:
         self._stop.set()
         if self.enabled:
             self._thread.join()
-            sys.stderr.write("\r\x1b[2K")
-            sys.stderr.flush()
+            if self.tty:
+                sys.stderr.write("\r\x1b[2K")
+                sys.stderr.flush()
 
     def line(self) -> str:
         tally = self.tally
@@ -56,9 +62,12 @@ class _Progress:
         )
 
     def _run(self) -> None:
-        while not self._stop.wait(1.0):
-            sys.stderr.write("\r\x1b[2K" + self.line())
-            sys.stderr.flush()
+        while not self._stop.wait(self.interval):
+            if self.tty:
+                sys.stderr.write("\r\x1b[2K" + self.line())
+                sys.stderr.flush()
+            else:
+                log.info("%s", self.line())
 
 
 def _check_local(names: list[str], kind: str) -> None:
@@ -77,6 +86,12 @@ def _check_local(names: list[str], kind: str) -> None:
             raise ArchiveError(f"cannot read {name}: No such file or directory")
         if path.is_dir():
             raise ArchiveError(f"cannot read {name}: it is a directory")
+
+
+def refused_note(sink: Any) -> str:
+    """ ", N refused" when Kafka messages could not carry some page records."""
+    refused = int(getattr(sink, "refused", 0))
+    return f", {refused} refused (not JSON-able)" if refused else ""
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -133,7 +148,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             f"{'sent' if args.kafka is not None else 'stored'}; "
             f"{tally.skipped} records skipped (not HTTP responses), "
             f"{tally.corrupt} corrupt, {tally.truncated} truncated, "
-            f"{tally.too_large} too large; {where}",
+            f"{tally.too_large} too large"
+            f"{refused_note(sink)}; {where}",
             file=sys.stderr,
         )
     return 1 if errors else 0
