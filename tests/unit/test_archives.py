@@ -416,3 +416,20 @@ def test_chunk_boundaries_change_nothing(read_bytes: int, monkeypatch: pytest.Mo
         again, counted = read(file)
         assert [p.to_dict() for p in again] == [p.to_dict() for p in pages]
         assert counted == tally
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "zstd", "br"])
+def test_content_encodings_are_undone(encoding: str) -> None:
+    body = b'<a href="/x">x</a>'
+    if encoding == "br":
+        brotli = pytest.importorskip("brotli")
+        encoded = brotli.compress(body)
+    else:
+        encoded = {
+            "gzip": gzip.compress,
+            "deflate": __import__("zlib").compress,
+            "zstd": zstandard.ZstdCompressor().compress,
+        }[encoding](body)
+    headers = [*HTML, ("Content-Encoding", encoding)]
+    pages, tally = read(record("http://a.example/", http(200, headers, encoded)))
+    assert edges(pages[0]) == [("a", "http://a.example/x")] and tally.corrupt == 0
