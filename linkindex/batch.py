@@ -53,8 +53,8 @@ MAX_TARGETS_BYTES: Final = 16 * 1024 * 1024
 PAGE_ROWS: Final = 50_000
 
 # Scalar fields of `linkgraph report`, flattened into one row per target.
-_REPORT_NESTED: Final = ("rel", "kinds")
-_REPORT_SKIPPED: Final = ("target", "tlds", "history")
+_REPORT_NESTED: Final = ("rel", "kinds", "locations", "location_shares", "lost_reasons")
+_REPORT_SKIPPED: Final = ("target", "tlds", "history", "subnets")
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Final, Literal
 
-from linkcore.records import KINDS
+from linkcore.records import KINDS, LOCATIONS
 
 #: What a TARGET matches (docs/queries.md); not a filter, but declared here too.
 SCOPES: Final = ("url", "host", "domain", "prefix")
@@ -40,7 +40,9 @@ STATUSES: Final = ("live", "lost")
 class Option:
     """One query option: the one declaration that flags, parameters and fields come from.
 
-    ``kind`` is ``flag`` (a boolean, off by default), ``text`` (a string),
+    ``kind`` is ``flag`` (a boolean, off by default), ``switch`` (a boolean
+    that may be asked either way or not at all: ``--NAME`` and ``--not-NAME``
+    on the CLI, ``NAME=true|false`` in the API; None by default), ``text`` (a string),
     ``choice`` (one of ``choices``), ``choices`` (any of ``choices``, a
     repeatable flag or parameter; commas also separate values in the API) or
     ``date`` (an ISO-8601 date or time, UTC). ``shorthands`` are extra CLI
@@ -51,24 +53,32 @@ class Option:
     each edge's fields, in every query's WHERE
     (:func:`linkindex.sqlparts.filter_where`); ``state``, a condition on the
     edge's live/lost state, which reads the edge table by its alias
-    (:func:`linkindex.sqlparts.edges_from`); None for an option that filters
-    no rows (it orders them, adds a column or keeps one per domain).
+    (:func:`linkindex.sqlparts.edges_from`); ``derived``, a condition on a
+    fact derived from other rows (the target page's status, the source host's
+    pages: :data:`linkindex.sqlparts.DERIVED_CONDITIONS`), bounded by the
+    query's scope; None for an option that filters no rows (it orders them,
+    adds a column or keeps one per domain).
     """
 
     name: str
-    kind: Literal["flag", "text", "choice", "choices", "date"]
+    kind: Literal["flag", "switch", "text", "choice", "choices", "date"]
     help: str
     choices: tuple[str, ...] = ()
     metavar: str | None = None
     shorthands: tuple[tuple[str, str, str], ...] = ()
     #: Longest value accepted (characters), for text and dates.
     max_chars: int | None = None
-    sql: Literal["where", "state"] | None = "where"
+    sql: Literal["where", "state", "derived"] | None = "where"
 
     @property
     def flag(self) -> str:
         """The CLI flag: the name with dashes."""
         return "--" + self.name.replace("_", "-")
+
+    @property
+    def negated_flag(self) -> str:
+        """The CLI flag that asks a ``switch`` the other way (``--not-sitewide``)."""
+        return "--not-" + self.name.replace("_", "-")
 
     @property
     def repeatable(self) -> bool:
@@ -104,6 +114,26 @@ OPTIONS: Final[tuple[Option, ...]] = (
     ),
     Option(
         "rel", "choices", "only links with this rel flag (repeatable: all must hold)", REL_FLAGS
+    ),
+    Option(
+        "location",
+        "choices",
+        "only links that sit there on the source page (repeatable: any of them)",
+        LOCATIONS,
+    ),
+    Option(
+        "broken",
+        "flag",
+        "only links whose target URL answered 4xx or 5xx at its latest fetch",
+        sql="derived",
+    ),
+    Option(
+        "sitewide",
+        "switch",
+        "only sitewide links (--sitewide: the source host links to the target URL from at "
+        "least half of its fetched HTML pages, and from 5 or more), or only the others "
+        "(--not-sitewide)",
+        sql="derived",
     ),
     Option(
         "anchor",
@@ -164,6 +194,9 @@ class Filters:
     kind: Sequence[str] = field(default_factory=tuple)
     status: str | None = None
     rel: Sequence[str] = field(default_factory=tuple)
+    location: Sequence[str] = field(default_factory=tuple)
+    broken: bool = False
+    sitewide: bool | None = None
     anchor: str | None = None
     from_domain: str | None = None
     first_seen_from: str | None = None

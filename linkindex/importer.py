@@ -1,11 +1,15 @@
 """``linkgraph import edges FILE``: load edge records exported elsewhere.
 
-Reads the record fields (docs/queries.md#records) from JSON Lines, CSV or Parquet (by the file's
-extension, or ``--format``). Every record is checked and its URLs normalized
-again; hosts, registered domains and reversed hosts are recomputed by
-:mod:`linkcore.urls` rather than trusted. ``first_seen``/``last_seen`` keep
-their values, and merge with what the index holds by min/max, so importing
-the same file twice, or a file that overlaps the index, changes nothing twice.
+Reads the record fields (docs/queries.md#records) from JSON Lines, CSV or
+Parquet (by the file's extension, or ``--format``): the stored ones, where a
+link sits and the texts around it included. The fields an index derives from
+its own pages (``sitewide``, ``target_status``) and the lost state are not
+imported: the index that imports the edges answers them from what it holds.
+Every record is checked and its URLs normalized again; hosts, registered
+domains and reversed hosts are recomputed by :mod:`linkcore.urls` rather than
+trusted. ``first_seen``/``last_seen`` keep their values, and merge with what
+the index holds by min/max, so importing the same file twice, or a file that
+overlaps the index, changes nothing twice.
 
 A bad record stops the import with its line (or row) number; batches written
 before it stay (they are valid, and a re-run after fixing the file is harmless).
@@ -27,7 +31,7 @@ from typing import Any
 
 from linkcore import config
 from linkcore.errors import LinkgraphError, UsageError
-from linkcore.records import KINDS, Link
+from linkcore.records import KINDS, LOCATIONS, Link
 from linkcore.urls import host_of, normalize, registered_domain, reverse_host
 from linkindex.client import Index
 from linkindex.writer import Batch, write_batch
@@ -39,6 +43,8 @@ log = logging.getLogger(__name__)
 IMPORT_BATCH = 100_000
 _REQUIRED = ("source_url", "target_url", "kind", "first_seen", "last_seen")
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "": False}
+#: Characters kept of each text around a link (docs/edges.md#text_before-and-text_after).
+_CONTEXT_CHARS = 100
 
 
 def _records(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -142,6 +148,11 @@ def _import(index: Index, writer: WriterThread, path: str, file: Path, fmt: str)
             raise UsageError(f"{where}: link_count must be 1 or more")
         if source == target:
             continue  # not an edge (docs/edges.md)
+        location = str(record.get("location") or "other") if kind == "a" else "other"
+        if location not in LOCATIONS:
+            raise UsageError(
+                f"{where}: location must be one of {', '.join(LOCATIONS)}, not {location[:40]!r}"
+            )
         source_host = host_of(source)
         link = Link(
             target,
@@ -152,6 +163,11 @@ def _import(index: Index, writer: WriterThread, path: str, file: Path, fmt: str)
             ugc=_boolean(record.get("ugc", False), "ugc", where),
             sponsored=_boolean(record.get("sponsored", False), "sponsored", where),
             link_count=link_count,
+            location=location,
+            text_before=str(record.get("text_before") or "")[:_CONTEXT_CHARS]
+            if kind == "a"
+            else "",
+            text_after=str(record.get("text_after") or "")[:_CONTEXT_CHARS] if kind == "a" else "",
         )
         batch.add_edge(
             source,

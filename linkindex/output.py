@@ -22,6 +22,10 @@ from linkcore.errors import UsageError
 from linkindex.filters import REL_FLAGS
 
 FORMATS: Final = ("table", "json", "jsonl", "csv", "parquet")
+#: Parquet types of record fields that may be null in every row of a block
+#: (a page of edges none of whose targets was fetched): every block of one
+#: file must give them the same type.
+NULLABLE_TYPES: Final = {"target_status": "int32", "lost_reason": "string"}
 #: Rows a table shows when no --limit is given.
 TABLE_DEFAULT_LIMIT: Final = 100
 
@@ -129,8 +133,10 @@ class Writer:
             return
         columns: list[list[Any]] = [[row[i] for row in block] for i in range(len(self.columns))]
         arrays = []
-        for values in columns:
-            if values and isinstance(values[0], datetime):
+        for name, values in zip(self.columns, columns, strict=True):
+            if name in NULLABLE_TYPES:
+                arrays.append(pa.array(values, getattr(pa, NULLABLE_TYPES[name])()))
+            elif values and isinstance(values[0], datetime):
                 stamped = [v if v.tzinfo else v.replace(tzinfo=UTC) for v in values]
                 arrays.append(pa.array(stamped, pa.timestamp("ms", tz="UTC")))
             elif values and isinstance(values[0], tuple):
@@ -197,6 +203,7 @@ _EDGE_TABLE = (
     "target_url",
     "anchor",
     "kind",
+    "location",
     "rel",
     "links",
     "first_seen",
@@ -209,8 +216,9 @@ def table_view(
 ) -> tuple[list[str], list[list[Any]]]:
     """A narrower view of edge records for a terminal table (other rows pass through).
 
-    The rel flags become one column (``nofollow ugc``, ``img`` for image links)
-    and sightings are shown to the minute.
+    The rel flags become one column (``nofollow ugc``, ``img`` for image links,
+    ``sitewide``, ``broken:404`` for a target that answered 404, ``lost`` with
+    its reason) and sightings are shown to the minute.
     """
     if "source_url" not in columns or "target_url" not in columns or "kind" not in columns:
         return list(columns), [list(r) for r in rows]
@@ -220,12 +228,20 @@ def table_view(
         flags = [name for name in REL_FLAGS if row[at[name]]]
         if row[at["image"]]:
             flags.append("img")
+        if "sitewide" in at and row[at["sitewide"]]:
+            flags.append("sitewide")
+        status = row[at["target_status"]] if "target_status" in at else None
+        if status is not None and 400 <= status <= 599:
+            flags.append(f"broken:{status}")
+        if "lost_reason" in at and row[at["lost_reason"]]:
+            flags.append(f"lost:{row[at['lost_reason']]}")
         view.append(
             [
                 row[at["source_url"]],
                 row[at["target_url"]],
                 row[at["anchor"]],
                 row[at["kind"]],
+                row[at["location"]] if "location" in at else "",
                 " ".join(flags),
                 row[at["link_count"]],
                 iso(row[at["first_seen"]])[:16].replace("T", " "),

@@ -21,21 +21,27 @@ from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
 from linkcore.errors import UsageError
+from linkcore.urls import reverse_host
 from linkindex import rollups
 from linkindex.client import Index
 from linkindex.filters import SCOPES, Filters
 from linkindex.sqlparts import (
     DOFOLLOW,
     EDGE_FIELDS,
-    EDGE_SELECT,
     EXTERNAL,
+    FROM_DOMAINS,
     RANK_TABLE,
     REFDOMAIN_FIGURES,
+    TO_DOMAINS,
     backlinks_where,
     default_selection,
+    edge_select,
     edges_where,
     latest,
+    pairs_of_hosts,
     scope_where,
+    sitewide_scope,
+    sitewide_sql,
 )
 from linkindex.targets import Target
 
@@ -119,12 +125,19 @@ def _edges(
     other = "source" if side == "target" else "target"
     params: dict[str, Any] = {}
     scope = scope_where(target, side, params)
-    source, selected = edges_where(index, table, filters, params)
+    facts = None
+    if filters.sitewide is not None and rollups.hosts_fresh(index):
+        pick = TO_DOMAINS if side == "target" else FROM_DOMAINS
+        facts = pairs_of_hosts(index.db, pick.format(domains="({t_domain:String})"))
+    source, selected = edges_where(
+        index, table, filters, params, (scope, sitewide_scope(target, side, params)), facts
+    )
     where = [scope, selected]
     if filters.sort is not None or filters.one_per_domain:
         result = _edges_sorted(index, table, source, where, params, filters, side)
     else:
-        result = _edges_by_key(index, source, where, params, filters, side)
+        result = _edges_by_key(index, table, source, where, params, filters, side)
+    result = complete(index, result, texts=table != "edges")
     if filters.with_authority and filters.sort != "authority":
         result = _add_authority(index, result, f"{other}_domain", f"{other}_authority")
     return result
@@ -132,6 +145,7 @@ def _edges(
 
 def _edges_by_key(
     index: Index,
+    table: str,
     source: str,
     where: list[str],
     params: dict[str, Any],
@@ -147,7 +161,7 @@ def _edges_by_key(
         params.update(c0=str(values[0]), c1=str(values[1]), c2=str(values[2]), c3=int(values[3]))
         where.append(f"({key}) > ({{c0:String}}, {{c1:String}}, {{c2:String}}, {{c3:Int8}})")
     sql = (
-        f"SELECT {EDGE_SELECT}, {side}_rev_host AS _k0, toInt8(kind) AS _k3 "
+        f"SELECT {edge_select(table)}, {side}_rev_host AS _k0, toInt8(kind) AS _k3 "
         f"FROM {source} WHERE {' AND '.join(where)} "
         f"ORDER BY {key}" + _page(filters, params)
     )
@@ -158,11 +172,186 @@ def _edges_by_key(
     settings = {"max_block_size": min(65_409, max(1_024, 4 * filters.limit))}
     columns, rows = index.query(sql, params, settings if filters.limit else None)
     next_cursor = None
+    fields = len(EDGE_FIELDS)
     if filters.limit and len(rows) == filters.limit and rows:
         last = rows[-1]
         mine, theirs = (3, 0) if side == "target" else (0, 3)
-        next_cursor = _encode_cursor([last[15], last[mine], last[theirs], last[16]])
-    return Result(columns[:15], [row[:15] for row in rows], next_cursor)
+        next_cursor = _encode_cursor([last[fields], last[mine], last[theirs], last[fields + 1]])
+    return Result(columns[:fields], [row[:fields] for row in rows], next_cursor)
+
+
+# -- the facts a record carries from other rows -----------------------------------
+
+#: Rows completed per lookup: bounds the IN lists of one statement.
+LOOKUP_ROWS: Final = 2_000
+#: Up to this many source hosts (an outlinks page has one or a few), the
+#: sitewide lookup narrows the edges to the page's target URLs further, to the
+#: hosts' URL prefixes, so that a home page with a million backlinks is not
+#: read whole for one host's links. Past a few hosts (a backlinks page), a
+#: prefix per host costs the key analysis more than it saves (measured:
+#: docs/queries.md#sitewide-and-broken-links).
+PREFIX_HOSTS: Final = 8
+
+
+def complete(index: Index, result: Result, *, texts: bool, chunk: int = LOOKUP_ROWS) -> Result:
+    """``result``'s edge records with the fields read from other rows filled in:
+    ``sitewide`` and ``target_status`` (docs/queries.md#sitewide-and-broken-links)
+    and, with ``texts`` (records read from ``edges_by_source``), the texts
+    around each link from ``edges``. Keyed lookups for the answered rows only,
+    ``chunk`` rows at a time: a page of 100 costs a few small reads, whatever
+    the size of the scope."""
+    if not result.rows or "sitewide" not in result.columns:
+        return result
+    at = {name: i for i, name in enumerate(result.columns)}
+    done: list[tuple[Any, ...]] = []
+    for start in range(0, len(result.rows), chunk):
+        rows = [list(row) for row in result.rows[start : start + chunk]]
+        statuses = target_statuses(
+            index, [(str(r[at["target_host"]]), str(r[at["target_url"]])) for r in rows]
+        )
+        linked = [r for r in rows if r[at["kind"]] == "a"]
+        pairs = sitewide_pairs(
+            index,
+            {
+                (str(r[at["source_host"]]), str(r[at["target_url"]])): (
+                    str(r[at["target_domain"]]),
+                    str(r[at["target_host"]]),
+                )
+                for r in linked
+            },
+        )
+        context = edge_texts(index, rows, at) if texts else {}
+        for row in rows:
+            row[at["target_status"]] = statuses.get(str(row[at["target_url"]]))
+            row[at["sitewide"]] = (
+                row[at["kind"]] == "a"
+                and (str(row[at["source_host"]]), str(row[at["target_url"]])) in pairs
+            )
+            if texts:
+                key = (str(row[at["target_url"]]), str(row[at["source_url"]]), str(row[at["kind"]]))
+                before, after = context.get(key, ("", ""))
+                row[at["text_before"]], row[at["text_after"]] = before, after
+            done.append(tuple(row))
+    return Result(result.columns, done, result.next_cursor)
+
+
+def target_statuses(index: Index, targets: Sequence[tuple[str, str]]) -> dict[str, int]:
+    """The HTTP status of the latest fetch of each ``(host, url)`` fetched at
+    all, by URL (``pages``, read by key)."""
+    if not targets:
+        return {}
+    params = {
+        "ts_hosts": sorted({reverse_host(host) for host, _ in targets}),
+        "ts_urls": sorted({url for _, url in targets}),
+    }
+    # The latest fetch by hand rather than FINAL: the pages are scattered
+    # over many hosts' ranges, and FINAL would merge every row read there.
+    _, rows = index.query(
+        f"SELECT url, argMax(status, fetched_at) FROM {index.db}.pages "
+        "WHERE rev_host IN {ts_hosts:Array(String)} AND url IN {ts_urls:Array(String)} "
+        "GROUP BY url",
+        params,
+    )
+    return {str(url): int(status) for url, status in rows}
+
+
+def sitewide_pairs(
+    index: Index, pairs: dict[tuple[str, str], tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """The sitewide ones of ``pairs``: ``(source_host, target_url)`` ->
+    ``(target_domain, target_host)``, by :func:`linkindex.sqlparts.sitewide_sql`
+    over the edges from those hosts to those URLs, read by key (see
+    :data:`PREFIX_HOSTS`)."""
+    if not pairs:
+        return set()
+    hosts = sorted({host for host, _ in pairs})
+    known = _facts_of(index, hosts)
+    if known is not None:
+        return {(host, url) for host, url in pairs if url in known.get(host, ())}
+    params: dict[str, Any] = {
+        "sw_domains": sorted({domain for domain, _ in pairs.values()}),
+        "sw_revs": sorted({reverse_host(host) for _, host in pairs.values()}),
+        "sw_urls": sorted({url for _, url in pairs}),
+        "sw_hosts": hosts,
+    }
+    where = (
+        "target_domain IN {sw_domains:Array(String)} AND target_rev_host IN "
+        "{sw_revs:Array(String)} AND target_url IN {sw_urls:Array(String)} "
+        "AND source_host IN {sw_hosts:Array(String)}"
+    )
+    if len(hosts) <= PREFIX_HOSTS:
+        # A normalized URL starts with its scheme, its host and a port or a path.
+        prefixes = []
+        for number, host in enumerate(hosts):
+            for scheme in ("http", "https"):
+                for end in ("/", ":"):
+                    name = f"sw_p{number}_{scheme}_{'path' if end == '/' else 'port'}"
+                    params[name] = f"{scheme}://{host}{end}"
+                    prefixes.append(f"startsWith(source_url, {{{name}:String}})")
+        where += f" AND ({' OR '.join(prefixes)})"
+    params["sw_host_revs"] = sorted({reverse_host(host) for host in hosts})
+    sql = sitewide_sql(index.db, "edges", where, "{sw_host_revs:Array(String)}")
+    _, rows = index.query(sql, params)
+    return {(str(host), str(url)) for host, url in rows} & set(pairs)
+
+
+def _facts_of(index: Index, hosts: Sequence[str]) -> dict[str, frozenset[str]] | None:
+    """Each of ``hosts``' sitewide target URLs from the host facts, or None
+    when the facts are stale (linkindex/rollups.py, ``hosts_fresh``). Fresh
+    facts have a row for every host with pages: a host without one has no
+    fetched page, so no sitewide link."""
+    db = index.db
+    _, rows = index.query(
+        f"""
+        SELECT host, arrayMap(pair -> tupleElement(pair, 'url'), sitewide),
+               (SELECT max(written_at) FROM {db}.host_writes)
+                   <= (SELECT max(refreshed_at) FROM {db}.host_facts)
+        FROM {db}.host_facts FINAL WHERE rev_host IN {{fact_revs:Array(String)}}""",
+        {"fact_revs": sorted({reverse_host(host) for host in hosts})},
+    )
+    fresh = bool(rows[0][2]) if rows else rollups.hosts_fresh(index)
+    if not fresh:
+        return None
+    return {str(host): frozenset(str(url) for url in urls) for host, urls, _ in rows}
+
+
+def edge_texts(
+    index: Index, rows: Sequence[Sequence[Any]], at: dict[str, int]
+) -> dict[tuple[str, str, str], tuple[str, str]]:
+    """The texts before and after each edge of ``rows`` (records), from the
+    merged ``edges`` by key: ``(target_url, source_url, kind)`` -> texts."""
+    if not rows:
+        return {}
+    keys = sorted(
+        {
+            (
+                str(r[at["target_domain"]]),
+                reverse_host(str(r[at["target_host"]])),
+                str(r[at["target_url"]]),
+                str(r[at["source_url"]]),
+            )
+            for r in rows
+        }
+    )
+    # Whole key prefixes, so that each edge is one granule of the key however
+    # many backlinks its target has; the latest sighting by hand rather than
+    # FINAL (see target_statuses): `latest` is the max of its tuple, which
+    # starts with the sighting's time, and two of its elements read as
+    # subcolumns leave the others unread.
+    _, found = index.query(
+        f"""
+        SELECT target_url, source_url, toString(kind),
+               argMax((latest.text_before, latest.text_after), latest.seen)
+        FROM {index.db}.edges
+        WHERE (target_domain, target_rev_host, target_url, source_url)
+              IN {{tx_keys:Array(Tuple(String, String, String, String))}}
+        GROUP BY target_url, source_url, kind""",
+        {"tx_keys": keys},
+    )
+    return {
+        (str(url), str(source), str(kind)): (str(texts[0]), str(texts[1]))
+        for url, source, kind, texts in found
+    }
 
 
 _SORTS: Final = {
@@ -226,7 +415,7 @@ def _edges_sorted(
     _check_sort(filters.sort)
     order = _SORTS.get(filters.sort or "", "")
     key = f"{side}_url, {other}_url, kind"
-    rows_sql = f"SELECT {EDGE_SELECT} FROM {source} WHERE {' AND '.join(where)}"
+    rows_sql = f"SELECT {edge_select(table)} FROM {source} WHERE {' AND '.join(where)}"
     if filters.one_per_domain:
         # The representative link of a domain: dofollow first, then the oldest.
         rows_sql += (
@@ -421,19 +610,28 @@ def export_columns(what: str) -> tuple[str, ...]:
     return EDGE_FIELDS if what == "edges" else GRAPH_FIELDS[what]
 
 
+#: Edges per page of ``export edges``.
+EXPORT_PAGE: Final = 20_000
+#: The ordering key of ``edges``, which ``export edges`` pages through.
+_EDGES_KEY: Final = "target_domain, target_rev_host, target_url, source_url, toInt8(kind)"
+
+
 def export(
     index: Index, what: str, include_internal: bool = True
 ) -> Iterator[tuple[list[str], Sequence[Sequence[Any]]]]:
     """Stream the whole index as blocks of rows.
 
-    ``edges``: every edge with record fields (docs/queries.md#records), in the table's key order.
-    ``hosts``/``domains``: the host or domain graph, one row per (source,
-    target) pair with link counts as weights for downstream scoring.
+    ``edges``: every edge with record fields (docs/queries.md#records), in the
+    table's key order, a page of :data:`EXPORT_PAGE` edges at a time (each a
+    range read after the last key), each completed as the queries complete
+    theirs (:func:`complete`). ``hosts``/``domains``: the host or domain graph,
+    one row per (source, target) pair with link counts as weights for
+    downstream scoring.
     """
     where = "1" if include_internal else EXTERNAL
     if what == "edges":
-        sql = f"SELECT {EDGE_SELECT} FROM {index.db}.edges FINAL WHERE {where}"
-    elif what in GRAPH_FIELDS:
+        return _export_edges(index, where)
+    if what in GRAPH_FIELDS:
         level = "host" if what == "hosts" else "domain"
         sql = f"""
             SELECT source_{level}, target_{level}, count() AS links,
@@ -443,9 +641,41 @@ def export(
             WHERE {where}
             GROUP BY source_{level}, target_{level}
             ORDER BY source_{level}, target_{level}"""
-    else:
-        raise UsageError(f"cannot export {what!r} (choose edges, hosts or domains)")
-    return index.stream(sql)
+        return index.stream(sql)
+    raise UsageError(f"cannot export {what!r} (choose edges, hosts or domains)")
+
+
+def _export_edges(index: Index, where: str) -> Iterator[tuple[list[str], Sequence[Sequence[Any]]]]:
+    # Pages rather than one stream: completing a page runs lookups, which a
+    # session cannot do while it streams another answer.
+    fields = len(EDGE_FIELDS)
+    after = ""
+    params: dict[str, Any] = {"page": EXPORT_PAGE}
+    while True:
+        sql = (
+            f"SELECT {edge_select()}, target_rev_host AS _k1, toInt8(kind) AS _k4 "
+            f"FROM {index.db}.edges AS e FINAL WHERE {where}{after} "
+            f"ORDER BY {_EDGES_KEY} LIMIT {{page:UInt64}}"
+        )
+        columns, rows = index.query(sql, params, {"max_block_size": EXPORT_PAGE})
+        if not rows:
+            return
+        last = rows[-1]
+        params.update(k0=last[5], k1=last[fields], k2=last[3], k3=last[0], k4=last[fields + 1])
+        after = (
+            f" AND ({_EDGES_KEY}) > ({{k0:String}}, {{k1:String}}, {{k2:String}}, "
+            "{k3:String}, {k4:Int8})"
+        )
+        # One lookup per page: the page is one range of target URLs, read again.
+        page = complete(
+            index,
+            Result(columns[:fields], [r[:fields] for r in rows]),
+            texts=False,
+            chunk=EXPORT_PAGE,
+        )
+        yield page.columns, page.rows
+        if len(rows) < EXPORT_PAGE:
+            return
 
 
 def stats(index: Index) -> Result:

@@ -192,9 +192,15 @@ ENDPOINTS: Final = {
         ),
         Endpoint(
             "summary",
-            "Totals for the target (backlinks, referring domains, dofollow share) and "
-            "links first seen per UTC day.",
-            (TARGET, SCOPE, *options_named("include_internal", "dofollow_only", "kind")),
+            "Totals for the target (backlinks, referring domains, dofollow share, backlinks "
+            "per location, sitewide and broken backlinks) and links first seen per UTC day.",
+            (
+                TARGET,
+                SCOPE,
+                *options_named(
+                    "include_internal", "dofollow_only", "kind", "location", "broken", "sitewide"
+                ),
+            ),
             _run_summary,
             Summary,
         ),

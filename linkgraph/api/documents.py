@@ -18,13 +18,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from linkcore.errors import UsageError
-from linkcore.records import KINDS
+from linkcore.records import KINDS, LOCATIONS
 from linkindex.client import Index
 from linkindex.filters import REL_FLAGS, SCOPES, Filters
 from linkindex.output import iso
 from linkindex.queries import Result, Target
 from linkindex.reports import report
-from linkindex.sqlparts import backlinks_where
+from linkindex.sqlparts import LOST_REASONS, backlinks_where
 
 # -- JSON ----------------------------------------------------------------------
 
@@ -145,6 +145,9 @@ def summary(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
         "first_seen": iso(first) if backlinks and first is not None else None,
         "last_seen": iso(last) if backlinks and last is not None else None,
         "lost_backlinks": figures["lost_backlinks"],
+        "locations": figures["locations"],
+        "sitewide_backlinks": figures["sitewide_backlinks"],
+        "broken_backlinks": figures["broken_backlinks"],
         "per_day": {
             "columns": ["day", "new_backlinks", "new_refdomains", "lost_backlinks"],
             "rows": [
@@ -279,6 +282,13 @@ class Summary(BaseModel):
     lost_backlinks: int = Field(
         ge=0, description="Links a later conclusive fetch of their source page no longer carried."
     )
+    locations: dict[Literal[LOCATIONS], int] = Field(  # type: ignore[valid-type]
+        description="Backlinks by where they sit on the source page (as `report` counts them)."
+    )
+    sitewide_backlinks: int = Field(ge=0)
+    broken_backlinks: int = Field(
+        ge=0, description="Backlinks whose target URL answered 4xx or 5xx at its latest fetch."
+    )
     per_day: SummaryDays
 
 
@@ -287,6 +297,15 @@ class TldShare(BaseModel):
 
     tld: str
     referring_domains: int = Field(ge=0)
+
+
+class Subnet(BaseModel):
+    """The referring pages fetched from one IPv4 /24 or IPv6 /48."""
+
+    subnet: str = Field(description="The network, e.g. `192.0.2.0/24` or `2001:db8:1::/48`.")
+    referring_domains: int = Field(ge=0)
+    referring_ips: int = Field(ge=0)
+    backlinks: int = Field(ge=0)
 
 
 class ReportDay(BaseModel):
@@ -326,3 +345,26 @@ class Report(BaseModel):
     gov_share: float = Field(ge=0, le=1)
     edu_share: float = Field(ge=0, le=1)
     history: list[ReportDay] = Field(description="Links first seen and lost per UTC day.")
+    locations: dict[Literal[LOCATIONS], int] = Field(  # type: ignore[valid-type]
+        description="Backlinks by where they sit on the source page."
+    )
+    location_shares: dict[Literal[LOCATIONS], float] = Field(  # type: ignore[valid-type]
+        description="The share of backlinks in each location."
+    )
+    content_share: float = Field(ge=0, le=1, description="The share of backlinks in `content`.")
+    sitewide_backlinks: int = Field(ge=0)
+    sitewide_share: float = Field(ge=0, le=1)
+    broken_backlinks: int = Field(
+        ge=0, description="Backlinks whose target URL answered 4xx or 5xx at its latest fetch."
+    )
+    lost_reasons: dict[Literal[LOST_REASONS], int] = Field(  # type: ignore[valid-type]
+        description="Lost backlinks by why they were lost."
+    )
+    backlinks_with_ip: int = Field(
+        ge=0, description="Backlinks whose source page's IP address is known."
+    )
+    referring_ips: int = Field(ge=0)
+    referring_subnets: int = Field(ge=0, description="IPv4 /24 and IPv6 /48 networks.")
+    subnets: list[Subnet] = Field(
+        description="The 20 subnets with most referring domains (most first)."
+    )

@@ -102,6 +102,21 @@ def _whole(name: str, low: int, high: int) -> Callable[[Any], Any]:
     return parse
 
 
+def _switch(name: str) -> Callable[[Any], Any]:
+    def parse(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if value == "":
+            return None
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        raise ValueError(f"parameter {name!r} must be true or false, got {value[:40]!r}")
+
+    return parse
+
+
 def _blank_is_none(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     # An empty value means "not given", as an empty form field does.
     return None if value == "" else handler(value)
@@ -157,6 +172,16 @@ def option_param(option: Option) -> Param:
             name,
             Annotated[bool, BeforeValidator(_flag(name)), Query(description=described)],
             False,
+        )
+    if option.kind == "switch":
+        return _param(
+            name,
+            Annotated[
+                bool | None,
+                BeforeValidator(_switch(name)),
+                Query(description=f"{described} `true` or `false`; absent: either."),
+            ],
+            None,
         )
     if option.kind == "choice":
         return _param(

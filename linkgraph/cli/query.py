@@ -39,6 +39,18 @@ def add_query_options(parser: argparse.ArgumentParser, scoped: bool = True) -> N
     for option in OPTIONS:
         if option.kind == "flag":
             parser.add_argument(option.flag, action="store_true", help=option.help)
+        elif option.kind == "switch":
+            group = parser.add_mutually_exclusive_group()
+            group.add_argument(
+                option.flag, dest=option.name, action="store_const", const=True, help=option.help
+            )
+            group.add_argument(
+                option.negated_flag,
+                dest=option.name,
+                action="store_const",
+                const=False,
+                help=f"the opposite of {option.flag}",
+            )
         elif option.kind == "choices":
             parser.add_argument(
                 option.flag, action="append", choices=option.choices, help=option.help
@@ -179,13 +191,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         lines = [f"{target.text} ({target.scope})"]
         for key, value in document.items():
-            if key in ("target", "scope", "tlds", "history"):
+            if key in ("target", "scope", "tlds", "history", "subnets"):
                 continue
             if isinstance(value, dict):
                 value = ", ".join(f"{name} {count}" for name, count in value.items())
             lines.append(f"  {key:<28} {value}")
         lines.append("  top-level domains of referring domains:")
         lines += [f"    .{t['tld']:<12} {t['referring_domains']}" for t in document["tlds"]]
+        lines.append("  referring subnets (most referring domains first):")
+        lines += [
+            f"    {n['subnet']:<24} {n['referring_domains']} domains, {n['referring_ips']} IPs, "
+            f"{n['backlinks']} backlinks"
+            for n in document["subnets"]
+        ]
         lines.append("  new and lost links per day:")
         lines += [f"    {h['day']}  +{h['new']:<6} -{h['lost']}" for h in document["history"]]
         text = "\n".join(lines) + "\n"

@@ -49,7 +49,13 @@ WEB: list[PageRecord] = [
     page(
         "http://blog.alpha.com/post",
         T0,
-        Link("http://www.target.co.uk/a", anchor="A one"),
+        Link(
+            "http://www.target.co.uk/a",
+            anchor="A one",
+            location="content",
+            text_before="See",
+            text_after="for more.",
+        ),
         Link("http://target.co.uk/", anchor="home", nofollow=True),
         Link("http://blog.alpha.com/", anchor="internal"),
     ),
@@ -64,7 +70,7 @@ WEB: list[PageRecord] = [
     page(
         "http://gamma.net/list",
         T0 + 3 * DAY,
-        Link("http://target.co.uk/", anchor="home", link_count=2),
+        Link("http://target.co.uk/", anchor="home", link_count=2, location="nav"),
         Link("http://www.target.co.uk/a", anchor="logo", image=True),
     ),
     page(
@@ -92,8 +98,22 @@ def iso_at(seconds: float) -> str:
 
 
 def oracle_edges(pages: list[PageRecord] = WEB) -> list[dict[str, Any]]:
-    """Every edge with record fields (docs/queries.md#records), merged across crawls."""
+    """Every edge with record fields (docs/queries.md#records), merged across crawls.
+
+    ``lost_reason`` is left null: the oracle does not model lost links (the web
+    of the API tests loses none; the explorer's tests do not compare it).
+    """
     merged: dict[tuple[str, str, str], dict[str, Any]] = {}
+    latest = {r.url: r for r in sorted(pages, key=lambda r: r.fetched_at)}
+    statuses = {url: r.status for url, r in latest.items()}
+    html_pages: dict[str, int] = defaultdict(int)
+    for record in latest.values():
+        if 200 <= record.status < 300 and record.content_type == "text/html":
+            html_pages[host_of(record.url)] += 1
+    linking: dict[tuple[str, str], int] = defaultdict(int)
+    for record in latest.values():
+        for target in {link.target_url for link in record.links if link.kind == "a"}:
+            linking[(host_of(record.url), target)] += 1
     for record in pages:
         for link in record.links:
             key = (record.url, link.target_url, link.kind)
@@ -105,6 +125,9 @@ def oracle_edges(pages: list[PageRecord] = WEB) -> list[dict[str, Any]]:
                 "ugc": link.ugc,
                 "sponsored": link.sponsored,
                 "link_count": link.link_count,
+                "location": link.location,
+                "text_before": link.text_before,
+                "text_after": link.text_after,
             }
             if edge is None:
                 source_host, target_host = host_of(record.url), host_of(link.target_url)
@@ -128,7 +151,22 @@ def oracle_edges(pages: list[PageRecord] = WEB) -> list[dict[str, Any]]:
     records = []
     for edge in merged.values():
         first, last = edge.pop("first"), edge.pop("last")
-        records.append({**edge, "first_seen": iso_at(first), "last_seen": iso_at(last)})
+        pages_linking = linking[(edge["source_host"], edge["target_url"])]
+        sitewide = (
+            edge["kind"] == "a"
+            and pages_linking >= 5
+            and 2 * pages_linking >= html_pages[edge["source_host"]]
+        )
+        records.append(
+            {
+                **edge,
+                "first_seen": iso_at(first),
+                "last_seen": iso_at(last),
+                "sitewide": sitewide,
+                "target_status": statuses.get(edge["target_url"]),
+                "lost_reason": None,
+            }
+        )
     return records
 
 

@@ -132,6 +132,41 @@ def test_anchors(served: Running) -> None:
     assert HOSTILE_ANCHOR in [r["anchor"] for r in answer["rows"]]
 
 
+def test_where_links_sit_over_http(served: Running) -> None:
+    edges = matching()
+    content = served.ok("backlinks", target="target.co.uk", location="content")
+    assert edge_keys(content["rows"]) == edge_keys([e for e in edges if e["location"] == "content"])
+    assert content["count"] == 1
+    for value in ("content,nav", ["content", "nav"]):
+        two = served.ok("backlinks", target="target.co.uk", location=value)
+        assert edge_keys(two["rows"]) == edge_keys(
+            [e for e in edges if e["location"] in ("content", "nav")]
+        )
+    # No page of this web is a template, and no target answered 4xx or 5xx.
+    assert served.ok("backlinks", target="target.co.uk", broken="true")["rows"] == []
+    assert served.ok("backlinks", target="target.co.uk", sitewide="true")["rows"] == []
+    others = served.ok("backlinks", target="target.co.uk", sitewide="false")
+    assert edge_keys(others["rows"]) == edge_keys(edges)
+    assert (
+        served.ok("refdomains", target="target.co.uk", location="nav")["rows"][0]["source_domain"]
+        == "gamma.net"
+    )
+    summary = served.ok("summary", target="target.co.uk")
+    located: dict[str, int] = defaultdict(int)
+    for edge in edges:
+        located[edge["location"]] += 1
+    assert {k: v for k, v in summary["locations"].items() if v} == located
+    assert (summary["sitewide_backlinks"], summary["broken_backlinks"]) == (0, 0)
+    only_nav = served.ok("summary", target="target.co.uk", location="nav")
+    assert only_nav["backlinks"] == located["nav"]
+    report = served.ok("report", target="target.co.uk", sitewide="false")
+    assert report["locations"] == summary["locations"]
+    assert report["content_share"] == round(located["content"] / len(edges), 4)
+    assert report["lost_reasons"] == dict.fromkeys(
+        ("link_removed", "page_gone", "page_redirected", "page_noindex"), 0
+    )
+
+
 def test_outlinks(served: Running) -> None:
     answer = served.ok("outlinks", target="beta.org")
     assert edge_keys(answer["rows"]) == edge_keys(matching("source", "beta.org"))

@@ -57,6 +57,12 @@ BACKLINKS_PAGE = 50  # as in app.js
 REFDOMAINS_PAGE = 25  # as in app.js
 
 
+#: Where the home page links of the referrers sit, in turn.
+PLACES = ("content", "footer", "nav", "aside", "header", "other")
+#: The product page that answers 404: its backlinks are broken.
+GONE = "https://www.example-shop.com/product/3"
+
+
 def _explorer_web() -> list[PageRecord]:
     """Thirty referring domains over three weeks: enough to page and to chart."""
     pages = []
@@ -65,9 +71,20 @@ def _explorer_web() -> list[PageRecord]:
         at = T0 + (i % 21) * DAY + i * 60
         links = [
             Link(
-                "https://www.example-shop.com/", anchor=anchors[i % len(anchors)], image=i % 6 == 4
+                "https://www.example-shop.com/",
+                anchor=anchors[i % len(anchors)],
+                image=i % 6 == 4,
+                location=PLACES[i % len(PLACES)],
+                text_before=f"Site {i} recommends" if i % 4 else "",
+                text_after="for shoes." if i % 3 else "",
             ),
-            Link(f"https://www.example-shop.com/product/{i % 7}", anchor=f"product {i % 7}"),
+            Link(
+                f"https://www.example-shop.com/product/{i % 7}",
+                anchor=f"product {i % 7}",
+                location="content",
+                text_before="Buy",
+                text_after="today.",
+            ),
         ]
         if i % 3 == 0:
             links.append(Link("https://blog.example-shop.com/post", anchor="review", nofollow=True))
@@ -95,6 +112,8 @@ def _explorer_web() -> list[PageRecord]:
             links=[Link("https://site03.org/", anchor="three"), Link("https://site07.org/")],
         )
     )
+    # The shop's product 3 is gone.
+    pages.append(PageRecord(GONE, 404, T0, "text/html"))
     # A second crawl of one page, days later: its edges keep their first sighting.
     pages.append(
         PageRecord(
@@ -109,6 +128,20 @@ def _explorer_web() -> list[PageRecord]:
 
 
 EXPLORER_WEB = _explorer_web()
+
+
+def placed() -> dict[tuple[str, str], tuple[str, str, str]]:
+    """Each `a` link's location and texts, from its latest sighting."""
+    found: dict[tuple[str, str], tuple[str, str, str]] = {}
+    for record in sorted(EXPLORER_WEB, key=lambda r: r.fetched_at):
+        for link in record.links:
+            if link.kind == "a":
+                found[(record.url, link.target_url)] = (
+                    link.location,
+                    link.text_before,
+                    link.text_after,
+                )
+    return found
 
 
 def expected(domain: str = "example-shop.com") -> list[dict[str, Any]]:
@@ -513,3 +546,68 @@ def test_escape_on_the_token_dialog_reports_the_need(
     browser.press("Escape", 27)
     browser.wait_for("document.body.dataset.state === 'error'")
     assert "token" in browser.evaluate("document.getElementById('status').textContent")
+
+
+def test_backlinks_show_where_they_sit_and_the_broken_ones(
+    browser: Chromium, explorer: Running
+) -> None:
+    browser.navigate(f"{explorer.url}/#target=example-shop.com")
+    browser.wait_for("document.body.dataset.state === 'ready'")
+    edges, where = expected(), placed()
+
+    def location(edge: dict[str, Any]) -> str:
+        return (
+            where[(edge["source_url"], edge["target_url"])][0] if edge["kind"] == "a" else "other"
+        )
+
+    # The breakdown: backlinks per location, every location listed.
+    counts = browser.evaluate(
+        "Object.fromEntries(Array.from(document.querySelectorAll('#locations-chart li'), "
+        "li => [li.dataset.location, Number(li.dataset.count)]))"
+    )
+    assert counts == {place: sum(location(e) == place for e in edges) for place in PLACES}
+    assert sum(counts.values()) == len(edges)
+    broken = [e for e in edges if e["target_url"] == GONE]
+    assert len(broken) == 4
+    note = browser.evaluate("document.getElementById('broken-note').textContent")
+    assert note == f"{len(broken)} broken"
+
+    # Each backlink: its location, and the text around its anchor, the anchor highlighted.
+    rows = browser.evaluate(
+        "Array.from(document.querySelectorAll('#backlinks-table tbody tr'), tr => ["
+        "tr.dataset.source, tr.dataset.target, tr.dataset.kind, "
+        "tr.querySelector('td.location .where').textContent, "
+        "tr.querySelector('td.context .context-before')?.textContent ?? null, "
+        "tr.querySelector('td.context mark')?.textContent ?? null, "
+        "tr.querySelector('td.context .context-after')?.textContent ?? null, "
+        "Array.from(tr.querySelectorAll('td.location .flag'), f => f.textContent)])"
+    )
+    assert len(rows) == BACKLINKS_PAGE
+    anchors = {(e["source_url"], e["target_url"], e["kind"]): e["anchor"] for e in edges}
+    for source, target, kind, shown, before, mark, after, flags in rows:
+        if kind != "a":
+            assert (shown, mark) == ("other", None)
+            continue
+        place, text_before, text_after = where[(source, target)]
+        assert shown == place
+        assert before == (f"{text_before} " if text_before else "")
+        assert mark == (anchors[(source, target, kind)] or "(no text)")
+        assert after == (f" {text_after}" if text_after else "")
+        assert ("broken 404" in flags) is (target == GONE)
+
+    # The broken view: the same search, broken backlinks only.
+    browser.evaluate("document.getElementById('broken-view').click()")
+    browser.wait_for(
+        "location.hash.includes('broken=1') && document.body.dataset.state === 'ready' && "
+        f"document.querySelectorAll('#backlinks-table tbody tr').length === {len(broken)}"
+    )
+    assert browser.evaluate("document.getElementById('broken').checked") is True
+    assert sorted(texts(browser, "#backlinks-table tbody tr td:first-child")) == sorted(
+        e["source_url"] for e in broken
+    )
+    assert set(texts(browser, "#backlinks-table tbody td.location .flag.broken")) == {"broken 404"}
+    assert browser.evaluate("document.getElementById('card-backlinks').textContent") == str(
+        len(broken)
+    )
+    assert browser.evaluate("document.getElementById('broken-view').hidden") is True
+    assert browser.problems() == []

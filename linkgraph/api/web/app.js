@@ -2,7 +2,7 @@
 //
 // Every value from the index reaches the page through textContent or an SVG
 // attribute, never as markup. The state of a search lives in the location hash
-// (#target=…&scope=…), so searches can be bookmarked and the back button works.
+// (#target=…&scope=…&location=…), so searches can be bookmarked and the back button works.
 // document.body.dataset.state is "idle", "loading", "ready" or "error".
 
 "use strict";
@@ -15,6 +15,8 @@
   const MIN_DAYS = 14; // the day chart shows at least two weeks
   const MAX_FILLED_DAYS = 370; // beyond this, days without links are left out
   const SVG_NS = "http://www.w3.org/2000/svg";
+  const LOCATIONS = ["content", "nav", "header", "footer", "aside", "other"];
+  const SITEWIDE = ["true", "false"];
 
   const $ = (id) => document.getElementById(id);
   const numbers = new Intl.NumberFormat("en");
@@ -172,6 +174,9 @@
       scope: $("scope").value,
       include_internal: $("include_internal").checked,
       dofollow_only: $("dofollow_only").checked,
+      broken: $("broken").checked,
+      location: $("location").value,
+      sitewide: $("sitewide").value,
     };
   }
 
@@ -180,6 +185,9 @@
     $("scope").value = state.scope;
     $("include_internal").checked = state.include_internal;
     $("dofollow_only").checked = state.dofollow_only;
+    $("broken").checked = state.broken;
+    $("location").value = state.location;
+    $("sitewide").value = state.sitewide;
   }
 
   function stateFromHash() {
@@ -187,11 +195,16 @@
     const target = (params.get("target") || "").trim();
     if (!target) return null;
     const scope = params.get("scope") || "";
+    const where = params.get("location") || "";
+    const sitewide = params.get("sitewide") || "";
     return {
       target,
       scope: ["domain", "host", "url", "prefix"].includes(scope) ? scope : "",
       include_internal: params.get("include_internal") === "1",
       dofollow_only: params.get("dofollow_only") === "1",
+      broken: params.get("broken") === "1",
+      location: LOCATIONS.includes(where) ? where : "",
+      sitewide: SITEWIDE.includes(sitewide) ? sitewide : "",
     };
   }
 
@@ -200,6 +213,9 @@
     if (state.scope) params.set("scope", state.scope);
     if (state.include_internal) params.set("include_internal", "1");
     if (state.dofollow_only) params.set("dofollow_only", "1");
+    if (state.broken) params.set("broken", "1");
+    if (state.location) params.set("location", state.location);
+    if (state.sitewide) params.set("sitewide", state.sitewide);
     return params.toString();
   }
 
@@ -209,6 +225,9 @@
       scope: state.scope,
       include_internal: state.include_internal,
       dofollow_only: state.dofollow_only,
+      broken: state.broken,
+      location: state.location,
+      sitewide: state.sitewide,
     };
   }
 
@@ -230,6 +249,38 @@
     $("card-seen").textContent = summary.first_seen ? summary.first_seen.slice(0, 10) : "–";
     $("card-seen").title = summary.first_seen || "";
     $("note-seen").textContent = summary.last_seen ? `last seen ${shortTime(summary.last_seen)} UTC` : "no links yet";
+    renderLocations(summary);
+  }
+
+  // Backlinks per location as bars, each as wide as its share; sitewide and broken counts.
+  function renderLocations(summary) {
+    const container = $("locations-chart");
+    const total = summary.backlinks;
+    if (!total) {
+      emptyChart(container, "No links, so nowhere to place them.");
+    } else {
+      const list = el("ul", { class: "locations", "aria-label": "Backlinks by location" });
+      for (const name of LOCATIONS) {
+        const count = summary.locations[name] || 0;
+        const share = count / total;
+        // Set through the CSSOM: the page's Content-Security-Policy refuses style attributes.
+        const fill = el("span", { class: "fill" });
+        fill.style.width = `${(share * 100).toFixed(1)}%`;
+        list.append(
+          el(
+            "li",
+            { "data-location": name, "data-count": String(count), title: `${name}: ${numbers.format(count)} backlinks` },
+            el("span", { class: "label", text: name }),
+            el("span", { class: "track" }, fill),
+            el("span", { class: "count", text: percent.format(share) }),
+          ),
+        );
+      }
+      container.replaceChildren(list);
+    }
+    $("sitewide-note").textContent = `${numbers.format(summary.sitewide_backlinks)} sitewide`;
+    $("broken-note").textContent = `${numbers.format(summary.broken_backlinks)} broken`;
+    $("broken-view").hidden = !summary.broken_backlinks || current.state.broken;
   }
 
   // -- rendering: charts ------------------------------------------------------
@@ -458,6 +509,31 @@
     return cell;
   }
 
+  // The visible text around the link on its page, the anchor highlighted.
+  function contextCell(row) {
+    const cell = el("td", { class: "context" });
+    if (row.kind !== "a") return cell;
+    cell.append(
+      el("span", { class: "context-before", text: row.text_before ? `${row.text_before} ` : "" }),
+      el("mark", { text: row.anchor || "(no text)" }),
+      el("span", { class: "context-after", text: row.text_after ? ` ${row.text_after}` : "" }),
+    );
+    return cell;
+  }
+
+  // Where the link sits, whether it is a template link, and whether its target is broken or it is lost.
+  function locationCell(row) {
+    const cell = el("td", { class: "location" }, el("span", { class: "where", text: row.location }));
+    const notes = [];
+    if (row.sitewide) notes.push(["sitewide", "sitewide"]);
+    if (typeof row.target_status === "number" && row.target_status >= 400) {
+      notes.push(["broken", `broken ${row.target_status}`]);
+    }
+    if (row.lost_reason) notes.push(["lost", `lost: ${row.lost_reason.replace("_", " ")}`]);
+    for (const [name, text] of notes) cell.append(" ", el("span", { class: `flag ${name}`, text }));
+    return cell;
+  }
+
   function renderBacklinks(result) {
     const tbody = $("backlinks-table").tBodies[0];
     tbody.replaceChildren();
@@ -468,9 +544,11 @@
       tbody.append(
         el(
           "tr",
-          {},
+          { "data-source": row.source_url, "data-target": row.target_url, "data-kind": row.kind },
           urlCell(row.source_url),
           anchor,
+          contextCell(row),
+          locationCell(row),
           urlCell(row.target_url),
           flags(row),
           dateCell(row.first_seen),
@@ -478,7 +556,7 @@
         ),
       );
     }
-    if (!result.rows.length) noRows(tbody, 6, "No backlinks.");
+    if (!result.rows.length) noRows(tbody, 8, "No backlinks.");
     const pager = current.backlinks;
     pager.next = result.next_cursor;
     const start = pager.index * BACKLINKS_PAGE;
@@ -576,6 +654,12 @@
     });
   }
 
+  // The broken-backlinks view: the same search, broken links only.
+  function onBrokenView() {
+    if (!current) return;
+    location.hash = hashOf({ ...current.state, broken: true });
+  }
+
   function onHash() {
     const state = stateFromHash();
     if (!state) return;
@@ -611,6 +695,7 @@
     updateTokenButton();
     $("search").addEventListener("submit", onSubmit);
     $("refdomains-more").addEventListener("click", onMoreRefdomains);
+    $("broken-view").addEventListener("click", onBrokenView);
     $("backlinks-prev").addEventListener("click", () => onBacklinksPage(-1));
     $("backlinks-next").addEventListener("click", () => onBacklinksPage(1));
     $("forget-token").addEventListener("click", () => {
