@@ -73,7 +73,10 @@ class PageRecord:
     (docs/crawling.md#revisits); a record without them (an older producer's)
     reads as ``""``. ``title``, ``lang`` and ``words`` describe an HTML page
     (docs/edges.md#page-facts); ``ip`` is the address it was fetched from when
-    the crawler resolved the host itself ("" otherwise).
+    the crawler resolved the host itself ("" otherwise). ``source`` says where
+    a page record came from when it was not fetched by a crawl: ``warc:FILE``
+    or ``wat:FILE`` for a record read from a web archive (docs/ingest.md);
+    "" for a crawl. Records without it (older producers) read as "".
     """
 
     url: str
@@ -92,10 +95,11 @@ class PageRecord:
     lang: str = ""
     words: int = 0
     ip: str = ""
+    source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-compatible form (links as compact lists, see ``LINK_FIELDS``);
-        the validators only when known."""
+        the validators and the source only when known."""
         data: dict[str, Any] = {
             "v": SCHEMA_VERSION,
             "url": self.url,
@@ -132,6 +136,8 @@ class PageRecord:
             data["etag"] = self.etag
         if self.last_modified:
             data["last_modified"] = self.last_modified
+        if self.source:
+            data["source"] = self.source
         return data
 
     @classmethod
@@ -216,6 +222,7 @@ class PageRecord:
             lang=str(data.get("lang", "")),
             words=words,
             ip=str(data.get("ip", "")),
+            source=str(data.get("source", "")),
         )
 
 

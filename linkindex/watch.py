@@ -10,7 +10,7 @@ A watch reads the backlinks of TARGET whose state changed in a window of time,
   ``lost_reason``.
 
 ``since`` is the checkpoint the last watch of TARGET stored (``watches``,
-sql/005_watches.sql), or a date the caller gives; with neither (a target
+sql/006_watches.sql), or a date the caller gives; with neither (a target
 never watched) the window starts at the beginning, so the first watch lists
 every live backlink as new and every lost one as lost. ``until`` is the
 moment the watch reads; the caller stores it as the next checkpoint with

@@ -278,6 +278,8 @@ def test_cluster_statements_follow_the_cluster_conventions() -> None:
         "domain_writes",
         "domain_refdomains",
         "domain_reports",
+        "host_writes",
+        "host_facts",
         "watches",
     }
     for table in distributed:
@@ -385,6 +387,7 @@ UPGRADES = (
     "upgrade_compact.sql",
     "upgrade_validators.sql",
     "upgrade_context.sql",
+    "upgrade_host_facts.sql",
 )
 
 
@@ -446,7 +449,7 @@ PREVIOUS_CLUSTER_SQL = (
 )
 
 
-def test_the_context_upgrade_brings_the_previous_cluster_to_this_schema(
+def test_the_context_and_host_facts_upgrades_bring_the_previous_cluster_to_this_schema(
     index: Index, new_database: Callable[[], str]
 ) -> None:
     earlier, current = new_database(), new_database()
@@ -462,7 +465,9 @@ def test_the_context_upgrade_brings_the_previous_cluster_to_this_schema(
     assert _rows(index, listing, earlier) != _rows(index, listing, current)
     for statement in upgrade_statements("upgrade_context.sql", earlier):
         index.command(ON_CLUSTER.sub("", statement))
-    apply_cluster_schema(index, cluster_statements(earlier))  # as the upgrade says
+    apply_cluster_schema(index, cluster_statements(earlier))  # as the upgrades say
+    for statement in upgrade_statements("upgrade_host_facts.sql", earlier):
+        index.command(ON_CLUSTER.sub("", statement))
     assert _rows(index, listing, earlier) == _rows(index, listing, current)
 
 
