@@ -27,6 +27,7 @@ from linkcore.records import LOCATIONS
 from linkcore.urls import reverse_host
 from linkindex import queries, rollups
 from linkindex.client import Index
+from linkindex.filters import Filters
 from linkindex.sqlparts import (
     DOFOLLOW,
     EXTERNAL,
@@ -37,8 +38,16 @@ from linkindex.sqlparts import (
     pairs_of_hosts,
     sitewide_sql,
 )
+from linkindex.targets import Target
 
-__all__ = ["DOMAIN_FEATURES", "EDGE_EXTRA", "LEVELS", "columns", "features"]
+__all__ = [
+    "DOMAIN_FEATURES",
+    "EDGE_EXTRA",
+    "LEVELS",
+    "backlink_features",
+    "columns",
+    "features",
+]
 
 #: The levels ``export features`` writes.
 LEVELS: Final = ("edge", "domain")
@@ -95,6 +104,15 @@ def features(index: Index, level: str) -> Iterator[tuple[list[str], Sequence[Seq
             yield names, _edge_rows(index, rows)
         return
     yield from _domain_blocks(index, names)
+
+
+def backlink_features(index: Index, target: Target, filters: Filters) -> queries.Result:
+    """The edge features of ``target``'s backlinks under ``filters``, one page
+    as ``backlinks`` answers it (``query-job``'s ``features`` report)."""
+    result = queries.backlinks(index, target, filters)
+    fields = len(queries.EDGE_FIELDS)
+    rows = _edge_rows(index, [row[:fields] for row in result.rows])
+    return queries.Result(list(columns("edge")), rows, result.next_cursor)
 
 
 def _edge_rows(index: Index, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:

@@ -102,3 +102,24 @@ def test_the_docs_list_every_column() -> None:
 def test_an_unknown_level_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="unknown feature level"):
         features.columns("page")
+
+
+def test_a_query_job_writes_the_features_of_each_targets_backlinks(
+    web: Any, tmp_path: Path
+) -> None:
+    from linkindex.batch import read_targets, run_query_job
+
+    targets_file = tmp_path / "targets.txt"
+    targets_file.write_text("t.com\nhttp://t.com/gone\n", encoding="utf-8")
+    counts = run_query_job(
+        web, read_targets(targets_file), tmp_path / "out", reports=["features"], fmt="parquet"
+    )
+    read = pq.read_table(tmp_path / "out" / "features.parquet").to_pylist()
+    assert counts["features"] == len(read)
+    whole = [r for r in table(web, "edge") if r["target_domain"] == "t.com"]
+    assert sorted((r["source_url"], r["target_url"]) for r in read if r["target"] == "t.com") == (
+        sorted((r["source_url"], r["target_url"]) for r in whole)
+    )
+    gone = [r for r in read if r["target"] == "http://t.com/gone"]
+    assert len(gone) == 1 and gone[0]["target_status"] == 404
+    assert set(features.columns("edge")) < set(read[0])
