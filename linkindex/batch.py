@@ -183,6 +183,9 @@ def _report_rows(
             continue
         if key in _REPORT_NESTED:
             flat.update({f"{key}_{name}": count for name, count in value.items()})
+        elif key == "spam_distribution":
+            # One column per band of spam score: spam_0_9 ... spam_90_100.
+            flat.update({f"spam_{b['from']}_{b['to']}": b["referring_domains"] for b in value})
         else:
             flat[key] = value
     history = [(text, h["day"], h["new"], h["lost"]) for h in document["history"]]

@@ -52,6 +52,7 @@ MIGRATIONS = (
     "003_fetches.sql",
     "004_rollups.sql",
     "005_host_facts.sql",
+    "006_watches.sql",
 )
 
 
@@ -230,7 +231,8 @@ class Index:
         self.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
         _, rows = self.query(
             "SELECT table, name, default_kind FROM system.columns WHERE database = {db:String} "
-            "AND table IN ('edges', 'edges_by_source', 'pages', 'host_writes', 'domain_reports')",
+            "AND table IN ('edges', 'edges_by_source', 'pages', 'host_writes', 'domain_reports', "
+            "'watches')",
             {"db": self.db},
         )
         columns = {name for table, name, _ in rows if table == "edges"}
@@ -255,6 +257,9 @@ class Index:
                     (bool(page_columns) and not host_writes)
                     or (bool(reports) and "locations" not in reports),
                 ),
+                # A table this version adds: a cluster gets it from cluster.sql (a
+                # plain table made here would stand in the Distributed one's way).
+                ("cluster.sql", bool(columns) and not any(t == "watches" for t, _, _ in rows)),
             )
             if due
         ]

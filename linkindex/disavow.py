@@ -5,30 +5,23 @@ starts a comment line; ``domain:example.com`` disavows a domain and all its
 subdomains; any other line is a URL, disavowing that page. ``--disavow FILE``
 on any query command leaves those referrers out.
 
-``linkgraph disavow TARGET`` proposes a file from explicit signals, each
-written as a comment above the domains it caught, so that a person reviews
-the reasons rather than trusting a score:
-
-- ``link farm``: a referring page that links out to at least
-  ``min_outlinks`` distinct targets (``pages.outlinks``): pages whose purpose
-  is to carry links;
-- ``sitewide``: a referring domain that links to the target from at least
-  ``sitewide_pages`` of its pages (footers, blogrolls, sidebars);
-- ``no authority``: a referring domain whose authority score is 0 (nothing
-  links to it with a dofollow external link), if ``linkgraph rank`` has run.
+``linkgraph disavow TARGET`` proposes a file from the spam signals of the
+referring domains (docs/queries.md#spam-score, the same signals and weights
+as ``refdomains`` answers): every referring domain whose spam score is at
+least ``min_score``, each under a comment that names the signals that fired
+with their values, so that a person reviews the reasons rather than trusting
+a score.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from linkcore.errors import UsageError
 from linkcore.urls import normalize, registered_domain
 from linkindex.client import Index
-from linkindex.filters import Filters
-from linkindex.sqlparts import RANK_TABLE, backlinks_where
+from linkindex.spam import SPAMMY, all_scores
 from linkindex.targets import Target
 
 MAX_BYTES = 2 * 1024 * 1024
@@ -93,67 +86,26 @@ def read_disavow(path: str) -> Disavow:
     return Disavow(tuple(sorted(domains)), tuple(sorted(hosts)), tuple(sorted(urls)))
 
 
-def propose(
-    index: Index,
-    target: Target,
-    *,
-    min_outlinks: int = 500,
-    sitewide_pages: int = 50,
-    no_authority: bool = True,
-) -> Disavow:
-    """Referring domains of ``target`` caught by the signals of the module doc."""
-    params: dict[str, Any] = {"min_outlinks": min_outlinks, "sitewide": sitewide_pages}
-    # The backlinks every query counts by default: external ones, live or lost.
-    edges, where = backlinks_where(index, target, Filters(), params)
-    signals: dict[str, list[str]] = {}
-    _, farms = index.query(
-        f"""
-        SELECT DISTINCT e.source_domain
-        FROM {edges}
-        INNER JOIN (SELECT url FROM {index.db}.pages FINAL
-                    WHERE outlinks >= {{min_outlinks:UInt32}}) AS p ON p.url = e.source_url
-        WHERE {where} ORDER BY e.source_domain""",
-        params,
-    )
-    signals[f"link farm: a referring page links out to {min_outlinks}+ targets"] = [
-        str(r[0]) for r in farms
-    ]
-    _, sitewide = index.query(
-        f"""
-        SELECT source_domain FROM {edges} WHERE {where}
-        GROUP BY source_domain HAVING uniqExact(source_url) >= {{sitewide:UInt32}}
-        ORDER BY source_domain""",
-        params,
-    )
-    signals[f"sitewide: links to the target from {sitewide_pages}+ pages of one domain"] = [
-        str(r[0]) for r in sitewide
-    ]
-    if no_authority:
-        # Only once `linkgraph rank` has run: before that, no domain has a score.
-        ranked = index.query(f"SELECT count() > 0 FROM {index.db}.{RANK_TABLE}")[1][0][0]
-        if ranked:
-            _, weak = index.query(
-                f"""
-                SELECT DISTINCT source_domain FROM {edges}
-                WHERE {where} AND source_domain NOT IN
-                    (SELECT domain FROM {index.db}.{RANK_TABLE} WHERE authority > 0)
-                ORDER BY source_domain""",
-                params,
-            )
-            signals["no authority: no dofollow external link reaches the referring domain"] = [
-                str(r[0]) for r in weak
-            ]
-    caught = sorted({domain for domains in signals.values() for domain in domains})
+def propose(index: Index, target: Target, *, min_score: int = SPAMMY) -> Disavow:
+    """Referring domains of ``target`` whose spam score is ``min_score`` or
+    more; ``signals`` maps each to the explanation of its score."""
+    scored = all_scores(index, target)
+    caught = sorted(domain for domain, score in scored.items() if score.score >= min_score)
+    signals = {
+        domain: [
+            f"spam score {scored[domain].score}",
+            *(f"{s['signal']} {s['value']} (+{s['weight']})" for s in scored[domain].signals),
+        ]
+        for domain in caught
+    }
     return Disavow(domains=tuple(caught), signals=signals)
 
 
 def render(disavow: Disavow, target: Target) -> str:
-    """A disavow file: one comment per signal above the domains it caught."""
+    """A disavow file: each domain under a comment that explains its score."""
     lines = [f"# disavow proposal for {target.text} (linkgraph disavow); review before use"]
-    listed: set[str] = set()
-    for reason, domains in disavow.signals.items():
-        fresh = [d for d in domains if d not in listed]
-        lines.append(f"# {reason}: {len(domains)} domains")
-        lines += [f"domain:{domain}" for domain in fresh]
-        listed.update(fresh)
+    for domain in disavow.domains:
+        reasons = disavow.signals.get(domain, [])
+        lines.append(f"# {reasons[0]}: {', '.join(reasons[1:])}" if reasons else "#")
+        lines.append(f"domain:{domain}")
     return "\n".join(lines) + "\n"

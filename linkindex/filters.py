@@ -45,7 +45,8 @@ class Option:
     on the CLI, ``NAME=true|false`` in the API; None by default), ``text`` (a string),
     ``choice`` (one of ``choices``), ``choices`` (any of ``choices``, a
     repeatable flag or parameter; commas also separate values in the API) or
-    ``date`` (an ISO-8601 date or time, UTC). ``shorthands`` are extra CLI
+    ``date`` (an ISO-8601 date or time, UTC) or ``number`` (an integer
+    within ``bounds``, None by default). ``shorthands`` are extra CLI
     flags that set a ``choice`` option to one value: ``(flag, value, help)``.
 
     ``sql`` says where the option's condition
@@ -61,7 +62,7 @@ class Option:
     """
 
     name: str
-    kind: Literal["flag", "switch", "text", "choice", "choices", "date"]
+    kind: Literal["flag", "switch", "text", "choice", "choices", "date", "number"]
     help: str
     choices: tuple[str, ...] = ()
     metavar: str | None = None
@@ -69,6 +70,8 @@ class Option:
     #: Longest value accepted (characters), for text and dates.
     max_chars: int | None = None
     sql: Literal["where", "state", "derived"] | None = "where"
+    #: Smallest and largest value accepted, for numbers.
+    bounds: tuple[int, int] = (0, 0)
 
     @property
     def flag(self) -> str:
@@ -136,6 +139,15 @@ OPTIONS: Final[tuple[Option, ...]] = (
         sql="derived",
     ),
     Option(
+        "max_spam",
+        "number",
+        "only links from referring domains whose spam score (0-100, docs/queries.md#spam-score) "
+        "is at most N",
+        metavar="N",
+        sql="derived",
+        bounds=(0, 100),
+    ),
+    Option(
         "anchor",
         "text",
         "only links whose anchor contains TEXT (case-insensitive)",
@@ -197,6 +209,7 @@ class Filters:
     location: Sequence[str] = field(default_factory=tuple)
     broken: bool = False
     sitewide: bool | None = None
+    max_spam: int | None = None
     anchor: str | None = None
     from_domain: str | None = None
     first_seen_from: str | None = None

@@ -26,6 +26,9 @@ FORMATS: Final = ("table", "json", "jsonl", "csv", "parquet")
 #: (a page of edges none of whose targets was fetched): every block of one
 #: file must give them the same type.
 NULLABLE_TYPES: Final = {"target_status": "int32", "lost_reason": "string"}
+#: Columns of nested values whose members differ in type (a spam signal's
+#: value is a number, a flag or a name): Parquet holds them as JSON text.
+JSON_COLUMNS: Final = frozenset({"spam_signals"})
 #: Rows a table shows when no --limit is given.
 TABLE_DEFAULT_LIMIT: Final = 100
 
@@ -58,6 +61,8 @@ def cell(value: Any) -> str:
         return "true" if value else "false"
     if value is None:
         return ""
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return str(value)
 
 
@@ -134,7 +139,9 @@ class Writer:
         columns: list[list[Any]] = [[row[i] for row in block] for i in range(len(self.columns))]
         arrays = []
         for name, values in zip(self.columns, columns, strict=True):
-            if name in NULLABLE_TYPES:
+            if name in JSON_COLUMNS:
+                arrays.append(pa.array([json.dumps(plain(v)) for v in values], pa.string()))
+            elif name in NULLABLE_TYPES:
                 arrays.append(pa.array(values, getattr(pa, NULLABLE_TYPES[name])()))
             elif values and isinstance(values[0], datetime):
                 stamped = [v if v.tzinfo else v.replace(tzinfo=UTC) for v in values]
@@ -220,6 +227,13 @@ def table_view(
     ``sitewide``, ``broken:404`` for a target that answered 404, ``lost`` with
     its reason) and sightings are shown to the minute.
     """
+    if "spam_signals" in columns:
+        # The names of the signals that fired; the other formats carry their values.
+        at_signals = list(columns).index("spam_signals")
+        return list(columns), [
+            [*r[:at_signals], " ".join(s["signal"] for s in r[at_signals]), *r[at_signals + 1 :]]
+            for r in rows
+        ]
     if "source_url" not in columns or "target_url" not in columns or "kind" not in columns:
         return list(columns), [list(r) for r in rows]
     at = {name: i for i, name in enumerate(columns)}

@@ -22,7 +22,7 @@ from typing import Any, Final, Literal
 
 from linkcore.errors import UsageError
 from linkcore.urls import reverse_host
-from linkindex import rollups
+from linkindex import rollups, spam
 from linkindex.client import Index
 from linkindex.filters import SCOPES, Filters
 from linkindex.sqlparts import (
@@ -543,7 +543,8 @@ def _aggregate(index: Index, sql: str, params: dict[str, Any], filters: Filters)
 
 def refdomains(index: Index, target: Target, filters: Filters) -> Result:
     """Referring domains of ``target``: links, dofollow links, target URLs, first
-    and last seen, and authority (0–100, ``linkgraph rank``; 0 when unranked).
+    and last seen, authority (0–100, ``linkgraph rank``; 0 when unranked), and
+    the spam score with the signals that make it up (:mod:`linkindex.spam`).
 
     Most links first, or by ``filters.sort``: ``authority`` (strongest first),
     ``first_seen`` (the newest referring domains first) or ``last_seen``.
@@ -581,13 +582,14 @@ def refdomains(index: Index, target: Target, filters: Filters) -> Result:
             + _authority_join(index, "source_domain", candidates)
             + " ORDER BY authority DESC, links DESC, source_domain"
         )
-        return _aggregate(index, sql, params, filters)
+        return spam.add_scores(index, target, _aggregate(index, sql, params, filters))
     order = _SORTS.get(filters.sort or "", "")
     sql += f" ORDER BY {order + ', ' if order else ''}links DESC, source_domain"
     # One page: look its domains' scores up by key.
-    return _add_authority(
+    result = _add_authority(
         index, _aggregate(index, sql, params, filters), "source_domain", "authority"
     )
+    return spam.add_scores(index, target, result)
 
 
 def anchors(index: Index, target: Target, filters: Filters) -> Result:

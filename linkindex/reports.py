@@ -17,7 +17,10 @@ after the same filters as ``backlinks``, from the merged edges:
   their shares, sitewide backlinks and their share, broken backlinks (the
   target's latest fetch answered 4xx or 5xx), lost backlinks per reason, and
   the referring IP addresses and subnets (IPv4 /24, IPv6 /48) of the source
-  pages whose address is known (``pages.ip``).
+  pages whose address is known (``pages.ip``);
+- the spam distribution (docs/queries.md#spam-score): the referring domains
+  per band of ten points of spam score, and how many score
+  :data:`linkindex.spam.SPAMMY` or more.
 
 With ``--live`` or ``--lost`` (``filters.status``) every figure counts only
 those links. The SQL of the figures is :func:`linkindex.sqlparts.report_sql`,
@@ -30,7 +33,7 @@ from __future__ import annotations
 from typing import Any
 
 from linkcore.records import KINDS, LOCATIONS
-from linkindex import rollups
+from linkindex import rollups, spam
 from linkindex.client import Index
 from linkindex.filters import REL_FLAGS, Filters
 from linkindex.sqlparts import (
@@ -150,6 +153,10 @@ def report(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
     rollup when it is fresh (linkindex/rollups.py); anything else, and a
     stale rollup, from the edges.
     """
+    return {**_figures(index, target, filters), **spam.distribution(index, target, filters)}
+
+
+def _figures(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
     if target.scope == "domain" and default_selection(filters):
         figures = rollups.report_figures(index, target.domain)
         if figures is not None:

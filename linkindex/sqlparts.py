@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from linkcore.errors import UsageError
 from linkcore.records import KINDS, LOCATIONS
-from linkindex.filters import OPTIONS, REL_FLAGS, STATUSES, Filters
+from linkindex.filters import BY_NAME, OPTIONS, REL_FLAGS, STATUSES, Filters
+from linkindex.spamsignals import Sources, scores_sql
 from linkindex.targets import Target
 
 if TYPE_CHECKING:
@@ -486,10 +487,70 @@ def _sitewide(sitewide: bool | None, at: Derivation, params: dict[str, Any]) -> 
     return clause if sitewide else f"NOT {clause}"
 
 
+def spam_sql(
+    db: str, table: str, scope: str, sitewide_scope: str, domains: str | None = None
+) -> str:
+    """The spam scores (linkindex/spamsignals.py, :func:`scores_sql`) of the
+    referring domains of the external links of ``table`` that ``scope``
+    selects (``sitewide_scope``: its :func:`sitewide_scope`), or of those of
+    them in ``domains`` (SQL of an array), read from those links, their
+    source pages (``pages`` by key) and the tables the signals name."""
+    external = f"({scope}) AND {EXTERNAL}"
+    links = (
+        f"SELECT source_domain, source_host, source_url, target_url, target_domain, kind, "
+        f"{latest('anchor')} AS anchor FROM {db}.{table} AS s FINAL WHERE {external}"
+    )
+    linked = f"SELECT source_domain, target_domain FROM {db}.{table} WHERE {external}"
+
+    def pages(where: str) -> str:
+        # The fetched HTML pages of the hosts the links come from, read by key
+        # (pages is ordered by reversed host): a host's pages are one range,
+        # where the linking pages themselves would be scattered over the table.
+        return f"""
+            SELECT domain, outlinks, words, internal_links, external_links
+            FROM {db}.pages FINAL
+            WHERE {HTML_PAGE}
+              AND rev_host IN (SELECT {rev_host("source_host")} FROM {db}.{table} WHERE {where})"""
+
+    # Every referring domain's addresses, for the subnets: unmerged (an
+    # address of an earlier fetch counts too), the address column read first.
+    addresses = f"""
+        SELECT domain, ip FROM {db}.pages
+        PREWHERE ip != ''
+        WHERE rev_host IN (SELECT {rev_host("source_host")} FROM {db}.{table} WHERE {external})"""
+    # The sitewide pairs and page figures of the scored domains only: still
+    # every edge from their hosts to the scope's URLs, as sitewide_sql needs.
+    among = f" AND source_domain IN {domains}" if domains else ""
+    return scores_sql(
+        Sources(
+            db,
+            links,
+            linked,
+            sitewide_sql(db, table, f"({sitewide_scope}){among}"),
+            pages(external + among),
+            addresses,
+            domains,
+        )
+    )
+
+
+def _max_spam(max_spam: int | None, at: Derivation, params: dict[str, Any]) -> str:
+    if max_spam is None:
+        return ""
+    low, high = BY_NAME["max_spam"].bounds
+    if isinstance(max_spam, bool) or not isinstance(max_spam, int) or not low <= max_spam <= high:
+        raise UsageError(f"max_spam must be a whole number from {low} to {high}, got {max_spam!r}")
+    params["max_spam"] = max_spam
+    scores = spam_sql(at.db, at.table, at.scope, at.sitewide_scope)
+    spammy = f"SELECT domain FROM ({scores}) WHERE spam_score > {{max_spam:UInt8}}"
+    return f"source_domain NOT IN ({spammy})"
+
+
 #: The SQL condition of every option on a derived fact, by option name.
 DERIVED_CONDITIONS: Final[Mapping[str, DerivedCondition]] = {
     "broken": _broken,
     "sitewide": _sitewide,
+    "max_spam": _max_spam,
 }
 # The tables and the declarations agree: a new filter cannot go without its SQL.
 if list(CONDITIONS) != [o.name for o in OPTIONS if o.sql in ("where", "state")]:

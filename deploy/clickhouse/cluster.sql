@@ -224,6 +224,17 @@ CREATE TABLE IF NOT EXISTS {db}.domain_rank_local ON CLUSTER '{cluster}'
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
 ORDER BY domain;
 
+-- Watch checkpoints (006_watches.sql): a few rows per watched target,
+-- replicated like the rest.
+CREATE TABLE IF NOT EXISTS {db}.watches_local ON CLUSTER '{cluster}'
+(
+    target     String CODEC(ZSTD(1)),
+    scope      LowCardinality(String),
+    watched_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', watched_at)
+ORDER BY (target, scope);
+
 -- Domain rollups (004_rollups.sql). domain_writes_local is written by
 -- domain_writes_mv on the shard of the edge, like refdomains_local; the two
 -- rollup tables are written by `linkgraph rollup` (and by crawl and consume)
@@ -374,6 +385,10 @@ ENGINE = Distributed('{cluster}', '{db}', 'fetches_local', cityHash64(rev_host))
 -- load scores computed on one server with INSERT INTO domain_rank SELECT ….
 CREATE TABLE IF NOT EXISTS {db}.domain_rank ON CLUSTER '{cluster}' AS {db}.domain_rank_local
 ENGINE = Distributed('{cluster}', '{db}', 'domain_rank_local', cityHash64(domain));
+
+-- A target's checkpoints on one shard: readers take their max.
+CREATE TABLE IF NOT EXISTS {db}.watches ON CLUSTER '{cluster}' AS {db}.watches_local
+ENGINE = Distributed('{cluster}', '{db}', 'watches_local', cityHash64(target));
 
 -- The domain rollups, sharded by target_domain like `edges`: a domain's
 -- rollup rows sit on the shard of its backlinks and of its write times.

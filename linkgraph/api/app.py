@@ -57,13 +57,14 @@ from linkgraph.api.params import (
     check_query,
     domains_param,
     filters_of,
+    option_param,
     options_named,
     validation_message,
 )
 from linkgraph.api.security import JSON_TYPE, Guard, HttpError, Tokens, json_bytes, one_line
-from linkindex import queries
+from linkindex import queries, watch
 from linkindex.client import Index
-from linkindex.filters import OPTIONS
+from linkindex.filters import OPTIONS, Option
 from linkindex.queries import Result, Target
 from linkindex.reports import report
 
@@ -143,6 +144,35 @@ def _run_report(index: Index, values: dict[str, Any]) -> dict[str, Any]:
     return {key: json_value(value) for key, value in document.items()}
 
 
+def _run_watch(index: Index, values: dict[str, Any]) -> dict[str, Any]:
+    # Read-only: the changes since `since` or the last watch's checkpoint,
+    # which only `linkgraph watch` moves (docs/queries.md#watch).
+    target = _target(values)
+    since = watch.parse_since(values["since"]) if values.get("since") else None
+    since = since or watch.last_checkpoint(index, target)
+    found = watch.changes(index, target, since, watch.now(), filters_of(values, paged=False))
+    answer = result_json(found.result)
+    answer.update(
+        since=json_value(found.since),
+        until=json_value(found.until),
+        new=found.count("new"),
+        lost=found.count("lost"),
+    )
+    return answer
+
+
+#: The parameter of the moment a watch starts from.
+_SINCE: Final = option_param(
+    Option(
+        "since",
+        "date",
+        "changes since DATE (ISO-8601 date or time, UTC) instead of the last watch's checkpoint",
+        metavar="DATE",
+        max_chars=40,
+    )
+)
+
+
 def _run_intersect(index: Index, values: dict[str, Any]) -> dict[str, Any]:
     def domains(texts: list[str]) -> list[Target]:
         return [Target.parse(text, "domain") for text in texts if text.strip()]
@@ -174,7 +204,7 @@ ENDPOINTS: Final = {
         Endpoint(
             "refdomains",
             "Referring domains of the target: links, dofollow links, target URLs, "
-            "first and last seen.",
+            "first and last seen, authority, and the spam score with the signals that fired.",
             (TARGET, *QUERY_PARAMS),
             _scoped("refdomains"),
         ),
@@ -198,7 +228,13 @@ ENDPOINTS: Final = {
                 TARGET,
                 SCOPE,
                 *options_named(
-                    "include_internal", "dofollow_only", "kind", "location", "broken", "sitewide"
+                    "include_internal",
+                    "dofollow_only",
+                    "kind",
+                    "location",
+                    "broken",
+                    "sitewide",
+                    "max_spam",
                 ),
             ),
             _run_summary,
@@ -239,6 +275,14 @@ ENDPOINTS: Final = {
                 *PAGING,
             ),
             _run_intersect,
+        ),
+        Endpoint(
+            "watch",
+            "The target's backlinks new or lost since `since`, or since the last `linkgraph "
+            "watch` of it: one record per edge with `change` (`new` or `lost`), and the "
+            "window (`since`, `until`) with the counts. Read-only: the checkpoint stays.",
+            (TARGET, SCOPE, _SINCE, *options_named(*watch.OPTIONS)),
+            _run_watch,
         ),
         Endpoint("stats", "Index size and freshness: one row of named figures.", (), _run_stats),
     )

@@ -308,6 +308,16 @@ class Subnet(BaseModel):
     backlinks: int = Field(ge=0)
 
 
+class SpamBand(BaseModel):
+    """Referring domains whose spam score lies in one band of ten points."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    low: int = Field(alias="from", ge=0, le=100)
+    high: int = Field(alias="to", ge=0, le=100)
+    referring_domains: int = Field(ge=0)
+
+
 class ReportDay(BaseModel):
     """Links first seen (`new`) and lost on one UTC day."""
 
@@ -367,4 +377,11 @@ class Report(BaseModel):
     referring_subnets: int = Field(ge=0, description="IPv4 /24 and IPv6 /48 networks.")
     subnets: list[Subnet] = Field(
         description="The 20 subnets with most referring domains (most first)."
+    )
+    spam_distribution: list[SpamBand] = Field(
+        description="Referring domains per band of spam score: 0-9, 10-19, ... 90-100 "
+        "(docs/queries.md#spam-score)."
+    )
+    spammy_referring_domains: int = Field(
+        ge=0, description="Referring domains with a spam score of 50 or more."
     )

@@ -193,6 +193,18 @@ def option_param(option: Option) -> Param:
             ],
             None,
         )
+    if option.kind == "number":
+        low, high = option.bounds
+        return _param(
+            name,
+            Annotated[
+                int | None,
+                BeforeValidator(_whole(name, low, high)),
+                WrapValidator(_blank_is_none),
+                Query(description=f"{described} From {low} to {high}."),
+            ],
+            None,
+        )
     if option.kind == "choices":
         described = _described(
             option.help.replace(" (repeatable)", "").replace("(repeatable: ", "(")

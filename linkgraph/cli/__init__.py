@@ -19,7 +19,7 @@ from typing import NoReturn
 from linkcore import config
 from linkcore.errors import LinkgraphError
 from linkgraph import __version__
-from linkgraph.cli import admin, crawl, ingest, job, query, services
+from linkgraph.cli import admin, crawl, ingest, job, query, services, watch
 from linkgraph.cli.options import PROG, Parser
 
 log = logging.getLogger("linkgraph")
@@ -61,6 +61,7 @@ def build_parser() -> Parser:
     query.register(commands)
     services.register_serve(commands)
     query.register_report(commands)
+    watch.register(commands)
     admin.register(commands)
     return parser
 

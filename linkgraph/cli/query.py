@@ -7,7 +7,7 @@ import argparse
 import contextlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from linkcore.errors import UsageError
@@ -20,14 +20,32 @@ from linkgraph.cli.options import (
     format_and_limit,
     index_of,
     output_stream,
-    positive,
 )
+
+
+def bounded(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{number} is not from {low} to {high}")
+        return number
+
+    return parse
+
 
 log = logging.getLogger("linkgraph")
 
 
-def add_query_options(parser: argparse.ArgumentParser, scoped: bool = True) -> None:
-    """The flags of every option in :data:`linkindex.filters.OPTIONS`, and ``--scope``."""
+def add_query_options(
+    parser: argparse.ArgumentParser, scoped: bool = True, only: Sequence[str] | None = None
+) -> None:
+    """The flags of every option in :data:`linkindex.filters.OPTIONS` (or of
+    those named in ``only``), and ``--scope``."""
     from linkindex.filters import OPTIONS, SCOPES
 
     if scoped:
@@ -37,6 +55,8 @@ def add_query_options(parser: argparse.ArgumentParser, scoped: bool = True) -> N
             help="what TARGET matches (default: domain for a bare domain, else url)",
         )
     for option in OPTIONS:
+        if only is not None and option.name not in only:
+            continue
         if option.kind == "flag":
             parser.add_argument(option.flag, action="store_true", help=option.help)
         elif option.kind == "switch":
@@ -64,6 +84,13 @@ def add_query_options(parser: argparse.ArgumentParser, scoped: bool = True) -> N
                 )
         elif option.kind == "choice":
             parser.add_argument(option.flag, choices=option.choices, help=option.help)
+        elif option.kind == "number":
+            parser.add_argument(
+                option.flag,
+                type=bounded(*option.bounds),
+                metavar=option.metavar or "N",
+                help=option.help,
+            )
         else:
             parser.add_argument(option.flag, metavar=option.metavar or "TEXT", help=option.help)
     parser.add_argument(
@@ -191,7 +218,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         lines = [f"{target.text} ({target.scope})"]
         for key, value in document.items():
-            if key in ("target", "scope", "tlds", "history", "subnets"):
+            if key in ("target", "scope", "tlds", "history", "subnets", "spam_distribution"):
                 continue
             if isinstance(value, dict):
                 value = ", ".join(f"{name} {count}" for name, count in value.items())
@@ -204,6 +231,11 @@ def cmd_report(args: argparse.Namespace) -> int:
             f"{n['backlinks']} backlinks"
             for n in document["subnets"]
         ]
+        lines.append("  referring domains per spam score:")
+        lines += [
+            f"    {b['from']:>3}-{b['to']:<3} {b['referring_domains']}"
+            for b in document["spam_distribution"]
+        ]
         lines.append("  new and lost links per day:")
         lines += [f"    {h['day']}  +{h['new']:<6} -{h['lost']}" for h in document["history"]]
         text = "\n".join(lines) + "\n"
@@ -215,15 +247,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_disavow(args: argparse.Namespace) -> int:
     from linkindex import queries
     from linkindex.disavow import propose, render
+    from linkindex.spam import SPAMMY
 
     target = queries.Target.parse(args.target, args.scope)
     with index_of(args, create=False) as index:
         proposal = propose(
-            index,
-            target,
-            min_outlinks=args.min_outlinks,
-            sitewide_pages=args.sitewide,
-            no_authority=not args.keep_unranked,
+            index, target, min_score=SPAMMY if args.min_spam is None else args.min_spam
         )
     with output_stream(args.output, "text") as stream:
         stream.write(render(proposal, target).encode("utf-8"))
@@ -296,29 +325,19 @@ def register(commands: Any) -> None:
 
     disavow = commands.add_parser(
         "disavow",
-        help="write a disavow file for TARGET from explicit spam signals",
-        description="Propose a Google disavow file: referring domains caught by link-farm pages "
-        "(huge outlink counts), sitewide links, or no authority, each signal written as a "
-        "comment above the domains it caught. Review before use.",
+        help="write a disavow file for TARGET from the referring domains' spam scores",
+        description="Propose a Google disavow file: the referring domains whose spam score "
+        "(docs/queries.md#spam-score) is at least --min-spam, each under a comment naming the "
+        "signals that fired and their values. Review before use.",
     )
     disavow.add_argument("target", metavar="TARGET")
     disavow.add_argument("--scope", choices=("url", "host", "domain", "prefix"))
     disavow.add_argument(
-        "--min-outlinks",
-        type=positive,
-        default=500,
+        "--min-spam",
+        type=bounded(0, 100),
+        default=None,
         metavar="N",
-        help="link farm: a referring page with N+ outlinks (default: %(default)s)",
-    )
-    disavow.add_argument(
-        "--sitewide",
-        type=positive,
-        default=50,
-        metavar="N",
-        help="sitewide: N+ pages of one domain link to the target (default: %(default)s)",
-    )
-    disavow.add_argument(
-        "--keep-unranked", action="store_true", help="do not propose domains with authority 0"
+        help="propose the referring domains whose spam score is N or more (default: 50)",
     )
     disavow.add_argument("--output", "-o", metavar="FILE")
     add_index_options(disavow)

@@ -439,6 +439,11 @@ UNPREDICTED: Final = frozenset(
         "referring_ips",
         "referring_subnets",
         "subnets",
+        # spam scores (test_crawled_spam.py)
+        "spam_score",
+        "spam_signals",
+        "spam_distribution",
+        "spammy_referring_domains",
     )
 )
 

@@ -34,6 +34,7 @@ from linkcore.records import Link, PageRecord
 from linkgraph import api
 from linkindex import queries, rank
 from linkindex.client import Index, IndexLocation, open_index
+from linkindex.filters import Filters
 from tests.integration.api_web import (
     DAY,
     HOSTILE_ANCHOR,
@@ -449,6 +450,26 @@ def test_search_fills_cards_tables_and_charts(
     ]
     assert {d for d, score in scores.items() if score} == {"site03.org", "site07.org"}
     assert browser.evaluate("document.getElementById('refdomains-more').hidden") is True
+    # Each one's spam score, its signals on hover and once expanded.
+    answer = queries.refdomains(explorer_index, queries.Target.parse("example-shop.com"), Filters())
+    spam = {row[0]: (row[-2], row[-1]) for row in answer.rows}
+    assert texts(
+        browser,
+        "#refdomains-table tbody tr td:nth-child(3) summary, "
+        "#refdomains-table tbody tr td:nth-child(3) > span",
+    ) == [str(spam[d["source_domain"]][0]) for d in domains]
+    cells = browser.evaluate(
+        "Array.from(document.querySelectorAll('#refdomains-table tbody tr td:nth-child(3)'), "
+        "td => [td.querySelector('details')?.title || '', "
+        "Array.from(td.querySelectorAll('li'), li => li.dataset.signal)])"
+    )
+    assert any(signals for _, signals in cells)
+    for (title, names), d in zip(cells, domains, strict=True):
+        listed = [s["signal"] for s in spam[d["source_domain"]][1]]
+        assert names == listed, d
+        assert all(name.replace("_", " ") in title for name in names)
+    browser.evaluate("document.querySelector('#refdomains-table td.spam details summary').click()")
+    assert browser.evaluate("document.querySelector('#refdomains-table td.spam details').open")
 
     # Anchors: one bar per anchor (top ten), longest for the most referring domains.
     anchors = oracle_anchors(edges)[:10]

@@ -280,6 +280,7 @@ def test_cluster_statements_follow_the_cluster_conventions() -> None:
         "domain_reports",
         "host_writes",
         "host_facts",
+        "watches",
     }
     for table in distributed:
         assert table.local == f"{table.name}_local", table
@@ -476,3 +477,6 @@ def test_the_application_refuses_to_upgrade_a_cluster() -> None:
     assert "deploy/clickhouse/upgrade_compact.sql" in str(refused.value)
     check_upgradable("Distributed", [])
     check_upgradable("AggregatingMergeTree", ["upgrade_compact.sql"])
+    # A table this version adds (watches): cluster.sql makes it, not the application.
+    with pytest.raises(ConfigError, match=r"run deploy/clickhouse/cluster\.sql on the cluster"):
+        check_upgradable("Distributed", ["cluster.sql"])

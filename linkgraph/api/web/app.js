@@ -482,6 +482,7 @@
           {},
           el("td", { class: "url", text: row.source_domain }),
           el("td", { class: "num", text: numbers.format(row.authority) }),
+          spamCell(row),
           el("td", { class: "num", text: numbers.format(row.links) }),
           el("td", { class: "num", text: numbers.format(row.dofollow_links) }),
           el("td", { class: "num", text: numbers.format(row.target_urls) }),
@@ -490,13 +491,38 @@
         ),
       );
     }
-    if (replace && !result.rows.length) noRows(tbody, 7, "No referring domains.");
+    if (replace && !result.rows.length) noRows(tbody, 8, "No referring domains.");
     current.refdomainsCursor = result.next_cursor;
     const shown = current.refdomainsShown;
     $("refdomains-more").hidden = !result.next_cursor;
     $("refdomains-count").textContent = current.summary
       ? `${numbers.format(shown)} of ${numbers.format(current.summary.refdomains)}`
       : "";
+  }
+
+  // The spam score; the signals that make it up on hover (title) and when expanded.
+  function spamCell(row) {
+    const cell = el("td", { class: "num spam" });
+    const signals = row.spam_signals || [];
+    if (!signals.length) {
+      cell.append(el("span", { text: numbers.format(row.spam_score) }));
+      return cell;
+    }
+    const lines = signals.map((s) => {
+      const rule = typeof s.threshold === "number" ? `≥ ${s.threshold}` : s.threshold;
+      return `${s.signal.replaceAll("_", " ")}: ${s.value} (${rule}) +${s.weight}`;
+    });
+    const list = el("ul", { class: "signals" });
+    signals.forEach((s, i) => list.append(el("li", { "data-signal": s.signal, text: lines[i] })));
+    cell.append(
+      el(
+        "details",
+        { title: lines.join("\n") },
+        el("summary", { text: numbers.format(row.spam_score) }),
+        list,
+      ),
+    );
+    return cell;
   }
 
   function flags(row) {
