@@ -53,6 +53,7 @@ MIGRATIONS = (
     "004_rollups.sql",
     "005_host_facts.sql",
     "006_watches.sql",
+    "007_spam_scores.sql",
 )
 
 
@@ -232,7 +233,7 @@ class Index:
         _, rows = self.query(
             "SELECT table, name, default_kind FROM system.columns WHERE database = {db:String} "
             "AND table IN ('edges', 'edges_by_source', 'pages', 'host_writes', 'domain_reports', "
-            "'watches')",
+            "'watches', 'domain_spam')",
             {"db": self.db},
         )
         columns = {name for table, name, _ in rows if table == "edges"}
@@ -259,7 +260,10 @@ class Index:
                 ),
                 # A table this version adds: a cluster gets it from cluster.sql (a
                 # plain table made here would stand in the Distributed one's way).
-                ("cluster.sql", bool(columns) and not any(t == "watches" for t, _, _ in rows)),
+                (
+                    "cluster.sql",
+                    bool(columns) and not {"watches", "domain_spam"} <= {t for t, _, _ in rows},
+                ),
             )
             if due
         ]

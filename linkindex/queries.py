@@ -582,14 +582,14 @@ def refdomains(index: Index, target: Target, filters: Filters) -> Result:
             + _authority_join(index, "source_domain", candidates)
             + " ORDER BY authority DESC, links DESC, source_domain"
         )
-        return spam.add_scores(index, target, _aggregate(index, sql, params, filters))
+        return spam.add_scores(index, _aggregate(index, sql, params, filters))
     order = _SORTS.get(filters.sort or "", "")
     sql += f" ORDER BY {order + ', ' if order else ''}links DESC, source_domain"
     # One page: look its domains' scores up by key.
     result = _add_authority(
         index, _aggregate(index, sql, params, filters), "source_domain", "authority"
     )
-    return spam.add_scores(index, target, result)
+    return spam.add_scores(index, result)
 
 
 def anchors(index: Index, target: Target, filters: Filters) -> Result:

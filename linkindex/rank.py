@@ -39,6 +39,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from linkcore.errors import ConfigError, IndexError_, LinkgraphError, UsageError
+from linkindex import rollups, spam
 from linkindex.client import Index
 from linkindex.sqlparts import DOFOLLOW, EXTERNAL, RANK_TABLE
 
@@ -559,6 +560,11 @@ def compute_ranks(
     )
     _replace_table(index, table, run_id)
     seconds["write"] = time.perf_counter() - clock
+    # Every domain's spam score reads authority (its no_authority signal).
+    clock = time.perf_counter()
+    _, stamp = index.query("SELECT now64(3, 'UTC')")
+    spam.rescore(index, None, stamp[0][0], facts=rollups.hosts_fresh(index))
+    seconds["spam"] = time.perf_counter() - clock
     return RankSummary(
         run_id=run_id,
         computed_at=computed_at,

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from linkcore.errors import LinkgraphError
+from linkindex import spam
 from linkindex.client import Index
 from linkindex.filters import Filters
 from linkindex.sqlparts import (
@@ -220,8 +221,11 @@ def refresh(
         {"settle": int(settle_seconds * 1000)},
     )
     stamp = now[0][0]
-    # Hosts first: the domains' figures of where links sit read their facts.
+    # Hosts first: the domains' figures of where links sit read their facts,
+    # and so do the spam scores of the domains whose pages were written.
+    written = sorted({domain for _, domain in stale_hosts(index)})
     hosts = refresh_hosts(index, stamp)
+    spam.rescore(index, None if all_domains else written, stamp, facts=True)
     if all_domains:
         _, rows = index.query(f"SELECT DISTINCT target_domain FROM {db}.edges ORDER BY 1")
         domains = [row[0] for row in rows]

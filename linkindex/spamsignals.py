@@ -15,15 +15,14 @@ what fired and of the score (:func:`scores_sql`), the ``--max-spam`` filter
 (``python -m linkindex.spamsignals`` prints it; tests/unit/test_spam.py
 checks that docs/queries.md holds it).
 
-The figures are read for the links a query reads (its scope), so that their
-cost is bounded by the scope: a referring domain's links *to the target*
-(commercial anchors, sitewide links), the fetched pages of the *hosts* those
-links come from in ``pages`` (outlinks, link and word counts, the addresses
-they were fetched from; a host's pages are one key range of ``pages``, the
-linking pages themselves would be scattered over it), the other referring
-domains of the target (subnets), the target's links
-back (reciprocal) and the authority table. This module imports nothing that
-runs a query: ``linkindex.sqlparts`` hands it the SQL of what it needs.
+The figures are a domain's as a referring domain, whatever the target: all
+its external links (commercial anchors, sitewide links, the domains it links
+to, for reciprocity), the fetched pages of its hosts in ``pages`` (outlinks,
+link and word counts; a host's pages are one key range), the latest address
+of every host (subnets) and the authority table. They are measured when the
+scores are refreshed (``linkindex.spam.rescore``), not per answer. This module
+imports nothing that runs a query: ``linkindex.sqlparts`` hands it the SQL of
+what it needs.
 """
 
 from __future__ import annotations
@@ -157,8 +156,7 @@ _LABEL: Final = "splitByChar('.', b.domain)[1]"
 SIGNALS: Final[tuple[Signal, ...]] = (
     Signal(
         "outlinks_per_page",
-        "mean distinct link targets per page, over the fetched HTML pages of its hosts that "
-        "link to the target",
+        "mean distinct link targets per page, over the fetched HTML pages of its hosts",
         _pages("round(p.outlinks_per_page, 1)"),
         ">=",
         100,
@@ -191,7 +189,7 @@ SIGNALS: Final[tuple[Signal, ...]] = (
     ),
     Signal(
         "commercial_anchor_share",
-        "share of its `a` links to the target whose anchor is an exact-match commercial "
+        "share of its external `a` links whose anchor is an exact-match commercial "
         f"phrase (1 to {ANCHOR_MAX_WORDS} words, one of them a commercial term, no URL)",
         "if(b.a_links = 0, NULL, round(b.commercial_links / b.a_links, 3))",
         ">=",
@@ -200,7 +198,7 @@ SIGNALS: Final[tuple[Signal, ...]] = (
     ),
     Signal(
         "sitewide_share",
-        "share of its `a` links to the target that are sitewide",
+        "share of its external `a` links that are sitewide",
         "if(b.a_links = 0, NULL, round(b.sitewide_links / b.a_links, 3))",
         ">=",
         0.5,
@@ -208,8 +206,8 @@ SIGNALS: Final[tuple[Signal, ...]] = (
     ),
     Signal(
         "subnet_domains",
-        "referring domains of the target (itself included) with pages fetched from one "
-        "IPv4 /24 or IPv6 /48 with its own (the pages of the hosts that link)",
+        "domains (itself included) with a host fetched from one IPv4 /24 or IPv6 /48 with "
+        "one of its own hosts (each host's latest known address)",
         "if(n.subnet_domains = 0, NULL, n.subnet_domains)",
         ">=",
         3,
@@ -217,7 +215,7 @@ SIGNALS: Final[tuple[Signal, ...]] = (
     ),
     Signal(
         "reciprocal",
-        "the target's domain links back to it",
+        "a domain it links to links back to it",
         "r.domain != ''",
         "true",
         True,

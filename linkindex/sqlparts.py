@@ -487,51 +487,38 @@ def _sitewide(sitewide: bool | None, at: Derivation, params: dict[str, Any]) -> 
     return clause if sitewide else f"NOT {clause}"
 
 
-def spam_sql(
-    db: str, table: str, scope: str, sitewide_scope: str, domains: str | None = None
-) -> str:
+def spam_sql(db: str, domains: str, facts: bool) -> str:
     """The spam scores (linkindex/spamsignals.py, :func:`scores_sql`) of the
-    referring domains of the external links of ``table`` that ``scope``
-    selects (``sitewide_scope``: its :func:`sitewide_scope`), or of those of
-    them in ``domains`` (SQL of an array), read from those links, their
-    source pages (``pages`` by key) and the tables the signals name."""
-    external = f"({scope}) AND {EXTERNAL}"
+    domains ``domains`` (SQL of an array) as referring domains: read from all
+    their external links (``edges_by_source``, by key), the fetched HTML pages
+    of their hosts (``pages`` by key, through ``host_writes``), the address of
+    every host and the tables the signals name. ``facts``: the host facts are
+    fresh, so their sitewide pairs and addresses are read from them rather
+    than derived."""
+    external = f"source_domain IN {domains} AND {EXTERNAL}"
     links = (
         f"SELECT source_domain, source_host, source_url, target_url, target_domain, kind, "
-        f"{latest('anchor')} AS anchor FROM {db}.{table} AS s FINAL WHERE {external}"
+        f"{latest('anchor')} AS anchor FROM {db}.edges_by_source AS s FINAL WHERE {external}"
     )
-    linked = f"SELECT source_domain, target_domain FROM {db}.{table} WHERE {external}"
-
-    def pages(where: str) -> str:
-        # The fetched HTML pages of the hosts the links come from, read by key
-        # (pages is ordered by reversed host): a host's pages are one range,
-        # where the linking pages themselves would be scattered over the table.
-        return f"""
-            SELECT domain, outlinks, words, internal_links, external_links
-            FROM {db}.pages FINAL
-            WHERE {HTML_PAGE}
-              AND rev_host IN (SELECT {rev_host("source_host")} FROM {db}.{table} WHERE {where})"""
-
-    # Every referring domain's addresses, for the subnets: unmerged (an
-    # address of an earlier fetch counts too), the address column read first.
-    addresses = f"""
-        SELECT domain, ip FROM {db}.pages
-        PREWHERE ip != ''
-        WHERE rev_host IN (SELECT {rev_host("source_host")} FROM {db}.{table} WHERE {external})"""
-    # The sitewide pairs and page figures of the scored domains only: still
-    # every edge from their hosts to the scope's URLs, as sitewide_sql needs.
-    among = f" AND source_domain IN {domains}" if domains else ""
-    return scores_sql(
-        Sources(
+    linked = f"SELECT source_domain, target_domain FROM {db}.edges_by_source WHERE {external}"
+    pages = f"""
+        SELECT domain, outlinks, words, internal_links, external_links
+        FROM {db}.pages FINAL
+        WHERE {HTML_PAGE}
+          AND rev_host IN (SELECT rev_host FROM {db}.host_writes WHERE domain IN {domains})"""
+    if facts:
+        sitewide = pairs_of_hosts(db, FROM_DOMAINS.format(domains=domains))
+        # Every host's address, for the subnets: each host's latest.
+        addresses = f"SELECT domain, ip FROM {db}.host_facts FINAL WHERE ip != ''"
+    else:
+        sitewide = sitewide_sql(
             db,
-            links,
-            linked,
-            sitewide_sql(db, table, f"({sitewide_scope}){among}"),
-            pages(external + among),
-            addresses,
-            domains,
+            "edges_by_source",
+            external,
+            f"(SELECT rev_host FROM {db}.host_writes WHERE domain IN {domains})",
         )
-    )
+        addresses = f"SELECT domain, ip FROM {db}.pages PREWHERE ip != ''"
+    return scores_sql(Sources(db, links, linked, sitewide, pages, addresses, domains))
 
 
 def _max_spam(max_spam: int | None, at: Derivation, params: dict[str, Any]) -> str:
@@ -541,8 +528,8 @@ def _max_spam(max_spam: int | None, at: Derivation, params: dict[str, Any]) -> s
     if isinstance(max_spam, bool) or not isinstance(max_spam, int) or not low <= max_spam <= high:
         raise UsageError(f"max_spam must be a whole number from {low} to {high}, got {max_spam!r}")
     params["max_spam"] = max_spam
-    scores = spam_sql(at.db, at.table, at.scope, at.sitewide_scope)
-    spammy = f"SELECT domain FROM ({scores}) WHERE spam_score > {{max_spam:UInt8}}"
+    # The scores the refresh keeps (linkindex/spam.py); a domain never scored has none.
+    spammy = f"SELECT domain FROM {at.db}.domain_spam FINAL WHERE spam_score > {{max_spam:UInt8}}"
     return f"source_domain NOT IN ({spammy})"
 
 

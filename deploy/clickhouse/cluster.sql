@@ -345,6 +345,19 @@ CREATE TABLE IF NOT EXISTS {db}.host_facts_local ON CLUSTER '{cluster}'
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', refreshed_at)
 ORDER BY rev_host;
 
+-- Spam scores (007_spam_scores.sql), written by the refresh through the
+-- Distributed table below, sharded by domain.
+CREATE TABLE IF NOT EXISTS {db}.domain_spam_local ON CLUSTER '{cluster}'
+(
+    domain        String CODEC(ZSTD(1)),
+    spam_score    UInt8,
+    fired         Array(LowCardinality(String)),
+    signal_values Map(LowCardinality(String), String),
+    refreshed_at  DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', refreshed_at)
+ORDER BY domain;
+
 -- ---------------------------------------------------------------------------
 -- Distributed tables: the names the application reads and writes.
 -- `AS T_local` copies the columns, so they cannot differ from the local table.
@@ -400,6 +413,9 @@ ENGINE = Distributed('{cluster}', '{db}', 'domain_refdomains_local', cityHash64(
 
 CREATE TABLE IF NOT EXISTS {db}.domain_reports ON CLUSTER '{cluster}' AS {db}.domain_reports_local
 ENGINE = Distributed('{cluster}', '{db}', 'domain_reports_local', cityHash64(target_domain));
+
+CREATE TABLE IF NOT EXISTS {db}.domain_spam ON CLUSTER '{cluster}' AS {db}.domain_spam_local
+ENGINE = Distributed('{cluster}', '{db}', 'domain_spam_local', cityHash64(domain));
 
 -- The host facts, sharded by rev_host like `pages`.
 CREATE TABLE IF NOT EXISTS {db}.host_writes ON CLUSTER '{cluster}' AS {db}.host_writes_local

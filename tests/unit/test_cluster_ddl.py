@@ -281,6 +281,7 @@ def test_cluster_statements_follow_the_cluster_conventions() -> None:
         "host_writes",
         "host_facts",
         "watches",
+        "domain_spam",
     }
     for table in distributed:
         assert table.local == f"{table.name}_local", table

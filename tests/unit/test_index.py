@@ -583,7 +583,8 @@ def test_disavow_file_leaves_referrers_out(index, tmp_path) -> None:
     kept = queries.refdomains(index, target, Filters(disavow=disavow))
     assert sorted(r[0] for r in kept.rows) == ["blogroll.info", "bob.github.io", "farm.biz"]
 
-    # Proposals come from the spam scores (tests/unit/test_spam.py).
+    # Proposals come from the spam scores (tests/unit/test_spam.py), kept by the refresh.
+    rollups.refresh(index)
     proposal = propose(index, target, min_score=0)
     assert proposal.domains == tuple(
         sorted(r[0] for r in queries.refdomains(index, target, Filters()).rows)
