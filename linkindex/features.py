@@ -25,9 +25,10 @@ from typing import Any, Final
 from linkcore.errors import UsageError
 from linkcore.records import LOCATIONS
 from linkcore.urls import reverse_host
-from linkindex import queries, rollups
+from linkindex import queries, rollups, spam
 from linkindex.client import Index
 from linkindex.filters import Filters
+from linkindex.spamsignals import SIGNALS, Signal
 from linkindex.sqlparts import (
     DOFOLLOW,
     EXTERNAL,
@@ -62,6 +63,7 @@ EDGE_EXTRA: Final = (
     ("source_words", "visible words on the source page"),
     ("source_internal_links", "the source page's `a` edges to its own registered domain"),
     ("source_external_links", "the source page's `a` edges to other registered domains"),
+    ("source_spam_score", "the source domain's kept spam score (null: never scored)"),
 )
 
 #: The columns of a domain row: (name, meaning).
@@ -84,6 +86,11 @@ DOMAIN_FEATURES: Final = (
     ("external_link_share", "external `a` links over all `a` links of its HTML pages"),
     ("first_seen", "earliest sighting of its external links"),
     ("last_seen", "latest sighting of its external links"),
+    ("spam_score", "its kept spam score (docs/queries.md#spam-score; null: never scored)"),
+    *(
+        (f"spam_{signal.name}", f"the value of spam signal `{signal.name}` (null: unknown)")
+        for signal in SIGNALS
+    ),
 )
 
 
@@ -124,9 +131,11 @@ def _edge_rows(index: Index, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, .
     facts = _page_facts(
         index, [(str(r[at["source_host"]]), str(r[at["source_url"]])) for r in rows]
     )
+    scored = spam.scores(index, [str(r[at["source_domain"]]) for r in rows])
     done = []
     for row in rows:
         page = facts.get(str(row[at["source_url"]]), (None, 0, 0, 0))
+        score = scored.get(str(row[at["source_domain"]]))
         done.append(
             (
                 *row,
@@ -135,6 +144,7 @@ def _edge_rows(index: Index, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, .
                 authority.get(str(row[at["target_domain"]]), 0),
                 len(str(row[at["anchor"]])),
                 *page,
+                score.score if score else None,
             )
         )
     return done
@@ -160,6 +170,16 @@ def _page_facts(
     return {str(url): tuple(int(v) for v in facts) for url, facts in rows}  # type: ignore[misc]
 
 
+def _signal_value(signal: Signal) -> str:
+    """SQL of a kept signal value (text in ``domain_spam``) in its own type."""
+    text = f"nullIf(s.signal_values['{signal.name}'], '')"
+    if signal.test == "true":
+        return f"{text} = 'true'"
+    if signal.test == "listed":
+        return text
+    return f"toFloat64OrNull({text})"
+
+
 def _domain_blocks(
     index: Index, names: list[str]
 ) -> Iterator[tuple[list[str], Sequence[Sequence[Any]]]]:
@@ -170,6 +190,7 @@ def _domain_blocks(
         pairs = sitewide_sql(db, "edges_by_source", "1")
     share = "if(links = 0, 0, round({} / links, 4))"
     sitewide = f"countIf(kind = 'a' AND (source_host, target_url) IN ({pairs}))"
+    signals = ", ".join(f"{_signal_value(signal)} AS spam_{signal.name}" for signal in SIGNALS)
     locations = ", ".join(
         share.format(f"countIf(toString({latest('location')}) = '{loc}')") + f" AS {loc}_share"
         for loc in LOCATIONS
@@ -183,7 +204,7 @@ def _domain_blocks(
                ifNull(p.html_pages, 0) AS html_pages,
                ifNull(p.mean_words, 0) AS mean_words,
                ifNull(p.external_link_share, 0) AS external_link_share,
-               e.first_seen, e.last_seen
+               e.first_seen, e.last_seen, s.spam_score AS spam_score, {signals}
         FROM (SELECT source_domain, count() AS links,
                      {share.format(f"countIf({DOFOLLOW})")} AS dofollow_share,
                      {share.format(f"countIf({latest('ugc')})")} AS ugc_share,
@@ -208,6 +229,8 @@ def _domain_blocks(
                    FROM {db}.pages FINAL GROUP BY domain) AS p ON p.domain = e.source_domain
         LEFT JOIN (SELECT domain, authority FROM {db}.{RANK_TABLE}) AS r
             ON r.domain = e.source_domain
+        LEFT JOIN (SELECT domain, spam_score, signal_values FROM {db}.domain_spam FINAL) AS s
+            ON s.domain = e.source_domain
         ORDER BY domain
         SETTINGS join_use_nulls = 1"""
     for _, rows in index.stream(sql):

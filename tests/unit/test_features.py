@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from linkcore.errors import UsageError
-from linkindex import features, queries, rollups
+from linkindex import features, queries, rollups, spam
 from linkindex.output import Writer
 from tests.unit.test_answers_context import HOME, HOSTS, build
 
@@ -45,6 +45,8 @@ def test_edge_features_are_the_export_and_more(web: Any) -> None:
         assert {k: row[k] for k in record} == record
         assert row["internal"] is False
         assert row["anchor_chars"] == len(record["anchor"])
+        kept = spam.scores(web, [record["source_domain"]]).get(record["source_domain"])
+        assert row["source_spam_score"] == (kept.score if kept else None)
     farm = next(r for r in rows if r["source_url"] == "http://farm.com/p1")
     assert farm["sitewide"] is True and farm["source_status"] == 200
     # A linking page nobody fetched has no facts; edit.com's page was fetched.
@@ -67,6 +69,13 @@ def test_domain_features_count_what_the_queries_answer(web: Any) -> None:
     news = rows["news.io"]
     assert news["target_domains"] == 1 and news["content_share"] == 1.0
     assert news["external_link_share"] == 1.0
+    # The kept spam scores, with every signal's value (none before a refresh).
+    scored = spam.scores(web, list(rows))
+    for domain, row in rows.items():
+        kept = scored.get(domain)
+        assert row["spam_score"] == (kept.score if kept else None)
+        for signal in kept.signals if kept else ():
+            assert row[f"spam_{signal['signal']}"] == signal["value"]
     backlinks = queries.backlinks(web, queries.Target.parse(HOME), queries.Filters())
     assert (
         sum(r["links"] for r in rows.values())
