@@ -294,8 +294,17 @@ def test_report_figures_of_where_links_sit(web: Any) -> None:
     assert not rollups.hosts_fresh(web)
     rollups.refresh(web, all_domains=True)
     assert rollups.fresh(web, "t.com") and rollups.hosts_fresh(web)
-    assert reports.report(web, Target.parse("t.com"), Filters()) == figures
-    assert reports.report(web, Target.parse("t.com"), Filters(broken=True)) == broken
+    # (The refresh also scored the referring domains: their spam bands fill.)
+    refreshed = reports.report(web, Target.parse("t.com"), Filters())
+    assert (
+        sum(b["referring_domains"] for b in refreshed["spam_distribution"])
+        == (refreshed["referring_domains"])
+    )
+    assert without_spam(refreshed) == without_spam(figures)
+    figures = refreshed
+    assert without_spam(reports.report(web, Target.parse("t.com"), Filters(broken=True))) == (
+        without_spam(broken)
+    )
     # Pages written since (new pages of farm.com, without the footer link)
     # make the host facts stale: the figures are derived again, and count them.
     write(web, *(page(f"http://farm.com/p{n}", ip="192.0.2.10") for n in range(7, 12)))
@@ -306,7 +315,13 @@ def test_report_figures_of_where_links_sit(web: Any) -> None:
     assert farm["sitewide"] is False
     rollups.refresh(web)
     assert rollups.hosts_fresh(web) and rollups.fresh(web, "t.com")
-    assert reports.report(web, Target.parse("t.com"), Filters()) == after
+    assert without_spam(reports.report(web, Target.parse("t.com"), Filters())) == without_spam(
+        after
+    )
+
+
+def without_spam(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in report.items() if not k.startswith(("spam_", "spammy_"))}
 
 
 def test_subnets_of_addresses_are_those_of_python(index: Any) -> None:
