@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from linkcore.errors import LinkgraphError
+from linkcore.profiles import Profile, decode, encode
 
 #: Edge kinds (docs/edges.md#the-three-kinds).
 KINDS: Final = ("a", "canonical", "redirect")
@@ -25,6 +26,9 @@ LOCATIONS: Final = ("other", "content", "nav", "header", "footer", "aside")
 #: Version 2 added each link's location and surrounding texts and the page's
 #: title, lang, words, ip and robots_noindex; version 1 records are still read
 #: (those fields empty), so producers and consumers can be upgraded in any order.
+#: A page's text ``profile`` (docs/relevance.md) came later as an optional
+#: field of version 2: a record without it reads as a page without a profile,
+#: and a consumer from before it ignores it.
 SCHEMA_VERSION: Final = 2
 #: Every version :meth:`PageRecord.from_dict` reads.
 SCHEMA_VERSIONS: Final = (1, 2)
@@ -73,7 +77,8 @@ class PageRecord:
     (docs/crawling.md#revisits); a record without them (an older producer's)
     reads as ``""``. ``title``, ``lang`` and ``words`` describe an HTML page
     (docs/edges.md#page-facts); ``ip`` is the address it was fetched from when
-    the crawler resolved the host itself ("" otherwise).
+    the crawler resolved the host itself ("" otherwise). ``profile`` is the
+    page's text profile (docs/relevance.md; ``[]``: none).
     """
 
     url: str
@@ -92,10 +97,11 @@ class PageRecord:
     lang: str = ""
     words: int = 0
     ip: str = ""
+    profile: Profile = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-compatible form (links as compact lists, see ``LINK_FIELDS``);
-        the validators only when known."""
+        the validators and the profile only when known."""
         data: dict[str, Any] = {
             "v": SCHEMA_VERSION,
             "url": self.url,
@@ -132,6 +138,8 @@ class PageRecord:
             data["etag"] = self.etag
         if self.last_modified:
             data["last_modified"] = self.last_modified
+        if self.profile:
+            data["profile"] = encode(self.profile)
         return data
 
     @classmethod
@@ -199,6 +207,13 @@ class PageRecord:
         words = data.get("words", 0)
         if not isinstance(words, int) or isinstance(words, bool) or words < 0:
             raise MalformedRecord("page record words is not a count")
+        profile_text = data.get("profile", "")
+        try:
+            if not isinstance(profile_text, str):
+                raise ValueError("not a string")
+            profile = decode(profile_text)
+        except ValueError as error:
+            raise MalformedRecord(f"page record profile is malformed: {error}") from None
         return cls(
             url=url,
             status=status,
@@ -216,6 +231,7 @@ class PageRecord:
             lang=str(data.get("lang", "")),
             words=words,
             ip=str(data.get("ip", "")),
+            profile=profile,
         )
 
 

@@ -384,6 +384,7 @@ UPGRADES = (
     "upgrade_compact.sql",
     "upgrade_validators.sql",
     "upgrade_context.sql",
+    "upgrade_profiles.sql",
 )
 
 
@@ -459,8 +460,9 @@ def test_the_context_upgrade_brings_the_previous_cluster_to_this_schema(
         "FROM system.columns WHERE database = {db:String} ORDER BY table, position"
     )
     assert _rows(index, listing, earlier) != _rows(index, listing, current)
-    for statement in upgrade_statements("upgrade_context.sql", earlier):
-        index.command(ON_CLUSTER.sub("", statement))
+    for name in ("upgrade_context.sql", "upgrade_profiles.sql"):
+        for statement in upgrade_statements(name, earlier):
+            index.command(ON_CLUSTER.sub("", statement))
     apply_cluster_schema(index, cluster_statements(earlier))  # as the upgrade says
     assert _rows(index, listing, earlier) == _rows(index, listing, current)
 

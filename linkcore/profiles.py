@@ -1,0 +1,204 @@
+"""Text profiles: what a page is about, in a few hundred bytes (docs/relevance.md).
+
+A page's profile is the :data:`PROFILE_TERMS` terms that weigh most in a
+sample of its visible text, each with a weight from 1 to 255: a sparse term
+vector, never the text itself. Two profiles are compared by the cosine of
+their vectors (:func:`similarity`), which is a link's ``relevance``; a
+domain's profile sums its pages' vectors (:func:`merge`), and its first terms
+are the domain's topical profile.
+
+How a profile is built (:func:`text_profile`), and why (measured against a
+static embedding model in docs/relevance.md):
+
+- the text is sampled in :data:`WINDOWS` windows spread over it, at most
+  :data:`SAMPLE_CHARS` characters in all, so a profile costs the same on a
+  page of any size, and a page's boilerplate at its top does not decide it;
+- terms are runs of letters (any script; digits, punctuation and the common
+  Unicode separators split them), lowercased, at most :data:`TERM_MAX_BYTES`
+  bytes of UTF-8; ASCII words of one or two letters, English function words
+  and web boilerplate words are left out (:data:`STOPWORDS`);
+- a term's weight is ``1 + ln(count)`` scaled so that the heaviest is 255
+  (sublinear: a word repeated fifty times is not fifty times the topic). No
+  corpus statistics are needed, so a profile is final when the page is
+  extracted, whichever process extracts it.
+
+The serialized form (:func:`encode`, :func:`decode`) is ``"term:weight
+term:weight …"``, heaviest first: one string in a page record.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import _count_elements  # type: ignore[attr-defined]
+from collections.abc import Iterable
+from operator import itemgetter
+from typing import Final
+
+__all__ = [
+    "PROFILE_TERMS",
+    "SAMPLE_CHARS",
+    "STOPWORDS",
+    "TERM_MAX_BYTES",
+    "WINDOWS",
+    "Profile",
+    "decode",
+    "encode",
+    "merge",
+    "similarity",
+    "text_profile",
+]
+
+#: Terms a profile keeps, heaviest first.
+PROFILE_TERMS: Final = 64
+#: Characters of a page's text a profile reads, in :data:`WINDOWS` windows.
+SAMPLE_CHARS: Final = 800
+#: Windows the sample is read in, spread evenly over the text.
+WINDOWS: Final = 2
+#: Longer letter runs are not words (CJK text without spaces, base64, junk).
+TERM_MAX_BYTES: Final = 32
+#: The highest count a profile keeps (stored in one byte).
+MAX_COUNT: Final = 255
+
+#: A profile: ``(term, weight)`` pairs, heaviest first, weights 1 to 255.
+Profile = list[tuple[str, int]]
+
+#: Words that say nothing about a topic: English function words and the
+#: words every site's navigation, header and footer carry.
+STOPWORDS: Final = frozenset(
+    """
+    about above after again against all also although always among and another any are
+    aren around because been before being below between both but can cannot could did
+    didn does doesn doing don done down during each either else even ever every few for
+    from further had hadn has hasn have haven having her here hers herself him himself his
+    how however into isn its itself just least less let like made make many may might more
+    most much must mustn need never nor not now off often once one only onto other others
+    our ours ourselves out over own per perhaps quite rather really same shall shan she
+    should shouldn since some such than that the their theirs them themselves then there
+    these they thing things this those though through thus too under until upon very was
+    wasn way ways well were weren what whatever when where whether which while who whom
+    whose why will with within without won would wouldn yes yet you your yours yourself
+    yourselves able already anyway get gets got just also etc via new use used using
+    home page pages menu search login log sign contact privacy policy terms cookie
+    cookies copyright rights reserved skip content main navigation nav footer header
+    sidebar share follow subscribe newsletter read more next previous prev back top
+    click here view all blog post posts comment comments reply email site website
+    www http https html com org net
+    """.split()
+)
+
+# UTF-8 bytes: ASCII letters lowercased (already, by str.lower) stay, every
+# other ASCII byte splits terms; bytes of multi-byte characters (0x80 and up)
+# are letters, so any script's words stay whole.
+_BYTE_TABLE: Final = bytes(
+    c if (97 <= c <= 122 or c >= 0x80) else 32 for c in range(256)
+)
+# The Unicode separators common in web text (no-break and other spaces,
+# quotes, dashes, ellipsis, bullets), which would otherwise glue to words.
+_SEPARATORS: Final = (
+    "\xa0", "\u2009", "\u200b", "\u2018", "\u2019", "\u201c", "\u201d", "\u2013", "\u2014",
+    "\u2026", "\xab", "\xbb", "\u2022", "\xb7", "\u3000", "\u3001", "\u3002", "\xbf", "\xa1",
+)  # fmt: skip
+_LETTERS: Final = [bytes([c]) for c in range(97, 123)]
+# Stopwords, and every ASCII word shorter than 3 letters, left out after counting.
+_DROPPED: Final = frozenset(
+    [word.encode() for word in STOPWORDS]
+    + _LETTERS
+    + [a + b for a in _LETTERS for b in _LETTERS]
+)
+_BY_COUNT: Final = itemgetter(1)
+
+
+def _sample(text: str) -> str:
+    """At most :data:`SAMPLE_CHARS` characters of ``text``, in :data:`WINDOWS`
+    evenly spread windows (the cut words at a window's ends are kept: a
+    fragment of 3+ letters rarely outweighs a topic's words)."""
+    if len(text) <= SAMPLE_CHARS:
+        return text
+    width = SAMPLE_CHARS // WINDOWS
+    step = len(text) // WINDOWS
+    return " ".join(text[i * step : i * step + width] for i in range(WINDOWS))
+
+
+def text_profile(text: str) -> Profile:
+    """The profile of a page whose visible text is ``text`` (see module doc).
+
+    Deterministic: the same text gives the same profile (terms of equal
+    count in the order first seen). An empty text, or one without terms,
+    gives ``[]``. Part of the extraction hot path: the text is split,
+    counted and sorted in C (bytes.translate, bytes.split, Counter's
+    counting loop), and
+    Python touches only the terms kept.
+    """
+    if not text:
+        return []
+    low = _sample(text).lower()
+    if not low.isascii():
+        for separator in _SEPARATORS:
+            if separator in low:
+                low = low.replace(separator, " ")
+    counts: dict[bytes, int] = {}
+    _count_elements(counts, low.encode("utf-8", "ignore").translate(_BYTE_TABLE).split())
+    for word in _DROPPED.intersection(counts):
+        del counts[word]
+    # Counter.most_common(n) ranks in Python (heapq); sorted() in C, stably,
+    # so terms of equal count stay in the order first seen.
+    ranked = sorted(counts.items(), key=_BY_COUNT, reverse=True)
+    del ranked[PROFILE_TERMS:]
+    # Tokens are whole UTF-8 sequences (only ASCII bytes split them).
+    return [
+        (raw.decode(), count if count < MAX_COUNT else MAX_COUNT)
+        for raw, count in ranked
+        if len(raw) <= TERM_MAX_BYTES
+    ]
+
+
+def encode(profile: Profile) -> str:
+    """The record form of ``profile``: ``"term:weight term:weight …"``."""
+    return " ".join(f"{term}:{weight}" for term, weight in profile)
+
+
+def decode(text: str) -> Profile:
+    """The profile of :func:`encode`'s form; raises ValueError for anything
+    else (a bad pair, a count outside 1–255, too many terms)."""
+    profile: Profile = []
+    for item in text.split():
+        term, colon, weight = item.rpartition(":")
+        if not colon or not term or not weight.isdigit():
+            raise ValueError(f"bad profile term {item[:40]!r}")
+        value = int(weight)
+        if not 1 <= value <= MAX_COUNT or len(term.encode()) > TERM_MAX_BYTES:
+            raise ValueError(f"bad profile term {item[:40]!r}")
+        profile.append((term, value))
+    if len(profile) > PROFILE_TERMS:
+        raise ValueError(f"a profile holds at most {PROFILE_TERMS} terms")
+    return profile
+
+
+def similarity(a: Iterable[tuple[str, float]], b: Iterable[tuple[str, float]]) -> float | None:
+    """Cosine of two profiles' term vectors, 0 to 1 (None when either is empty).
+
+    The index computes the same in SQL (linkindex/relevance.py), rounded to
+    4 places as here.
+    """
+    left = dict(a)
+    right = dict(b)
+    if not left or not right:
+        return None
+    dot = sum(weight * right.get(term, 0.0) for term, weight in left.items())
+    norms = math.sqrt(sum(w * w for w in left.values()) * sum(w * w for w in right.values()))
+    return round(dot / norms, 4) if norms else None
+
+
+def merge(profiles: Iterable[Profile], terms: int = PROFILE_TERMS) -> list[tuple[str, float]]:
+    """A domain's profile: the sum of its pages' vectors, each scaled to unit
+    length first (a long page weighs as much as a short one), its ``terms``
+    heaviest terms, heaviest first (ties by term)."""
+    total: dict[str, float] = {}
+    for profile in profiles:
+        norm = math.sqrt(sum(weight * weight for _, weight in profile))
+        if not norm:
+            continue
+        for term, weight in profile:
+            total[term] = total.get(term, 0.0) + weight / norm
+    ranked = sorted(total.items(), key=lambda item: (-item[1], item[0]))
+    return ranked[:terms]
