@@ -1,40 +1,43 @@
 """Text profiles: what a page is about, in a few hundred bytes (docs/relevance.md).
 
-A page's profile is the :data:`PROFILE_TERMS` terms that weigh most in a
-sample of its visible text, each with a weight from 1 to 255: a sparse term
-vector, never the text itself. Two profiles are compared by the cosine of
-their vectors (:func:`similarity`), which is a link's ``relevance``; a
-domain's profile sums its pages' vectors (:func:`merge`), and its first terms
-are the domain's topical profile.
+A page's profile is the :data:`PROFILE_TERMS` most frequent terms of a sample
+of its visible text, each with its count there (1 to :data:`MAX_COUNT`): a
+sparse term vector, never the text itself. A link's ``relevance`` is the
+cosine of two such vectors weighted TF-IDF (:func:`tf_weights`,
+:func:`idf`, :func:`weighted`, :func:`similarity`); a domain's vector sums
+its pages' (:func:`merge`), and its heaviest terms are the domain's topical
+profile.
 
 How a profile is built (:func:`text_profile`), and why (measured against a
 static embedding model in docs/relevance.md):
 
 - the text is sampled in :data:`WINDOWS` windows spread over it, at most
   :data:`SAMPLE_CHARS` characters in all, so a profile costs the same on a
-  page of any size, and a page's boilerplate at its top does not decide it;
+  page of any size (the extraction's CPU budget sets the size), and the
+  boilerplate at a page's top does not decide it alone;
 - terms are runs of letters (any script; digits, punctuation and the common
   Unicode separators split them), lowercased, at most :data:`TERM_MAX_BYTES`
   bytes of UTF-8; ASCII words of one or two letters, English function words
   and web boilerplate words are left out (:data:`STOPWORDS`);
-- a term's weight is ``1 + ln(count)`` scaled so that the heaviest is 255
-  (sublinear: a word repeated fifty times is not fifty times the topic). No
-  corpus statistics are needed, so a profile is final when the page is
-  extracted, whichever process extracts it.
+- only counts are kept: the weights (sublinear term frequency times inverse
+  document frequency) are applied when profiles are compared, since document
+  frequencies are the index's (linkindex/relevance.py). So a profile is final
+  when the page is extracted, whichever process extracts it.
 
-The serialized form (:func:`encode`, :func:`decode`) is ``"term:weight
-term:weight …"``, heaviest first: one string in a page record.
+The serialized form (:func:`encode`, :func:`decode`) is ``"term:count
+term:count …"``, most frequent first: one string in a page record.
 """
 
 from __future__ import annotations
 
 import math
 from collections import _count_elements  # type: ignore[attr-defined]
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from operator import itemgetter
 from typing import Final
 
 __all__ = [
+    "MAX_COUNT",
     "PROFILE_TERMS",
     "SAMPLE_CHARS",
     "STOPWORDS",
@@ -43,9 +46,12 @@ __all__ = [
     "Profile",
     "decode",
     "encode",
+    "idf",
     "merge",
     "similarity",
     "text_profile",
+    "tf_weights",
+    "weighted",
 ]
 
 #: Terms a profile keeps, heaviest first.
@@ -59,7 +65,7 @@ TERM_MAX_BYTES: Final = 32
 #: The highest count a profile keeps (stored in one byte).
 MAX_COUNT: Final = 255
 
-#: A profile: ``(term, weight)`` pairs, heaviest first, weights 1 to 255.
+#: A profile: ``(term, count)`` pairs, most frequent first, counts 1 to 255.
 Profile = list[tuple[str, int]]
 
 #: Words that say nothing about a topic: English function words and the
@@ -153,7 +159,7 @@ def text_profile(text: str) -> Profile:
 
 
 def encode(profile: Profile) -> str:
-    """The record form of ``profile``: ``"term:weight term:weight …"``."""
+    """The record form of ``profile``: ``"term:count term:count …"``."""
     return " ".join(f"{term}:{weight}" for term, weight in profile)
 
 
@@ -174,12 +180,30 @@ def decode(text: str) -> Profile:
     return profile
 
 
-def similarity(a: Iterable[tuple[str, float]], b: Iterable[tuple[str, float]]) -> float | None:
-    """Cosine of two profiles' term vectors, 0 to 1 (None when either is empty).
+def tf_weights(profile: Profile) -> list[tuple[str, float]]:
+    """A profile's term weights before IDF: ``1 + ln(count)`` (sublinear: a
+    word repeated ten times is not ten times the topic)."""
+    return [(term, 1.0 + math.log(count)) for term, count in profile]
 
-    The index computes the same in SQL (linkindex/relevance.py), rounded to
-    4 places as here.
-    """
+
+def idf(pages: int, frequency: int) -> float:
+    """Inverse document frequency of a term found in ``frequency`` of
+    ``pages`` profiles: ``ln((1 + pages) / (1 + frequency)) + 1`` (smoothed:
+    never zero, highest for a term no other page has)."""
+    return math.log((1 + pages) / (1 + frequency)) + 1.0
+
+
+def weighted(
+    vector: Iterable[tuple[str, float]], idfs: Mapping[str, float], unknown: float
+) -> list[tuple[str, float]]:
+    """``vector``'s weights times each term's IDF (``unknown`` for a term
+    ``idfs`` lacks)."""
+    return [(term, weight * idfs.get(term, unknown)) for term, weight in vector]
+
+
+def similarity(a: Iterable[tuple[str, float]], b: Iterable[tuple[str, float]]) -> float | None:
+    """Cosine of two term vectors, 0 to 1, rounded to 4 places (None when
+    either is empty): a link's ``relevance``."""
     left = dict(a)
     right = dict(b)
     if not left or not right:
@@ -190,15 +214,17 @@ def similarity(a: Iterable[tuple[str, float]], b: Iterable[tuple[str, float]]) -
 
 
 def merge(profiles: Iterable[Profile], terms: int = PROFILE_TERMS) -> list[tuple[str, float]]:
-    """A domain's profile: the sum of its pages' vectors, each scaled to unit
-    length first (a long page weighs as much as a short one), its ``terms``
-    heaviest terms, heaviest first (ties by term)."""
+    """A domain's term vector: the sum of its pages' :func:`tf_weights`, each
+    scaled to unit length first (a long page weighs as much as a short one),
+    its ``terms`` heaviest terms, heaviest first (ties by term). The index
+    computes the same in SQL (linkindex/relevance.py)."""
     total: dict[str, float] = {}
     for profile in profiles:
-        norm = math.sqrt(sum(weight * weight for _, weight in profile))
+        vector = tf_weights(profile)
+        norm = math.sqrt(sum(weight * weight for _, weight in vector))
         if not norm:
             continue
-        for term, weight in profile:
+        for term, weight in vector:
             total[term] = total.get(term, 0.0) + weight / norm
     ranked = sorted(total.items(), key=lambda item: (-item[1], item[0]))
     return ranked[:terms]

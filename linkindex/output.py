@@ -25,7 +25,7 @@ FORMATS: Final = ("table", "json", "jsonl", "csv", "parquet")
 #: Parquet types of record fields that may be null in every row of a block
 #: (a page of edges none of whose targets was fetched): every block of one
 #: file must give them the same type.
-NULLABLE_TYPES: Final = {"target_status": "int32", "lost_reason": "string"}
+NULLABLE_TYPES: Final = {"target_status": "int32", "relevance": "float64", "lost_reason": "string"}
 #: Rows a table shows when no --limit is given.
 TABLE_DEFAULT_LIMIT: Final = 100
 

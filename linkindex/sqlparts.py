@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from linkcore.errors import UsageError
 from linkcore.records import KINDS, LOCATIONS
 from linkindex.filters import OPTIONS, REL_FLAGS, STATUSES, Filters
+from linkindex.relevance import min_relevance_condition
 from linkindex.targets import Target
 
 if TYPE_CHECKING:
@@ -82,6 +83,7 @@ EDGE_FIELDS: Final = (
     "text_after",
     "sitewide",
     "target_status",
+    "relevance",
     "lost_reason",
 )
 #: The record fields read from an edge's latest sighting.
@@ -93,7 +95,7 @@ LATEST_FIELDS: Final = frozenset(
 TEXT_FIELDS: Final = ("text_before", "text_after")
 #: Record fields derived from other rows at query time, for the rows answered
 #: (linkindex/queries.py, ``complete``): null in the SELECT, filled in after.
-DERIVED_FIELDS: Final = ("sitewide", "target_status")
+DERIVED_FIELDS: Final = ("sitewide", "target_status", "relevance")
 #: Why a lost link was lost (docs/queries.md#lost-links); null for a live one.
 LOST_REASON: Final = (
     "if(e.lost_at > e.last_seen, nullIf(toString(tupleElement(e.lost_reason, 'reason')), ''), NULL)"
@@ -325,12 +327,14 @@ class Derivation:
     edge table of the query (``edges`` or ``edges_by_source``), the SQL of the
     query's scope on it, and the edges :func:`sitewide_sql` needs for that
     scope (:func:`sitewide_scope`). Bounding the subqueries by the scope keeps
-    them to the rows the query reads anyway."""
+    them to the rows the query reads anyway. ``index`` runs the lookups of a
+    condition computed outside SQL (relevance: linkindex/relevance.py)."""
 
     db: str
     table: str
     scope: str = "1"
     sitewide_scope: str = "1"
+    index: Index | None = None
 
 
 #: The SQL condition of an option on a derived fact (``sql="derived"``).
@@ -358,6 +362,7 @@ def _sitewide(sitewide: bool | None, at: Derivation, params: dict[str, Any]) -> 
 DERIVED_CONDITIONS: Final[Mapping[str, DerivedCondition]] = {
     "broken": _broken,
     "sitewide": _sitewide,
+    "min_relevance": min_relevance_condition,
 }
 # The tables and the declarations agree: a new filter cannot go without its SQL.
 if list(CONDITIONS) != [o.name for o in OPTIONS if o.sql in ("where", "state")]:
@@ -456,7 +461,7 @@ def edges_where(
     which bound the conditions on derived facts (the whole table by default).
     """
     source, state = edges_from(index, table, filters, params)
-    derivation = Derivation(index.db, table, *scope)
+    derivation = Derivation(index.db, table, *scope, index=index)
     return source, f"{filter_where(filters, params, derivation)} AND {state}"
 
 

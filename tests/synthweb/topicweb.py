@@ -125,7 +125,7 @@ class TopicWeb:
 
 
 def _host(topic: str, site: int) -> str:
-    return f"www.{topic}-site{site}.test"
+    return f"www.{topic}-site{site}.com"
 
 
 def _url(topic: str, site: int, page: int) -> str:
@@ -156,11 +156,11 @@ def build_topic_web(seed: int = 16) -> TopicWeb:
     sites = [(topic, site) for topic in TOPICS for site in range(SITES_PER_TOPIC)]
     for topic, site in sites:
         host = _host(topic, site)
-        web.domains[host] = f"{topic}-site{site}.test"
+        web.domains[host] = f"{topic}-site{site}.com"
         web.robots[host] = RobotsRules((("*", ("/private/",)),))
         for page in range(PAGES_PER_SITE):
             result.topic_of[_url(topic, site, page)] = topic
-    web.domains["www.elsewhere-unknown.test"] = "elsewhere-unknown.test"
+    web.domains["www.elsewhere-unknown.com"] = "elsewhere-unknown.com"
     for topic, site in sites:
         others = [(t, s) for t, s in sites if (t, s) != (topic, site)]
         for page in range(PAGES_PER_SITE):
@@ -191,7 +191,7 @@ def build_topic_web(seed: int = 16) -> TopicWeb:
                     result.labels.append((url, target, other_topic == topic))
                     result.private.add(target)
                 builder.body("</p>")
-            unknown = f"http://www.elsewhere-unknown.test/{topic}/{page}"
+            unknown = f"http://www.elsewhere-unknown.com/{topic}/{page}"
             builder.a(unknown, "elsewhere", unknown)
             result.unknown.append((url, unknown))
             builder.body(f"</article></main><footer><p>{_FOOTER}</p></footer>")
