@@ -116,13 +116,28 @@ _BY_COUNT: Final = itemgetter(1)
 
 def _sample(text: str) -> str:
     """At most :data:`SAMPLE_CHARS` characters of ``text``, in :data:`WINDOWS`
-    evenly spread windows (the cut words at a window's ends are kept: a
-    fragment of 3+ letters rarely outweighs a topic's words)."""
-    if len(text) <= SAMPLE_CHARS:
+    evenly spread windows, each without the words its ends cut."""
+    size = len(text)
+    if size <= SAMPLE_CHARS:
         return text
     width = SAMPLE_CHARS // WINDOWS
-    step = len(text) // WINDOWS
-    return " ".join(text[i * step : i * step + width] for i in range(WINDOWS))
+    step = size // WINDOWS
+    windows = []
+    for start in range(0, WINDOWS * step, step):
+        window = text[start : start + width]
+        if start and not text[start - 1].isspace():
+            window = window.partition(" ")[2]
+        end = start + width
+        if end < size and not text[end].isspace():
+            window = window.rpartition(" ")[0]
+        windows.append(window)
+    return " ".join(windows)
+
+
+def _is_word(term: str) -> bool:
+    """True for a non-ASCII token that is a word: printable (no spaces of any
+    kind) and with a letter."""
+    return term.isprintable() and any(c.isalpha() for c in term)
 
 
 def text_profile(text: str) -> Profile:
@@ -138,7 +153,8 @@ def text_profile(text: str) -> Profile:
     if not text:
         return []
     low = _sample(text).lower()
-    if not low.isascii():
+    ascii_text = low.isascii()
+    if not ascii_text:
         for separator in _SEPARATORS:
             if separator in low:
                 low = low.replace(separator, " ")
@@ -151,11 +167,16 @@ def text_profile(text: str) -> Profile:
     ranked = sorted(counts.items(), key=_BY_COUNT, reverse=True)
     del ranked[PROFILE_TERMS:]
     # Tokens are whole UTF-8 sequences (only ASCII bytes split them).
-    return [
+    profile = [
         (raw.decode(), count if count < MAX_COUNT else MAX_COUNT)
         for raw, count in ranked
         if len(raw) <= TERM_MAX_BYTES
     ]
+    if not ascii_text:
+        # The byte table takes every non-ASCII character for a letter: drop
+        # the tokens of other spaces and symbols (NEL, ©).
+        profile = [(term, count) for term, count in profile if term.isascii() or _is_word(term)]
+    return profile
 
 
 def encode(profile: Profile) -> str:
