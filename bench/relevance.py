@@ -18,7 +18,8 @@ import json
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from bench.common import Figure, Note, Result, alternate, median
 from bench.web import build_bench_web
@@ -33,7 +34,7 @@ def _timed(items: list[str], work: Callable[[str], object]) -> float:
     return (time.process_time() - started) / len(items) * 1e6
 
 
-def _stored_bytes(records: list[object]) -> float:
+def _stored_bytes(records: Sequence[Any]) -> float:
     """Compressed bytes of the profile columns per page, in an embedded index."""
     from linkcore.records import PageRecord
     from linkindex.client import IndexLocation, open_index
@@ -83,7 +84,9 @@ def run(*, quick: bool = False) -> Result:
     by_url = dict(documents)
 
     def extraction() -> float:
-        return _timed([url for url, _ in documents], lambda url: extract_links(by_url[url], url, url))
+        return _timed(
+            [url for url, _ in documents], lambda url: extract_links(by_url[url], url, url)
+        )
 
     runs = 3 if quick else 7
     for text in texts:  # warm

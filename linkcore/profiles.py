@@ -71,7 +71,8 @@ Profile = list[tuple[str, int]]
 #: Words that say nothing about a topic: English function words and the
 #: words every site's navigation, header and footer carry.
 STOPWORDS: Final = frozenset(
-    """
+    str.split(
+        """
     about above after again against all also although always among and another any are
     aren around because been before being below between both but can cannot could did
     didn does doesn doing don done down during each either else even ever every few for
@@ -89,15 +90,14 @@ STOPWORDS: Final = frozenset(
     sidebar share follow subscribe newsletter read more next previous prev back top
     click here view all blog post posts comment comments reply email site website
     www http https html com org net
-    """.split()
+    """
+    )
 )
 
 # UTF-8 bytes: ASCII letters lowercased (already, by str.lower) stay, every
 # other ASCII byte splits terms; bytes of multi-byte characters (0x80 and up)
 # are letters, so any script's words stay whole.
-_BYTE_TABLE: Final = bytes(
-    c if (97 <= c <= 122 or c >= 0x80) else 32 for c in range(256)
-)
+_BYTE_TABLE: Final = bytes(c if (97 <= c <= 122 or c >= 0x80) else 32 for c in range(256))
 # The Unicode separators common in web text (no-break and other spaces,
 # quotes, dashes, ellipsis, bullets), which would otherwise glue to words.
 _SEPARATORS: Final = (
@@ -107,9 +107,7 @@ _SEPARATORS: Final = (
 _LETTERS: Final = [bytes([c]) for c in range(97, 123)]
 # Stopwords, and every ASCII word shorter than 3 letters, left out after counting.
 _DROPPED: Final = frozenset(
-    [word.encode() for word in STOPWORDS]
-    + _LETTERS
-    + [a + b for a in _LETTERS for b in _LETTERS]
+    [word.encode() for word in STOPWORDS] + _LETTERS + [a + b for a in _LETTERS for b in _LETTERS]
 )
 _BY_COUNT: Final = itemgetter(1)
 

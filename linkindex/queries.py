@@ -191,10 +191,10 @@ PREFIX_HOSTS: Final = 8
 def complete(index: Index, result: Result, *, texts: bool, chunk: int = LOOKUP_ROWS) -> Result:
     """``result``'s edge records with the fields read from other rows filled in:
     ``sitewide`` and ``target_status`` (docs/queries.md#sitewide-and-broken-links),
-    ``relevance`` (linkindex/relevance.py) and, with ``texts`` (records read from ``edges_by_source``), the texts
-    around each link from ``edges``. Keyed lookups for the answered rows only,
-    ``chunk`` rows at a time: a page of 100 costs a few small reads, whatever
-    the size of the scope."""
+    ``relevance`` (docs/relevance.md) and, with ``texts`` (records read from
+    ``edges_by_source``), the texts around each link from ``edges``. Keyed
+    lookups for the answered rows only, ``chunk`` rows at a time: a page of 100
+    costs a few small reads, whatever the size of the scope."""
     if not result.rows or "sitewide" not in result.columns:
         return result
     at = {name: i for i, name in enumerate(result.columns)}

@@ -35,15 +35,14 @@ from linkcore.urls import reverse_host
 
 if TYPE_CHECKING:
     from linkindex.client import Index
-    from linkindex.sqlparts import Derivation
 
 __all__ = [
     "DOMAIN_PAGES",
+    "PAIR_KEY",
     "TOPIC_TERMS",
     "Edge",
     "document_frequencies",
     "domain_profiles",
-    "min_relevance_condition",
     "page_profiles",
     "parse_min_relevance",
     "relevance",
@@ -139,9 +138,7 @@ def document_frequencies(index: Index, terms: Iterable[str]) -> tuple[int, dict[
     """Stored page profiles in all, and in how many of them each of ``terms``
     occurs (see module doc)."""
     wanted = sorted(set(terms))
-    _, rows = index.query(
-        f"SELECT count() FROM {index.db}.pages WHERE notEmpty(profile_terms)"
-    )
+    _, rows = index.query(f"SELECT count() FROM {index.db}.pages WHERE notEmpty(profile_terms)")
     pages = int(rows[0][0]) if rows else 0
     frequencies: dict[str, int] = {}
     for chunk in _chunks(wanted, 4 * LOOKUP_KEYS):
@@ -219,9 +216,7 @@ def scope_relevance(
         f"FROM {index.db}.{table} WHERE {scope}",
         params,
     )
-    edges: list[Edge] = [
-        (str(s), str(sh), str(t), str(th), str(td)) for s, sh, t, th, td in rows
-    ]
+    edges: list[Edge] = [(str(s), str(sh), str(t), str(th), str(td)) for s, sh, t, th, td in rows]
     answers: dict[tuple[str, str], float | None] = {}
     for chunk in _chunks(edges, 10 * LOOKUP_KEYS):
         for edge, value in zip(chunk, relevance(index, chunk), strict=True):
@@ -241,24 +236,3 @@ def parse_min_relevance(value: Any) -> float | None:
     if not 0.0 <= number <= 1.0 or isinstance(value, bool):
         raise UsageError(f"--min-relevance {value!r} is not a number from 0 to 1")
     return number
-
-
-def min_relevance_condition(value: Any, at: Derivation, params: dict[str, Any]) -> str:
-    """The SQL condition of ``--min-relevance X``: the edges of the query's
-    scope whose relevance is at least X (null relevance never passes), as a
-    bound list of their keys (:data:`PAIR_KEY`)."""
-    threshold = parse_min_relevance(value)
-    if threshold is None:
-        return ""
-    if at.index is None:  # pragma: no cover - every query passes its index
-        raise UsageError("--min-relevance needs the index")
-    passing = sorted(
-        f"{source} {target}"
-        for (source, target), relevance_value in scope_relevance(
-            at.index, at.table, at.scope, params
-        ).items()
-        if relevance_value is not None and relevance_value >= threshold
-    )
-    name = f"min_relevance_{len(params)}"
-    params[name] = passing
-    return f"{PAIR_KEY} IN {{{name}:Array(String)}}"

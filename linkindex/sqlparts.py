@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from linkcore.errors import UsageError
 from linkcore.records import KINDS, LOCATIONS
 from linkindex.filters import OPTIONS, REL_FLAGS, STATUSES, Filters
-from linkindex.relevance import min_relevance_condition
+from linkindex.relevance import PAIR_KEY, parse_min_relevance, scope_relevance
 from linkindex.targets import Target
 
 if TYPE_CHECKING:
@@ -358,11 +358,29 @@ def _sitewide(sitewide: bool | None, at: Derivation, params: dict[str, Any]) -> 
     return clause if sitewide else f"NOT {clause}"
 
 
+def _min_relevance(value: Any, at: Derivation, params: dict[str, Any]) -> str:
+    # Relevance is computed outside SQL (docs/relevance.md): the scope's edges
+    # whose relevance reaches the threshold, as a bound list of their keys.
+    threshold = parse_min_relevance(value)
+    if threshold is None:
+        return ""
+    if at.index is None:  # pragma: no cover - every query passes its index
+        raise UsageError("--min-relevance needs the index")
+    relevances = scope_relevance(at.index, at.table, at.scope, params)
+    name = f"min_relevance_{len(params)}"
+    params[name] = sorted(
+        f"{source} {target}"
+        for (source, target), value in relevances.items()
+        if value is not None and value >= threshold
+    )
+    return f"{PAIR_KEY} IN {{{name}:Array(String)}}"
+
+
 #: The SQL condition of every option on a derived fact, by option name.
 DERIVED_CONDITIONS: Final[Mapping[str, DerivedCondition]] = {
     "broken": _broken,
     "sitewide": _sitewide,
-    "min_relevance": min_relevance_condition,
+    "min_relevance": _min_relevance,
 }
 # The tables and the declarations agree: a new filter cannot go without its SQL.
 if list(CONDITIONS) != [o.name for o in OPTIONS if o.sql in ("where", "state")]:

@@ -39,7 +39,9 @@ def auc(positives: list[float], negatives: list[float]) -> float:
 
 
 @pytest.fixture(scope="module")
-def crawled(cli: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Crawl, TopicWeb, Any]]:
+def crawled(
+    cli: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Crawl, TopicWeb, Any]]:
     topic_web = build_topic_web()
     with ProxyServer(topic_web.web) as proxy:
         crawl = crawl_web(
@@ -66,7 +68,9 @@ def fails(cli: Any, *args: str) -> subprocess.CompletedProcess[str]:
 def test_relevance_separates_same_topic_links(crawled: tuple[Crawl, TopicWeb, Any]) -> None:
     crawl, topic_web, _ = crawled
     relevance = {
-        (r["source_url"], r["target_url"]): r["relevance"] for r in crawl.records if r["kind"] == "a"
+        (r["source_url"], r["target_url"]): r["relevance"]
+        for r in crawl.records
+        if r["kind"] == "a"
     }
     kinds = {"page": ([], []), "domain": ([], [])}  # (same topic, other topic)
     for source, target, same in topic_web.labels:
@@ -112,9 +116,7 @@ def test_filter_and_sort_by_relevance(crawled: tuple[Crawl, TopicWeb, Any]) -> N
     assert scored == sorted(scored, reverse=True)
     assert got[: len(scored)] == scored  # unknown relevance last
     # Paging through the ranking gives the same order.
-    first = query(
-        cli, crawl.data_dir, "backlinks", target, "--sort", "relevance", "--limit", "3"
-    )
+    first = query(cli, crawl.data_dir, "backlinks", target, "--sort", "relevance", "--limit", "3")
     assert [r["relevance"] for r in first] == got[:3]
     # Aggregates filter the same links: refdomains counts the passing ones.
     domains = query(cli, crawl.data_dir, "refdomains", target, "--min-relevance", str(threshold))

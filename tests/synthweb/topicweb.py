@@ -30,55 +30,79 @@ from linkgraph.demo.model import PageBuilder, RobotsRules, SyntheticWeb
 
 __all__ = ["PAGES_PER_SITE", "SITES_PER_TOPIC", "TOPICS", "TopicWeb", "build_topic_web"]
 
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
 #: Each topic's subtopics and their words.
 TOPICS: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
     "cooking": (
-        tuple("flour dough oven yeast bake bread pastry butter sugar knead loaf crust "
-              "cake whisk batter kitchen heat recipe".split()),
-        tuple("grill charcoal marinade smoke barbecue steak brisket ribs sear skewer "
-              "tongs rub sauce char kitchen heat recipe chips".split()),
-        tuple("pasta spaghetti basil tomato garlic olive parmesan noodle boil simmer "
-              "pesto sauce ravioli lasagna kitchen water recipe".split()),
+        _words(
+            "flour dough oven yeast bake bread pastry butter sugar knead loaf crust "
+            "cake whisk batter kitchen heat recipe"
+        ),
+        _words(
+            "grill charcoal marinade smoke barbecue steak brisket ribs sear skewer "
+            "tongs rub sauce char kitchen heat recipe chips"
+        ),
+        _words(
+            "pasta spaghetti basil tomato garlic olive parmesan noodle boil simmer "
+            "pesto sauce ravioli lasagna kitchen water recipe"
+        ),
     ),
     "plumbing": (
-        tuple("pipe leak faucet valve drain sink wrench washer drip seal joint solder "
-              "copper fitting water kitchen".split()),
-        tuple("boiler heater radiator thermostat pressure tank furnace flue pilot "
-              "heat water expansion gauge vent".split()),
-        tuple("toilet sewer clog plunger septic trap cistern flush snake auger "
-              "blockage drain pipe water".split()),
+        _words(
+            "pipe leak faucet valve drain sink wrench washer drip seal joint solder "
+            "copper fitting water kitchen"
+        ),
+        _words(
+            "boiler heater radiator thermostat pressure tank furnace flue pilot "
+            "heat water expansion gauge vent"
+        ),
+        _words(
+            "toilet sewer clog plunger septic trap cistern flush snake auger "
+            "blockage drain pipe water"
+        ),
     ),
     "gambling": (
-        tuple("casino roulette blackjack dealer chips croupier wheel table jackpot "
-              "wager odds bonus slot".split()),
-        tuple("poker bluff flop river tournament raise fold ante pot chips "
-              "hand showdown odds".split()),
-        tuple("betting bookmaker odds wager accumulator parlay stake payout "
-              "sportsbook handicap bonus jackpot".split()),
+        _words(
+            "casino roulette blackjack dealer chips croupier wheel table jackpot "
+            "wager odds bonus slot"
+        ),
+        _words("poker bluff flop river tournament raise fold ante pot chips hand showdown odds"),
+        _words(
+            "betting bookmaker odds wager accumulator parlay stake payout "
+            "sportsbook handicap bonus jackpot"
+        ),
     ),
     "programming": (
-        tuple("python function variable compiler syntax debug module library import "
-              "class object code runtime interpreter".split()),
-        tuple("database query index schema table transaction join server cache "
-              "replica code latency".split()),
-        tuple("javascript browser framework component render async promise bundle "
-              "frontend code library debug".split()),
+        _words(
+            "python function variable compiler syntax debug module library import "
+            "class object code runtime interpreter"
+        ),
+        _words(
+            "database query index schema table transaction join server cache replica code latency"
+        ),
+        _words(
+            "javascript browser framework component render async promise bundle "
+            "frontend code library debug"
+        ),
     ),
     "gardening": (
-        tuple("tomato seedling compost soil mulch prune harvest greenhouse "
-              "fertilizer sow perennial water".split()),
-        tuple("rose shrub hedge lawn mower bloom petal bulb trowel weeding "
-              "border soil".split()),
-        tuple("orchard apple pear graft blossom pollination fruit tree ladder "
-              "harvest soil".split()),
+        _words(
+            "tomato seedling compost soil mulch prune harvest greenhouse "
+            "fertilizer sow perennial water"
+        ),
+        _words("rose shrub hedge lawn mower bloom petal bulb trowel weeding border soil"),
+        _words("orchard apple pear graft blossom pollination fruit tree ladder harvest soil"),
     ),
     "cycling": (
-        tuple("bicycle saddle pedal chain derailleur gear cassette crank tyre "
-              "puncture frame wheel".split()),
-        tuple("race peloton sprint climb stage jersey breakaway cadence watts "
-              "training wheel".split()),
-        tuple("touring pannier route trail gravel helmet commute mileage camping "
-              "frame map".split()),
+        _words(
+            "bicycle saddle pedal chain derailleur gear cassette crank tyre puncture frame wheel"
+        ),
+        _words("race peloton sprint climb stage jersey breakaway cadence watts training wheel"),
+        _words("touring pannier route trail gravel helmet commute mileage camping frame map"),
     ),
 }
 #: Sites per topic, pages per site.
@@ -86,7 +110,7 @@ SITES_PER_TOPIC: Final = 2
 PAGES_PER_SITE: Final = 6
 
 # Generic words every page uses most (none is a stopword).
-_FILLER: Final = tuple(
+_FILLER: Final = _words(
     """
     people year time day week month world life family friend place story people great
     small large simple quick easy hard best better good right left early late first
@@ -99,7 +123,7 @@ _FILLER: Final = tuple(
     feel think believe remember forget learn teach try help work play move live stay
     buy sell pay spend save cost value quality choice option guide tip list review
     reader writer article story detail advice experience mistake lesson success plan
-    """.split()
+    """
 )
 _NAV: Final = ("Home", "About us", "Contact", "Archive", "Newsletter")
 _FOOTER: Final = (

@@ -222,7 +222,7 @@ def test_export_import_round_trip_and_bad_records(
 
 
 #: Record fields an index derives from its own pages (docs/queries.md#records).
-DERIVED = ("sitewide", "target_status")
+DERIVED = ("sitewide", "target_status", "relevance")
 
 
 def stored(export: str) -> list[str]:

@@ -177,9 +177,9 @@ def test_an_index_from_before_profiles_is_upgraded_in_place(index: Any, index_di
             "SELECT name, type, compression_codec FROM system.columns "
             "WHERE database = {db:String} AND table = 'pages' ORDER BY position"
         )
-        assert upgraded.query(listing, {"db": earlier})[1] == index.query(
-            listing, {"db": index.db}
-        )[1]
+        assert (
+            upgraded.query(listing, {"db": earlier})[1] == index.query(listing, {"db": index.db})[1]
+        )
         # The old page has no profile: links to it fall back to its domain.
         write(
             upgraded,
