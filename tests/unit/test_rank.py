@@ -372,8 +372,11 @@ def test_authority_lookup_and_refdomains(index) -> None:
 
     def refdomains(**options: Any) -> list[tuple[Any, ...]]:
         result = queries.refdomains(index, target, queries.Filters(**options))
-        assert result.columns[0] == "source_domain" and result.columns[-1] == "authority"
-        return [(row[0], row[-1]) for row in result.rows]
+        assert result.columns[0] == "source_domain" and result.columns[-2:] == [
+            "authority",
+            "topics",
+        ]
+        return [(row[0], row[-2]) for row in result.rows]
 
     assert refdomains(sort="authority") == [("b.com", 37), ("a.com", 0), ("nofollow.org", 0)]
     # The default order (most links, then name) looks each page's scores up by key.
