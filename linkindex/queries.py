@@ -576,7 +576,7 @@ def _add_topics(index: Index, result: Result) -> Result:
     at = result.columns.index("source_domain")
     found = relevance.topics(index, [str(row[at]) for row in result.rows])
     result.columns = [*result.columns, "topics"]
-    result.rows = [(*row, tuple(found[str(row[at])])) for row in result.rows]
+    result.rows = [(*row, found[str(row[at])]) for row in result.rows]
     return result
 
 
