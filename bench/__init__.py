@@ -19,7 +19,11 @@ One module per benchmark, each returning rows for one table:
   per page, against the frontier as it was;
 - :mod:`~bench.distributed`: two workers against one, and Redis CPU per page;
 - :mod:`~bench.revisit`: bytes downloaded and CPU seconds of a revisit of an
-  unchanged site (every page a 304) against a re-crawl without validators.
+  unchanged site (every page a 304) against a re-crawl without validators;
+- :mod:`~bench.storage`: the index's bytes on disk per edge with each link's
+  location and texts against the same graph without them;
+- :mod:`~bench.ingest`: WARC and WAT pages per CPU second against warcio +
+  BeautifulSoup(lxml) / json, as cc-pyspark reads Common Crawl.
 
 Every figure is a ratio against a baseline run beside it on the same
 workload (:mod:`~bench.web`), medians of alternating runs, because
@@ -56,4 +60,6 @@ BENCHMARKS = (
     "frontier",
     "distributed",
     "revisit",
+    "storage",
+    "ingest",
 )

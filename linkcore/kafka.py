@@ -457,7 +457,7 @@ def _header(headers: Sequence[tuple[str, bytes | None]] | None, name: str) -> by
 
 def _check_strings(page: PageRecord) -> None:
     texts = [page.url, page.content_type, page.job, page.etag, page.last_modified]
-    texts += (page.title, page.lang, page.ip)
+    texts += (page.title, page.lang, page.ip, page.source)
     for link in page.links:
         texts += (link.target_url, link.anchor, link.text_before, link.text_after)
     for text in texts:

@@ -77,8 +77,11 @@ class PageRecord:
     (docs/crawling.md#revisits); a record without them (an older producer's)
     reads as ``""``. ``title``, ``lang`` and ``words`` describe an HTML page
     (docs/edges.md#page-facts); ``ip`` is the address it was fetched from when
-    the crawler resolved the host itself ("" otherwise). ``profile`` is the
-    page's text profile (docs/relevance.md; ``[]``: none).
+    the crawler resolved the host itself ("" otherwise). ``source`` says where
+    a page record came from when it was not fetched by a crawl: ``warc:FILE``
+    or ``wat:FILE`` for a record read from a web archive (docs/ingest.md);
+    "" for a crawl. Records without it (older producers) read as "".
+    ``profile`` is the page's text profile (docs/relevance.md; ``[]``: none).
     """
 
     url: str
@@ -97,11 +100,12 @@ class PageRecord:
     lang: str = ""
     words: int = 0
     ip: str = ""
+    source: str = ""
     profile: Profile = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-compatible form (links as compact lists, see ``LINK_FIELDS``);
-        the validators and the profile only when known."""
+        the validators, the source and the profile only when known."""
         data: dict[str, Any] = {
             "v": SCHEMA_VERSION,
             "url": self.url,
@@ -138,6 +142,8 @@ class PageRecord:
             data["etag"] = self.etag
         if self.last_modified:
             data["last_modified"] = self.last_modified
+        if self.source:
+            data["source"] = self.source
         if self.profile:
             data["profile"] = encode(self.profile)
         return data
@@ -231,6 +237,7 @@ class PageRecord:
             lang=str(data.get("lang", "")),
             words=words,
             ip=str(data.get("ip", "")),
+            source=str(data.get("source", "")),
             profile=profile,
         )
 

@@ -46,7 +46,13 @@ _MATERIALIZED_VIEW = re.compile(
 )
 # Migrations, applied in order on every connect; each file is a list of
 # idempotent (IF NOT EXISTS) statements.
-MIGRATIONS = ("001_init.sql", "002_rank.sql", "003_fetches.sql", "004_rollups.sql")
+MIGRATIONS = (
+    "001_init.sql",
+    "002_rank.sql",
+    "003_fetches.sql",
+    "004_rollups.sql",
+    "005_host_facts.sql",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,17 +229,19 @@ class Index:
         """Create the database and every table the index needs (idempotent)."""
         self.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
         _, rows = self.query(
-            "SELECT table, name, default_kind FROM system.columns "
-            "WHERE database = {db:String} AND table IN ('edges', 'edges_by_source', 'pages')",
+            "SELECT table, name, default_kind FROM system.columns WHERE database = {db:String} "
+            "AND table IN ('edges', 'edges_by_source', 'pages', 'host_writes', 'domain_reports')",
             {"db": self.db},
         )
         columns = {name for table, name, _ in rows if table == "edges"}
         page_columns = {name for table, name, _ in rows if table == "pages"}
+        host_writes = any(table == "host_writes" for table, _, _ in rows)
+        reports = {name for table, name, _ in rows if table == "domain_reports"}
         # Edge tables that store last_seen (both, unless an upgrade stopped between them).
         stored = {
             table
             for table, name, kind in rows
-            if table != "pages" and name == "last_seen" and kind != "ALIAS"
+            if table in ("edges", "edges_by_source") and name == "last_seen" and kind != "ALIAS"
         }
         needed = [
             name
@@ -242,6 +250,11 @@ class Index:
                 ("upgrade_compact.sql", bool(stored)),
                 ("upgrade_validators.sql", bool(page_columns) and "etag" not in page_columns),
                 ("upgrade_context.sql", bool(columns) and "lost_reason" not in columns),
+                (
+                    "upgrade_host_facts.sql",
+                    (bool(page_columns) and not host_writes)
+                    or (bool(reports) and "locations" not in reports),
+                ),
                 (
                     "upgrade_profiles.sql",
                     bool(page_columns) and "profile_terms" not in page_columns,
@@ -280,6 +293,10 @@ class Index:
                 self.command(statement)
         for statement in upgrade:
             if statement.startswith("INSERT"):
+                self.command(statement)
+        # The host facts' upgrade reads and alters tables the migrations make.
+        if "upgrade_host_facts.sql" in needed:
+            for statement in schema_statements("upgrade_host_facts.sql", self.db):
                 self.command(statement)
         # An index from before the compact schema stores last_seen: metadata
         # changes only, after the backfill above (which leaves it out).

@@ -29,13 +29,16 @@ from linkindex.sqlparts import (
     DOFOLLOW,
     EDGE_FIELDS,
     EXTERNAL,
+    FROM_DOMAINS,
     RANK_TABLE,
     REFDOMAIN_FIGURES,
+    TO_DOMAINS,
     backlinks_where,
     default_selection,
     edge_select,
     edges_where,
     latest,
+    pairs_of_hosts,
     scope_where,
     sitewide_scope,
     sitewide_sql,
@@ -122,8 +125,12 @@ def _edges(
     other = "source" if side == "target" else "target"
     params: dict[str, Any] = {}
     scope = scope_where(target, side, params)
+    facts = None
+    if filters.sitewide is not None and rollups.hosts_fresh(index):
+        pick = TO_DOMAINS if side == "target" else FROM_DOMAINS
+        facts = pairs_of_hosts(index.db, pick.format(domains="({t_domain:String})"))
     source, selected = edges_where(
-        index, table, filters, params, (scope, sitewide_scope(target, side, params))
+        index, table, filters, params, (scope, sitewide_scope(target, side, params)), facts
     )
     where = [scope, selected]
     if filters.sort == "relevance":
@@ -253,9 +260,12 @@ def target_statuses(index: Index, targets: Sequence[tuple[str, str]]) -> dict[st
         "ts_hosts": sorted({reverse_host(host) for host, _ in targets}),
         "ts_urls": sorted({url for _, url in targets}),
     }
+    # The latest fetch by hand rather than FINAL: the pages are scattered
+    # over many hosts' ranges, and FINAL would merge every row read there.
     _, rows = index.query(
-        f"SELECT url, status FROM {index.db}.pages FINAL "
-        "WHERE rev_host IN {ts_hosts:Array(String)} AND url IN {ts_urls:Array(String)}",
+        f"SELECT url, argMax(status, fetched_at) FROM {index.db}.pages "
+        "WHERE rev_host IN {ts_hosts:Array(String)} AND url IN {ts_urls:Array(String)} "
+        "GROUP BY url",
         params,
     )
     return {str(url): int(status) for url, status in rows}
@@ -270,6 +280,11 @@ def sitewide_pairs(
     :data:`PREFIX_HOSTS`)."""
     if not pairs:
         return set()
+    known, stale = _facts_of(index, sorted({host for host, _ in pairs}))
+    found = {(host, url) for host, url in pairs if url in known.get(host, ())}
+    pairs = {pair: target for pair, target in pairs.items() if pair[0] in stale}
+    if not pairs:
+        return found
     hosts = sorted({host for host, _ in pairs})
     params: dict[str, Any] = {
         "sw_domains": sorted({domain for domain, _ in pairs.values()}),
@@ -295,7 +310,40 @@ def sitewide_pairs(
     params["sw_host_revs"] = sorted({reverse_host(host) for host in hosts})
     sql = sitewide_sql(index.db, "edges", where, "{sw_host_revs:Array(String)}")
     _, rows = index.query(sql, params)
-    return {(str(host), str(url)) for host, url in rows} & set(pairs)
+    return found | ({(str(host), str(url)) for host, url in rows} & set(pairs))
+
+
+def _facts_of(index: Index, hosts: Sequence[str]) -> tuple[dict[str, frozenset[str]], set[str]]:
+    """Each of ``hosts``' sitewide target URLs from its host facts, where they
+    were refreshed after its pages were last written, and the hosts whose
+    facts are stale or missing (to be derived from the edges). A host with no
+    pages written has no fetched page, so no sitewide link: neither."""
+    db = index.db
+    _, rows = index.query(
+        f"""
+        SELECT w.rev_host, f.urls, f.refreshed_at >= w.written
+        FROM (SELECT rev_host, max(written_at) AS written FROM {db}.host_writes
+              WHERE rev_host IN {{fact_revs:Array(String)}} GROUP BY rev_host) AS w
+        LEFT JOIN (SELECT rev_host, host,
+                          arrayMap(pair -> tupleElement(pair, 'url'), sitewide) AS urls,
+                          refreshed_at
+                   FROM {db}.host_facts FINAL
+                   WHERE rev_host IN {{fact_revs:Array(String)}}) AS f USING rev_host""",
+        {"fact_revs": sorted({reverse_host(host) for host in hosts})},
+    )
+    # host_writes keys hosts by reversed name only: back to names.
+    names = {reverse_host(host): host for host in hosts}
+    known: dict[str, frozenset[str]] = {}
+    stale: set[str] = set()
+    for rev, urls, fresh in rows:
+        host = names.get(str(rev))
+        if host is None:
+            continue
+        if fresh:
+            known[host] = frozenset(str(url) for url in urls)
+        else:
+            stale.add(host)
+    return known, stale
 
 
 def edge_texts(
@@ -305,26 +353,35 @@ def edge_texts(
     merged ``edges`` by key: ``(target_url, source_url, kind)`` -> texts."""
     if not rows:
         return {}
-    params = {
-        "tx_domains": sorted({str(r[at["target_domain"]]) for r in rows}),
-        "tx_revs": sorted({reverse_host(str(r[at["target_host"]])) for r in rows}),
-        "tx_urls": sorted({str(r[at["target_url"]]) for r in rows}),
-        "tx_sources": sorted({str(r[at["source_url"]]) for r in rows}),
-    }
+    keys = sorted(
+        {
+            (
+                str(r[at["target_domain"]]),
+                reverse_host(str(r[at["target_host"]])),
+                str(r[at["target_url"]]),
+                str(r[at["source_url"]]),
+            )
+            for r in rows
+        }
+    )
+    # Whole key prefixes, so that each edge is one granule of the key however
+    # many backlinks its target has; the latest sighting by hand rather than
+    # FINAL (see target_statuses): `latest` is the max of its tuple, which
+    # starts with the sighting's time, and two of its elements read as
+    # subcolumns leave the others unread.
     _, found = index.query(
         f"""
         SELECT target_url, source_url, toString(kind),
-               {latest("text_before")}, {latest("text_after")}
-        FROM {index.db}.edges FINAL
-        WHERE target_domain IN {{tx_domains:Array(String)}}
-          AND target_rev_host IN {{tx_revs:Array(String)}}
-          AND target_url IN {{tx_urls:Array(String)}}
-          AND source_url IN {{tx_sources:Array(String)}}""",
-        params,
+               argMax((latest.text_before, latest.text_after), latest.seen)
+        FROM {index.db}.edges
+        WHERE (target_domain, target_rev_host, target_url, source_url)
+              IN {{tx_keys:Array(Tuple(String, String, String, String))}}
+        GROUP BY target_url, source_url, kind""",
+        {"tx_keys": keys},
     )
     return {
-        (str(url), str(source), str(kind)): (str(before), str(after))
-        for url, source, kind, before, after in found
+        (str(url), str(source), str(kind)): (str(texts[0]), str(texts[1]))
+        for url, source, kind, texts in found
     }
 
 

@@ -27,32 +27,25 @@ read from the edges (:func:`context_figures`).
 
 from __future__ import annotations
 
-import ipaddress
-from typing import Any, Final
+from typing import Any
 
 from linkcore.records import KINDS, LOCATIONS
 from linkindex import rollups
 from linkindex.client import Index
 from linkindex.filters import REL_FLAGS, Filters
 from linkindex.sqlparts import (
-    LOST,
+    LOST_REASONS,
+    TO_DOMAINS,
     TOTAL_NAMES,
     backlinks_where,
-    broken_sql,
+    context_sql,
     default_selection,
-    latest,
+    derived_host_facts,
+    facts_of_hosts,
     report_sql,
-    rev_host,
     scope_where,
-    sitewide_sql,
 )
 from linkindex.targets import Target
-from linkindex.writer import LOST_REASONS
-
-#: Subnets a report lists (the most referring domains first).
-TOP_SUBNETS: Final = 20
-#: The prefix length of a subnet: the usual block of one host or network.
-SUBNET_BITS: Final = {4: 24, 6: 48}
 
 
 def _share(part: int, whole: int) -> float:
@@ -60,91 +53,52 @@ def _share(part: int, whole: int) -> float:
 
 
 def context_figures(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
-    """Where ``target``'s backlinks sit, as report fields (see module doc)."""
+    """The raw figures of where ``target``'s backlinks sit (:data:`CONTEXT_NAMES`),
+    from the edges: the sitewide links and the hosts' addresses from the host
+    facts when they are fresh, else derived from the edges and pages."""
     params: dict[str, Any] = {}
-    source, where = backlinks_where(index, target, filters, params)
     scope = scope_where(target, "target", params)
-    db = index.db
-    counts = [
-        f"countIf(toString({latest('location')}) = '{loc}') AS loc_{loc}" for loc in LOCATIONS
-    ]
-    counts += [
-        f"countIf({LOST} AND toString(tupleElement(e.lost_reason, 'reason')) = '{reason}') "
-        f"AS lost_{reason}"
-        for reason in LOST_REASONS
-    ]
+    if rollups.hosts_fresh(index):
+        facts = facts_of_hosts(index.db, TO_DOMAINS.format(domains="({t_domain:String})"))
+    else:
+        facts = derived_host_facts(index.db, "edges", scope)
+    source, where = backlinks_where(index, target, filters, params, facts.pairs)
+    # Every edge of a target has the target's registered domain: one group.
     columns, rows = index.query(
-        f"""
-        SELECT count() AS backlinks, {", ".join(counts)},
-               countIf(kind = 'a' AND (source_host, target_url)
-                       IN ({sitewide_sql(db, "edges", scope)})) AS sitewide,
-               countIf(target_url IN ({broken_sql(db, "edges", scope)})) AS broken
-        FROM {source} WHERE {where}""",
-        params,
+        context_sql(index.db, source, where, "target_domain", scope, facts), params
     )
-    figures = dict(zip(columns, rows[0], strict=True))
-    backlinks = int(figures["backlinks"])
-    located = {loc: int(figures[f"loc_{loc}"]) for loc in LOCATIONS}
-    sitewide = int(figures["sitewide"])
-    _, by_ip = index.query(
-        f"""
-        SELECT p.ip, b.source_domain, count() AS backlinks
-        FROM (SELECT source_url, source_domain FROM {source} WHERE {where}) AS b
-        INNER JOIN (SELECT url, ip FROM {db}.pages FINAL
-                    WHERE ip != ''
-                      AND (rev_host, url) IN (SELECT {rev_host("source_host")}, source_url
-                                              FROM {source} WHERE {where})) AS p
-            ON p.url = b.source_url
-        GROUP BY p.ip, b.source_domain""",
-        params,
-    )
+    return dict(zip(columns, rows[0], strict=True)) if rows else {}
+
+
+def context_document(figures: dict[str, Any], backlinks: int) -> dict[str, Any]:
+    """The report fields of where links sit, from :func:`context_figures` or a
+    rollup row (docs/queries.md#report)."""
+    located = dict.fromkeys(LOCATIONS, 0) | {
+        str(loc): int(n) for loc, n in figures.get("locations") or ()
+    }
+    reasons = dict.fromkeys(LOST_REASONS, 0) | {
+        str(reason): int(n) for reason, n in figures.get("lost_reasons") or ()
+    }
+    sitewide = int(figures.get("sitewide_backlinks") or 0)
     return {
         "locations": located,
         "location_shares": {loc: _share(n, backlinks) for loc, n in located.items()},
         "content_share": _share(located["content"], backlinks),
         "sitewide_backlinks": sitewide,
         "sitewide_share": _share(sitewide, backlinks),
-        "broken_backlinks": int(figures["broken"]),
-        "lost_reasons": {reason: int(figures[f"lost_{reason}"]) for reason in LOST_REASONS},
-        **addresses(by_ip),
-    }
-
-
-def addresses(rows: Any) -> dict[str, Any]:
-    """The referring IP figures from ``(ip, source_domain, backlinks)`` rows:
-    distinct addresses and subnets, the backlinks whose source page's address
-    is known, and the :data:`TOP_SUBNETS` subnets with most referring domains.
-    An address that does not parse is left out."""
-    ips: set[str] = set()
-    subnets: dict[str, dict[str, Any]] = {}
-    known = 0
-    for ip, domain, backlinks in rows:
-        try:
-            address = ipaddress.ip_address(str(ip).strip("[]"))
-        except ValueError:
-            continue
-        network = ipaddress.ip_network(
-            f"{address}/{SUBNET_BITS[address.version]}", strict=False
-        ).with_prefixlen
-        ips.add(str(address))
-        known += int(backlinks)
-        entry = subnets.setdefault(network, {"ips": set(), "domains": set(), "backlinks": 0})
-        entry["ips"].add(str(address))
-        entry["domains"].add(str(domain))
-        entry["backlinks"] += int(backlinks)
-    ranked = sorted(subnets.items(), key=lambda item: (-len(item[1]["domains"]), item[0]))
-    return {
-        "backlinks_with_ip": known,
-        "referring_ips": len(ips),
-        "referring_subnets": len(subnets),
+        "broken_backlinks": int(figures.get("broken_backlinks") or 0),
+        "lost_reasons": reasons,
+        "backlinks_with_ip": int(figures.get("backlinks_with_ip") or 0),
+        "referring_ips": int(figures.get("referring_ips") or 0),
+        "referring_subnets": int(figures.get("referring_subnets") or 0),
         "subnets": [
             {
-                "subnet": network,
-                "referring_domains": len(entry["domains"]),
-                "referring_ips": len(entry["ips"]),
-                "backlinks": entry["backlinks"],
+                "subnet": str(subnet),
+                "referring_domains": int(domains),
+                "referring_ips": int(ips),
+                "backlinks": int(links),
             }
-            for network, entry in ranked[:TOP_SUBNETS]
+            for subnet, domains, ips, links in figures.get("subnets") or ()
         ],
     }
 
@@ -196,14 +150,21 @@ def report(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
     rollup when it is fresh (linkindex/rollups.py); anything else, and a
     stale rollup, from the edges.
     """
-    return {**_profile(index, target, filters), **context_figures(index, target, filters)}
-
-
-def _profile(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
     if target.scope == "domain" and default_selection(filters):
         figures = rollups.report_figures(index, target.domain)
         if figures is not None:
-            return document(target, figures)
+            profile = document(target, figures)
+            # The rollup's figures of where links sit count the host facts
+            # as they were at its refresh: used while every host's are fresh.
+            if not rollups.hosts_fresh(index):
+                figures = context_figures(index, target, filters)
+            return {**profile, **context_document(figures, profile["backlinks"])}
+    profile = _profile(index, target, filters)
+    context = context_figures(index, target, filters)
+    return {**profile, **context_document(context, profile["backlinks"])}
+
+
+def _profile(index: Index, target: Target, filters: Filters) -> dict[str, Any]:
     params: dict[str, Any] = {}
     source, where = backlinks_where(index, target, filters, params)
     # Every edge of a target has the target's registered domain: one group.

@@ -36,12 +36,26 @@ from typing import Any, Final
 from linkcore.errors import LinkgraphError
 from linkindex.client import Index
 from linkindex.filters import Filters
-from linkindex.sqlparts import REFDOMAIN_FIGURES, TOTAL_NAMES, edges_where, report_sql
+from linkindex.sqlparts import (
+    CONTEXT_NAMES,
+    HTML_PAGE,
+    REFDOMAIN_FIGURES,
+    TO_DOMAINS,
+    TOTAL_NAMES,
+    context_sql,
+    edges_where,
+    facts_of_hosts,
+    host_ips_sql,
+    report_sql,
+    sitewide_by_host_sql,
+)
 
 log = logging.getLogger(__name__)
 
 #: Target domains refreshed per statement: bounds the aggregation's memory.
 CHUNK_DOMAINS: Final = 20_000
+#: Hosts whose facts are refreshed per statement.
+CHUNK_HOSTS: Final = 5_000
 #: The refresh date of servers with other writers (see module doc).
 SERVER_SETTLE_SECONDS: Final = 300.0
 
@@ -52,6 +66,7 @@ class Refreshed:
 
     domains: int
     seconds: float
+    hosts: int = 0
 
 
 def stale_domains(index: Index) -> list[str]:
@@ -70,6 +85,112 @@ def stale_domains(index: Index) -> list[str]:
         ORDER BY w.target_domain"""
     )
     return [row[0] for row in rows]
+
+
+def stale_hosts(index: Index) -> list[tuple[str, str]]:
+    """``(rev_host, domain)`` of the hosts whose pages were written since their
+    facts were last refreshed (sql/005_host_facts.sql), sorted."""
+    db = index.db
+    _, rows = index.query(
+        f"""
+        SELECT w.rev_host, w.domain
+        FROM (SELECT rev_host, any(domain) AS domain, max(written_at) AS written
+              FROM {db}.host_writes GROUP BY rev_host) AS w
+        LEFT JOIN (SELECT rev_host, max(refreshed_at) AS refreshed
+                   FROM {db}.host_facts GROUP BY rev_host) AS f
+          USING rev_host
+        WHERE f.refreshed < w.written
+        ORDER BY w.rev_host"""
+    )
+    return [(str(rev), str(domain)) for rev, domain in rows]
+
+
+def hosts_fresh(index: Index) -> bool:
+    """True if every host's facts were refreshed after its pages were last
+    written: no page was written after the latest refresh started (every
+    refresh refreshes every host written before it started)."""
+    db = index.db
+    _, rows = index.query(
+        f"SELECT (SELECT max(written_at) FROM {db}.host_writes) "
+        f"<= (SELECT max(refreshed_at) FROM {db}.host_facts)"
+    )
+    return bool(rows[0][0])
+
+
+def refresh_hosts(index: Index, stamp: Any, chunk_hosts: int = CHUNK_HOSTS) -> int:
+    """Recompute the facts of every stale host (:func:`stale_hosts`), dated
+    ``stamp``. A host whose sitewide links or address changed marks the target
+    domains they concern as written at ``stamp``, so that their rollups, which
+    count them, are refreshed next. Returns the hosts refreshed."""
+    db = index.db
+    hosts = stale_hosts(index)
+    for start in range(0, len(hosts), chunk_hosts):
+        chunk = hosts[start : start + chunk_hosts]
+        params: dict[str, Any] = {
+            "stamp": stamp,
+            "revs": [rev for rev, _ in chunk],
+            "domains": sorted({domain for _, domain in chunk}),
+        }
+        before = _facts(index, params)
+        scope = (
+            "source_domain IN {domains:Array(String)} AND source_rev_host IN {revs:Array(String)}"
+        )
+        index.command(
+            f"""
+            INSERT INTO {db}.host_facts
+                (rev_host, host, domain, html_pages, ip, sitewide, refreshed_at)
+            SELECT h.rev_host, h.host, h.domain, h.html_pages, i.ip, s.pairs,
+                   {{stamp:DateTime64(3, 'UTC')}}
+            FROM (SELECT rev_host, any(host) AS host, any(domain) AS domain,
+                         countIf({HTML_PAGE}) AS html_pages
+                  FROM {db}.pages FINAL WHERE rev_host IN {{revs:Array(String)}}
+                  GROUP BY rev_host) AS h
+            LEFT JOIN ({host_ips_sql(db, "{revs:Array(String)}")}) AS i ON i.host = h.host
+            LEFT JOIN ({sitewide_by_host_sql(db, scope, "{revs:Array(String)}")}) AS s
+                ON s.source_host = h.host""",
+            params,
+        )
+        after = _facts(index, params)
+        marked: set[str] = set()
+        moved: list[str] = []
+        for rev in params["revs"]:
+            old_ip, old_pairs = before.get(rev, ("", frozenset()))
+            new_ip, new_pairs = after.get(rev, ("", frozenset()))
+            marked |= {domain for _, domain in old_pairs ^ new_pairs}
+            if old_ip != new_ip:
+                moved.append(rev)
+        if moved:
+            # Every domain the host links to counts its address.
+            _, rows = index.query(
+                f"SELECT DISTINCT target_domain FROM {db}.edges_by_source "
+                "WHERE source_domain IN {domains:Array(String)} "
+                "AND source_rev_host IN {moved:Array(String)}",
+                {**params, "moved": moved},
+            )
+            marked |= {str(row[0]) for row in rows}
+        if marked:
+            index.command(
+                f"INSERT INTO {db}.domain_writes (target_domain, written_at) "
+                "SELECT arrayJoin({marked:Array(String)}), {stamp:DateTime64(3, 'UTC')}",
+                {"marked": sorted(marked), "stamp": stamp},
+            )
+    return len(hosts)
+
+
+def _facts(
+    index: Index, params: dict[str, Any]
+) -> dict[str, tuple[str, frozenset[tuple[str, str]]]]:
+    """The latest facts of the hosts ``params["revs"]``: rev_host -> (ip, pairs)."""
+    _, rows = index.query(
+        "SELECT rev_host, ip, arrayMap(pair -> tupleElement(pair, 'url'), sitewide), "
+        "arrayMap(pair -> tupleElement(pair, 'domain'), sitewide) "
+        f"FROM {index.db}.host_facts FINAL WHERE rev_host IN {{revs:Array(String)}}",
+        params,
+    )
+    return {
+        str(rev): (str(ip), frozenset(zip(map(str, urls), map(str, domains), strict=True)))
+        for rev, ip, urls, domains in rows
+    }
 
 
 def default_settle_seconds(index: Index) -> float:
@@ -99,6 +220,8 @@ def refresh(
         {"settle": int(settle_seconds * 1000)},
     )
     stamp = now[0][0]
+    # Hosts first: the domains' figures of where links sit read their facts.
+    hosts = refresh_hosts(index, stamp)
     if all_domains:
         _, rows = index.query(f"SELECT DISTINCT target_domain FROM {db}.edges ORDER BY 1")
         domains = [row[0] for row in rows]
@@ -108,6 +231,7 @@ def refresh(
     # The default selection, exactly as the queries write it.
     source, default = edges_where(index, "edges", Filters(), params)
     names = ", ".join(TOTAL_NAMES)
+    contexts = ", ".join(CONTEXT_NAMES)
     for start in range(0, len(domains), chunk_domains):
         chunk: Sequence[str] = domains[start : start + chunk_domains]
         params.update(chunk=list(chunk), lo=chunk[0], hi=chunk[-1])
@@ -129,19 +253,38 @@ def refresh(
         )
         # Every domain of the chunk gets a row, zeros when it has no external
         # backlinks, so that it is not stale again until it is written.
+        scope = (
+            "target_domain BETWEEN {lo:String} AND {hi:String} "
+            "AND has({chunk:Array(String)}, target_domain)"
+        )
+        context = context_sql(
+            db,
+            source,
+            where,
+            "target_domain",
+            scope,
+            facts_of_hosts(db, TO_DOMAINS.format(domains="{chunk:Array(String)}")),
+        )
         index.command(
             f"""
             INSERT INTO {db}.domain_reports
-                (target_domain, {names}, tlds, history, refreshed_at)
-            SELECT target_domain, {names}, tlds, history, {{stamp:DateTime64(3, 'UTC')}}
+                (target_domain, {names}, tlds, history, {contexts}, refreshed_at)
+            SELECT target_domain, {names}, tlds, history, {contexts},
+                   {{stamp:DateTime64(3, 'UTC')}}
             FROM (SELECT arrayJoin({{chunk:Array(String)}}) AS target_domain) AS d
-            LEFT JOIN ({report_sql(source, where, "target_domain")}) AS r USING target_domain""",
+            LEFT JOIN ({report_sql(source, where, "target_domain")}) AS r USING target_domain
+            LEFT JOIN ({context}) AS c USING target_domain""",
             params,
         )
     seconds = time.monotonic() - started
-    if domains:
-        log.info("refreshed the rollups of %d domains in %.1f s", len(domains), seconds)
-    return Refreshed(len(domains), seconds)
+    if domains or hosts:
+        log.info(
+            "refreshed the facts of %d hosts and the rollups of %d domains in %.1f s",
+            hosts,
+            len(domains),
+            seconds,
+        )
+    return Refreshed(len(domains), seconds, hosts)
 
 
 def refresh_after_writing(index: Index) -> None:

@@ -96,6 +96,8 @@ TEXT_FIELDS: Final = ("text_before", "text_after")
 #: Record fields derived from other rows at query time, for the rows answered
 #: (linkindex/queries.py, ``complete``): null in the SELECT, filled in after.
 DERIVED_FIELDS: Final = ("sitewide", "target_status", "relevance")
+#: Why a link was lost (docs/queries.md#lost-links).
+LOST_REASONS: Final = ("link_removed", "page_gone", "page_redirected", "page_noindex")
 #: Why a lost link was lost (docs/queries.md#lost-links); null for a live one.
 LOST_REASON: Final = (
     "if(e.lost_at > e.last_seen, nullIf(toString(tupleElement(e.lost_reason, 'reason')), ''), NULL)"
@@ -154,7 +156,9 @@ def rev_host(host: str) -> str:
     )
 
 
-def sitewide_sql(db: str, table: str, where: str, hosts: str | None = None) -> str:
+def sitewide_sql(
+    db: str, table: str, where: str, hosts: str | None = None, *, with_domain: bool = False
+) -> str:
     """``(source_host, target_url)`` of every sitewide pair among the edges of
     ``table`` that ``where`` selects.
 
@@ -168,15 +172,16 @@ def sitewide_sql(db: str, table: str, where: str, hosts: str | None = None) -> s
     those of ``hosts``, SQL of their reversed names (a lookup knows them), or
     else of the hosts that link to one URL from enough pages.
     """
+    domain = ", any(target_domain) AS target_domain" if with_domain else ""
     linking = f"""
-        SELECT source_host, target_url, uniqExact(source_url) AS linking
+        SELECT source_host, target_url, uniqExact(source_url) AS linking{domain}
         FROM {db}.{table} AS s FINAL
         WHERE ({where}) AND s.kind = 'a' AND s.lost_at <= s.last_seen
         GROUP BY source_host, target_url
         HAVING linking >= {SITEWIDE_MIN_PAGES}"""
     linking_hosts = f"(SELECT {rev_host('source_host')} FROM ({linking}))"
     return f"""
-        SELECT l.source_host, l.target_url
+        SELECT l.source_host, l.target_url{", l.target_domain" if with_domain else ""}
         FROM ({linking}) AS l
         INNER JOIN (SELECT host, count() AS pages
                     FROM {db}.pages FINAL
@@ -184,6 +189,130 @@ def sitewide_sql(db: str, table: str, where: str, hosts: str | None = None) -> s
                       AND rev_host IN {hosts or linking_hosts}
                     GROUP BY host) AS p ON p.host = l.source_host
         WHERE p.pages >= {SITEWIDE_MIN_PAGES} AND l.linking >= p.pages * {SITEWIDE_MIN_SHARE}"""
+
+
+def sitewide_by_host_sql(db: str, where: str, hosts: str) -> str:
+    """``(source_host, pairs)``: each host's sitewide ``(target_url,
+    target_domain)`` pairs, for the host facts (sql/005_host_facts.sql), by
+    :func:`sitewide_sql` over the edges out of the hosts ``where`` selects in
+    ``edges_by_source`` (``hosts``: SQL of their reversed names)."""
+    pairs = sitewide_sql(db, "edges_by_source", where, hosts, with_domain=True)
+    return f"""
+        SELECT source_host, groupArray((target_url, target_domain)) AS pairs
+        FROM ({pairs}) GROUP BY source_host"""
+
+
+def host_ips_sql(db: str, hosts: str) -> str:
+    """``(host, ip)`` of each host among ``hosts`` (SQL of reversed names):
+    the address of its latest fetch whose address is known."""
+    return f"""
+        SELECT pg.host AS host, argMax(pg.ip, pg.fetched_at) AS ip FROM {db}.pages AS pg FINAL
+        WHERE pg.ip != '' AND pg.rev_host IN {hosts} GROUP BY pg.host"""
+
+
+#: The subnet of the address ``ip`` as text (IPv4 /24, IPv6 /48), '' when
+#: it is not an address (docs/queries.md#report).
+SUBNET: Final = """multiIf(
+    isIPv4String(ip),
+    concat(IPv4NumToString(tupleElement(IPv4CIDRToRange(toIPv4(ip), 24), 1)), '/24'),
+    isIPv6String(ip),
+    concat(IPv6NumToString(tupleElement(IPv6CIDRToRange(toIPv6(ip), 48), 1)), '/48'),
+    '')"""
+#: Subnets a report lists (the most referring domains first).
+TOP_SUBNETS: Final = 20
+
+
+@dataclass(frozen=True, slots=True)
+class HostFacts:
+    """Where the facts of the source hosts come from, as SQL: ``pairs``, every
+    sitewide ``(source_host, target_url)`` the figures may need, and ``ips``,
+    ``(host, ip)`` of the hosts. From the host facts when they are fresh
+    (:func:`facts_of_hosts`), else derived from the edges and pages."""
+
+    pairs: str
+    ips: str
+
+
+#: The host facts' sitewide pairs whose target domain is ``{domains}`` (SQL of a
+#: set); of the hosts whose own domain is ``{domains}`` (:func:`facts_of_hosts`).
+TO_DOMAINS: Final = "tupleElement(pair, 'domain') IN {domains}"
+FROM_DOMAINS: Final = "domain IN {domains}"
+
+
+def pairs_of_hosts(db: str, where: str) -> str:
+    """``(host, target_url)`` of the sitewide pairs in the host facts that
+    ``where`` selects (:data:`TO_DOMAINS`, :data:`FROM_DOMAINS`)."""
+    return f"""SELECT host, tupleElement(pair, 'url') FROM {db}.host_facts FINAL
+               ARRAY JOIN sitewide AS pair WHERE {where}"""
+
+
+def facts_of_hosts(db: str, where: str) -> HostFacts:
+    """:class:`HostFacts` read from the host facts table: the sitewide pairs
+    ``where`` selects (:func:`pairs_of_hosts`), and every host's address."""
+    return HostFacts(
+        pairs=pairs_of_hosts(db, where),
+        ips=f"SELECT host, ip FROM {db}.host_facts FINAL WHERE ip != ''",
+    )
+
+
+def derived_host_facts(db: str, table: str, scope: str) -> HostFacts:
+    """:class:`HostFacts` derived from the edges of ``table`` in ``scope`` and
+    the pages of their source hosts (when the host facts are stale)."""
+    return HostFacts(
+        pairs=sitewide_sql(db, table, scope),
+        ips=host_ips_sql(db, f"(SELECT {rev_host('source_host')} FROM {db}.{table} WHERE {scope})"),
+    )
+
+
+#: The names of the figures of where links sit, as :func:`context_sql`
+#: selects them and the domain rollup stores them.
+CONTEXT_NAMES: Final = (
+    "locations",
+    "lost_reasons",
+    "sitewide_backlinks",
+    "broken_backlinks",
+    "backlinks_with_ip",
+    "referring_ips",
+    "referring_subnets",
+    "subnets",
+)
+
+
+def context_sql(db: str, source: str, where: str, group: str, scope: str, facts: HostFacts) -> str:
+    """One SELECT of the figures of where links sit (:data:`CONTEXT_NAMES`),
+    one row per ``group`` (as :func:`report_sql`), over the edges ``source``
+    and ``where`` select. ``scope`` (on the unaliased edges) bounds the broken
+    targets' lookup; ``facts`` says where the host facts come from."""
+    locations = ", ".join(
+        f"('{loc}', countIf(toString({latest('location')}) = '{loc}'))" for loc in LOCATIONS
+    )
+    reasons = ", ".join(
+        f"('{reason}', countIf({LOST} AND toString(tupleElement(e.lost_reason, 'reason')) = "
+        f"'{reason}'))"
+        for reason in LOST_REASONS
+    )
+    return f"""
+        SELECT {group}, {", ".join(CONTEXT_NAMES)}
+        FROM (SELECT {group}, [{locations}] AS locations, [{reasons}] AS lost_reasons,
+                     countIf(kind = 'a' AND (source_host, target_url) IN ({facts.pairs}))
+                         AS sitewide_backlinks,
+                     countIf(target_url IN ({broken_sql(db, "edges", scope)})) AS broken_backlinks
+              FROM {source} WHERE {where} GROUP BY {group}) AS c
+        LEFT JOIN (
+            SELECT {group}, sum(links) AS backlinks_with_ip, sum(ips) AS referring_ips,
+                   count() AS referring_subnets,
+                   arraySlice(arraySort(x -> (-toInt64(tupleElement(x, 2)), tupleElement(x, 1)),
+                                        groupArray((subnet, domains, ips, links))),
+                              1, {TOP_SUBNETS}) AS subnets
+            FROM (SELECT {group}, {SUBNET} AS subnet, uniqExact(source_domain) AS domains,
+                         uniqExact(ip) AS ips, toUInt64(sum(links)) AS links
+                  FROM (SELECT {group}, source_domain, source_host, count() AS links
+                        FROM {source} WHERE {where}
+                        GROUP BY {group}, source_domain, source_host) AS b
+                  INNER JOIN ({facts.ips}) AS h ON h.host = b.source_host
+                  WHERE subnet != ''
+                  GROUP BY {group}, subnet)
+            GROUP BY {group}) AS a USING {group}"""
 
 
 def broken_sql(db: str, table: str, where: str) -> str:
@@ -334,6 +463,9 @@ class Derivation:
     table: str
     scope: str = "1"
     sitewide_scope: str = "1"
+    #: The sitewide pairs the scope can need, from the host facts
+    #: (:func:`pairs_of_hosts`) when they are fresh; None: derived.
+    facts: str | None = None
     index: Index | None = None
 
 
@@ -352,7 +484,7 @@ def _sitewide(sitewide: bool | None, at: Derivation, params: dict[str, Any]) -> 
         return ""
     if not isinstance(sitewide, bool):
         raise UsageError(f"sitewide must be true or false, got {sitewide!r}")
-    pairs = sitewide_sql(at.db, at.table, at.sitewide_scope)
+    pairs = at.facts if at.facts is not None else sitewide_sql(at.db, at.table, at.sitewide_scope)
     # Only `a` links are sitewide: a canonical or redirect edge never is.
     clause = f"(kind = 'a' AND (source_host, target_url) IN ({pairs}))"
     return clause if sitewide else f"NOT {clause}"
@@ -471,24 +603,31 @@ def edges_where(
     filters: Filters,
     params: dict[str, Any],
     scope: tuple[str, str] = ("1", "1"),
+    facts: str | None = None,
 ) -> tuple[str, str]:
     """FROM ``table`` (merged, as ``e``) and the WHERE of every condition of
     ``filters``: :func:`filter_where` and the edge state of :func:`edges_from`.
 
     ``scope`` is the SQL of the query's scope and of its :func:`sitewide_scope`,
-    which bound the conditions on derived facts (the whole table by default).
+    which bound the conditions on derived facts (the whole table by default);
+    ``facts``, the sitewide pairs from fresh host facts (:class:`Derivation`).
     """
     source, state = edges_from(index, table, filters, params)
-    derivation = Derivation(index.db, table, *scope, index=index)
+    derivation = Derivation(index.db, table, *scope, facts, index=index)
     return source, f"{filter_where(filters, params, derivation)} AND {state}"
 
 
 def backlinks_where(
-    index: Index, target: Target, filters: Filters, params: dict[str, Any]
+    index: Index,
+    target: Target,
+    filters: Filters,
+    params: dict[str, Any],
+    facts: str | None = None,
 ) -> tuple[str, str]:
-    """FROM and WHERE of the edges pointing at ``target`` under ``filters``."""
+    """FROM and WHERE of the edges pointing at ``target`` under ``filters``
+    (``facts``: see :func:`edges_where`)."""
     scope = scope_where(target, "target", params)
-    source, where = edges_where(index, "edges", filters, params, (scope, scope))
+    source, where = edges_where(index, "edges", filters, params, (scope, scope), facts)
     return source, f"{scope} AND {where}"
 
 

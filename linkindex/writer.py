@@ -761,10 +761,6 @@ def _stored_texts(
     return {(str(t), str(s), str(k)): (str(b), str(a)) for t, s, k, b, a in rows}
 
 
-#: Why a link was lost (docs/queries.md#lost-links).
-LOST_REASONS = ("link_removed", "page_gone", "page_redirected", "page_noindex")
-
-
 def lost_reason(status: int, turned_noindex: bool) -> str:
     """The reason a conclusive fetch answering ``status`` lost a page's links."""
     if 300 <= status < 400 and status != NOT_MODIFIED:

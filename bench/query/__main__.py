@@ -41,6 +41,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         and existing.edges == args.edges
         and existing.seed == args.seed
         and existing.version == GENERATOR_VERSION
+        and existing.context == args.context
     ):
         say(f"{data_dir} already holds {existing.edges:,} edges (seed {existing.seed}); kept")
         if not existing.mid_domain:  # recorded by an earlier version of this command
@@ -59,6 +60,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         args.seed,
         chunk_edges=args.chunk,
         optimize=not args.no_optimize,
+        context=args.context,
         progress=say,
     )
     (data_dir / META_FILE).write_text(json.dumps(asdict(dataset), indent=2) + "\n")
@@ -167,6 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     gen.add_argument("--chunk", type=int, default=CHUNK_EDGES, help="edges per INSERT")
     gen.add_argument(
         "--no-optimize", action="store_true", help="leave merging to the background merges"
+    )
+    gen.add_argument(
+        "--no-context",
+        dest="context",
+        action="store_false",
+        help="links without location and texts, pages without facts (the index before them)",
     )
     gen.set_defaults(handler=cmd_generate)
     run = commands.add_parser("run", help="time the queries through linkgraph serve")

@@ -76,6 +76,10 @@ class Dataset:
     mid_backlinks: int = 0
     #: Refreshing the domain rollups of every domain after the inserts.
     rollup_seconds: float = 0.0
+    #: Whether links carry their location and texts, and pages their facts.
+    context: bool = True
+    #: Bytes on disk of each table's active parts after generation.
+    disk: dict[str, int] = field(default_factory=dict)
 
 
 def _scalar(index: Index, sql: str, params: dict[str, Any] | None = None) -> Any:
@@ -90,6 +94,7 @@ def generate(
     *,
     chunk_edges: int = CHUNK_EDGES,
     optimize: bool = True,
+    context: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> Dataset:
     """Write a graph of exactly ``edges`` edges into ``index`` (its database
@@ -97,13 +102,15 @@ def generate(
 
     ``optimize`` merges every table to one part per partition at the end
     (``OPTIMIZE … FINAL``), the state a long-lived index converges to.
+    ``context=False`` leaves out the links' location and texts and the pages'
+    facts (:class:`GraphSql`).
     """
     db = index.db
     say = progress or (lambda _: None)
     if _scalar(index, f"SELECT count() FROM {db}.edges"):
         raise ValueError(f"database {db} already holds edges; generate into an empty one")
     shape = Shape.of(edges, seed)
-    sql = GraphSql(shape)
+    sql = GraphSql(shape, context=context)
     index.command(f"DROP VIEW IF EXISTS {db}.{ROWS_VIEW}")
     index.command(f"DROP VIEW IF EXISTS {db}.{PAGES_VIEW}")
     index.command(f"DROP TABLE IF EXISTS {db}.{CHUNK_TABLE}")
@@ -173,6 +180,13 @@ def generate(
     say(f"refreshed {refreshed.domains:,} domains in {refreshed.seconds:.0f} s")
     dataset = _choose_targets(index, shape, source_pages, generate_seconds, optimize_seconds)
     dataset.rollup_seconds = round(rollup_seconds, 1)
+    dataset.context = context
+    _, sizes = index.query(
+        "SELECT table, toUInt64(sum(bytes_on_disk)) FROM system.parts "
+        "WHERE database = {db:String} AND active GROUP BY table ORDER BY table",
+        {"db": db},
+    )
+    dataset.disk = {str(table): int(size) for table, size in sizes}
     return dataset
 
 

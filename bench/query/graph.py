@@ -225,8 +225,12 @@ class GraphSql:
     so choices are independent of each other and reproducible.
     """
 
-    def __init__(self, shape: Shape) -> None:
+    def __init__(self, shape: Shape, *, context: bool = True) -> None:
         self.shape = shape
+        #: False: every link's location ``other`` and texts empty, and pages
+        #: without facts: the graph as an index of the version before link
+        #: context holds it once upgraded (bench/storage.py compares the two).
+        self.context = context
 
     def hash(self, *args: str | int) -> str:
         return f"cityHash64({self.shape.seed}, {', '.join(str(a) for a in args)})"
@@ -427,6 +431,8 @@ class GraphSql:
         # or two around some template links; texts repeat per template position.
         before = self.context_text(place, 51)
         after = self.context_text(place, 52)
+        if not self.context:
+            location, before, after = "'other'", "''", "''"
         return f"""
         CREATE VIEW IF NOT EXISTS {db}.{ROWS_VIEW} AS
         SELECT
@@ -483,6 +489,22 @@ class GraphSql:
         } % {len(TOPIC_WORDS)}], range({length})), ' ')"""
         return f"substring({words}, 1, 100)"
 
+    def page_facts(self) -> str:
+        """The page facts of a source page: title, lang, words, link counts, ip."""
+        if not self.context:
+            return (
+                "'' AS title, '' AS lang, toUInt32(0) AS words, toUInt32(0) AS internal_links, "
+                "toUInt32(0) AS external_links, '' AS ip"
+            )
+        return f"""if(redirect, '', arrayStringConcat(arrayMap(k -> {_array(TOPIC_WORDS)}[1 + {
+            self.hash("s", "k", 53)
+        } % {len(TOPIC_WORDS)}], range(3 + {self.hash("s", 54)} % 6)), ' ')) AS title,
+            if(redirect, '', 'en') AS lang,
+            toUInt32(if(redirect, 0, 200 + {self.hash("s", 55)} % 2000)) AS words,
+            toUInt32(links) AS internal_links,
+            toUInt32(0) AS external_links,
+            '' AS ip"""
+
     def page_rows(self, db: str) -> str:
         """A view with one ``pages`` row per source page of the staging table;
         ``first_ms`` is its earlier fetch (``fetches`` has both)."""
@@ -501,14 +523,7 @@ class GraphSql:
             first_ms,
             fromUnixTimestamp64Milli(last_ms, 'UTC') AS fetched_at,
             false AS robots_noindex,
-            if(redirect, '', arrayStringConcat(arrayMap(k -> {_array(TOPIC_WORDS)}[1 + {
-            self.hash("s", "k", 53)
-        } % {len(TOPIC_WORDS)}], range(3 + {self.hash("s", 54)} % 6)), ' ')) AS title,
-            if(redirect, '', 'en') AS lang,
-            toUInt32(if(redirect, 0, 200 + {self.hash("s", 55)} % 2000)) AS words,
-            toUInt32(links) AS internal_links,
-            toUInt32(0) AS external_links,
-            '' AS ip
+            {self.page_facts()}
         FROM (
             SELECT s, sd, count() AS links, max(kind = 'redirect') AS redirect,
                    {self.source_columns()}

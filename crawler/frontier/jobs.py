@@ -60,7 +60,14 @@ _COUNTERS: Final = (
     "sitemaps",
     "sitemap_urls",
     "sitemap_queued",
+    # Archive jobs (docs/ingest.md#many-machines): files read whole, their
+    # WARC records, and the corrupt or truncated ones among them.
+    "files_read",
+    "records",
+    "corrupt",
 )
+#: Job kinds: a crawl of seeds, or the reading of web archives (``--warc-paths``).
+KINDS: Final = ("crawl", "archives")
 #: Revisits one script call queues at job start.
 _REVISIT_CHUNK: Final = 5_000
 
@@ -77,6 +84,11 @@ redis.call('HSET', KEYS[1], 'state', ARGV[2] == 'stopped' and 'stopped' or 'fini
 redis.call('SREM', KEYS[4], ARGV[1])
 return 1
 """
+
+
+def archive_entry_url(kind: str, path: str) -> str:
+    """What stands for archive ``path`` of ``kind`` in a job's queue entries: ``KIND:PATH``."""
+    return f"{kind}:{path}"
 
 
 def _text(value: bytes | str) -> str:
@@ -108,6 +120,10 @@ class Job:
     #: URLs queued at start as revisits (docs/crawling.md#revisits).
     revisits_queued: int = 0
     counters: dict[str, int] = field(default_factory=dict)
+    #: One of :data:`KINDS`; jobs started before archive jobs existed are crawls.
+    kind: str = "crawl"
+    #: Archives an ``archives`` job was started with.
+    files: int = 0
 
     def in_scope(self, url: str) -> bool:
         """True when ``url``'s registered domain is one of the seeds' (docs/crawling.md#scope)."""
@@ -134,6 +150,8 @@ class Job:
             finish_reason=text.get("finish_reason", ""),
             revisits_queued=int(text.get("revisits_queued", 0)),
             counters={name: int(text.get(name, 0)) for name in _COUNTERS},
+            kind=text.get("kind", "crawl"),
+            files=int(text.get("files", 0)),
         )
 
 
@@ -230,6 +248,56 @@ class JobStore:
         job = self.get(name)
         assert job is not None
         return job
+
+    def start_archives(self, name: str, archives: list[tuple[str, str]]) -> Job:
+        """Create job ``name`` that reads web archives, one per lease
+        (docs/ingest.md#many-machines): ``archives`` are (kind, path or URL)
+        pairs, kind ``warc`` or ``wat``, queued in their order (repeats once)."""
+        if not JOB_NAME.match(name):
+            raise UsageError(
+                f"job name {name!r} must be 1-100 letters, digits, '.', '_' or '-'"
+                " and start with a letter or digit"
+            )
+        unique = list(dict.fromkeys(archives))
+        if not unique:
+            raise UsageError(f"job {name}: no archives")
+        try:
+            if not self.server.hsetnx(self.keys.job(name), "state", "starting"):
+                raise UsageError(
+                    f"job {name} already exists (state {self._state(name)}); choose another name"
+                )
+            self.server.hset(
+                self.keys.job(name),
+                mapping={
+                    "kind": "archives",
+                    "files": len(unique),
+                    "scope": "[]",
+                    "seeds": 0,
+                    "shards": len(self.shards),
+                    "read_sitemaps": 0,
+                    "created_at": server_time(self.server),
+                    **{counter: 0 for counter in _COUNTERS},
+                },
+            )
+            for kind, path in unique:
+                entry_url = archive_entry_url(kind, path)
+                # First in, first out: LPUSH in, RPOP out, as the frontier.
+                self.shards[self.shards.of_url(entry_url)].lpush(
+                    self.keys.queue(name), encode_entry(entry_url, 0)
+                )
+            self.server.sadd(self.keys.jobs, name)
+            self.server.hset(self.keys.job(name), "state", "running")
+            self.server.sadd(self.keys.running, name)
+        except redis.RedisError as error:
+            raise unavailable(error) from None
+        job = self.get(name)
+        assert job is not None
+        return job
+
+    def kind(self, name: str) -> str:
+        """Job ``name``'s kind (:data:`KINDS`), cached for half a minute: it never changes."""
+        job = self.cached(name, ttl=30.0)
+        return job.kind if job is not None else "crawl"
 
     def _queue_start(self, name: str, seeds: list[str], revisits: Iterable[Revisit]) -> int:
         """Queue the seeds and the revisits of a new job; how many revisits were queued."""
@@ -329,6 +397,26 @@ class JobStore:
             raise unavailable(error) from None
         end = job.finished_at or now
         elapsed = max(end - job.created_at, 1e-9)
+        if job.kind == "archives":
+            # docs/ingest.md#many-machines: queued and in flight count files.
+            return {
+                "job": name,
+                "kind": job.kind,
+                "state": job.state,
+                "finish_reason": job.finish_reason,
+                "files": job.files,
+                "files_read": job.counters["files_read"],
+                "queued": sum(queued for queued, _, _ in sizes),
+                "in_flight": sum(leased for _, leased, _ in sizes),
+                "pages": job.counters["pages"],
+                "links": job.counters["links"],
+                "records": job.counters["records"],
+                "corrupt": job.counters["corrupt"],
+                "errors": job.counters["errors"],
+                "produced": job.counters["produced"],
+                "pages_per_second": round(job.counters["pages"] / elapsed, 2),
+                "elapsed_seconds": round(elapsed, 1),
+            }
         return {
             "job": name,
             "state": job.state,

@@ -207,7 +207,12 @@ class JobsQueue:
         # The running set changes rarely; reading it once a second is plenty.
         now = time.monotonic()
         if now - self._sources_at > 1.0:
-            jobs = [job for job in sorted(self.store.running()) if self.store.serves(job)]
+            # Archive jobs are read by the worker's ArchiveReader, not crawled.
+            jobs = [
+                job
+                for job in sorted(self.store.running())
+                if self.store.serves(job) and self.store.kind(job) == "crawl"
+            ]
             self._sources = [
                 (job, shard) for job in jobs for shard in range(len(self.store.shards))
             ]

@@ -284,10 +284,59 @@ CREATE TABLE IF NOT EXISTS {db}.domain_reports_local ON CLUSTER '{cluster}'
     edu_referring_domains      UInt64,
     tlds                       Array(Tuple(String, UInt64)),
     history                    Array(Tuple(Date, UInt64, UInt64)),
-    refreshed_at               DateTime64(3, 'UTC')
+    refreshed_at               DateTime64(3, 'UTC'),
+    locations                  Array(Tuple(String, UInt64)),
+    lost_reasons               Array(Tuple(String, UInt64)),
+    sitewide_backlinks         UInt64,
+    broken_backlinks           UInt64,
+    backlinks_with_ip          UInt64,
+    referring_ips              UInt64,
+    referring_subnets          UInt64,
+    subnets                    Array(Tuple(String, UInt64, UInt64, UInt64))
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', refreshed_at)
 ORDER BY target_domain;
+
+-- Host facts (005_host_facts.sql). host_writes_local is written by
+-- host_writes_mv on the shard of the page, which is the shard of its host
+-- (pages are sharded by rev_host); host_facts is written by the refresh
+-- through its Distributed table with the same key, so a host's facts sit
+-- beside its write times. domain_page_writes_mv marks a page's domain on the
+-- page's shard: domain_writes is read through its Distributed table, which
+-- takes the latest time over every shard.
+CREATE TABLE IF NOT EXISTS {db}.host_writes_local ON CLUSTER '{cluster}'
+(
+    rev_host   String CODEC(ZSTD(1)),
+    domain     SimpleAggregateFunction(any, String),
+    written_at SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+ORDER BY rev_host;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.host_writes_mv ON CLUSTER '{cluster}'
+TO {db}.host_writes_local AS
+SELECT rev_host, any(domain) AS domain, max(now64(3, 'UTC')) AS written_at
+FROM {db}.pages_local
+GROUP BY rev_host;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.domain_page_writes_mv ON CLUSTER '{cluster}'
+TO {db}.domain_writes_local AS
+SELECT domain AS target_domain, max(now64(3, 'UTC')) AS written_at
+FROM {db}.pages_local
+GROUP BY domain;
+
+CREATE TABLE IF NOT EXISTS {db}.host_facts_local ON CLUSTER '{cluster}'
+(
+    rev_host     String CODEC(ZSTD(1)),
+    host         String CODEC(ZSTD(1)),
+    domain       String CODEC(ZSTD(1)),
+    html_pages   UInt64,
+    ip           String CODEC(ZSTD(1)),
+    sitewide     Array(Tuple(url String, domain String)) CODEC(ZSTD(1)),
+    refreshed_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', refreshed_at)
+ORDER BY rev_host;
 
 -- ---------------------------------------------------------------------------
 -- Distributed tables: the names the application reads and writes.
@@ -340,6 +389,13 @@ ENGINE = Distributed('{cluster}', '{db}', 'domain_refdomains_local', cityHash64(
 
 CREATE TABLE IF NOT EXISTS {db}.domain_reports ON CLUSTER '{cluster}' AS {db}.domain_reports_local
 ENGINE = Distributed('{cluster}', '{db}', 'domain_reports_local', cityHash64(target_domain));
+
+-- The host facts, sharded by rev_host like `pages`.
+CREATE TABLE IF NOT EXISTS {db}.host_writes ON CLUSTER '{cluster}' AS {db}.host_writes_local
+ENGINE = Distributed('{cluster}', '{db}', 'host_writes_local', cityHash64(rev_host));
+
+CREATE TABLE IF NOT EXISTS {db}.host_facts ON CLUSTER '{cluster}' AS {db}.host_facts_local
+ENGINE = Distributed('{cluster}', '{db}', 'host_facts_local', cityHash64(rev_host));
 
 -- ---------------------------------------------------------------------------
 -- The view SQL users query, over the Distributed edges.

@@ -24,8 +24,7 @@ from linkindex.filters import REL_FLAGS, SCOPES, Filters
 from linkindex.output import iso
 from linkindex.queries import Result, Target
 from linkindex.reports import report
-from linkindex.sqlparts import backlinks_where
-from linkindex.writer import LOST_REASONS
+from linkindex.sqlparts import LOST_REASONS, backlinks_where
 
 # -- JSON ----------------------------------------------------------------------
 

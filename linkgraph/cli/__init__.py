@@ -19,7 +19,7 @@ from typing import NoReturn
 from linkcore import config
 from linkcore.errors import LinkgraphError
 from linkgraph import __version__
-from linkgraph.cli import admin, crawl, job, query, services
+from linkgraph.cli import admin, crawl, ingest, job, query, services
 from linkgraph.cli.options import PROG, Parser
 
 log = logging.getLogger("linkgraph")
@@ -54,6 +54,7 @@ def build_parser() -> Parser:
     commands.required = True
 
     crawl.register(commands)
+    ingest.register(commands)
     job.register(commands)
     services.register_worker(commands)
     services.register_consume(commands)

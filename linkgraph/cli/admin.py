@@ -101,7 +101,8 @@ def cmd_rollup(args: argparse.Namespace) -> int:
     with index_of(args, create=False) as index:
         done = rollups.refresh(index, all_domains=args.all, settle_seconds=args.settle)
     print(
-        f"{PROG}: refreshed the rollups of {done.domains} domains in {done.seconds:.1f} s",
+        f"{PROG}: refreshed the rollups of {done.domains} domains "
+        f"(and the facts of {done.hosts} hosts) in {done.seconds:.1f} s",
         file=sys.stderr,
     )
     return 0
@@ -276,9 +277,10 @@ def register(commands: Any) -> None:
         "rollup",
         help="refresh the domain rollups (refdomains and report of whole domains)",
         description="Recompute the precomputed refdomains and report of every registered "
-        "domain whose backlinks were written since its last refresh (crawl and consume do this "
-        "when they finish or catch up). Answers never read a stale rollup: they aggregate the "
-        "edges instead, more slowly.",
+        "domain whose backlinks were written since its last refresh, and the facts of every "
+        "host whose pages were (crawl and consume do this when they finish or catch up). "
+        "Answers never read a stale rollup or stale facts: they aggregate the edges instead, "
+        "more slowly.",
     )
     rollup.add_argument(
         "--all", action="store_true", help="every target domain, written lately or not"

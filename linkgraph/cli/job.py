@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from linkcore import config
+from linkcore.errors import UsageError
 from linkgraph.cli import revisits as revisiting
 from linkgraph.cli.options import (
     PROG,
@@ -34,8 +35,29 @@ def _job_store(args: argparse.Namespace) -> Any:
     return JobStore(connect_shards(args.redis), Keys.from_env(args.redis_prefix))
 
 
+def _start_archives(args: argparse.Namespace) -> int:
+    """``job start NAME --warc-paths FILE``: a job whose workers read web archives."""
+    from crawler.archives import archive_kind, read_paths_file
+
+    if args.seed or args.seeds or revisiting.wanted(args):
+        raise UsageError(
+            f"{PROG} job start: --warc-paths takes no seeds, --seeds or revisit options"
+        )
+    paths = read_paths_file(args.warc_paths)
+    job = _job_store(args).start_archives(args.name, [(archive_kind(p), p) for p in paths])
+    print(
+        f"{PROG}: job {job.name} started: {job.files} archives to read, one per lease; "
+        "workers pick it up now",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def cmd_job_start(args: argparse.Namespace) -> int:
     from linkcore.seeds import parse_seeds, read_seeds_file
+
+    if args.warc_paths:
+        return _start_archives(args)
 
     seeds = read_seeds_file(args.seeds) if args.seeds else []
     seeds.extend(s for s in parse_seeds(args.seed) if s not in seeds)
@@ -146,6 +168,12 @@ def register(commands: Any) -> None:
     start.add_argument("name", metavar="NAME")
     start.add_argument("seed", nargs="*", metavar="SEED")
     start.add_argument("--seeds", metavar="FILE", help="file with one seed per line")
+    start.add_argument(
+        "--warc-paths",
+        metavar="FILE",
+        help="instead of crawling, read the WARC/WAT files FILE lists (one path or URL per "
+        "line; Common Crawl's warc.paths and wat.paths accepted), one file per lease",
+    )
     start.add_argument(
         "--max-pages",
         type=nonnegative,

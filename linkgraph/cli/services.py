@@ -91,16 +91,37 @@ def cmd_worker(args: argparse.Namespace) -> int:
     crawler = process.create_crawler(WorkerSpider)
     collect_less()
     process.crawl(crawler)
+    # Archive jobs (docs/ingest.md#many-machines) are read beside the crawl.
+    archives = _archive_reader(args, bootstrap, topic)
+    archives.start()
     # The crawl already runs before the reactor starts (downloads, handler
     # loading), and Scrapy would install its SIGTERM handler only after: the
     # worker installs its own graceful stop now and keeps it to the end.
     stop_gracefully_on_signals(process)
     log.warning("worker started: Redis %s, Kafka %s, topic %s", ",".join(shards), bootstrap, topic)
-    process.start(install_signal_handlers=False)
+    try:
+        process.start(install_signal_handlers=False)
+    finally:
+        archives.stop()
     error = getattr(crawler, "linkgraph_error", None)
     if error is not None:
         raise error
     return 0
+
+
+def _archive_reader(args: argparse.Namespace, bootstrap: str, topic: str) -> Any:
+    """The worker's reader of archive jobs, with its own Redis clients and producer."""
+    from crawler.frontier.connection import connect_shards
+    from crawler.frontier.jobs import JobStore
+    from crawler.frontier.keys import Keys
+    from linkcore import kafka as lgkafka
+    from pipelines.ingest import ArchiveReader, KafkaSink
+
+    store = JobStore(connect_shards(args.redis), Keys.from_env(args.redis_prefix))
+    settings = lgkafka.resolve_kafka(bootstrap, topic)
+    return ArchiveReader(
+        store, lambda: KafkaSink.connect(settings, "linkgraph-worker-archives"), args.lease
+    )
 
 
 def stop_gracefully_on_signals(process: Any) -> None:

@@ -72,7 +72,18 @@ CREATE TABLE IF NOT EXISTS {db}.domain_reports
     tlds                       Array(Tuple(String, UInt64)),
     -- New and lost links per UTC day: (day, new, lost), oldest first.
     history                    Array(Tuple(Date, UInt64, UInt64)),
-    refreshed_at               DateTime64(3, 'UTC')
+    refreshed_at               DateTime64(3, 'UTC'),
+    -- Where the links sit (linkindex/reports.py): backlinks per location and
+    -- per lost reason, sitewide and broken backlinks, and the referring
+    -- addresses: (subnet, referring domains, addresses, backlinks), top 20.
+    locations                  Array(Tuple(String, UInt64)),
+    lost_reasons               Array(Tuple(String, UInt64)),
+    sitewide_backlinks         UInt64,
+    broken_backlinks           UInt64,
+    backlinks_with_ip          UInt64,
+    referring_ips              UInt64,
+    referring_subnets          UInt64,
+    subnets                    Array(Tuple(String, UInt64, UInt64, UInt64))
 )
 ENGINE = ReplacingMergeTree(refreshed_at)
 ORDER BY target_domain;

@@ -53,10 +53,13 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
         "frontier",
         "distributed",
         "revisit",
+        "bytes on disk per edge",
+        "WARC ingest",
+        "WAT ingest",
     )
     for word in words:
         assert word in names, (word, names)
-    assert len(BENCHMARKS) == 9
+    assert len(BENCHMARKS) == 11
     for figure in figures:
         assert math.isfinite(figure["ours"]) and figure["ours"] > 0, figure
         if figure["baseline"] is not None:

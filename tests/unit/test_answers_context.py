@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from linkcore.errors import UsageError
 from linkcore.records import Link, PageRecord
 from linkindex import queries, reports, rollups
 from linkindex.queries import EDGE_FIELDS, Filters, Target
+from linkindex.sqlparts import SUBNET
 from linkindex.writer import EdgeWriter
 
 T0 = 1_790_000_000.0
@@ -72,8 +74,8 @@ def build(index: Any) -> None:
                     if host == "farm.com"
                     else Link(HOME, anchor="T", location=location, text_before="by")
                 )
-            # farm.com's pages come from two addresses of one /24.
-            ip = f"192.0.2.{10 + number % 2}" if host == "farm.com" else ""
+            # farm.com and blog.org are served from two addresses of one /24.
+            ip = {"farm.com": "192.0.2.10", "blog.org": "192.0.2.11"}.get(host, "")
             records.append(page(f"http://{host}/p{number}", *links, ip=ip))
     for number in range(1, 7):
         records.append(page(f"http://pdf.net/doc{number}.pdf", content_type="application/pdf"))
@@ -117,6 +119,17 @@ def web(index: Any) -> Any:
     return index
 
 
+@pytest.fixture(params=["derived", "host facts"])
+def answered(request: Any, index: Any) -> Any:
+    """The web, its facts derived from the edges at query time, or read from
+    the host facts after a refresh: the answers must be the same."""
+    build(index)
+    if request.param == "host facts":
+        rollups.refresh(index)
+        assert rollups.hosts_fresh(index)
+    return index
+
+
 def records(result: queries.Result) -> list[dict[str, Any]]:
     return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
 
@@ -129,7 +142,8 @@ def backlinks(index: Any, **filters: Any) -> dict[tuple[str, str], dict[str, Any
     return by_edge(queries.backlinks(index, Target.parse("t.com"), Filters(**filters)))
 
 
-def test_backlinks_carry_location_context_and_derived_facts(web: Any) -> None:
+def test_backlinks_carry_location_context_and_derived_facts(answered: Any) -> None:
+    web = answered
     result = queries.backlinks(web, Target.parse("t.com"), Filters())
     assert result.columns == list(EDGE_FIELDS)
     found = by_edge(result)
@@ -196,7 +210,8 @@ def test_outlinks_read_the_texts_from_edges_and_widen_sitewide_to_the_host(web: 
     assert keyed == ordered and len(keyed) == 5
 
 
-def test_location_broken_and_sitewide_filters(web: Any) -> None:
+def test_location_broken_and_sitewide_filters(answered: Any) -> None:
+    web = answered
     every = backlinks(web)
     footer = backlinks(web, location=("footer",))
     assert footer == {k: r for k, r in every.items() if r["location"] == "footer"}
@@ -261,45 +276,68 @@ def test_report_figures_of_where_links_sit(web: Any) -> None:
         "page_redirected": 0,
         "page_noindex": 0,
     }
-    # farm.com's five linking pages came from two addresses of one /24; the story
-    # from one IPv6 address. Other referrers' addresses are unknown.
-    assert figures["backlinks_with_ip"] == 5 + 4
+    # farm.com's and blog.org's five linking pages each come from one address
+    # of one /24, the story's from one IPv6 address; other hosts' are unknown.
+    assert figures["backlinks_with_ip"] == 5 + 5 + 4
     assert figures["referring_ips"] == 3
     assert figures["referring_subnets"] == 2
     assert figures["subnets"] == [
-        {"subnet": "192.0.2.0/24", "referring_domains": 1, "referring_ips": 2, "backlinks": 5},
+        {"subnet": "192.0.2.0/24", "referring_domains": 2, "referring_ips": 2, "backlinks": 10},
         {"subnet": "2001:db8:1::/48", "referring_domains": 1, "referring_ips": 1, "backlinks": 4},
     ]
     # Filters apply to these figures as to the others.
     broken = reports.report(web, Target.parse("t.com"), Filters(broken=True))
     assert broken["backlinks"] == 2 and broken["broken_backlinks"] == 2
     assert broken["locations"]["content"] == 2
-    # A fresh rollup answers the profile; where links sit comes from the edges, the same.
+    # Derived from the edges and pages before any refresh; from the host
+    # facts and the fresh rollup after it: the same figures.
+    assert not rollups.hosts_fresh(web)
     rollups.refresh(web, all_domains=True)
-    assert rollups.fresh(web, "t.com")
+    assert rollups.fresh(web, "t.com") and rollups.hosts_fresh(web)
     assert reports.report(web, Target.parse("t.com"), Filters()) == figures
+    assert reports.report(web, Target.parse("t.com"), Filters(broken=True)) == broken
+    # Pages written since (new pages of farm.com, without the footer link)
+    # make the host facts stale: the figures are derived again, and count them.
+    write(web, *(page(f"http://farm.com/p{n}", ip="192.0.2.10") for n in range(7, 12)))
+    assert not rollups.hosts_fresh(web)
+    after = reports.report(web, Target.parse("t.com"), Filters())
+    assert after["sitewide_backlinks"] == 15 - 5  # 5 of 11 pages: under half
+    farm = backlinks_of(web, HOME)[("http://farm.com/p1", HOME)]
+    assert farm["sitewide"] is False
+    rollups.refresh(web)
+    assert rollups.hosts_fresh(web) and rollups.fresh(web, "t.com")
+    assert reports.report(web, Target.parse("t.com"), Filters()) == after
 
 
-def test_referring_subnets_of_addresses() -> None:
-    rows = [
-        ("198.51.100.7", "a.com", 2),
-        ("198.51.100.200", "b.com", 1),
-        ("198.51.101.1", "a.com", 1),
-        ("2001:db8:aa:1::1", "c.com", 3),
-        ("2001:db8:aa:ffff::2", "d.com", 1),
-        ("not an address", "e.com", 9),
+def test_subnets_of_addresses_are_those_of_python(index: Any) -> None:
+    addresses = [
+        "198.51.100.7",
+        "198.51.100.200",
+        "10.1.2.3",
+        "2001:db8:aa:1::1",
+        "2001:db8:aa:ffff::2",
+        "2001:db8::1",
+        "not an address",
+        "",
     ]
-    figures = reports.addresses(rows)
-    assert figures["referring_ips"] == 5
-    assert figures["backlinks_with_ip"] == 8
-    assert [(s["subnet"], s["referring_domains"]) for s in figures["subnets"]] == [
-        ("198.51.100.0/24", 2),
-        ("2001:db8:aa::/48", 2),
-        ("198.51.101.0/24", 1),
-    ]
+    _, rows = index.query(
+        f"SELECT ip, {SUBNET} FROM (SELECT arrayJoin({{ips:Array(String)}}) AS ip)",
+        {"ips": addresses},
+    )
+    expected = {}
+    for ip in addresses:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            expected[ip] = ""
+            continue
+        bits = 24 if address.version == 4 else 48
+        expected[ip] = ipaddress.ip_network(f"{ip}/{bits}", strict=False).with_prefixlen
+    assert dict(rows) == expected
 
 
-def test_export_edges_carries_what_the_queries_answer(web: Any, monkeypatch: Any) -> None:
+def test_export_edges_carries_what_the_queries_answer(answered: Any, monkeypatch: Any) -> None:
+    web = answered
     # Small pages, so that the export pages through the key more than once.
     monkeypatch.setattr(queries, "EXPORT_PAGE", 7)
     exported: list[dict[str, Any]] = []

@@ -278,6 +278,8 @@ def test_cluster_statements_follow_the_cluster_conventions() -> None:
         "domain_writes",
         "domain_refdomains",
         "domain_reports",
+        "host_writes",
+        "host_facts",
     }
     for table in distributed:
         assert table.local == f"{table.name}_local", table
@@ -384,6 +386,7 @@ UPGRADES = (
     "upgrade_compact.sql",
     "upgrade_validators.sql",
     "upgrade_context.sql",
+    "upgrade_host_facts.sql",
     "upgrade_profiles.sql",
 )
 
@@ -446,7 +449,7 @@ PREVIOUS_CLUSTER_SQL = (
 )
 
 
-def test_the_context_upgrade_brings_the_previous_cluster_to_this_schema(
+def test_the_context_and_host_facts_upgrades_bring_the_previous_cluster_to_this_schema(
     index: Index, new_database: Callable[[], str]
 ) -> None:
     earlier, current = new_database(), new_database()
@@ -463,7 +466,9 @@ def test_the_context_upgrade_brings_the_previous_cluster_to_this_schema(
     for name in ("upgrade_context.sql", "upgrade_profiles.sql"):
         for statement in upgrade_statements(name, earlier):
             index.command(ON_CLUSTER.sub("", statement))
-    apply_cluster_schema(index, cluster_statements(earlier))  # as the upgrade says
+    apply_cluster_schema(index, cluster_statements(earlier))  # as the upgrades say
+    for statement in upgrade_statements("upgrade_host_facts.sql", earlier):
+        index.command(ON_CLUSTER.sub("", statement))
     assert _rows(index, listing, earlier) == _rows(index, listing, current)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from linkcore.records import Link, PageRecord
-from linkindex.client import MIGRATIONS, IndexLocation, open_index
+from linkindex.client import IndexLocation, open_index
 from linkindex.writer import EdgeWriter
 
 T0 = 1_790_000_000.0
@@ -183,7 +183,7 @@ def test_an_index_from_before_context_is_upgraded_in_place(index: Any, index_dir
     earlier = f"t_{uuid.uuid4().hex[:12]}"
     try:
         index.command(f"CREATE DATABASE {earlier}")
-        for name in MIGRATIONS:
+        for name in sorted(path.name for path in PREVIOUS_SCHEMA.glob("0*.sql")):
             for statement in previous_statements(name, earlier):
                 index.command(statement)
         assert "text_before" not in _columns(index, earlier, "edges")
