@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from linkcore.errors import UsageError
-from linkindex import queries
+from linkindex import features, queries
 from linkindex.client import Index
 from linkindex.filters import Filters
 from linkindex.output import Writer, plain
@@ -43,7 +43,11 @@ from linkindex.reports import report
 from linkindex.targets import Target
 
 #: The reports a job can write, in the order they are answered.
-REPORTS: Final = ("backlinks", "refdomains", "anchors", "top_pages", "report")
+#: What a job writes unless told otherwise.
+DEFAULT_REPORTS: Final = ("backlinks", "refdomains", "anchors", "top_pages", "report")
+#: Every report a job can write: ``features`` is the edge features of the
+#: target's backlinks (docs/features.md).
+REPORTS: Final = (*DEFAULT_REPORTS, "features")
 #: File name extension per format.
 EXTENSIONS: Final = {"parquet": "parquet", "jsonl": "jsonl", "csv": "csv"}
 #: A targets file may hold at most this many targets (and this many bytes).
@@ -191,7 +195,7 @@ def run_query_job(
     targets: Sequence[JobTarget],
     output: str | os.PathLike[str],
     *,
-    reports: Sequence[str] = REPORTS,
+    reports: Sequence[str] = DEFAULT_REPORTS,
     filters: Filters | None = None,
     fmt: str = "parquet",
     progress: Callable[[str], None] | None = None,
@@ -238,7 +242,9 @@ def run_query_job(
                     history += days
                     tlds += domains
                 else:
-                    query = getattr(queries, name)
+                    query = (
+                        features.backlink_features if name == "features" else getattr(queries, name)
+                    )
                     for page in _pages(query, index, job.target, filters):
                         files.write(name, page.columns, [(text, *row) for row in page.rows])
                 if progress and (number == len(targets) or number % 100 == 0):

@@ -35,8 +35,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     fmt = args.format or "jsonl"
     if fmt == "table":
         raise UsageError(f"{PROG} export: --format must be jsonl, csv or parquet")
+    if args.level is not None and args.what != "features":
+        raise UsageError(f"{PROG} export: --level is for `export features`")
     with index_of(args, create=False) as index:
-        blocks = queries.export(index, args.what, include_internal=not args.external_only)
+        if args.what == "features":
+            from linkindex import features
+
+            level = args.level or "edge"
+            blocks = features.features(index, level)
+            names = features.columns(level)
+        else:
+            blocks = queries.export(index, args.what, include_internal=not args.external_only)
+            names = queries.export_columns(args.what)
         with output_stream(args.output, fmt) as stream:
             writer: Writer | None = None
             for columns, block in blocks:
@@ -44,7 +54,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                     writer = Writer(fmt, stream, columns)
                 writer.write(block)
             if writer is None:
-                writer = Writer(fmt, stream, queries.export_columns(args.what))
+                writer = Writer(fmt, stream, names)
             writer.close()
     if args.output:
         print(
@@ -206,11 +216,17 @@ def register(commands: Any) -> None:
     """The parsers of the index's own commands."""
     export = commands.add_parser(
         "export",
-        help="export the whole index (edges) or its host/domain graph",
+        help="export the whole index (edges), its host/domain graph, or feature tables",
         description="Stream the whole index: edges with the record fields of docs/queries.md, "
-        "or the host or domain graph with link counts as weights.",
+        "the host or domain graph with link counts as weights, or the feature tables of "
+        "docs/features.md (features --level edge|domain) for scoring services.",
     )
-    export.add_argument("what", choices=("edges", "hosts", "domains"))
+    export.add_argument("what", choices=("edges", "hosts", "domains", "features"))
+    export.add_argument(
+        "--level",
+        choices=("edge", "domain"),
+        help="features: one row per external edge (default) or per referring domain",
+    )
     export.add_argument(
         "--format", choices=("jsonl", "csv", "parquet"), help="output format (default: jsonl)"
     )

@@ -261,6 +261,26 @@ def test_empty_answers_keep_their_header(crawled: tuple[Path, str]) -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_export_features_from_the_command_line(crawled: tuple[Path, str], tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from linkindex.features import columns
+
+    data, _ = crawled
+    for level in ("edge", "domain"):
+        out = tmp_path / f"{level}.parquet"
+        done = run(
+            "export", "features", "--level", level, "--format", "parquet", "-o", str(out),
+            "--data-dir", str(data),
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        table = pq.read_table(out)
+        assert tuple(table.column_names) == columns(level) and table.num_rows > 0
+    assert_one_line_error(
+        run("export", "edges", "--level", "domain", "--data-dir", str(data)), 2, "--level"
+    )
+
+
 def test_rollup_from_the_command_line(crawled: tuple[Path, str]) -> None:
     data, _ = crawled
     # The crawl refreshed what it wrote: nothing is stale; --all redoes both domains.
