@@ -57,7 +57,7 @@ __all__ = [
 #: Terms a profile keeps, heaviest first.
 PROFILE_TERMS: Final = 64
 #: Characters of a page's text a profile reads, in :data:`WINDOWS` windows.
-SAMPLE_CHARS: Final = 800
+SAMPLE_CHARS: Final = 600
 #: Windows the sample is read in, spread evenly over the text.
 WINDOWS: Final = 2
 #: Longer letter runs are not words (CJK text without spaces, base64, junk).
