@@ -4,6 +4,8 @@ One module per benchmark, each returning rows for one table:
 
 - :mod:`~bench.extraction`: link extraction per core against
   Scrapy's ``LinkExtractor`` + ``canonicalize_url``;
+- :mod:`~bench.relevance`: the text profile's CPU per page against the
+  whole extraction, and the bytes it adds to a page record and to ``pages``;
 - :mod:`~bench.crawl`: ``linkgraph crawl`` pages/s against a stock
   Scrapy ``CrawlSpider``, and the synthetic web proxy's own ceiling;
 - :mod:`~bench.traps`: a default crawl of the trap web beside a 5,000-page
@@ -50,6 +52,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 #: Benchmarks in the order they run (cheap and service-free first).
 BENCHMARKS = (
     "extraction",
+    "relevance",
     "crawl",
     "traps",
     "consumer",

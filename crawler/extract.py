@@ -43,6 +43,7 @@ from selectolax.lexbor import LexborDocumentOptions, LexborHTMLParser, LexborNod
 
 from crawler.context import CONTEXT_MAX_CHARS, LOCATIONS, count_words, place
 from linkcore.config import LINKGRAPH_MAX_LINKS_PER_PAGE, LINKGRAPH_ROBOTS_TOKEN
+from linkcore.profiles import Profile, text_profile
 from linkcore.records import Link
 from linkcore.urls import normalize, resolve, resolver
 
@@ -148,7 +149,8 @@ class Extraction:
     ``nofollow`` (``noindex``) or ``none``, or the caller said so (from
     ``X-Robots-Tag``). ``title`` is the first ``<title>``'s text and ``lang``
     the root element's ``lang``, cleaned like anchors; ``words`` counts the
-    words of the body's visible text (docs/edges.md#page-facts).
+    words of the body's visible text (docs/edges.md#page-facts), and
+    ``profile`` sums that text up (docs/relevance.md).
     """
 
     links: list[Link] = field(default_factory=list)
@@ -159,6 +161,8 @@ class Extraction:
     title: str = ""
     lang: str = ""
     words: int = 0
+    #: The page's text profile, [] for a page without words (docs/relevance.md).
+    profile: Profile = field(default_factory=list)
     #: The page's visible text (scripts and styles left out), when asked for.
     text: str = ""
 
@@ -447,9 +451,10 @@ def _page_facts(
     title: LexborNode | None,
     hidden: list[LexborNode],
 ) -> None:
-    """Title, language and word count of the page (see :class:`Extraction`):
-    ``title`` is its first ``<title>``, ``hidden`` are the body's elements
-    whose text is not visible."""
+    """Title, language, word count and text profile of the page (see
+    :class:`Extraction`): ``title`` is its first ``<title>``, ``hidden`` are
+    the body's elements whose text is not visible. One read of the body's
+    text serves the count and the profile."""
     if title is not None:
         result.title = _clean(title.text_lexbor() or "")[:TITLE_MAX_CHARS]
     root = tree.root
@@ -461,10 +466,16 @@ def _page_facts(
     if body is None:
         return
     # Text nodes joined by a space: adjacent blocks hold separate words.
-    words = count_words(body.text(separator=" "))
+    text = body.text(separator=" ")
+    words = count_words(text)
     for element in hidden:
-        words -= count_words(element.text(separator=" "))
+        hidden_text = element.text(separator=" ")
+        words -= count_words(hidden_text)
+        if hidden_text and not hidden_text.isspace():
+            # A script's code is no topic (it is one run of the body's text).
+            text = text.replace(hidden_text, " ", 1)
     result.words = max(words, 0)
+    result.profile = text_profile(text)
 
 
 def extract_links(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from linkcore.errors import LinkgraphError
+from linkcore.profiles import Profile, decode, encode
 
 #: Edge kinds (docs/edges.md#the-three-kinds).
 KINDS: Final = ("a", "canonical", "redirect")
@@ -25,6 +26,9 @@ LOCATIONS: Final = ("other", "content", "nav", "header", "footer", "aside")
 #: Version 2 added each link's location and surrounding texts and the page's
 #: title, lang, words, ip and robots_noindex; version 1 records are still read
 #: (those fields empty), so producers and consumers can be upgraded in any order.
+#: A page's text ``profile`` (docs/relevance.md) came later as an optional
+#: field of version 2: a record without it reads as a page without a profile,
+#: and a consumer from before it ignores it.
 SCHEMA_VERSION: Final = 2
 #: Every version :meth:`PageRecord.from_dict` reads.
 SCHEMA_VERSIONS: Final = (1, 2)
@@ -77,6 +81,7 @@ class PageRecord:
     a page record came from when it was not fetched by a crawl: ``warc:FILE``
     or ``wat:FILE`` for a record read from a web archive (docs/ingest.md);
     "" for a crawl. Records without it (older producers) read as "".
+    ``profile`` is the page's text profile (docs/relevance.md; ``[]``: none).
     """
 
     url: str
@@ -96,10 +101,11 @@ class PageRecord:
     words: int = 0
     ip: str = ""
     source: str = ""
+    profile: Profile = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-compatible form (links as compact lists, see ``LINK_FIELDS``);
-        the validators and the source only when known."""
+        the validators, the source and the profile only when known."""
         data: dict[str, Any] = {
             "v": SCHEMA_VERSION,
             "url": self.url,
@@ -138,6 +144,8 @@ class PageRecord:
             data["last_modified"] = self.last_modified
         if self.source:
             data["source"] = self.source
+        if self.profile:
+            data["profile"] = encode(self.profile)
         return data
 
     @classmethod
@@ -205,6 +213,13 @@ class PageRecord:
         words = data.get("words", 0)
         if not isinstance(words, int) or isinstance(words, bool) or words < 0:
             raise MalformedRecord("page record words is not a count")
+        profile_text = data.get("profile", "")
+        try:
+            if not isinstance(profile_text, str):
+                raise ValueError("not a string")
+            profile = decode(profile_text)
+        except ValueError as error:
+            raise MalformedRecord(f"page record profile is malformed: {error}") from None
         return cls(
             url=url,
             status=status,
@@ -223,6 +238,7 @@ class PageRecord:
             words=words,
             ip=str(data.get("ip", "")),
             source=str(data.get("source", "")),
+            profile=profile,
         )
 
 

@@ -264,6 +264,10 @@ class Index:
                     "cluster.sql",
                     bool(columns) and not {"watches", "domain_spam"} <= {t for t, _, _ in rows},
                 ),
+                (
+                    "upgrade_profiles.sql",
+                    bool(page_columns) and "profile_terms" not in page_columns,
+                ),
             )
             if due
         ]
@@ -277,10 +281,16 @@ class Index:
         # it), the backfill from the fetch history once every table exists.
         # So is an index from before edges' context: its columns first, its
         # lost reasons once the lost markers exist. The validators go in
-        # before the page facts, as this version's `pages` orders them.
+        # before the page facts, and those before the profile, as this
+        # version's `pages` orders them.
         upgrade = [
             statement
-            for name in ("upgrade_lost_at.sql", "upgrade_validators.sql", "upgrade_context.sql")
+            for name in (
+                "upgrade_lost_at.sql",
+                "upgrade_validators.sql",
+                "upgrade_context.sql",
+                "upgrade_profiles.sql",
+            )
             if name in needed
             for statement in schema_statements(name, self.db)
         ]

@@ -31,7 +31,7 @@ SCOPES: Final = ("url", "host", "domain", "prefix")
 #: The rel flags a link may carry.
 REL_FLAGS: Final = ("nofollow", "ugc", "sponsored")
 #: Orders a query can be asked for (default: the index's key order).
-SORTS: Final = ("first_seen", "last_seen", "authority")
+SORTS: Final = ("first_seen", "last_seen", "authority", "relevance")
 #: Link states: still carried by the source page at its last fetch, or not.
 STATUSES: Final = ("live", "lost")
 
@@ -148,6 +148,16 @@ OPTIONS: Final[tuple[Option, ...]] = (
         bounds=(0, 100),
     ),
     Option(
+        "min_relevance",
+        "text",
+        "only links whose topical relevance (0 to 1: how alike the source page's text and "
+        "the target page's, or the target domain's, are) is at least X; links of unknown "
+        "relevance are left out",
+        metavar="X",
+        max_chars=20,
+        sql="derived",
+    ),
+    Option(
         "anchor",
         "text",
         "only links whose anchor contains TEXT (case-insensitive)",
@@ -169,7 +179,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "sort",
         "choice",
         "newest first by this sighting, or the strongest referrer first (authority, from "
-        "`linkgraph rank`; for outlinks the strongest target); default: the index's key order",
+        "`linkgraph rank`; for outlinks the strongest target), or the most relevant link "
+        "first (relevance: backlinks and outlinks); default: the index's key order",
         SORTS,
         sql=None,
     ),
@@ -210,6 +221,7 @@ class Filters:
     broken: bool = False
     sitewide: bool | None = None
     max_spam: int | None = None
+    min_relevance: str | None = None
     anchor: str | None = None
     from_domain: str | None = None
     first_seen_from: str | None = None

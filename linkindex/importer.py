@@ -3,7 +3,7 @@
 Reads the record fields (docs/queries.md#records) from JSON Lines, CSV or
 Parquet (by the file's extension, or ``--format``): the stored ones, where a
 link sits and the texts around it included. The fields an index derives from
-its own pages (``sitewide``, ``target_status``) and the lost state are not
+its own pages (``sitewide``, ``target_status``, ``relevance``) and the lost state are not
 imported: the index that imports the edges answers them from what it holds.
 Every record is checked and its URLs normalized again; hosts, registered
 domains and reversed hosts are recomputed by :mod:`linkcore.urls` rather than

@@ -20,12 +20,25 @@ from typing import IO, Any, Final
 
 from linkcore.errors import UsageError
 from linkindex.filters import REL_FLAGS
+from linkindex.spamsignals import SIGNALS
 
 FORMATS: Final = ("table", "json", "jsonl", "csv", "parquet")
 #: Parquet types of record fields that may be null in every row of a block
 #: (a page of edges none of whose targets was fetched): every block of one
 #: file must give them the same type.
-NULLABLE_TYPES: Final = {"target_status": "int32", "lost_reason": "string"}
+NULLABLE_TYPES: Final = {
+    "target_status": "int32",
+    "relevance": "float64",
+    "lost_reason": "string",
+    # Spam scores (null: a domain never scored) and the feature tables' columns.
+    "spam_score": "int32",
+    "source_spam_score": "int32",
+    "source_status": "int32",
+    **{
+        f"spam_{signal.name}": {"true": "bool", "listed": "string"}.get(signal.test, "float64")
+        for signal in SIGNALS
+    },
+}
 #: Columns of nested values whose members differ in type (a spam signal's
 #: value is a number, a flag or a name): Parquet holds them as JSON text.
 JSON_COLUMNS: Final = frozenset({"spam_signals"})

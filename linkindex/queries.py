@@ -22,7 +22,7 @@ from typing import Any, Final, Literal
 
 from linkcore.errors import UsageError
 from linkcore.urls import reverse_host
-from linkindex import rollups, spam
+from linkindex import relevance, rollups, spam
 from linkindex.client import Index
 from linkindex.filters import SCOPES, Filters
 from linkindex.sqlparts import (
@@ -133,7 +133,9 @@ def _edges(
         index, table, filters, params, (scope, sitewide_scope(target, side, params)), facts
     )
     where = [scope, selected]
-    if filters.sort is not None or filters.one_per_domain:
+    if filters.sort == "relevance":
+        result = _edges_by_relevance(index, table, source, where, params, filters)
+    elif filters.sort is not None or filters.one_per_domain:
         result = _edges_sorted(index, table, source, where, params, filters, side)
     else:
         result = _edges_by_key(index, table, source, where, params, filters, side)
@@ -195,11 +197,11 @@ PREFIX_HOSTS: Final = 8
 
 def complete(index: Index, result: Result, *, texts: bool, chunk: int = LOOKUP_ROWS) -> Result:
     """``result``'s edge records with the fields read from other rows filled in:
-    ``sitewide`` and ``target_status`` (docs/queries.md#sitewide-and-broken-links)
-    and, with ``texts`` (records read from ``edges_by_source``), the texts
-    around each link from ``edges``. Keyed lookups for the answered rows only,
-    ``chunk`` rows at a time: a page of 100 costs a few small reads, whatever
-    the size of the scope."""
+    ``sitewide`` and ``target_status`` (docs/queries.md#sitewide-and-broken-links),
+    ``relevance`` (docs/relevance.md) and, with ``texts`` (records read from
+    ``edges_by_source``), the texts around each link from ``edges``. Keyed
+    lookups for the answered rows only, ``chunk`` rows at a time: a page of 100
+    costs a few small reads, whatever the size of the scope."""
     if not result.rows or "sitewide" not in result.columns:
         return result
     at = {name: i for i, name in enumerate(result.columns)}
@@ -221,7 +223,21 @@ def complete(index: Index, result: Result, *, texts: bool, chunk: int = LOOKUP_R
             },
         )
         context = edge_texts(index, rows, at) if texts else {}
-        for row in rows:
+        relevances = relevance.relevance(
+            index,
+            [
+                (
+                    str(r[at["source_url"]]),
+                    str(r[at["source_host"]]),
+                    str(r[at["target_url"]]),
+                    str(r[at["target_host"]]),
+                    str(r[at["target_domain"]]),
+                )
+                for r in rows
+            ],
+        )
+        for row, row_relevance in zip(rows, relevances, strict=True):
+            row[at["relevance"]] = row_relevance
             row[at["target_status"]] = statuses.get(str(row[at["target_url"]]))
             row[at["sitewide"]] = (
                 row[at["kind"]] == "a"
@@ -450,8 +466,65 @@ def _edges_sorted(
 
 
 def _check_sort(sort: str | None) -> None:
+    if sort == "relevance":
+        raise UsageError("--sort relevance orders backlinks and outlinks only")
     if sort is not None and sort not in _SORTS:
-        raise UsageError(f"unknown sort {sort!r} (first_seen, last_seen or authority)")
+        raise UsageError(f"unknown sort {sort!r} (first_seen, last_seen, authority or relevance)")
+
+
+def _edges_by_relevance(
+    index: Index,
+    table: str,
+    source: str,
+    where: list[str],
+    params: dict[str, Any],
+    filters: Filters,
+) -> Result:
+    """Edges, the most relevant first (unknown relevance last; then the
+    table's key order), one per referring domain if asked; paged by offset.
+
+    Relevance is computed outside SQL (linkindex/relevance.py), so every
+    selected edge is read and ranked here, not only the page's.
+    """
+    rows_sql = f"SELECT {edge_select(table)} FROM {source} WHERE {' AND '.join(where)}"
+    if filters.one_per_domain:
+        rows_sql += (
+            " ORDER BY source_domain, nofollow, first_seen, target_url, source_url, kind"
+            " LIMIT 1 BY source_domain"
+        )
+    columns, rows = index.query(f"SELECT * FROM ({rows_sql})", params)
+    at = {name: i for i, name in enumerate(columns)}
+    edges = [
+        (
+            str(r[at["source_url"]]),
+            str(r[at["source_host"]]),
+            str(r[at["target_url"]]),
+            str(r[at["target_host"]]),
+            str(r[at["target_domain"]]),
+        )
+        for r in rows
+    ]
+    values: list[float | None] = []
+    for start in range(0, len(edges), 10 * LOOKUP_ROWS):
+        values += relevance.relevance(index, edges[start : start + 10 * LOOKUP_ROWS])
+    ranked = sorted(
+        zip(values, edges, rows, strict=True),
+        key=lambda item: (
+            item[0] is None,
+            -(item[0] or 0.0),
+            item[1][2],
+            item[1][0],
+            str(item[2][at["kind"]]),
+        ),
+    )
+    offset = filters.offset
+    if filters.cursor:
+        offset = int(_decode_cursor(filters.cursor, 1)[0])
+    page = ranked[offset : offset + filters.limit] if filters.limit else ranked[offset:]
+    next_cursor = None
+    if filters.limit and len(page) == filters.limit:
+        next_cursor = _encode_cursor([offset + len(page)])
+    return Result(list(columns), [row for _, _, row in page], next_cursor)
 
 
 def top_pages(index: Index, target: Target, filters: Filters) -> Result:
@@ -549,8 +622,23 @@ def refdomains(index: Index, target: Target, filters: Filters) -> Result:
     Most links first, or by ``filters.sort``: ``authority`` (strongest first),
     ``first_seen`` (the newest referring domains first) or ``last_seen``.
     A whole domain under the default filters reads its rollup when it is fresh
-    (linkindex/rollups.py), with the same figures.
+    (linkindex/rollups.py), with the same figures. Each referring domain also
+    gets ``topics``, its topical profile (docs/relevance.md).
     """
+    return _add_topics(index, _refdomains(index, target, filters))
+
+
+def _add_topics(index: Index, result: Result) -> Result:
+    """``result`` with one more column, ``topics``: the topical profile of
+    each row's ``source_domain``, looked up for the page's domains only."""
+    at = result.columns.index("source_domain")
+    found = relevance.topics(index, [str(row[at]) for row in result.rows])
+    result.columns = [*result.columns, "topics"]
+    result.rows = [(*row, found[str(row[at])]) for row in result.rows]
+    return result
+
+
+def _refdomains(index: Index, target: Target, filters: Filters) -> Result:
     _check_sort(filters.sort)
     params: dict[str, Any] = {}
     if (

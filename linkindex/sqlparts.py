@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from linkcore.errors import UsageError
 from linkcore.records import KINDS, LOCATIONS
 from linkindex.filters import BY_NAME, OPTIONS, REL_FLAGS, STATUSES, Filters
+from linkindex.relevance import PAIR_KEY, parse_min_relevance, scope_relevance
 from linkindex.spamsignals import Sources, scores_sql
 from linkindex.targets import Target
 
@@ -83,6 +84,7 @@ EDGE_FIELDS: Final = (
     "text_after",
     "sitewide",
     "target_status",
+    "relevance",
     "lost_reason",
 )
 #: The record fields read from an edge's latest sighting.
@@ -94,7 +96,7 @@ LATEST_FIELDS: Final = frozenset(
 TEXT_FIELDS: Final = ("text_before", "text_after")
 #: Record fields derived from other rows at query time, for the rows answered
 #: (linkindex/queries.py, ``complete``): null in the SELECT, filled in after.
-DERIVED_FIELDS: Final = ("sitewide", "target_status")
+DERIVED_FIELDS: Final = ("sitewide", "target_status", "relevance")
 #: Why a link was lost (docs/queries.md#lost-links).
 LOST_REASONS: Final = ("link_removed", "page_gone", "page_redirected", "page_noindex")
 #: Why a lost link was lost (docs/queries.md#lost-links); null for a live one.
@@ -455,7 +457,8 @@ class Derivation:
     edge table of the query (``edges`` or ``edges_by_source``), the SQL of the
     query's scope on it, and the edges :func:`sitewide_sql` needs for that
     scope (:func:`sitewide_scope`). Bounding the subqueries by the scope keeps
-    them to the rows the query reads anyway."""
+    them to the rows the query reads anyway. ``index`` runs the lookups of a
+    condition computed outside SQL (relevance: linkindex/relevance.py)."""
 
     db: str
     table: str
@@ -464,6 +467,7 @@ class Derivation:
     #: The sitewide pairs the scope can need, from the host facts
     #: (:func:`pairs_of_hosts`) when they are fresh; None: derived.
     facts: str | None = None
+    index: Index | None = None
 
 
 #: The SQL condition of an option on a derived fact (``sql="derived"``).
@@ -533,11 +537,30 @@ def _max_spam(max_spam: int | None, at: Derivation, params: dict[str, Any]) -> s
     return f"source_domain NOT IN ({spammy})"
 
 
+def _min_relevance(value: Any, at: Derivation, params: dict[str, Any]) -> str:
+    # Relevance is computed outside SQL (docs/relevance.md): the scope's edges
+    # whose relevance reaches the threshold, as a bound list of their keys.
+    threshold = parse_min_relevance(value)
+    if threshold is None:
+        return ""
+    if at.index is None:  # pragma: no cover - every query passes its index
+        raise UsageError("--min-relevance needs the index")
+    relevances = scope_relevance(at.index, at.table, at.scope, params)
+    name = f"min_relevance_{len(params)}"
+    params[name] = sorted(
+        f"{source} {target}"
+        for (source, target), value in relevances.items()
+        if value is not None and value >= threshold
+    )
+    return f"{PAIR_KEY} IN {{{name}:Array(String)}}"
+
+
 #: The SQL condition of every option on a derived fact, by option name.
 DERIVED_CONDITIONS: Final[Mapping[str, DerivedCondition]] = {
     "broken": _broken,
     "sitewide": _sitewide,
     "max_spam": _max_spam,
+    "min_relevance": _min_relevance,
 }
 # The tables and the declarations agree: a new filter cannot go without its SQL.
 if list(CONDITIONS) != [o.name for o in OPTIONS if o.sql in ("where", "state")]:
@@ -638,7 +661,7 @@ def edges_where(
     ``facts``, the sitewide pairs from fresh host facts (:class:`Derivation`).
     """
     source, state = edges_from(index, table, filters, params)
-    derivation = Derivation(index.db, table, *scope, facts)
+    derivation = Derivation(index.db, table, *scope, facts, index=index)
     return source, f"{filter_where(filters, params, derivation)} AND {state}"
 
 

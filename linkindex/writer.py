@@ -261,6 +261,8 @@ def _add_page_row(
     columns["internal_links"].append(internal[0])
     columns["external_links"].append(internal[1])
     columns["ip"].append(page.ip[:45])
+    columns["profile_terms"].append([term for term, _ in page.profile])
+    columns["profile_counts"].append([count for _, count in page.profile])
 
 
 _EDGE_COLUMNS = (
@@ -306,6 +308,8 @@ _PAGE_COLUMNS = (
     "internal_links",
     "external_links",
     "ip",
+    "profile_terms",
+    "profile_counts",
 )
 _CONTEXT_MAX_CHARS = 100
 _UINT32 = 0xFFFF_FFFF
@@ -397,6 +401,8 @@ def _page_table(pages: dict[str, list[Any]]) -> pa.Table:
         "words": pa.uint32(),
         "internal_links": pa.uint32(),
         "external_links": pa.uint32(),
+        "profile_terms": pa.list_(pa.string()),
+        "profile_counts": pa.list_(pa.uint8()),
     }
     return pa.table(
         {name: pa.array(values, types.get(name, pa.string())) for name, values in pages.items()}
@@ -706,6 +712,8 @@ def refresh_unchanged(index: Index, unchanged: dict[str, list[Any]]) -> pa.Table
         "words",
         "internal_links",
         "external_links",
+        "profile_terms",
+        "profile_counts",
     )
     renewed = ("etag", "last_modified", "ip")
     _, stored_rows = index.query(

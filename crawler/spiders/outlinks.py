@@ -130,6 +130,7 @@ def page_from_response(
         page.title = extraction.title
         page.lang = extraction.lang
         page.words = extraction.words
+        page.profile = extraction.profile
         page.dropped_links = extraction.dropped + extraction.truncated
         page.robots_nofollow = extraction.robots_nofollow
         if not extraction.robots_nofollow:

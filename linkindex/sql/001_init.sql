@@ -155,7 +155,11 @@ CREATE TABLE IF NOT EXISTS {db}.pages
     words           UInt32,
     internal_links  UInt32,
     external_links  UInt32,
-    ip              String CODEC(ZSTD(1))
+    ip              String CODEC(ZSTD(1)),
+    -- The page's text profile (docs/relevance.md): its terms and their counts
+    -- in a sample of its text, most frequent first; empty when unknown.
+    profile_terms   Array(String) CODEC(ZSTD(3)),
+    profile_counts  Array(UInt8) CODEC(ZSTD(1))
 )
 ENGINE = ReplacingMergeTree(fetched_at)
 ORDER BY (rev_host, url);

@@ -426,7 +426,10 @@ UNPREDICTED: Final = frozenset(
         "text_after",
         "sitewide",
         "target_status",
+        "relevance",
         "lost_reason",
+        # the topics of a referring domain (test_crawled_relevance.py checks them)
+        "topics",
         # report and summary fields
         "locations",
         "location_shares",

@@ -164,6 +164,8 @@ def oracle_edges(pages: list[PageRecord] = WEB) -> list[dict[str, Any]]:
                 "last_seen": iso_at(last),
                 "sitewide": sitewide,
                 "target_status": statuses.get(edge["target_url"]),
+                # The pages of this web carry no text profile (docs/relevance.md).
+                "relevance": None,
                 "lost_reason": None,
             }
         )
@@ -220,6 +222,8 @@ def oracle_refdomains(edges: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "last_seen": max(e["last_seen"] for e in group),
             # This index was never ranked (`linkgraph rank`): every authority is 0.
             "authority": 0,
+            # Its pages carry no text profile: no topics (docs/relevance.md).
+            "topics": [],
         }
         for domain, group in groups.items()
     ]

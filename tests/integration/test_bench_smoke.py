@@ -44,6 +44,7 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     names = " ".join(figure["name"] for figure in figures)
     words = (
         "extraction",
+        "text profile",
         "crawl",
         "traps",
         "consumer",
@@ -58,7 +59,7 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     )
     for word in words:
         assert word in names, (word, names)
-    assert len(BENCHMARKS) == 10
+    assert len(BENCHMARKS) == 11
     for figure in figures:
         assert math.isfinite(figure["ours"]) and figure["ours"] > 0, figure
         if figure["baseline"] is not None:

@@ -40,7 +40,15 @@ MAX_REQUESTS_5XX = 3
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$")
 #: Where a link sits (docs/queries.md#records), after the fields the oracle predicts.
 CONTEXT_FIELDS = frozenset(
-    ("location", "text_before", "text_after", "sitewide", "target_status", "lost_reason")
+    (
+        "location",
+        "text_before",
+        "text_after",
+        "sitewide",
+        "target_status",
+        "relevance",
+        "lost_reason",
+    )
 )
 RECORD_FIELDS = frozenset(EDGE_FIELDS) | {"first_seen", "last_seen"} | CONTEXT_FIELDS
 BOOL_FIELDS = ("image", "nofollow", "ugc", "sponsored", "sitewide")

@@ -64,6 +64,13 @@ PLACES = ("content", "footer", "nav", "aside", "header", "other")
 GONE = "https://www.example-shop.com/product/3"
 
 
+#: Text profiles: the odd referrers write about shoes, as the shop does; the
+#: even ones about a casino.
+SHOES = [("shoes", 4), ("leather", 2), ("boots", 2), ("sneakers", 1), ("deals", 1)]
+CASINO = [("casino", 4), ("jackpot", 2), ("poker", 2), ("bonus", 1), ("deals", 1)]
+SHOP_HOME = "https://www.example-shop.com/"
+
+
 def _explorer_web() -> list[PageRecord]:
     """Thirty referring domains over three weeks: enough to page and to chart."""
     pages = []
@@ -92,7 +99,14 @@ def _explorer_web() -> list[PageRecord]:
         if i % 5 == 0:
             links.append(Link("https://example-shop.com/", kind="canonical"))
         pages.append(
-            PageRecord(f"https://site{i:02d}.org/links", 200, at, "text/html", links=links)
+            PageRecord(
+                f"https://site{i:02d}.org/links",
+                200,
+                at,
+                "text/html",
+                links=links,
+                profile=SHOES if i % 2 else CASINO,
+            )
         )
     pages.append(
         PageRecord(
@@ -115,6 +129,8 @@ def _explorer_web() -> list[PageRecord]:
     )
     # The shop's product 3 is gone.
     pages.append(PageRecord(GONE, 404, T0, "text/html"))
+    # The shop's home page, about shoes: relevance to it (docs/relevance.md).
+    pages.append(PageRecord(SHOP_HOME, 200, T0, "text/html", profile=SHOES))
     # A second crawl of one page, days later: its edges keep their first sighting.
     pages.append(
         PageRecord(
@@ -123,6 +139,7 @@ def _explorer_web() -> list[PageRecord]:
             T0 + 22 * DAY,
             "text/html",
             links=[Link("https://www.example-shop.com/", anchor="Example Shop")],
+            profile=CASINO,
         )
     )
     return pages
@@ -631,4 +648,39 @@ def test_backlinks_show_where_they_sit_and_the_broken_ones(
         len(broken)
     )
     assert browser.evaluate("document.getElementById('broken-view').hidden") is True
+    assert browser.problems() == []
+
+
+def test_backlinks_show_their_relevance_and_domains_their_topics(
+    browser: Chromium, explorer: Running
+) -> None:
+    browser.navigate(f"{explorer.url}/#target=example-shop.com")
+    browser.wait_for("document.body.dataset.state === 'ready'")
+    rows = browser.evaluate(
+        "Array.from(document.querySelectorAll('#backlinks-table tbody tr'), tr => ["
+        "tr.dataset.source, tr.dataset.target, tr.dataset.kind, "
+        "tr.querySelector('td.relevance').textContent, tr.querySelector('td.relevance').title])"
+    )
+    assert rows
+    shown = {}
+    for source, target, kind, text, title in rows:
+        if target == SHOP_HOME and kind == "a" and source.startswith("https://site"):
+            number = int(source[len("https://site") :][:2])
+            shown[number] = float(title)
+            assert text == f"{float(title):.2f}"
+        elif source.startswith("https://evil-site.net"):
+            assert (text, title) == ("–", "unknown")  # a source page without a profile
+    assert shown
+    shoes = [value for number, value in shown.items() if number % 2]
+    casino = [value for number, value in shown.items() if not number % 2]
+    assert min(shoes) > 0.9 and max(casino) < 0.2, shown
+    topics = browser.evaluate(
+        "Object.fromEntries(Array.from(document.querySelectorAll('#refdomains-table tbody tr'), "
+        "tr => [tr.querySelector('td').textContent, tr.querySelector('td.topics').textContent]))"
+    )
+    sites = {domain: words for domain, words in topics.items() if domain.startswith("site")}
+    assert sites
+    for domain, words in sites.items():
+        assert words.split(", ")[0] == ("shoes" if int(domain[4:6]) % 2 else "casino"), topics
+    assert all(words == "–" for domain, words in topics.items() if domain not in sites)
     assert browser.problems() == []

@@ -222,7 +222,7 @@ def test_export_import_round_trip_and_bad_records(
 
 
 #: Record fields an index derives from its own pages (docs/queries.md#records).
-DERIVED = ("sitewide", "target_status")
+DERIVED = ("sitewide", "target_status", "relevance")
 
 
 def stored(export: str) -> list[str]:
@@ -255,7 +255,7 @@ def test_empty_answers_keep_their_header(crawled: tuple[Path, str]) -> None:
     assert result.stdout.splitlines() == [
         "source_url,source_host,source_domain,target_url,target_host,target_domain,kind,anchor,"
         "image,nofollow,ugc,sponsored,link_count,first_seen,last_seen,location,text_before,"
-        "text_after,sitewide,target_status,lost_reason"
+        "text_after,sitewide,target_status,relevance,lost_reason"
     ]
     result = run("refdomains", "nobody-links-here.org", "--data-dir", str(data), "--format", "json")
     assert result.stdout.strip() == "[]"

@@ -389,6 +389,7 @@ UPGRADES = (
     "upgrade_validators.sql",
     "upgrade_context.sql",
     "upgrade_host_facts.sql",
+    "upgrade_profiles.sql",
 )
 
 
@@ -464,8 +465,9 @@ def test_the_context_and_host_facts_upgrades_bring_the_previous_cluster_to_this_
         "FROM system.columns WHERE database = {db:String} ORDER BY table, position"
     )
     assert _rows(index, listing, earlier) != _rows(index, listing, current)
-    for statement in upgrade_statements("upgrade_context.sql", earlier):
-        index.command(ON_CLUSTER.sub("", statement))
+    for name in ("upgrade_context.sql", "upgrade_profiles.sql"):
+        for statement in upgrade_statements(name, earlier):
+            index.command(ON_CLUSTER.sub("", statement))
     apply_cluster_schema(index, cluster_statements(earlier))  # as the upgrades say
     for statement in upgrade_statements("upgrade_host_facts.sql", earlier):
         index.command(ON_CLUSTER.sub("", statement))

@@ -486,6 +486,7 @@
           el("td", { class: "num", text: numbers.format(row.links) }),
           el("td", { class: "num", text: numbers.format(row.dofollow_links) }),
           el("td", { class: "num", text: numbers.format(row.target_urls) }),
+          el("td", { class: "topics", text: (row.topics || []).join(", ") || "–" }),
           dateCell(row.first_seen),
           dateCell(row.last_seen),
         ),
@@ -560,6 +561,12 @@
     return cell;
   }
 
+  // Topical relevance of the link, 0-1 (null: neither side's text is known).
+  function relevanceCell(value) {
+    if (typeof value !== "number") return el("td", { class: "num relevance", title: "unknown", text: "–" });
+    return el("td", { class: "num relevance", title: String(value), text: value.toFixed(2) });
+  }
+
   function renderBacklinks(result) {
     const tbody = $("backlinks-table").tBodies[0];
     tbody.replaceChildren();
@@ -575,6 +582,7 @@
           anchor,
           contextCell(row),
           locationCell(row),
+          relevanceCell(row.relevance),
           urlCell(row.target_url),
           flags(row),
           dateCell(row.first_seen),
@@ -582,7 +590,7 @@
         ),
       );
     }
-    if (!result.rows.length) noRows(tbody, 8, "No backlinks.");
+    if (!result.rows.length) noRows(tbody, 9, "No backlinks.");
     const pager = current.backlinks;
     pager.next = result.next_cursor;
     const start = pager.index * BACKLINKS_PAGE;
