@@ -54,6 +54,7 @@ MIGRATIONS = (
     "005_host_facts.sql",
     "006_watches.sql",
     "007_spam_scores.sql",
+    "008_term_frequencies.sql",
 )
 
 
@@ -233,7 +234,7 @@ class Index:
         _, rows = self.query(
             "SELECT table, name, default_kind FROM system.columns WHERE database = {db:String} "
             "AND table IN ('edges', 'edges_by_source', 'pages', 'host_writes', 'domain_reports', "
-            "'watches', 'domain_spam')",
+            "'watches', 'domain_spam', 'term_frequencies')",
             {"db": self.db},
         )
         columns = {name for table, name, _ in rows if table == "edges"}
@@ -262,7 +263,9 @@ class Index:
                 # plain table made here would stand in the Distributed one's way).
                 (
                     "cluster.sql",
-                    bool(columns) and not {"watches", "domain_spam"} <= {t for t, _, _ in rows},
+                    bool(columns)
+                    and not {"watches", "domain_spam", "term_frequencies"}
+                    <= {t for t, _, _ in rows},
                 ),
                 (
                     "upgrade_profiles.sql",

@@ -174,7 +174,7 @@ def _signal_value(signal: Signal) -> str:
     """SQL of a kept signal value (text in ``domain_spam``) in its own type."""
     text = f"nullIf(s.signal_values['{signal.name}'], '')"
     if signal.test == "true":
-        return f"{text} = 'true'"
+        return f"CAST({text} = 'true', 'Nullable(Bool)')"
     if signal.test == "listed":
         return text
     return f"toFloat64OrNull({text})"

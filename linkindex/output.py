@@ -35,7 +35,7 @@ NULLABLE_TYPES: Final = {
     "source_spam_score": "int32",
     "source_status": "int32",
     **{
-        f"spam_{signal.name}": {"true": "bool", "listed": "string"}.get(signal.test, "float64")
+        f"spam_{signal.name}": {"true": "bool_", "listed": "string"}.get(signal.test, "float64")
         for signal in SIGNALS
     },
 }

@@ -136,20 +136,22 @@ def domain_profiles(index: Index, domains: Iterable[str]) -> dict[str, list[tupl
 
 def document_frequencies(index: Index, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
     """Stored page profiles in all, and in how many of them each of ``terms``
-    occurs (see module doc)."""
+    occurs: counted as pages are written (sql/008_term_frequencies.sql, the
+    term '' for the profiles), read by key."""
     wanted = sorted(set(terms))
-    _, rows = index.query(f"SELECT count() FROM {index.db}.pages WHERE notEmpty(profile_terms)")
-    pages = int(rows[0][0]) if rows else 0
     frequencies: dict[str, int] = {}
-    for chunk in _chunks(wanted, 4 * LOOKUP_KEYS):
+    pages = 0
+    for chunk in _chunks(["", *wanted], 4 * LOOKUP_KEYS):
         _, rows = index.query(
-            f"SELECT term, count() FROM {index.db}.pages "
-            "ARRAY JOIN profile_terms AS term "
-            "WHERE hasAny(profile_terms, {terms:Array(String)}) AND term IN {terms:Array(String)} "
-            "GROUP BY term",
+            f"SELECT term, sum(pages) FROM {index.db}.term_frequencies "
+            "WHERE term IN {terms:Array(String)} GROUP BY term",
             {"terms": list(chunk)},
         )
-        frequencies.update((str(term), int(count)) for term, count in rows)
+        for term, count in rows:
+            if term == "":
+                pages = int(count)
+            else:
+                frequencies[str(term)] = int(count)
     return pages, frequencies
 
 

@@ -362,6 +362,25 @@ CREATE TABLE IF NOT EXISTS {db}.domain_spam_local ON CLUSTER '{cluster}'
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', refreshed_at)
 ORDER BY domain;
 
+-- Document frequencies of the profiles' terms (008_term_frequencies.sql):
+-- written by term_frequencies_mv on the shard of the page; the Distributed
+-- table sums every shard's counts.
+CREATE TABLE IF NOT EXISTS {db}.term_frequencies_local ON CLUSTER '{cluster}'
+(
+    term  String CODEC(ZSTD(1)),
+    pages UInt64
+)
+ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+ORDER BY term;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.term_frequencies_mv ON CLUSTER '{cluster}'
+TO {db}.term_frequencies_local AS
+SELECT term, count() AS pages
+FROM {db}.pages_local
+ARRAY JOIN arrayConcat([''], profile_terms) AS term
+WHERE notEmpty(profile_terms)
+GROUP BY term;
+
 -- ---------------------------------------------------------------------------
 -- Distributed tables: the names the application reads and writes.
 -- `AS T_local` copies the columns, so they cannot differ from the local table.
@@ -420,6 +439,9 @@ ENGINE = Distributed('{cluster}', '{db}', 'domain_reports_local', cityHash64(tar
 
 CREATE TABLE IF NOT EXISTS {db}.domain_spam ON CLUSTER '{cluster}' AS {db}.domain_spam_local
 ENGINE = Distributed('{cluster}', '{db}', 'domain_spam_local', cityHash64(domain));
+
+CREATE TABLE IF NOT EXISTS {db}.term_frequencies ON CLUSTER '{cluster}' AS {db}.term_frequencies_local
+ENGINE = Distributed('{cluster}', '{db}', 'term_frequencies_local', cityHash64(term));
 
 -- The host facts, sharded by rev_host like `pages`.
 CREATE TABLE IF NOT EXISTS {db}.host_writes ON CLUSTER '{cluster}' AS {db}.host_writes_local

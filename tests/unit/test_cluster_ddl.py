@@ -282,6 +282,7 @@ def test_cluster_statements_follow_the_cluster_conventions() -> None:
         "host_facts",
         "watches",
         "domain_spam",
+        "term_frequencies",
     }
     for table in distributed:
         assert table.local == f"{table.name}_local", table

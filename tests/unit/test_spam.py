@@ -258,8 +258,9 @@ def test_answers_carry_scores_and_max_spam_filters_every_query(index) -> None:
     )
     target = Target.parse(TARGET)
     answer = queries.refdomains(index, target, Filters())
-    assert answer.columns[-2:] == ["spam_score", "spam_signals"]
-    by_domain = {row[0]: (row[-2], row[-1]) for row in answer.rows}
+    at = answer.columns.index("spam_score")
+    assert answer.columns[at + 1] == "spam_signals"
+    by_domain = {row[0]: (row[at], row[at + 1]) for row in answer.rows}
     scores = spam.all_scores(index, target)
     assert by_domain == {d: (s.score, s.signals) for d, s in scores.items()}
     spammy = by_domain["cheap-pills-4u.xyz"][0]
