@@ -97,15 +97,6 @@ def domain_profiles(index: Index, domains: Iterable[str]) -> dict[str, list[tupl
     found: dict[str, list[tuple[str, float]]] = {}
     for chunk in _chunks(wanted, DOMAINS_PER_QUERY):
         params: dict[str, Any] = {"domains": list(chunk), "terms": PROFILE_TERMS}
-        ranges = []
-        for number, domain in enumerate(chunk):
-            # A domain's hosts are its own name and the names under it: one
-            # key range of `pages` (ordered by reversed host) each.
-            params[f"d{number}"] = reverse_host(domain)
-            params[f"d{number}_sub"] = reverse_host(domain) + "."
-            ranges.append(
-                f"rev_host = {{d{number}:String}} OR startsWith(rev_host, {{d{number}_sub:String}})"
-            )
         params["per_domain"] = DOMAIN_PAGES
         _, rows = index.query(
             f"""
@@ -115,7 +106,11 @@ def domain_profiles(index: Index, domains: Iterable[str]) -> dict[str, list[tupl
                                arrayMap(c -> 1 + log(c), profile_counts) AS ws,
                                sqrt(arraySum(arrayMap(x -> x * x, ws))) AS norm
                         FROM {index.db}.pages FINAL
-                        WHERE ({" OR ".join(ranges)}) AND domain IN {{domains:Array(String)}}
+                        -- The domains' hosts (host_writes knows them): a set of
+                        -- key ranges of `pages`, which is ordered by reversed host.
+                        WHERE rev_host IN (SELECT rev_host FROM {index.db}.host_writes
+                                           WHERE domain IN {{domains:Array(String)}})
+                          AND domain IN {{domains:Array(String)}}
                           AND notEmpty(profile_terms)
                         LIMIT {{per_domain:UInt32}} BY domain)
                   ARRAY JOIN terms AS term, ws AS w
