@@ -81,7 +81,10 @@ def _value(signal: Any, text: str | None) -> Any:
         number = float(text)
     except ValueError:
         return text
-    return int(number) if number.is_integer() else round(number, 4)
+    # A share keeps its fraction (1.0); a count is whole when it is.
+    if isinstance(signal.threshold, float) or not number.is_integer():
+        return round(number, 4)
+    return int(number)
 
 
 def scores(index: Index, domains: Sequence[str]) -> dict[str, Score]:

@@ -378,7 +378,9 @@ LEFT JOIN (SELECT domain, toUInt64(max(domains)) AS subnet_domains
 -- The refdomains table is keyed by (target_domain, source_domain): read by key.
 LEFT JOIN (SELECT DISTINCT target_domain AS domain FROM {db}.refdomains
            WHERE target_domain IN {domains}
-             AND source_domain IN (SELECT target_domain FROM ({sources.linked}))) AS r
+             -- X links to the domain, and the domain to X.
+             AND (source_domain, target_domain)
+                 IN (SELECT target_domain, source_domain FROM ({sources.linked}))) AS r
     ON r.domain = b.domain
 LEFT JOIN (SELECT domain, authority FROM {db}.domain_rank
            WHERE domain IN {domains}) AS a ON a.domain = b.domain

@@ -2,8 +2,8 @@
 
 The real CLI crawls a synthetic web where four ordinary sites (articles of
 several hundred words, a few links, linking to each other) and three link-farm
-domains (thin pages listing a hundred links each, the same commercial anchor to
-the target on every page) link to one target; then ``linkgraph rank`` runs.
+domains (thin pages listing the same hundred paid links each, under commercial
+anchors, the target's among them on every page) link to one target; then ``linkgraph rank`` runs.
 ``refdomains`` must score every farm above every ordinary site, each with
 exactly the signals its pages and name call for, ``--max-spam`` must leave the
 farms out of every answer, and ``report`` and ``disavow`` must agree
@@ -117,14 +117,13 @@ def build() -> SyntheticWeb:
     for farm_number, farm in enumerate(FARMS):
         host = f"www.{farm}"
         paths = ["/", *(f"/p{i}" for i in range(1, FARM_PAGES))]
-        for page_number, path in enumerate(paths):
+        for path in paths:
             url = f"http://{host}{path}"
-            listing = [
-                f"http://{CLIENTS[i % len(CLIENTS)]}/f{farm_number}/p{page_number}/{i}"
-                for i in range(110)
-            ]
+            # The same paid listing on every page (a sitewide blogroll), under
+            # commercial anchors: what a farm sells its clients, and the target.
+            listing = [f"http://{CLIENTS[i % len(CLIENTS)]}/f{farm_number}/{i}" for i in range(110)]
             nav = [f"http://{host}{p}" for p in paths]
-            items = "".join(f"<li>{link(u, 'link')}</li>" for u in listing)
+            items = "".join(f"<li>{link(u, 'deals')}</li>" for u in listing)
             body = (
                 f"<p>Links</p><ul>{items}</ul>"
                 f"<nav>{' '.join(link(u, 'more') for u in nav)}</nav>"
@@ -170,9 +169,23 @@ def test_farms_score_above_every_ordinary_site_with_the_right_signals(
         assert domains[farm]["spam_score"] == min(
             100, sum(s["weight"] for s in domains[farm]["spam_signals"])
         )
+    # Ordinary sites fire nothing but reciprocal, and that only where a domain they
+    # link to links back (the web's own links between registered domains, as stored).
+    pairs = json_records(
+        cli.run(
+            "sql",
+            "SELECT DISTINCT source_domain, target_domain FROM linkgraph.links "
+            "WHERE NOT internal",
+            "--format", "json", "--data-dir", str(crawl.data_dir),
+        ).stdout
+    )  # fmt: skip
+    linked = {(p["source_domain"], p["target_domain"]) for p in pairs}
     for site in ORDINARY.values():
-        expected = {"reciprocal"} if site == "pipesupply.co.uk" else set()
-        assert {s["signal"] for s in domains[site]["spam_signals"]} == expected, site
+        mutual = any((target, site) in linked for source, target in linked if source == site)
+        expected = {"reciprocal"} if mutual else set()
+        assert {s["signal"] for s in domains[site]["spam_signals"]} == expected, (site, linked)
+    assert any("reciprocal" in {s["signal"] for s in domains[site]["spam_signals"]}
+               for site in ORDINARY.values())  # fmt: skip
 
 
 def test_max_spam_leaves_the_farms_out_and_report_and_disavow_agree(

@@ -469,7 +469,8 @@ def test_search_fills_cards_tables_and_charts(
     assert browser.evaluate("document.getElementById('refdomains-more').hidden") is True
     # Each one's spam score, its signals on hover and once expanded.
     answer = queries.refdomains(explorer_index, queries.Target.parse("example-shop.com"), Filters())
-    spam = {row[0]: (row[-2], row[-1]) for row in answer.rows}
+    at = answer.columns.index("spam_score")
+    spam = {row[0]: (row[at], row[at + 1]) for row in answer.rows}
     assert texts(
         browser,
         "#refdomains-table tbody tr td:nth-child(3) summary, "
