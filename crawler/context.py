@@ -389,9 +389,12 @@ def count_words(text: str) -> int:
     else:
         codes = np.frombuffer(text.encode("utf-32-le"), np.uint32)
     # 9-13 and 28-32 are 0-4 and 19-23 after subtracting 9 (below 9 wraps
-    # around to large values): two comparisons instead of three.
+    # around to large values): two comparisons instead of three, and in place
+    # where numpy can (fewer page-sized temporaries).
     shifted = codes - codes.dtype.type(9)
-    space = (shifted <= 4) | ((shifted - codes.dtype.type(19)) <= 4)
+    space = shifted <= 4
+    shifted -= codes.dtype.type(19)
+    space |= shifted <= 4
     if codes.dtype == np.uint32:
         high = np.flatnonzero(codes >= 0x80)
         if high.size:

@@ -254,22 +254,20 @@ def _clean(text: str) -> str:
     return " ".join(words)[:ANCHOR_MAX_CHARS]
 
 
-def _count_tag_opens(html: str) -> int:
-    """``html.count("<")``, three times faster on a page of the usual size.
+def _count_tag_opens(data: bytes) -> int:
+    """``html.count("<")`` of the page whose UTF-8 form is ``data``, three times
+    faster on a page of the usual size.
 
     str.count tests one character at a time; numpy compares the UTF-8 bytes
     in vectorized code, and "<" is one byte there that no multi-byte sequence
     contains.
     """
-    try:
-        data = html.encode()
-    except UnicodeError:  # lone surrogates
-        return html.count("<")
     return int(np.count_nonzero(np.frombuffer(data, np.uint8) == ord("<")))
 
 
-def _parse_budget_cut(html: str) -> int:
-    """Where to cut ``html`` so that parsing it stays within ``_PARSE_BUDGET``.
+def _parse_budget_cut(html: str, data: bytes) -> int:
+    """Where to cut ``html`` (UTF-8: ``data``) so that parsing it stays within
+    ``_PARSE_BUDGET``.
 
     Returns ``len(html)`` for any page that fits, which is every real one.
 
@@ -287,7 +285,7 @@ def _parse_budget_cut(html: str) -> int:
     handling is quadratic in the attributes of one tag. A hard bound needs a
     CPU limit around the parse.
     """
-    if len(html) < 3 * _PARSE_BUDGET_TAGS or _count_tag_opens(html) < _PARSE_BUDGET_TAGS:
+    if len(html) < 3 * _PARSE_BUDGET_TAGS or _count_tag_opens(data) < _PARSE_BUDGET_TAGS:
         return len(html)
     open_elements: dict[str, int] = {}
     depth = 0
@@ -311,20 +309,24 @@ def _parse_budget_cut(html: str) -> int:
 
 
 def _parse(html: str, response_url: str) -> LexborHTMLParser | None:
-    cut = _parse_budget_cut(html)
+    # Encoded once, here: lexbor parses UTF-8 bytes as they are (it would
+    # encode a str itself), and the budget counts tags in them.
+    try:
+        data = html.encode()
+    except UnicodeError:
+        # Lone surrogates cannot be encoded as UTF-8 for lexbor; replace them.
+        data = html.encode("utf-8", "replace")
+        html = data.decode("utf-8")
+    cut = _parse_budget_cut(html, data)
     if cut < len(html):
         log.warning(
             "page %s nests too deep to parse in time; links after char %d are not extracted",
             response_url,
             cut,
         )
-        html = html[:cut]
+        data = html[:cut].encode()
     try:
-        return LexborHTMLParser(html, options=_PARSER_OPTIONS)
-    except UnicodeError:
-        # Lone surrogates cannot be encoded as UTF-8 for lexbor; replace them.
-        html = html.encode("utf-8", "replace").decode("utf-8")
-        return LexborHTMLParser(html, options=_PARSER_OPTIONS)
+        return LexborHTMLParser(data, options=_PARSER_OPTIONS)
     except Exception:  # pragma: no cover - lexbor out of memory and the like
         log.warning("cannot parse page %s", response_url, exc_info=True)
         return None
@@ -367,8 +369,19 @@ def _anchors_by_text(pending: list[tuple[LexborNode, Link]]) -> None:
     for node, link in pending:
         text = node.text_lexbor()
         if text and len(text) <= _SPLIT_WHOLE_CHARS and not text.isspace():
-            # Most links: _set_anchor's work without its calls.
-            link.anchor = " ".join(text.split())[:ANCHOR_MAX_CHARS]
+            # Most links: _set_anchor's work without its calls. A printable
+            # text holds no whitespace but " ", so without a leading, trailing
+            # or double space it is collapsed already.
+            if (
+                text.isprintable()
+                and text[0] != " "
+                and text[-1] != " "
+                and "  " not in text
+                and len(text) <= ANCHOR_MAX_CHARS
+            ):
+                link.anchor = text
+            else:
+                link.anchor = " ".join(text.split())[:ANCHOR_MAX_CHARS]
             continue
         image = None if text and not text.isspace() else _first_image(node, budget)
         _set_anchor(link, text, image)
@@ -515,6 +528,9 @@ def extract_links(
     area_with_children = False
     for node in tree.css(_SELECTOR):
         tag = node.tag
+        if tag == "a":  # most nodes: tested first
+            links.append((node, node.attributes, "a"))
+            continue
         if tag in _HIDDEN_TEXT:
             # Those of the head hold no body text (the head's children are its content).
             parent = node.parent
@@ -526,9 +542,7 @@ def extract_links(
                 title = node
             continue
         attributes = node.attributes
-        if tag == "a":
-            links.append((node, attributes, "a"))
-        elif tag == "area":
+        if tag == "area":
             links.append((node, attributes, "a"))
             area_with_children = area_with_children or node.first_child is not None
         elif tag == "link":
@@ -547,10 +561,14 @@ def extract_links(
 
     # An unparsable response URL leaves no base: absolute hrefs still resolve.
     base = _base_url(base_href, resolve(response_url))
-    resolve_href = resolver(base)
+    resolve_href = resolver(base, serialized=True)
     source = normalize(source_url) or source_url
     targets: dict[str, str | None] = {}
-    edges: dict[tuple[str, str], Link] = {}
+    # The edges by target, one dict per kind (no key tuples to build), and
+    # all of them in document order.
+    a_edges: dict[str, Link] = {}
+    canonical_edges: dict[str, Link] = {}
+    ordered: list[Link] = []
     pending: list[tuple[LexborNode, Link]] = []
     dropped = truncated = 0
     for node, attributes, kind in links:
@@ -564,17 +582,23 @@ def extract_links(
             continue
         if target == source:
             continue
-        key = (target, kind)
-        edge = edges.get(key)
+        edges = a_edges if kind == "a" else canonical_edges
+        edge = edges.get(target)
         if edge is not None:
             if kind == "a":
                 edge.link_count += 1
             continue
-        if len(edges) >= max_links:
+        if len(ordered) >= max_links:
             truncated += 1
             continue
-        nofollow, ugc, sponsored = parse_rel(attributes.get("rel") or "")
-        edge = edges[key] = Link(target, kind, "", False, nofollow or page_nofollow, ugc, sponsored)
+        rel = attributes.get("rel")
+        if rel:
+            nofollow, ugc, sponsored = parse_rel(rel)
+            edge = Link(target, kind, "", False, nofollow or page_nofollow, ugc, sponsored)
+        else:  # most links: no rel to parse
+            edge = Link(target, kind, "", False, page_nofollow)
+        edges[target] = edge
+        ordered.append(edge)
         if kind == "a":
             pending.append((node, edge))
 
@@ -588,7 +612,7 @@ def extract_links(
         else:
             _anchors_by_text(pending)
         _place(pending, len(html))
-    result.links = list(edges.values())
+    result.links = ordered
     result.dropped = dropped
     result.truncated = truncated
     if with_text:

@@ -34,7 +34,7 @@ import math
 from collections import _count_elements  # type: ignore[attr-defined]
 from collections.abc import Iterable, Mapping
 from operator import itemgetter
-from typing import Final
+from typing import Any, Final
 
 __all__ = [
     "MAX_COUNT",
@@ -109,6 +109,7 @@ _LETTERS: Final = [bytes([c]) for c in range(97, 123)]
 _DROPPED: Final = frozenset(
     [word.encode() for word in STOPWORDS] + _LETTERS + [a + b for a in _LETTERS for b in _LETTERS]
 )
+_DROPPED_TEXT: Final = frozenset(word.decode() for word in _DROPPED)
 _BY_COUNT: Final = itemgetter(1)
 
 
@@ -151,30 +152,43 @@ def text_profile(text: str) -> Profile:
     if not text:
         return []
     low = _sample(text).lower()
-    ascii_text = low.isascii()
-    if not ascii_text:
-        for separator in _SEPARATORS:
-            if separator in low:
-                low = low.replace(separator, " ")
-    counts: dict[bytes, int] = {}
+    if low.isascii():
+        # Split as text (bytes and characters are one): no term to decode.
+        counts: dict[Any, int] = {}
+        _count_elements(counts, low.encode("ascii").translate(_BYTE_TABLE).decode("ascii").split())
+        for word in _DROPPED_TEXT.intersection(counts):
+            del counts[word]
+        return [
+            (term, count if count < MAX_COUNT else MAX_COUNT)
+            for term, count in _ranked(counts)
+            if len(term) <= TERM_MAX_BYTES
+        ]
+    for separator in _SEPARATORS:
+        if separator in low:
+            low = low.replace(separator, " ")
+    counts = {}
     _count_elements(counts, low.encode("utf-8", "ignore").translate(_BYTE_TABLE).split())
-    for word in _DROPPED.intersection(counts):
-        del counts[word]
+    for raw_word in _DROPPED.intersection(counts):
+        del counts[raw_word]
+    # Tokens are whole UTF-8 sequences (only ASCII bytes split them). The
+    # byte table takes every non-ASCII character for a letter: the tokens of
+    # other spaces and symbols (NEL, ©) are dropped.
+    profile = []
+    for raw, count in _ranked(counts):
+        if len(raw) <= TERM_MAX_BYTES:
+            term = raw.decode()
+            if term.isascii() or _is_word(term):
+                profile.append((term, count if count < MAX_COUNT else MAX_COUNT))
+    return profile
+
+
+def _ranked(counts: dict[Any, int]) -> list[tuple[Any, int]]:
+    """The :data:`PROFILE_TERMS` most frequent of ``counts``, most frequent first."""
     # Counter.most_common(n) ranks in Python (heapq); sorted() in C, stably,
     # so terms of equal count stay in the order first seen.
     ranked = sorted(counts.items(), key=_BY_COUNT, reverse=True)
     del ranked[PROFILE_TERMS:]
-    # Tokens are whole UTF-8 sequences (only ASCII bytes split them).
-    profile = [
-        (raw.decode(), count if count < MAX_COUNT else MAX_COUNT)
-        for raw, count in ranked
-        if len(raw) <= TERM_MAX_BYTES
-    ]
-    if not ascii_text:
-        # The byte table takes every non-ASCII character for a letter: drop
-        # the tokens of other spaces and symbols (NEL, ©).
-        profile = [(term, count) for term, count in profile if term.isascii() or _is_word(term)]
-    return profile
+    return ranked
 
 
 def encode(profile: Profile) -> str:

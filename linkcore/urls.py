@@ -178,10 +178,12 @@ def _normalize_serialized(href: str) -> str | None:
 #   encoded in a special URL's query, so only the path may hold it); "%" is
 #   kept as it is by the parser, escapes included;
 # - no dot segments ("/." is refused outright, see _normalize_unparsed), no bare "?".
+# (Possessive: every part ends where the next can only start, so nothing to
+# backtrack into; the match set is the same, found faster.)
 _NORMAL_FORM: Final = re.compile(
-    r"https?://((?:[a-z0-9-]+\.)*[a-z][a-z0-9-]*)"
-    r"(/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*)"
-    r"(\?[A-Za-z0-9\-._~!$&()*+,;=:@/?%]+)?"
+    r"https?://((?:[a-z0-9-]++\.)*+[a-z][a-z0-9-]*+)"
+    r"(/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*+)"
+    r"(\?[A-Za-z0-9\-._~!$&()*+,;=:@/?%]++)?"
 )
 
 
@@ -304,7 +306,7 @@ _SIMPLE_RELATIVE: Final = re.compile(
 _LEADING_DOT_SEGMENTS: Final = re.compile(r"(?:\.\.?/)+")
 
 
-def resolver(base: str | None) -> Callable[[str], str | None]:
+def resolver(base: str | None, *, serialized: bool = False) -> Callable[[str], str | None]:
     """A function equal to ``lambda href: resolve_and_normalize(href, base)``.
 
     Made for the many hrefs of one page: when ``base`` is an http(s) URL,
@@ -315,12 +317,13 @@ def resolver(base: str | None) -> Callable[[str], str | None]:
     directory as strings, then normalized (steps 2-4), and so are those that
     follow leading ``./`` and ``../`` segments, joined to what the parser
     resolved those to. Everything else goes through the parser with the base,
-    as :func:`resolve_and_normalize` does.
+    as :func:`resolve_and_normalize` does. With ``serialized``, ``base`` is
+    :func:`resolve`'s output already, not parsed again.
     """
-    serialized = None if base is None else resolve(base)
-    if base is None or serialized is None or not serialized.startswith(("http://", "https://")):
+    href = base if serialized or base is None else resolve(base)
+    if base is None or href is None or not href.startswith(("http://", "https://")):
         return lambda href: resolve_and_normalize(href, base)
-    without_fragment = serialized.split("#", 1)[0]
+    without_fragment = href.split("#", 1)[0]
     path_part = without_fragment.split("?", 1)[0]
     path_at = path_part.find("/", path_part.index("//") + 2)
     origin = path_part[:path_at]
