@@ -334,11 +334,12 @@ def resolver(base: str | None, *, serialized: bool = False) -> Callable[[str], s
     # changes that authority (a trailing dot on the host): then all of them.
     normal_authority = _normalize_serialized(directory) == directory
 
-    def join(prefix: str, reference: str) -> str | None:
-        # ``prefix`` is the base's origin or a directory of it, ``reference``
-        # a path (and query) without a fragment.
-        joined = prefix + reference
-        return _without_tracking(joined) if normal_authority else _normalize_serialized(joined)
+    def finish(joined: str) -> str | None:
+        # Steps 2-4 of the base's origin or a directory of it joined to a
+        # path (and query) without a fragment.
+        if not normal_authority:
+            return _normalize_serialized(joined)
+        return joined if "?" not in joined else _without_tracking(joined)
 
     def resolve_one(href: str) -> str | None:
         # The fragment, which normalization drops, starts at the first "#": the
@@ -352,7 +353,7 @@ def resolver(base: str | None, *, serialized: bool = False) -> Callable[[str], s
             absolute = resolve(href)
             return None if absolute is None else _normalize_serialized(absolute)
         if reference and _SIMPLE_RELATIVE.fullmatch(reference):
-            return join(origin if reference[0] == "/" else directory, reference)
+            return finish((origin if reference[0] == "/" else directory) + reference)
         dots = _LEADING_DOT_SEGMENTS.match(reference)
         if dots is not None:
             rest = reference[dots.end() :]
@@ -362,7 +363,7 @@ def resolver(base: str | None, *, serialized: bool = False) -> Callable[[str], s
                 if ancestor == "":
                     ancestor = ancestors[prefix] = resolve(prefix, base)
                 if ancestor is not None:
-                    return join(ancestor, rest)
+                    return finish(ancestor + rest)
         return resolve_and_normalize(href, base)
 
     return resolve_one
