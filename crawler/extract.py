@@ -310,13 +310,10 @@ def _parse_budget_cut(html: str, data: bytes) -> int:
 
 def _parse(html: str, response_url: str) -> LexborHTMLParser | None:
     # Encoded once, here: lexbor parses UTF-8 bytes as they are (it would
-    # encode a str itself), and the budget counts tags in them.
-    try:
-        data = html.encode()
-    except UnicodeError:
-        # Lone surrogates cannot be encoded as UTF-8 for lexbor; replace them.
-        data = html.encode("utf-8", "replace")
-        html = data.decode("utf-8")
+    # encode a str itself), and the budget counts tags in them. Lone
+    # surrogates have no UTF-8 form: they are dropped, as lexbor drops them
+    # from a str.
+    data = html.encode("utf-8", "ignore")
     cut = _parse_budget_cut(html, data)
     if cut < len(html):
         log.warning(
@@ -324,7 +321,7 @@ def _parse(html: str, response_url: str) -> LexborHTMLParser | None:
             response_url,
             cut,
         )
-        data = html[:cut].encode()
+        data = html[:cut].encode("utf-8", "ignore")
     try:
         return LexborHTMLParser(data, options=_PARSER_OPTIONS)
     except Exception:  # pragma: no cover - lexbor out of memory and the like
