@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final
 
+from fastwarc.warc import WarcRecord
 from scrapy import Request
 from scrapy.http import Headers
 from scrapy.responsetypes import responsetypes
@@ -548,8 +549,6 @@ class _Http:
 
 def _parse_http(record: Record, max_bytes: int, tally: Tally) -> _Http | None:
     """The HTTP answer of a response record, transfer and content encodings undone."""
-    from fastwarc.warc import WarcRecord
-
     try:
         parsed = WarcRecord.from_bytes(record.raw)
         parsed.parse_http(auto_decode="all")
