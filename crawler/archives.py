@@ -81,8 +81,10 @@ __all__ = [
 MAX_HEADER_BYTES: Final = 64 * 1024
 #: Records whose block is larger are skipped unread (Common Crawl cuts payloads at 1 MiB).
 MAX_RECORD_BYTES: Final = 256 * 1024 * 1024
-#: Bytes of a response body read at a time.
-_BODY_PIECE: Final = 256 * 1024
+#: Bytes of a response body read at a time. A read allocates what it asks
+#: for, and under 128 KiB that comes from the heap, warm; a larger one is
+#: mapped afresh for every page (the usual page fits in one or two).
+_BODY_PIECE: Final = 64 * 1024
 #: Bytes read from the source at a time.
 READ_BYTES: Final = 1 << 20
 
@@ -603,15 +605,16 @@ def page_from_http(
         request = _requests.request = Request("http://linkgraph.invalid/")
     request.meta.clear()
     request.meta.update(lg_url=source_url, depth=0)
-    scrapy_headers = Headers()
-    for name, value in headers:
-        scrapy_headers.appendlist(name, value)
+    # From the pairs at once, as Scrapy's HTTP handler builds them (a repeated
+    # name keeps every value).
+    scrapy_headers = Headers(list(headers))
     # What Scrapy's HTTP download handler does with an answer.
     response_class = responsetypes.from_args(headers=scrapy_headers, url=source_url, body=body)
     response = response_class(
         url=source_url, status=status, headers=scrapy_headers, body=body, request=request
     )
-    page, _follow, _text = page_from_response(response, job, max_links)
+    # An archive's page is followed nowhere: no follow list to build.
+    page, _follow, _text = page_from_response(response, job, max_links, with_follow=False)
     page.fetched_at = fetched_at
     return page
 

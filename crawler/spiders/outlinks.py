@@ -68,10 +68,15 @@ def fetched_from(response: Response) -> str:
 
 
 def page_from_response(
-    response: Response, job: str, max_links: int, *, with_text: bool = False
+    response: Response,
+    job: str,
+    max_links: int,
+    *,
+    with_text: bool = False,
+    with_follow: bool = True,
 ) -> tuple[PageRecord, list[tuple[str, int]], str]:
-    """The page record of one response, the (url, depth) pairs it asks to follow,
-    and, ``with_text``, an HTML page's text (else "").
+    """The page record of one response, the (url, depth) pairs it asks to follow
+    (none without ``with_follow``), and, ``with_text``, an HTML page's text (else "").
 
     3xx with a Location: one ``redirect`` edge, followed at the same depth.
     2xx HTML: every edge of docs/edges.md; ``a`` targets are followed one level deeper
@@ -133,7 +138,7 @@ def page_from_response(
         page.profile = extraction.profile
         page.dropped_links = extraction.dropped + extraction.truncated
         page.robots_nofollow = extraction.robots_nofollow
-        if not extraction.robots_nofollow:
+        if with_follow and not extraction.robots_nofollow:
             follow.extend(
                 (link.target_url, depth + 1) for link in extraction.links if link.kind == "a"
             )

@@ -102,6 +102,21 @@ def test_a_304_page_has_no_links_and_keeps_its_validators() -> None:
     assert (page.status, page.links, follow, page.etag) == (304, [], [], ETAG)
 
 
+def test_a_page_read_from_an_archive_asks_to_follow_nothing() -> None:
+    response = HtmlResponse(
+        URL,
+        status=200,
+        headers={"Content-Type": "text/html"},
+        body=b'<a href="/next">next</a>',
+        request=Request(URL, meta={"lg_url": URL}),
+    )
+    crawled, follow, _ = page_from_response(response, "job", 100)
+    archived, none, _ = page_from_response(response, "job", 100, with_follow=False)
+    assert follow and none == []
+    archived.fetched_at = crawled.fetched_at
+    assert archived == crawled
+
+
 def test_outcomes() -> None:
     assert [outcome(s) for s in (304, 200, 204, 404, 410, 301, 500)] == [
         "unchanged",
