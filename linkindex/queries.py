@@ -223,19 +223,7 @@ def complete(index: Index, result: Result, *, texts: bool, chunk: int = LOOKUP_R
             },
         )
         context = edge_texts(index, rows, at) if texts else {}
-        relevances = relevance.relevance(
-            index,
-            [
-                (
-                    str(r[at["source_url"]]),
-                    str(r[at["source_host"]]),
-                    str(r[at["target_url"]]),
-                    str(r[at["target_host"]]),
-                    str(r[at["target_domain"]]),
-                )
-                for r in rows
-            ],
-        )
+        relevances = relevance.relevance(index, relevance.edges_of(rows, at))
         for row, row_relevance in zip(rows, relevances, strict=True):
             row[at["relevance"]] = row_relevance
             row[at["target_status"]] = statuses.get(str(row[at["target_url"]]))
@@ -494,16 +482,7 @@ def _edges_by_relevance(
         )
     columns, rows = index.query(f"SELECT * FROM ({rows_sql})", params)
     at = {name: i for i, name in enumerate(columns)}
-    edges = [
-        (
-            str(r[at["source_url"]]),
-            str(r[at["source_host"]]),
-            str(r[at["target_url"]]),
-            str(r[at["target_host"]]),
-            str(r[at["target_domain"]]),
-        )
-        for r in rows
-    ]
+    edges = relevance.edges_of(rows, at)
     values: list[float | None] = []
     for start in range(0, len(edges), 10 * LOOKUP_ROWS):
         values += relevance.relevance(index, edges[start : start + 10 * LOOKUP_ROWS])

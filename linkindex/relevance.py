@@ -26,7 +26,7 @@ every other query for the rows it answers only (:func:`relevance`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from linkcore.errors import UsageError
@@ -43,6 +43,7 @@ __all__ = [
     "Edge",
     "document_frequencies",
     "domain_profiles",
+    "edges_of",
     "page_profiles",
     "parse_min_relevance",
     "relevance",
@@ -61,6 +62,22 @@ DOMAINS_PER_QUERY: Final = 100
 
 #: One edge as relevance needs it: source URL and host, target URL, host and domain.
 Edge = tuple[str, str, str, str, str]
+
+
+def edges_of(rows: Sequence[Sequence[Any]], at: Mapping[str, int]) -> list[Edge]:
+    """The :data:`Edge` of each edge record of ``rows`` (``at``: column positions)."""
+    return [
+        (
+            str(r[at["source_url"]]),
+            str(r[at["source_host"]]),
+            str(r[at["target_url"]]),
+            str(r[at["target_host"]]),
+            str(r[at["target_domain"]]),
+        )
+        for r in rows
+    ]
+
+
 #: The key of an edge in a relevance filter: its source and target URLs
 #: (normalized URLs hold no spaces).
 PAIR_KEY: Final = "concat(source_url, ' ', target_url)"

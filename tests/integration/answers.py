@@ -415,12 +415,10 @@ def domain_ranks(edges: Iterable[Edge], damping: float = DAMPING) -> Ranks:
 # -- assertions -----------------------------------------------------------------------
 
 
-#: What the answers say about where links sit (docs/queries.md#where-a-link-sits): the
-#: pages of this web declare no landmarks or context, so its oracle does not predict
-#: them; ``test_crawled_context.py`` crawls a web that does, and checks them there.
-UNPREDICTED: Final = frozenset(
+#: The record fields of where a link sits and what it is worth
+#: (docs/queries.md#records), after the fields the oracle predicts.
+CONTEXT_FIELDS: Final = frozenset(
     (
-        # record fields
         "location",
         "text_before",
         "text_after",
@@ -428,6 +426,13 @@ UNPREDICTED: Final = frozenset(
         "target_status",
         "relevance",
         "lost_reason",
+    )
+)
+#: What the answers say about where links sit (docs/queries.md#where-a-link-sits): the
+#: pages of this web declare no landmarks or context, so its oracle does not predict
+#: them; ``test_crawled_context.py`` crawls a web that does, and checks them there.
+UNPREDICTED: Final = CONTEXT_FIELDS | frozenset(
+    (
         # the topics of a referring domain (test_crawled_relevance.py checks them)
         "topics",
         # report and summary fields

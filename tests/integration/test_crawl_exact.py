@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.integration.answers import CONTEXT_FIELDS
 from tests.integration.crawls import Crawl, crawl_web, json_records
 from tests.synthweb import ProxyServer, SyntheticWeb, expect
 from tests.synthweb.oracle import (
@@ -38,18 +39,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 MAX_REQUESTS_5XX = 3
 #: ISO-8601 in UTC: a "Z" or "+00:00" offset (fractional seconds allowed).
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$")
-#: Where a link sits (docs/queries.md#records), after the fields the oracle predicts.
-CONTEXT_FIELDS = frozenset(
-    (
-        "location",
-        "text_before",
-        "text_after",
-        "sitewide",
-        "target_status",
-        "relevance",
-        "lost_reason",
-    )
-)
 RECORD_FIELDS = frozenset(EDGE_FIELDS) | {"first_seen", "last_seen"} | CONTEXT_FIELDS
 BOOL_FIELDS = ("image", "nofollow", "ugc", "sponsored", "sitewide")
 
