@@ -24,7 +24,6 @@ from typing import Any, Final
 
 from linkcore.errors import UsageError
 from linkcore.records import LOCATIONS
-from linkcore.urls import reverse_host
 from linkindex import queries, rollups, spam
 from linkindex.client import Index
 from linkindex.filters import Filters
@@ -154,20 +153,8 @@ def _page_facts(
     index: Index, pages: Sequence[tuple[str, str]]
 ) -> dict[str, tuple[int | None, int, int, int]]:
     """Status, words, internal and external links of each page's latest fetch, by URL."""
-    if not pages:
-        return {}
-    _, rows = index.query(
-        f"""
-        SELECT url, argMax((status, words, internal_links, external_links), fetched_at)
-        FROM {index.db}.pages
-        WHERE rev_host IN {{revs:Array(String)}} AND url IN {{urls:Array(String)}}
-        GROUP BY url""",
-        {
-            "revs": sorted({reverse_host(host) for host, _ in pages}),
-            "urls": sorted({url for _, url in pages}),
-        },
-    )
-    return {str(url): tuple(int(v) for v in facts) for url, facts in rows}  # type: ignore[misc]
+    found = queries.latest_fetches(index, pages, "(status, words, internal_links, external_links)")
+    return {url: tuple(int(v) for v in facts) for url, facts in found.items()}  # type: ignore[misc]
 
 
 def _signal_value(signal: Signal) -> str:

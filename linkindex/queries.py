@@ -239,24 +239,31 @@ def complete(index: Index, result: Result, *, texts: bool, chunk: int = LOOKUP_R
     return Result(result.columns, done, result.next_cursor)
 
 
-def target_statuses(index: Index, targets: Sequence[tuple[str, str]]) -> dict[str, int]:
-    """The HTTP status of the latest fetch of each ``(host, url)`` fetched at
-    all, by URL (``pages``, read by key)."""
-    if not targets:
+def latest_fetches(index: Index, pages: Sequence[tuple[str, str]], value: str) -> dict[str, Any]:
+    """SQL ``value`` (a column of ``pages``, or a tuple of columns) at the
+    latest fetch of each ``(host, url)`` fetched at all, by URL (``pages``,
+    read by key)."""
+    if not pages:
         return {}
     params = {
-        "ts_hosts": sorted({reverse_host(host) for host, _ in targets}),
-        "ts_urls": sorted({url for _, url in targets}),
+        "lf_hosts": sorted({reverse_host(host) for host, _ in pages}),
+        "lf_urls": sorted({url for _, url in pages}),
     }
     # The latest fetch by hand rather than FINAL: the pages are scattered
     # over many hosts' ranges, and FINAL would merge every row read there.
     _, rows = index.query(
-        f"SELECT url, argMax(status, fetched_at) FROM {index.db}.pages "
-        "WHERE rev_host IN {ts_hosts:Array(String)} AND url IN {ts_urls:Array(String)} "
+        f"SELECT url, argMax({value}, fetched_at) FROM {index.db}.pages "
+        "WHERE rev_host IN {lf_hosts:Array(String)} AND url IN {lf_urls:Array(String)} "
         "GROUP BY url",
         params,
     )
-    return {str(url): int(status) for url, status in rows}
+    return {str(url): found for url, found in rows}
+
+
+def target_statuses(index: Index, targets: Sequence[tuple[str, str]]) -> dict[str, int]:
+    """The HTTP status of the latest fetch of each ``(host, url)`` fetched at
+    all, by URL (:func:`latest_fetches`)."""
+    return {url: int(status) for url, status in latest_fetches(index, targets, "status").items()}
 
 
 def sitewide_pairs(
@@ -354,7 +361,7 @@ def edge_texts(
     )
     # Whole key prefixes, so that each edge is one granule of the key however
     # many backlinks its target has; the latest sighting by hand rather than
-    # FINAL (see target_statuses): `latest` is the max of its tuple, which
+    # FINAL (see latest_fetches): `latest` is the max of its tuple, which
     # starts with the sighting's time, and two of its elements read as
     # subcolumns leave the others unread.
     _, found = index.query(
